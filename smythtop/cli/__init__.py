@@ -1,0 +1,45 @@
+"""The `smythtop` console script: one argparse tree, one module per command group.
+
+User errors raise `CliError` and become one line on stderr with exit code 2; no tracebacks.
+Command modules are imported lazily so `smythtop store stats` never pays for textual.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# Each module exposes `register(subparsers)`, adding its commands with `set_defaults(func=...)`.
+COMMAND_MODULES = ("smythtop.cli.store_cmd",)
+
+
+class CliError(Exception):
+    """A user error: printed as one line, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="smythtop", description="htop for AI agents: live performance and cost.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(func(args) or 0)
+    except CliError as err:
+        print(f"smythtop: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0

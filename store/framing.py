@@ -1,0 +1,134 @@
+"""WAL bytes: the segment header, `length | crc32 | msgpack` records, and a reader that survives damage.
+
+A reader never raises on bad bytes. It returns the good frames, the byte ranges it could not
+read (with a reason), and the offset where a live reader should resume.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass, field
+
+import msgspec
+
+from store.schema import SCHEMA_VERSION, FrameRow
+
+MAGIC = b"SMYTHWAL"
+HEADER = struct.Struct("<8sHHI")  # magic, schema version, flags, crc32 of the 12 bytes before it
+HEADER_SIZE = HEADER.size
+RECORD = struct.Struct("<II")  # payload length, crc32 of payload
+RECORD_SIZE = RECORD.size
+MIN_PAYLOAD = 6  # the smallest possible v1 frame array
+MAX_PAYLOAD = 1 << 20  # field limits keep a real frame far below this
+_ARRAY_MARKERS = frozenset([*range(0x90, 0xA0), 0xDC, 0xDD])
+
+_decoder = msgspec.msgpack.Decoder(FrameRow)
+_encoder = msgspec.msgpack.Encoder()
+_astuple = msgspec.structs.astuple
+
+
+def encode_header(version: int = SCHEMA_VERSION, flags: int = 0) -> bytes:
+    head = struct.pack("<8sHH", MAGIC, version, flags)
+    return head + struct.pack("<I", zlib.crc32(head))
+
+
+def header_ok(buf: bytes | memoryview) -> bool:
+    if len(buf) < HEADER_SIZE:
+        return False
+    magic, version, _flags, crc = HEADER.unpack_from(buf, 0)
+    return magic == MAGIC and version == SCHEMA_VERSION and crc == zlib.crc32(bytes(buf[:12]))
+
+
+def encode_record(payload: bytes) -> bytes:
+    return RECORD.pack(len(payload), zlib.crc32(payload)) + payload
+
+
+def encode_frame(frame: msgspec.Struct) -> bytes:
+    """One validated frame as a framed record: the positional msgpack array of its fields."""
+    return encode_record(_encoder.encode(_astuple(frame)))
+
+
+@dataclass(slots=True)
+class Damage:
+    offset: int
+    length: int
+    reason: str
+
+
+@dataclass(slots=True)
+class ReadResult:
+    rows: list[tuple] = field(default_factory=list)
+    end: int = 0  # resume here: just past the last record that was read or judged damaged
+    damage: list[Damage] = field(default_factory=list)
+
+    @property
+    def damaged_bytes(self) -> int:
+        return sum(d.length for d in self.damage)
+
+
+def _plausible(buf: bytes | memoryview, pos: int, n: int) -> int:
+    """Payload length if a record header at pos could be real and fully present, else 0."""
+    if n - pos < RECORD_SIZE + MIN_PAYLOAD:
+        return 0
+    length = int.from_bytes(buf[pos : pos + 4], "little")
+    if not MIN_PAYLOAD <= length <= MAX_PAYLOAD or pos + RECORD_SIZE + length > n:
+        return 0
+    if buf[pos + RECORD_SIZE] not in _ARRAY_MARKERS:
+        return 0
+    return length
+
+
+def _valid_at(buf: bytes | memoryview, pos: int, n: int) -> int:
+    length = _plausible(buf, pos, n)
+    if not length:
+        return 0
+    crc = int.from_bytes(buf[pos + 4 : pos + 8], "little")
+    return length if zlib.crc32(buf[pos + RECORD_SIZE : pos + RECORD_SIZE + length]) == crc else 0
+
+
+def _resync(buf: bytes | memoryview, pos: int, n: int) -> int:
+    """The next offset after pos where a whole record with a good CRC starts, or n if none."""
+    for cand in range(pos + 1, n - RECORD_SIZE - MIN_PAYLOAD + 1):
+        if _valid_at(buf, cand, n):
+            return cand
+    return n
+
+
+def read_records(buf: bytes | memoryview, start: int = 0, *, sealed: bool) -> ReadResult:
+    """Read framed records from `start`.
+
+    sealed=True: the segment will never grow, so an incomplete tail is damage (a torn write).
+    sealed=False: a live segment; an incomplete or unverifiable tail is left for the next read.
+    """
+    out = ReadResult(end=start)
+    n = len(buf)
+    pos = start
+    if pos == 0:
+        if n < HEADER_SIZE and not sealed:
+            return out
+        if header_ok(buf):
+            pos = HEADER_SIZE
+        else:
+            nxt = _resync(buf, 0, n)
+            if nxt == n and not sealed:
+                return out
+            out.damage.append(Damage(0, nxt, "bad segment header"))
+            pos = nxt
+    while pos < n:
+        length = _valid_at(buf, pos, n)
+        if length:
+            end = pos + RECORD_SIZE + length
+            try:
+                out.rows.append(_astuple(_decoder.decode(buf[pos + RECORD_SIZE : end])))
+            except msgspec.DecodeError as exc:  # CRC good but not a v1 frame: a foreign or buggy writer
+                out.damage.append(Damage(pos, end - pos, f"not a v1 frame: {exc}"))
+            pos = end
+            continue
+        nxt = _resync(buf, pos, n)
+        if nxt == n and not sealed:
+            break  # maybe a write in progress: try again when the file grows
+        out.damage.append(Damage(pos, nxt - pos, "torn tail" if nxt == n else "bad length or crc"))
+        pos = nxt
+    out.end = pos
+    return out

@@ -1,0 +1,298 @@
+"""The write-ahead log: one directory of numbered segments per writer process.
+
+Layout: `wal/<host>-<pid>-<rand>/LOCK` (flock held for the writer's life) and `000001.wal`...
+A frame reaches the kernel with one `os.write` per micro-batch, never through a Python buffered
+file, so kill -9 loses at most what was appended after the last `flush()`.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import secrets
+import socket
+import threading
+import time
+import weakref
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from store.errors import FrameError, StoreUnavailable
+from store.framing import HEADER_SIZE, encode_frame, encode_header
+from store.paths import (
+    FILE_MODE,
+    TMP_PREFIX,
+    WAL_DIR,
+    WAL_SUFFIX,
+    WRITER_LOCK,
+    ensure_dir,
+    fsync_dir,
+    resolve_root,
+)
+from store.schema import validate
+
+DEFAULT_SEGMENT_BYTES = 16 << 20
+DEFAULT_SEGMENT_AGE_S = 60.0
+DEFAULT_BUFFER_BYTES = 64 << 10
+
+_live_writers: weakref.WeakSet[Writer] = weakref.WeakSet()
+
+
+def _writer_name() -> str:
+    host = "".join(c if c.isalnum() or c in "._" else "_" for c in socket.gethostname())[:64] or "host"
+    return f"{host}-{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def segment_name(seq: int) -> str:
+    return f"{seq:06d}{WAL_SUFFIX}"
+
+
+class Writer:
+    """Appends frames to this process's own WAL segments. Thread-safe.
+
+    When `flush()` returns, every frame appended before it survives a kill -9 of the process.
+    With `fsync=True`, segments are also fsynced at rotation and close (power-loss safety).
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str] | None = None,
+        *,
+        segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+        segment_age_s: float = DEFAULT_SEGMENT_AGE_S,
+        buffer_bytes: int = DEFAULT_BUFFER_BYTES,
+        fsync: bool = False,
+    ) -> None:
+        self.root = resolve_root(root)
+        self.segment_bytes = segment_bytes
+        self.segment_age_s = segment_age_s
+        self.buffer_bytes = buffer_bytes
+        self.fsync = fsync
+        self.appended = 0
+        self.rejected = 0
+        self.flushed = 0
+        self._pending = 0
+        self._buf = bytearray()
+        self._lock = threading.Lock()
+        self._closed = False
+        self._fd = -1
+        self._lock_fd = -1
+        self._open_dir()
+        _live_writers.add(self)
+
+    # -- set-up ------------------------------------------------------------------------------
+    def _open_dir(self) -> None:
+        """Build the writer dir under a temp name and rename it once locked, so no reader
+        ever sees an unlocked writer dir and mistakes it for a dead one."""
+        try:
+            wal = ensure_dir(self.root / WAL_DIR)
+            name = _writer_name()
+            tmp = wal / f"{TMP_PREFIX}{name}"
+            tmp.mkdir(mode=0o700)
+            self._lock_fd = os.open(tmp / WRITER_LOCK, os.O_WRONLY | os.O_CREAT, FILE_MODE)
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            self._fd = self._open_segment(tmp, 1)
+            os.rename(tmp, wal / name)
+            self.dir = wal / name
+        except OSError as exc:
+            self._release()
+            raise StoreUnavailable(f"cannot write to store {self.root}: {exc.strerror or exc}") from exc
+        self._pid = os.getpid()
+
+    def _open_segment(self, directory: Path, seq: int) -> int:
+        fd = os.open(directory / segment_name(seq), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, FILE_MODE)
+        try:
+            os.write(fd, encode_header())
+        except OSError:
+            os.close(fd)
+            raise
+        self._seq = seq
+        self._seg_size = HEADER_SIZE
+        self._seg_born = time.monotonic()
+        return fd
+
+    def _release(self) -> None:
+        for fd in (self._fd, self._lock_fd):
+            if fd >= 0:
+                os.close(fd)
+        self._fd = self._lock_fd = -1
+
+    def _after_fork(self) -> None:
+        """In a forked child: drop the parent's unflushed frames (the parent owns them) and
+        its fds, so the child's writes go to a directory of its own."""
+        self._lock = threading.Lock()
+        self._buf.clear()
+        self._pending = 0
+        self._release()
+        if not self._closed:
+            self._open_dir()
+
+    # -- writing -----------------------------------------------------------------------------
+    def append(self, frame: Mapping[str, Any]) -> None:
+        """Validate and buffer one frame; raises FrameError naming the field if it is bad."""
+        try:
+            record = encode_frame(validate(frame))
+        except FrameError:
+            self.rejected += 1
+            raise
+        with self._lock:
+            self._check_open()
+            self._buf += record
+            self._pending += 1
+            self.appended += 1
+            if len(self._buf) >= self.buffer_bytes:
+                self._write_locked()
+
+    def append_many(self, frames: Iterable[Mapping[str, Any]]) -> list[FrameError]:
+        """Buffer every good frame; return (do not raise) the errors of the bad ones."""
+        errors: list[FrameError] = []
+        records = []
+        for frame in frames:
+            try:
+                records.append(encode_frame(validate(frame)))
+            except FrameError as err:
+                errors.append(err)
+        self.rejected += len(errors)
+        with self._lock:
+            self._check_open()
+            for record in records:
+                self._buf += record
+            self._pending += len(records)
+            self.appended += len(records)
+            if len(self._buf) >= self.buffer_bytes:
+                self._write_locked()
+        return errors
+
+    def flush(self) -> None:
+        """Hand every buffered frame to the kernel; rotate the segment if it is due."""
+        with self._lock:
+            self._check_open()
+            self._write_locked()
+            if self._seg_size >= self.segment_bytes or (
+                self._seg_size > HEADER_SIZE and time.monotonic() - self._seg_born >= self.segment_age_s
+            ):
+                self._rotate_locked()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                if os.getpid() == self._pid and self._fd >= 0:
+                    self._write_locked()
+                    if self.fsync:
+                        os.fsync(self._fd)
+            finally:
+                self._closed = True
+                self._release()
+
+    def __enter__(self) -> Writer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def buffered_bytes(self) -> int:
+        return len(self._buf)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ValueError("Writer is closed")
+        if os.getpid() != self._pid:
+            self._after_fork()
+
+    def _write_locked(self) -> None:
+        if not self._buf:
+            return
+        data = memoryview(self._buf)
+        done = 0
+        try:
+            while done < len(data):
+                done += os.write(self._fd, data[done:])
+        except OSError as exc:
+            # Cut the partial write back off, so the segment stays clean and the frames stay
+            # buffered for the next try.
+            try:
+                os.ftruncate(self._fd, self._seg_size)
+            except OSError:
+                pass
+            del data
+            raise StoreUnavailable(f"cannot write to store {self.root}: {os.strerror(exc.errno or errno.EIO)}") from exc
+        del data
+        self._seg_size += done
+        self.flushed += self._pending
+        self._pending = 0
+        self._buf.clear()
+
+    def _rotate_locked(self) -> None:
+        try:
+            if self.fsync:
+                os.fsync(self._fd)
+            os.close(self._fd)
+            self._fd = -1
+            self._fd = self._open_segment(self.dir, self._seq + 1)
+            if self.fsync:
+                fsync_dir(self.dir)
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot rotate segment in {self.dir}: {exc.strerror or exc}") from exc
+
+
+def _reset_after_fork() -> None:
+    for writer in list(_live_writers):
+        writer._pid = -1  # reopened lazily on first use in the child
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)
+
+
+# -- discovery, shared by compaction, scan, tail and check ------------------------------------
+@dataclass(frozen=True, slots=True)
+class Segment:
+    path: Path
+    writer: str
+    seq: int
+    sealed: bool  # will never grow again: a later segment exists, or its writer is dead
+
+    @property
+    def key(self) -> str:
+        return f"{self.writer}/{self.path.name}"
+
+
+def writer_alive(directory: Path) -> bool:
+    """A writer is alive while it holds the flock on its LOCK file."""
+    try:
+        fd = os.open(directory / WRITER_LOCK, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def list_segments(root: Path) -> list[Segment]:
+    """Every WAL segment in the store, oldest first within each writer."""
+    wal = root / WAL_DIR
+    out: list[Segment] = []
+    try:
+        dirs = sorted(p for p in wal.iterdir() if p.is_dir() and not p.name.startswith(TMP_PREFIX))
+    except FileNotFoundError:
+        return out
+    for directory in dirs:
+        try:
+            seqs = sorted(int(p.name[: -len(WAL_SUFFIX)]) for p in directory.glob(f"*{WAL_SUFFIX}"))
+        except (FileNotFoundError, ValueError):
+            continue
+        if not seqs:
+            continue
+        alive = writer_alive(directory)
+        for seq in seqs:
+            out.append(Segment(directory / segment_name(seq), directory.name, seq, not alive or seq != seqs[-1]))
+    return out
