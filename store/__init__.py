@@ -15,16 +15,16 @@ from store.schema import FIELDS, REQUIRED, SCHEMA_VERSION
 from store.wal import Writer
 
 _LAZY = {
-    "scan": "store.scan",
-    "read_wal": "store.scan",
+    "scan": "store.reader",
+    "read_wal": "store.reader",
     "compact": "store.compaction",
     "CompactionResult": "store.compaction",
     "apply_retention": "store.retention",
     "RetentionResult": "store.retention",
-    "check": "store.check",
-    "CheckReport": "store.check",
-    "tail": "store.tail",
-    "Tailer": "store.tail",
+    "check": "store.integrity",
+    "CheckReport": "store.integrity",
+    "tail": "store.tailing",
+    "Tailer": "store.tailing",
     "arrow_schema": "store.schema",
     "polars_schema": "store.columns",
 }

@@ -95,8 +95,8 @@ def _resync(buf: bytes | memoryview, pos: int, n: int) -> int:
     return n
 
 
-def read_records(buf: bytes | memoryview, start: int = 0, *, sealed: bool) -> ReadResult:
-    """Read framed records from `start`.
+def read_records(buf: bytes | memoryview, start: int = 0, *, sealed: bool, has_header: bool = True) -> ReadResult:
+    """Read framed records from `start`; `has_header=False` when buf begins mid-segment.
 
     sealed=True: the segment will never grow, so an incomplete tail is damage (a torn write).
     sealed=False: a live segment; an incomplete or unverifiable tail is left for the next read.
@@ -104,7 +104,7 @@ def read_records(buf: bytes | memoryview, start: int = 0, *, sealed: bool) -> Re
     out = ReadResult(end=start)
     n = len(buf)
     pos = start
-    if pos == 0:
+    if pos == 0 and has_header:
         if n < HEADER_SIZE and not sealed:
             return out
         if header_ok(buf):

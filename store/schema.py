@@ -117,7 +117,9 @@ def _scalar_tag(key: str, value: Any) -> str:
         return value
     if isinstance(value, (bool, int, float)):
         return repr(value)
-    raise FrameError(key, f"unknown field with a {type(value).__name__} value; extra fields must be scalars (kept as tags)")
+    raise FrameError(
+        key, f"unknown field with a {type(value).__name__} value; extra fields must be scalars (kept as tags)"
+    )
 
 
 def validate(frame: Any) -> Frame:

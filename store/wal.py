@@ -167,14 +167,10 @@ class Writer:
         return errors
 
     def flush(self) -> None:
-        """Hand every buffered frame to the kernel; rotate the segment if it is due."""
+        """Hand every buffered frame to the kernel; rotate the segment if it is due by size or age."""
         with self._lock:
             self._check_open()
             self._write_locked()
-            if self._seg_size >= self.segment_bytes or (
-                self._seg_size > HEADER_SIZE and time.monotonic() - self._seg_born >= self.segment_age_s
-            ):
-                self._rotate_locked()
 
     def close(self) -> None:
         with self._lock:
@@ -182,7 +178,7 @@ class Writer:
                 return
             try:
                 if os.getpid() == self._pid and self._fd >= 0:
-                    self._write_locked()
+                    self._write_locked(rotate=False)
                     if self.fsync:
                         os.fsync(self._fd)
             finally:
@@ -205,7 +201,7 @@ class Writer:
         if os.getpid() != self._pid:
             self._after_fork()
 
-    def _write_locked(self) -> None:
+    def _write_locked(self, rotate: bool = True) -> None:
         if not self._buf:
             return
         data = memoryview(self._buf)
@@ -227,6 +223,8 @@ class Writer:
         self.flushed += self._pending
         self._pending = 0
         self._buf.clear()
+        if rotate and (self._seg_size >= self.segment_bytes or time.monotonic() - self._seg_born >= self.segment_age_s):
+            self._rotate_locked()
 
     def _rotate_locked(self) -> None:
         try:

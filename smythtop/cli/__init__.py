@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import pkgutil
 import sys
 from collections.abc import Sequence
 
-# Each module exposes `register(subparsers)`, adding its commands with `set_defaults(func=...)`.
-COMMAND_MODULES = ("smythtop.cli.store_cmd",)
+from store.errors import StoreError
+
+
+def _command_modules() -> list[str]:
+    """Every `smythtop/cli/*_cmd.py`; each exposes `register(subparsers)` and sets `func`."""
+    return sorted(f"{__name__}.{m.name}" for m in pkgutil.iter_modules(__path__) if m.name.endswith("_cmd"))
 
 
 class CliError(Exception):
@@ -22,7 +27,7 @@ class CliError(Exception):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smythtop", description="htop for AI agents: live performance and cost.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    for name in _command_modules():
         importlib.import_module(name).register(sub)
     return parser
 
@@ -36,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(func(args) or 0)
-    except CliError as err:
+    except (CliError, StoreError) as err:
         print(f"smythtop: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,0 +1,105 @@
+"""`check`: what the store holds and what is damaged, without changing anything."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from store.catalog import list_journals, list_parquet, rel, superseded
+from store.framing import read_records
+from store.paths import QUARANTINE_DIR, resolve_root
+from store.wal import list_segments
+
+
+@dataclass
+class CheckReport:
+    root: str
+    writers_alive: int = 0
+    writers_dead: int = 0
+    wal_segments: int = 0
+    wal_frames: int = 0
+    wal_bytes: int = 0
+    parquet_files: int = 0
+    parquet_frames: int = 0
+    parquet_bytes: int = 0
+    damaged_regions: int = 0  # in WAL segments, not yet quarantined (the next compaction will)
+    damaged_bytes: int = 0
+    unreadable_parquet: list[str] = field(default_factory=list)
+    quarantined_files: int = 0
+    quarantined_bytes: int = 0
+    pending_journals: int = 0  # an interrupted compaction; the next `compact` finishes it
+    oldest_ts: int | None = None
+    newest_ts: int | None = None
+
+    @property
+    def frames(self) -> int:
+        return self.wal_frames + self.parquet_frames
+
+    @property
+    def ok(self) -> bool:
+        return not (self.damaged_bytes or self.unreadable_parquet)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "frames": self.frames, "ok": self.ok}
+
+
+def _extend_range(report: CheckReport, lo: int, hi: int) -> None:
+    report.oldest_ts = lo if report.oldest_ts is None else min(report.oldest_ts, lo)
+    report.newest_ts = hi if report.newest_ts is None else max(report.newest_ts, hi)
+
+
+def check(root: str | os.PathLike[str] | None = None) -> CheckReport:
+    """Read every WAL segment and every Parquet footer and report counts, damage and time range."""
+    path = resolve_root(root)
+    report = CheckReport(root=str(path))
+    skip = superseded(path)
+    writers: dict[str, bool] = {}
+    for seg in list_segments(path):
+        if rel(path, seg.path) in skip:
+            continue
+        try:
+            data = seg.path.read_bytes()
+        except FileNotFoundError:
+            continue
+        read = read_records(data, sealed=seg.sealed)
+        writers[seg.writer] = writers.get(seg.writer, False) or not seg.sealed
+        report.wal_segments += 1
+        report.wal_bytes += len(data)
+        report.wal_frames += len(read.rows)
+        report.damaged_regions += len(read.damage)
+        report.damaged_bytes += read.damaged_bytes
+        if read.rows:
+            ts = [r[0] for r in read.rows]
+            _extend_range(report, min(ts), max(ts))
+    report.writers_alive = sum(writers.values())
+    report.writers_dead = len(writers) - report.writers_alive
+    for f in list_parquet(path):
+        if rel(path, f.path) in skip:
+            continue
+        try:
+            meta = pq.read_metadata(f.path)
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError) as exc:  # pyarrow raises ArrowInvalid (a ValueError) on a bad footer
+            report.unreadable_parquet.append(f"{f.name}: {exc}")
+            continue
+        report.parquet_files += 1
+        report.parquet_frames += meta.num_rows
+        report.parquet_bytes += f.path.stat().st_size
+        if meta.num_rows:
+            _extend_range(report, f.min_ts, f.max_ts)
+    for q in _files(path / QUARANTINE_DIR):
+        report.quarantined_files += 1
+        report.quarantined_bytes += q.stat().st_size
+    report.pending_journals = len(list_journals(path))
+    return report
+
+
+def _files(directory: Path) -> list[Path]:
+    try:
+        return [p for p in directory.iterdir() if p.is_file()]
+    except FileNotFoundError:
+        return []

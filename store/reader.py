@@ -1,0 +1,76 @@
+"""Read every committed frame: the Parquet files plus the WAL frames not yet compacted."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+
+from store.catalog import list_parquet, rel, superseded
+from store.columns import polars_schema, rows_to_polars
+from store.framing import read_records
+from store.locks import read_lock
+from store.paths import resolve_root
+from store.wal import list_segments
+
+TimeBound = datetime | int | None
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_ns(value: TimeBound) -> int | None:
+    """A datetime (naive means UTC) or an int of ns since the epoch, as ns."""
+    if value is None or isinstance(value, int):
+        return value
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return (value - _EPOCH) // timedelta(microseconds=1) * 1000  # exact: no float rounding
+    raise TypeError(f"since/until must be a datetime or an int of ns, not {type(value).__name__}")
+
+
+def _read_wal_rows(root: Path, skip: set[str]) -> list[tuple]:
+    rows: list[tuple] = []
+    for seg in list_segments(root):
+        if rel(root, seg.path) in skip:
+            continue
+        try:
+            data = seg.path.read_bytes()
+        except FileNotFoundError:
+            continue  # compacted away since listing; the publish lock makes its Parquet visible instead
+        rows.extend(read_records(data, sealed=seg.sealed).rows)
+    return rows
+
+
+def read_wal(root: str | os.PathLike[str] | None = None) -> pl.DataFrame:
+    """The frames still in WAL segments (damaged bytes skipped; `check` counts them)."""
+    path = resolve_root(root)
+    with read_lock(path):
+        return rows_to_polars(_read_wal_rows(path, superseded(path)))
+
+
+def scan(root: str | os.PathLike[str] | None = None, since: TimeBound = None, until: TimeBound = None) -> pl.LazyFrame:
+    """A LazyFrame of every committed frame with `since <= ts < until`.
+
+    Parquet files are pruned by the time range in their names, then by row-group statistics.
+    Collect it promptly: a later merge may replace the files it names.
+    """
+    path = resolve_root(root)
+    lo, hi = to_ns(since), to_ns(until)
+    with read_lock(path):
+        skip = superseded(path)
+        files = [
+            f.path
+            for f in list_parquet(path)
+            if rel(path, f.path) not in skip and (lo is None or f.max_ts >= lo) and (hi is None or f.min_ts < hi)
+        ]
+        wal = rows_to_polars(_read_wal_rows(path, skip))
+    parts = [pl.scan_parquet(files, schema=polars_schema())] if files else []
+    parts.append(wal.lazy())
+    frame = pl.concat(parts, how="vertical") if len(parts) > 1 else parts[0]
+    if lo is not None:
+        frame = frame.filter(pl.col("ts") >= pl.lit(lo).cast(pl.Datetime("ns", "UTC")))
+    if hi is not None:
+        frame = frame.filter(pl.col("ts") < pl.lit(hi).cast(pl.Datetime("ns", "UTC")))
+    return frame
