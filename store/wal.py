@@ -7,6 +7,7 @@ file, so kill -9 loses at most what was appended after the last `flush()`.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
@@ -212,10 +213,8 @@ class Writer:
         except OSError as exc:
             # Cut the partial write back off, so the segment stays clean and the frames stay
             # buffered for the next try.
-            try:
+            with contextlib.suppress(OSError):
                 os.ftruncate(self._fd, self._seg_size)
-            except OSError:
-                pass
             del data
             raise StoreUnavailable(f"cannot write to store {self.root}: {os.strerror(exc.errno or errno.EIO)}") from exc
         del data
