@@ -8,6 +8,7 @@ point leaves either the sources or the target visible to readers, never both (se
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -193,10 +194,8 @@ def _compact_wal(root: Path, max_rows: int, result: CompactionResult) -> None:
     for directory in (root / WAL_DIR).iterdir():
         if directory.is_dir() and not any(directory.glob("*.wal")) and not writer_alive(directory):
             unlink_quiet(directory / WRITER_LOCK)
-            try:
+            with contextlib.suppress(OSError):  # a file we do not own is there: leave it for a human
                 directory.rmdir()
-            except OSError:
-                pass  # a file we do not own is there: leave it for a human
 
 
 def _merge_small(root: Path, max_rows: int, min_age_s: float, result: CompactionResult) -> None:
