@@ -35,6 +35,7 @@ from store.columns import ARROW_SCHEMA, rows_to_arrow
 from store.framing import Damage, read_records
 from store.locks import compactor_lock, publish_lock
 from store.paths import (
+    FILE_MODE,
     JOURNAL_DIR,
     PARQUET_DIR,
     QUARANTINE_DIR,
@@ -76,21 +77,19 @@ def write_parquet(table: pa.Table, path: Path, *, sources: list[dict] | list[str
     meta = dict(table.schema.metadata or {})
     meta[SOURCES_KEY] = json.dumps({"kind": kind, "sources": sources}).encode()
     table = table.replace_schema_metadata(meta)
-    pq.write_table(
-        table,
-        path,
-        compression="zstd",
-        compression_level=ZSTD_LEVEL,
-        row_group_size=ROW_GROUP_ROWS,
-        use_byte_stream_split=_FLOAT_COLUMNS,
-        use_dictionary=[f.name for f in table.schema if not pa.types.is_floating(f.type)],
-    )
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.chmod(path, 0o600)
+    # Opened by us with O_EXCL and 0600, so the file is never visible with looser permissions.
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE), "wb") as fh:
+        pq.write_table(
+            table,
+            fh,
+            compression="zstd",
+            compression_level=ZSTD_LEVEL,
+            row_group_size=ROW_GROUP_ROWS,
+            use_byte_stream_split=_FLOAT_COLUMNS,
+            use_dictionary=[f.name for f in table.schema if not pa.types.is_floating(f.type)],
+        )
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def read_sources(path: Path) -> tuple[str, list]:
