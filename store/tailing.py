@@ -36,10 +36,11 @@ class Tailer:
         self.offsets: dict[str, int] = {}
         self.counts: dict[str, int] = {}
         self._vanished: dict[str, int] = {}
-        self._seen_parquet = {f.name for f in list_parquet(self.root)}
         self.delivered = 0
         if not from_start:
             self._read_wal(deliver=False)
+        # Listed after the WAL: a segment compacted in between is then known with its full count.
+        self._seen_parquet = {f.name for f in list_parquet(self.root)}
 
     def _read_wal(self, *, deliver: bool) -> list[tuple]:
         rows: list[tuple] = []

@@ -124,7 +124,6 @@ class Writer:
     def _after_fork(self) -> None:
         """In a forked child: drop the parent's unflushed frames (the parent owns them) and
         its fds, so the child's writes go to a directory of its own."""
-        self._lock = threading.Lock()
         self._buf.clear()
         self._pending = 0
         self._release()
@@ -240,6 +239,7 @@ class Writer:
 
 def _reset_after_fork() -> None:
     for writer in list(_live_writers):
+        writer._lock = threading.Lock()  # the parent's may have been held by a thread mid-append
         writer._pid = -1  # reopened lazily on first use in the child
 
 
