@@ -1,0 +1,316 @@
+"""The worker-side loader: every polars query the app runs happens here, off the UI thread.
+
+It keeps a live in-memory frame of the recent past, `[mem_from, tail]`, fed by `store.Tailer`. A window
+inside that range is a filter on memory; a live window that reaches further back reloads memory from its
+start; a window in the past is scanned from Parquet once and cached until the window moves. Above
+`MEM_ROWS` frames the loader keeps no copy and hands a lazy scan to the analysis instead.
+
+All methods take one lock, so a tick, an export and a span-tree request never interleave.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+import store
+from smythtop.app.window import Bounds, TimeWindow
+
+MEM_ROWS = 3_000_000  # above this a window is analysed lazily from the store instead of kept in memory
+RECHUNK_AFTER = 64  # tail batches appended before memory is rechunked into one block
+CHECK_EVERY_S = 30.0  # `store.check` reads every WAL segment: not on every tick
+INGEST_WINDOW_S = 10.0
+
+
+@dataclass(frozen=True)
+class Health:
+    """What `store.check` says, reduced to what the status line shows."""
+
+    frames: int
+    oldest_ts: int | None
+    newest_ts: int | None
+    damaged_regions: int
+    quarantined_files: int
+    unreadable_parquet: int
+    writers_alive: int
+
+
+@dataclass(frozen=True)
+class TickRequest:
+    window: TimeWindow
+    component: str | None = None  # the drill-down screen on top, if any
+    force: bool = False  # `r`: recompute even when no frame changed
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything the UI needs for one repaint; plain Python values only."""
+
+    request: TickRequest
+    bounds: Bounds
+    report: dict[str, Any]
+    detail: dict[str, Any] | None
+    window_frames: int
+    ingest_per_s: float
+    health: Health | None
+    worker_ms: float
+    recomputed: bool
+    source: str  # "memory", "scan" or "lazy": where the window's frames came from
+    store_frames: int | None = None  # set when the window is empty: is the whole store empty?
+    store_newest_ts: int | None = None
+
+
+def ns_to_datetime(ns: int | None) -> datetime | None:
+    return None if ns is None else datetime.fromtimestamp(ns / 1e9, tz=UTC)
+
+
+def _ts(ns: int) -> pl.Expr:
+    return pl.lit(ns).cast(pl.Datetime("ns", "UTC"))
+
+
+def _window_filter(frame: pl.DataFrame | pl.LazyFrame, start: int | None, end: int | None):
+    if start is not None:
+        frame = frame.filter(pl.col("ts") >= _ts(start))
+    if end is not None:
+        frame = frame.filter(pl.col("ts") < _ts(end))
+    return frame
+
+
+class Loader:
+    """Owns the tail, the in-memory frame and the last results. Thread-safe; meant for worker threads."""
+
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        clock: Callable[[], int] = time.time_ns,
+        thresholds: Any = None,
+        mem_rows: int = MEM_ROWS,
+    ) -> None:
+        self.root = Path(root)
+        self.clock = clock
+        self.thresholds = thresholds
+        self.mem_rows = mem_rows
+        self._lock = threading.Lock()
+        self._tailer: Any = None
+        self._mem: pl.DataFrame | None = None
+        self._mem_from: int | None = None  # meaningful only while _mem is set; None = whole store
+        self._chunks = 0
+        self._reload_span: int | None = None
+        self._hist: tuple[tuple[int | None, int | None], pl.DataFrame | None] | None = None
+        self._last: Snapshot | None = None
+        self._last_key: tuple | None = None
+        self._health: Health | None = None
+        self._store_size: tuple[int, int | None] | None = None
+        self._checked_at = -CHECK_EVERY_S
+        self._ingest: deque[tuple[float, int]] = deque()
+        self._started = time.monotonic()
+        self.scans = 0  # Parquet (re)scans so far: tests and the benchmark read it
+
+    # ---- the tick -------------------------------------------------------------------------------
+
+    def tick(self, request: TickRequest) -> Snapshot:
+        with self._lock:
+            t0 = time.perf_counter()
+            bounds = request.window.resolve(self.clock())
+            new = self._poll()
+            frames, source = self._frames(bounds)
+            count = self._count(frames, source)
+            new_in_window = self._count_new(new, bounds)
+            key = (bounds.start if bounds.end is not None else ("live", request.window.span), bounds.end)
+            key = (*key, request.component, count, source)
+            if self._last is not None and key == self._last_key and not new_in_window and not request.force:
+                report, detail, recomputed = self._last.report, self._last.detail, False
+            else:
+                report = self._report(frames, bounds)
+                detail = self._detail(frames, request.component, bounds) if request.component else None
+                recomputed = True
+            health = self._maybe_check(first=self._last is None)
+            if count == 0 and (new is not None or self._store_size is None):
+                total = store.scan(self.root).select(pl.len(), pl.col("ts").max().dt.epoch("ns")).collect()
+                self._store_size = (int(total.item(0, 0)), total.item(0, 1))
+            store_frames, newest = self._store_size if count == 0 and self._store_size else (None, None)
+            snap = Snapshot(
+                request=request,
+                bounds=bounds,
+                report=report,
+                detail=detail,
+                window_frames=count,
+                ingest_per_s=self._ingest_rate(),
+                health=health,
+                worker_ms=(time.perf_counter() - t0) * 1000,
+                recomputed=recomputed,
+                source=source,
+                store_frames=store_frames,
+                store_newest_ts=newest,
+            )
+            self._last, self._last_key = snap, key
+            return snap
+
+    def _report(self, frames: pl.DataFrame | pl.LazyFrame, bounds: Bounds) -> dict[str, Any]:
+        from analysis.report import build_report
+
+        return build_report(
+            frames,
+            window_from=ns_to_datetime(bounds.start),
+            window_to=ns_to_datetime(bounds.shown_end),
+            thresholds=self.thresholds,
+        )
+
+    def _detail(self, frames: pl.DataFrame | pl.LazyFrame, component: str, bounds: Bounds) -> dict[str, Any]:
+        from analysis.detail import component_detail
+
+        return component_detail(
+            frames,
+            component,
+            window_from=ns_to_datetime(bounds.start),
+            window_to=ns_to_datetime(bounds.shown_end),
+            thresholds=self.thresholds,
+        )
+
+    # ---- where a window's frames come from -------------------------------------------------------
+
+    def _poll(self) -> pl.DataFrame | None:
+        """Append what the tail delivered since the last tick to memory; None when nothing came."""
+        if self._tailer is None:
+            return None
+        new = self._tailer.poll()
+        if new is None or new.height == 0:
+            self._note_ingest(0)
+            return None
+        self._note_ingest(new.height)
+        if self._mem is not None:
+            new_kept = new if self._mem_from is None else new.filter(pl.col("ts") >= _ts(self._mem_from))
+            self._mem = pl.concat([self._mem, new_kept], how="vertical", rechunk=False)
+            self._chunks += 1
+            if self._chunks >= RECHUNK_AFTER:
+                self._mem = self._mem.rechunk()
+                self._chunks = 0
+            if self._mem.height > self.mem_rows:
+                self._mem = None  # too big to keep: later ticks analyse lazily
+        return new
+
+    def _reload(self, start: int | None) -> None:
+        """(Re)build memory from `start` to the tail; memory stays None when it would be too big.
+
+        The tailer is created just before the scan: a frame flushed in the few milliseconds between
+        the two can be counted twice, never lost.
+        """
+        self._tailer = store.Tailer(self.root)
+        lazy = store.scan(self.root, since=start)
+        self.scans += 1
+        rows = lazy.select(pl.len()).collect().item()
+        self._mem = lazy.collect() if rows <= self.mem_rows else None
+        self._mem_from = start
+        self._chunks = 0
+
+    def _covers(self, start: int | None) -> bool:
+        return self._tailer is not None and (self._mem_from is None or (start is not None and start >= self._mem_from))
+
+    def _frames(self, bounds: Bounds) -> tuple[pl.DataFrame | pl.LazyFrame, str]:
+        start, end = bounds.start, bounds.end
+        span = None if start is None else bounds.shown_end - start
+        too_big_before = self._mem is None and span != self._reload_span
+        if self._tailer is None or (end is None and (not self._covers(start) or too_big_before)):
+            # first tick, or a live window reaching before memory (or changed after memory was too big)
+            self._reload(start)
+            self._reload_span = span
+        if self._covers(start):
+            if self._mem is not None:
+                self._trim(start, bounds)
+                return _window_filter(self._mem, start, end), "memory"
+            if end is None:
+                return store.scan(self.root, since=start), "lazy"
+        # a window in the past: scan it once, keep it while the window stays put
+        if self._hist is None or self._hist[0] != (start, end):
+            lazy = store.scan(self.root, since=start, until=end)
+            self.scans += 1
+            rows = lazy.select(pl.len()).collect().item()
+            self._hist = ((start, end), lazy.collect() if rows <= self.mem_rows else None)
+        frame = self._hist[1]
+        if frame is None:
+            return store.scan(self.root, since=start, until=end), "lazy"
+        return frame, "scan"
+
+    def _trim(self, start: int | None, bounds: Bounds) -> None:
+        """Drop memory older than the live window once it holds more than twice what the window needs."""
+        if self._mem is None or start is None or self._mem_from is None or bounds.end is not None:
+            return
+        span = bounds.now - start
+        if start - self._mem_from > span:
+            self._mem = self._mem.filter(pl.col("ts") >= _ts(start))
+            self._mem_from = start
+            self._chunks = 0
+
+    def _count(self, frames: pl.DataFrame | pl.LazyFrame, source: str) -> int:
+        if isinstance(frames, pl.DataFrame):
+            return frames.height
+        return int(frames.select(pl.len()).collect().item())
+
+    def _count_new(self, new: pl.DataFrame | None, bounds: Bounds) -> int:
+        if new is None:
+            return 0
+        return _window_filter(new, bounds.start, bounds.end).height
+
+    # ---- status ---------------------------------------------------------------------------------
+
+    def _note_ingest(self, n: int) -> None:
+        now = time.monotonic()
+        self._ingest.append((now, n))
+        while self._ingest and now - self._ingest[0][0] > INGEST_WINDOW_S:
+            self._ingest.popleft()
+
+    def _ingest_rate(self) -> float:
+        if not self._ingest:
+            return 0.0
+        span = min(INGEST_WINDOW_S, max(time.monotonic() - self._started, 1e-3))
+        return sum(n for _, n in self._ingest) / span
+
+    def _maybe_check(self, *, first: bool) -> Health | None:
+        """`store.check` every CHECK_EVERY_S, but never on the first tick (first paint comes first)."""
+        now = time.monotonic()
+        if first or now - self._checked_at < CHECK_EVERY_S:
+            return self._health
+        self._checked_at = now
+        rep = store.check(self.root)
+        self._health = Health(
+            frames=rep.frames,
+            oldest_ts=rep.oldest_ts,
+            newest_ts=rep.newest_ts,
+            damaged_regions=rep.damaged_regions,
+            quarantined_files=rep.quarantined_files,
+            unreadable_parquet=len(rep.unreadable_parquet),
+            writers_alive=rep.writers_alive,
+        )
+        return self._health
+
+    def check_now(self) -> Health | None:
+        with self._lock:
+            self._checked_at = -CHECK_EVERY_S
+            return self._maybe_check(first=False)
+
+    # ---- one-off requests -----------------------------------------------------------------------
+
+    def window_frames(self, bounds: Bounds, component: str | None = None) -> pl.DataFrame:
+        """The frames of a window (optionally one component's), materialised: for exports."""
+        with self._lock:
+            frames, _ = self._frames(bounds)
+            if component is not None:
+                frames = frames.filter(pl.col("component") == component)
+            return frames.collect() if isinstance(frames, pl.LazyFrame) else frames
+
+    def span_tree(self, trace_id: str) -> list[dict[str, Any]]:
+        """The spans of one trace; looked up in the whole store, since a trace may straddle the window."""
+        from analysis.detail import span_tree
+
+        with self._lock:
+            frames = store.scan(self.root).filter(pl.col("trace_id") == trace_id).collect()
+        return span_tree(frames, trace_id)

@@ -1,0 +1,58 @@
+"""Messages the workers post to the UI thread; each carries a finished, plain-Python result.
+
+`can_replace` lets Textual drop a stale snapshot still waiting in the queue when a newer one arrives,
+so a slow UI never replays old states.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from textual.message import Message
+
+from smythtop.app.data import Snapshot
+
+
+class SnapshotReady(Message):
+    """A tick finished: the report (and drill-down detail) for the requested window."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+        super().__init__()
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, SnapshotReady)
+
+
+class TickFailed(Message):
+    """A tick raised: shown in the status line; the next tick is still armed."""
+
+    def __init__(self, error: str) -> None:
+        self.error = error
+        super().__init__()
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, TickFailed)
+
+
+class SpanTreeReady(Message):
+    def __init__(self, trace_id: str, spans: list[dict[str, Any]], error: str | None = None) -> None:
+        self.trace_id = trace_id
+        self.spans = spans
+        self.error = error
+        super().__init__()
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, SpanTreeReady)
+
+
+class ExportDone(Message):
+    """An export finished (or failed with `error`)."""
+
+    def __init__(self, path: Path, rows: int, kind: str, error: str | None = None) -> None:
+        self.path = path
+        self.rows = rows
+        self.kind = kind
+        self.error = error
+        super().__init__()

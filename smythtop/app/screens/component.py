@@ -1,0 +1,173 @@
+"""The drill-down screen of one component, fed from `analysis.detail.component_detail` via the tick.
+
+Latency over time, a histogram, the phase breakdown, errors by type, models, the baseline comparison,
+who calls it and whom it calls, and its slowest traces (Enter opens a trace's span tree).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Container, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from smythtop.app import fmt, keys
+from smythtop.app.data import Snapshot
+from smythtop.app.widgets.charts import BarChart, LineChart, Series
+from smythtop.app.widgets.status import StatusLine
+
+if TYPE_CHECKING:
+    from smythtop.app.app import SmythtopApp
+
+
+def box(title: str, *children, id: str) -> Vertical:
+    v = Vertical(*children, id=id, classes="box")
+    v.border_title = title
+    return v
+
+
+class ComponentScreen(Screen):
+    BINDINGS = keys.bindings("component")
+
+    app: SmythtopApp
+
+    def __init__(self, component: str) -> None:
+        super().__init__()
+        self.component = component
+        self.detail: dict[str, Any] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield StatusLine(id="status")
+        yield Static(f"[b]{self.component}[/b]  [dim]loading…[/dim]", id="headline")
+        with VerticalScroll(id="detail"):
+            with Container(id="detail-grid"):
+                yield box("Latency over time", LineChart(id="latency"), id="latency-box")
+                yield box("Histogram", BarChart(id="histogram"), id="histogram-box")
+                yield box("Phases (mean)", BarChart(id="phases"), id="phases-box")
+                yield box("Errors by type", BarChart(id="errors"), id="errors-box")
+                yield box("Models", BarChart(id="models"), id="models-box")
+                yield box("Baseline & regressions", Static(id="baseline"), id="baseline-box")
+                yield box("Flows", Static(id="flows"), id="flows-box")
+            traces = DataTable(id="traces", cursor_type="row")
+            yield box("Slowest traces (Enter: span tree)", traces, id="traces-box")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#traces", DataTable)
+        table.add_columns("when (UTC)", "total", "ok", "trace")
+        snap = self.app.snapshot
+        if snap is not None and snap.request.component == self.component:
+            self.show_snapshot(snap)
+
+    def show_snapshot(self, snapshot: Snapshot) -> None:
+        if snapshot.request.component != self.component or snapshot.detail is None:
+            return
+        self.detail = snapshot.detail
+        self._render(snapshot.detail)
+
+    def _render(self, d: dict[str, Any]) -> None:
+        s = d.get("summary") or {}
+        self.query_one("#headline", Static).update(
+            f"[b]{self.component}[/b]  {fmt.count(s.get('executions'))} executions · "
+            f"p50 {fmt.ms(s.get('p50_ms'))} · p95 {fmt.ms(s.get('p95_ms'))} · p99 {fmt.ms(s.get('p99_ms'))} · "
+            f"errors {fmt.pct(s.get('error_rate'))} · cost {fmt.usd(s.get('cost_usd'))}"
+        )
+        series = d.get("latency_series") or []
+        self.query_one("#latency", LineChart).plot(
+            [
+                Series("p50", [p.get("p50_ms") for p in series], "green"),
+                Series("p95", [p.get("p95_ms") for p in series], "yellow"),
+            ],
+            (fmt.clock(fmt.iso_to_ns(series[0]["t"])), fmt.clock(fmt.iso_to_ns(series[-1]["t"])))
+            if series
+            else ("", ""),
+        )
+        self.query_one("#histogram", BarChart).plot(
+            [
+                (f"≤{fmt.ms(b.get('le_ms'))}", b.get("count") or 0, fmt.count(b.get("count")))
+                for b in d.get("histogram") or []
+            ]
+        )
+        phases = d.get("phases") or {}
+        self.query_one("#phases", BarChart).plot(
+            [(name.removesuffix("_ms"), v, fmt.ms(v)) for name, v in phases.items() if v is not None],
+            empty="no phase timings recorded",
+        )
+        self.query_one("#errors", BarChart).plot(
+            [
+                (e.get("error_type") or "?", e.get("count") or 0, fmt.count(e.get("count")))
+                for e in d.get("errors") or []
+            ],
+            empty="no errors in this window",
+        )
+        self.query_one("#models", BarChart).plot(
+            [
+                (
+                    m.get("model") or "?",
+                    m.get("calls") or 0,
+                    f"{fmt.count(m.get('calls'))} · {fmt.usd(m.get('cost_usd'))}",
+                )
+                for m in d.get("models") or []
+            ],
+            empty="no LLM calls",
+        )
+        self.query_one("#baseline", Static).update(self._baseline_text(d))
+        self.query_one("#flows", Static).update(self._flows_text(d))
+        self._traces(d.get("slowest_traces") or [])
+
+    def _baseline_text(self, d: dict[str, Any]) -> str:
+        lines = []
+        for r in d.get("regressions") or []:
+            lines.append(
+                f"[red]▲[/red] {r.get('metric')}: {r.get('baseline')} → {r.get('current')} (p={r.get('p_value'):.3g})"
+            )
+        return "\n".join(lines) or "[dim]no regression against the baseline[/dim]"
+
+    def _flows_text(self, d: dict[str, Any]) -> str:
+        def side(title: str, items: list[dict[str, Any]], key: str) -> list[str]:
+            out = [f"[b]{title}[/b]"]
+            out += [
+                f"  {f.get(key)}  {fmt.count(f.get('count'))}× ({fmt.pct(f.get('probability'), digits=0)})"
+                for f in items
+            ]
+            return out if items else [*out, "  [dim]none[/dim]"]
+
+        return "\n".join(
+            side("called by", d.get("callers") or [], "from") + side("calls", d.get("callees") or [], "to")
+        )
+
+    def _traces(self, traces: list[dict[str, Any]]) -> None:
+        table = self.query_one("#traces", DataTable)
+        cursor = table.cursor_row
+        table.clear()
+        for t in traces:
+            ok = t.get("success", True)
+            table.add_row(
+                fmt.stamp(fmt.iso_to_ns(t.get("ts"))),
+                fmt.ms(t.get("total_ms")),
+                "✓" if ok else "[red]✗[/red]",
+                t.get("trace_id"),
+                key=t.get("trace_id"),
+            )
+        if table.row_count:
+            table.move_cursor(row=min(cursor, table.row_count - 1), animate=False)
+
+    @on(DataTable.RowSelected, "#traces")
+    def _trace_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_open_trace()
+
+    def action_open_trace(self) -> None:
+        table = self.query_one("#traces", DataTable)
+        if not table.row_count:
+            self.notify("no traces with a trace_id in this window", timeout=3)
+            return
+        trace_id = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        if trace_id:
+            self.app.open_trace(trace_id)
+
+    def action_back(self) -> None:
+        self.app.pop_screen()

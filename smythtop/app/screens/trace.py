@@ -1,0 +1,72 @@
+"""One trace's span tree: indented components, start offsets, durations and a waterfall bar."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from smythtop.app import fmt, keys
+from smythtop.app.widgets.status import StatusLine
+
+WATERFALL = 40
+
+
+def waterfall(start: float, total: float, span: float, width: int = WATERFALL) -> str:
+    """A bar placed at the span's start offset, as long as its duration, on a trace-wide scale."""
+    span = span or 1.0
+    left = round(start / span * width)
+    length = max(1, round(total / span * width))
+    left = min(left, width - 1)
+    return " " * left + "█" * min(length, width - left)
+
+
+class TraceScreen(Screen):
+    BINDINGS = keys.bindings("trace")
+
+    def __init__(self, trace_id: str) -> None:
+        super().__init__()
+        self.trace_id = trace_id
+
+    def compose(self) -> ComposeResult:
+        yield StatusLine(id="status")
+        yield Static(f"[b]trace[/b] {self.trace_id}  [dim]loading…[/dim]", id="headline")
+        table = DataTable(id="spans", cursor_type="row")
+        table.add_columns("span", "start", "total", "ok", "waterfall")
+        yield table
+        yield Footer()
+
+    def show_spans(self, spans: list[dict[str, Any]], error: str | None) -> None:
+        head = self.query_one("#headline", Static)
+        if error:
+            head.update(f"[b]trace[/b] {self.trace_id}  [red]{error}[/red]")
+            return
+        if not spans:
+            head.update(f"[b]trace[/b] {self.trace_id}  [dim]no spans found in the store[/dim]")
+            return
+        end = max(s["start_ms"] + s["total_ms"] for s in spans)
+        failed = sum(1 for s in spans if not s.get("success", True))
+        head.update(
+            f"[b]trace[/b] {self.trace_id}  {len(spans)} spans · {fmt.ms(end)} end to end"
+            + (f" · [red]{failed} failed[/red]" if failed else "")
+        )
+        table = self.query_one("#spans", DataTable)
+        table.clear()
+        for s in spans:
+            ok = s.get("success", True)
+            name = Text("  " * int(s.get("depth") or 0) + str(s.get("component")), style="" if ok else "red")
+            table.add_row(
+                name,
+                Text(fmt.ms(s["start_ms"]), justify="right"),
+                Text(fmt.ms(s["total_ms"]), justify="right"),
+                Text("✓" if ok else "✗", style="green" if ok else "bold red"),
+                Text(waterfall(s["start_ms"], s["total_ms"], end), style="cyan" if ok else "red"),
+                key=s.get("span_id") or None,
+            )
+        table.focus()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()

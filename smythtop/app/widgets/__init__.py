@@ -1,0 +1,1 @@
+"""The app's widgets: panes, diffing tables, charts and the status line."""

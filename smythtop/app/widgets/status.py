@@ -1,0 +1,101 @@
+"""The status line at the top of every screen: store, window, ingest, grade, cost, store health, mode."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.text import Text
+from textual.widgets import Static
+
+from smythtop.app import fmt
+from smythtop.app.data import Health, Snapshot
+from smythtop.app.window import TimeWindow, span_label
+
+GRADE_STYLE = {"A": "bold green", "B": "green", "C": "yellow", "D": "bold red", "F": "bold white on red"}
+
+
+@dataclass(frozen=True)
+class StatusState:
+    """What the status line shows, gathered by the app from its own state and the last snapshot."""
+
+    root: Path
+    window: TimeWindow
+    refresh_s: float
+    now: int
+    snapshot: Snapshot | None = None
+    error: str | None = None
+    loading: bool = False
+
+
+def short_path(path: Path) -> str:
+    try:
+        return "~/" + str(path.relative_to(Path.home()))
+    except ValueError:
+        return str(path)
+
+
+def health_text(health: Health | None) -> Text:
+    if health is None:
+        return Text("store: checking", style="dim")
+    bad = []
+    if health.damaged_regions:
+        bad.append(f"{health.damaged_regions} damaged")
+    if health.quarantined_files:
+        bad.append(f"{health.quarantined_files} quarantined")
+    if health.unreadable_parquet:
+        bad.append(f"{health.unreadable_parquet} unreadable")
+    if not bad:
+        return Text("0 dropped · 0 quarantined", style="dim")
+    return Text("⚠ " + " · ".join(bad), style="bold red")
+
+
+def window_text(window: TimeWindow, snapshot: Snapshot | None, now: int) -> Text:
+    if window.paused:
+        mode = Text("❚❚ PAUSED", style="bold black on yellow")
+    elif window.live:
+        mode = Text("● LIVE", style="bold green")
+    else:
+        mode = Text("◆ FIXED", style="bold cyan")
+    bounds = window.resolve(now)
+    start = fmt.clock(bounds.start) if bounds.start is not None else "first frame"
+    end = "now" if bounds.end is None else fmt.clock(bounds.end)
+    label = f" {span_label(window.span)} {start}→{end}"
+    text = mode + Text(label)
+    if window.mark_start is not None:
+        text.append(f"  mark {fmt.clock(window.mark_start)}→?", style="bold magenta")
+    return text
+
+
+def status_text(state: StatusState) -> Text:
+    sep = Text(" │ ", style="dim")
+    parts: list[Text] = [Text("smythtop", style="bold"), Text(short_path(state.root), style="dim")]
+    parts.append(window_text(state.window, state.snapshot, state.now))
+    snap = state.snapshot
+    if snap is not None:
+        summary = snap.report.get("summary", {})
+        parts.append(Text(f"{fmt.count(snap.window_frames)} frames"))
+        parts.append(Text(f"{fmt.count(snap.ingest_per_s)}/s in"))
+        grade = str(summary.get("grade") or "–")
+        parts.append(Text("grade ") + Text(grade, style=GRADE_STYLE.get(grade, "")))
+        parts.append(Text(fmt.usd(summary.get("total_cost_usd")), style="bold"))
+        parts.append(health_text(snap.health))
+    parts.append(Text(f"↻ {state.refresh_s:g}s", style="dim"))
+    if state.loading:
+        parts.append(Text("loading…", style="italic dim"))
+    out = Text(no_wrap=False)
+    for i, part in enumerate(parts):
+        if i:
+            out.append_text(sep)
+        out.append_text(part)
+    if state.error:
+        out.append("\n")
+        out.append(f"error: {state.error}", style="bold red")
+    return out
+
+
+class StatusLine(Static):
+    """Re-rendered by the app whenever a snapshot lands or the window changes."""
+
+    def show(self, state: StatusState) -> None:
+        self.update(status_text(state))
