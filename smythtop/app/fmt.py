@@ -64,7 +64,10 @@ def pct(x: float | None, *, digits: int = 1) -> str:
 
 
 def rate(x: float | None) -> str:
-    return DASH if _missing(x) else count(x)
+    """A per-minute or per-second rate: one decimal below a thousand, so 4.0/min never reads as a count."""
+    if _missing(x):
+        return DASH
+    return f"{x:.1f}" if abs(x) < 1000 else count(x)
 
 
 def spark(values: list[float | None], width: int | None = None) -> str:
@@ -90,7 +93,7 @@ def _bucket_max(chunk: list[float | None]) -> float | None:
 
 
 def clock(ns: int | None, *, seconds: bool = True) -> str:
-    """UTC wall time of a ns timestamp: HH:MM:SS, with the date when it is not today's."""
+    """UTC wall time of a ns timestamp: HH:MM:SS (or HH:MM)."""
     if ns is None:
         return DASH
     dt = datetime.fromtimestamp(ns / 1e9, tz=UTC)

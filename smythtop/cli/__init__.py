@@ -26,6 +26,7 @@ class CliError(Exception):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smythtop", description="htop for AI agents: live performance and cost.")
+    parser.add_argument("--store", metavar="DIR", help="store the dashboard opens when no command is given")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _command_modules():
         importlib.import_module(name).register(sub)
@@ -36,9 +37,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func = getattr(args, "func", None)
-    if func is None:
-        parser.print_help()
-        return 2
+    if func is None:  # bare `smythtop [--store DIR]` opens the dashboard
+        from smythtop.cli.top_cmd import run as func
     try:
         return int(func(args) or 0)
     except (CliError, StoreError) as err:

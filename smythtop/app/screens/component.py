@@ -66,9 +66,9 @@ class ComponentScreen(Screen):
         if snapshot.request.component != self.component or snapshot.detail is None:
             return
         self.detail = snapshot.detail
-        self._render(snapshot.detail)
+        self._render_detail(snapshot.detail)
 
-    def _render(self, d: dict[str, Any]) -> None:
+    def _render_detail(self, d: dict[str, Any]) -> None:
         s = d.get("summary") or {}
         self.query_one("#headline", Static).update(
             f"[b]{self.component}[/b]  {fmt.count(s.get('executions'))} executions · "
