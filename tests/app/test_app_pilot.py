@@ -19,6 +19,7 @@ from smythtop.app.screens.main import MainScreen
 from smythtop.app.window import MINUTE
 
 pytestmark = pytest.mark.anyio
+pytest.importorskip("analysis.report")  # until the analysis lands (issue 4); then always run
 
 
 def texts(table: DataTable, key: str) -> list[str]:
