@@ -1,0 +1,529 @@
+"""The Collector: what an agent imports to record its component executions into the store.
+
+    from smythtop import Collector
+    collector = Collector.get_instance({"global": {"sampling_rate": 0.5}})
+    with collector.track("LLMAssistant", agent_id="support-bot") as t:
+        t.llm(model="gpt-4.1", provider="openai", input_tokens=1200, output_tokens=300)
+
+Trackers go into a bounded ring buffer; a daemon thread drains it every flush_interval (and when
+it is half full), turns them into frames, prices LLM usage, fires events and appends to the store.
+No failure of the recorder raises into the agent: it is counted (`stats()`) and logged once.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import logging
+import os
+import random
+import sys
+import threading
+import weakref
+from collections import deque
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import store
+from smythtop.recorder.clock import SYSTEM_CLOCK, Clock
+from smythtop.recorder.config import Config
+from smythtop.recorder.events import BATCH_FLUSH, PERFORMANCE_EVENT, EventBus, performance_events
+from smythtop.recorder.fingerprint import config_hash
+from smythtop.recorder.frames import Defaults, Record, record_frame, tracker_frame
+from smythtop.recorder.memory import memory_limit
+from smythtop.recorder.pricing import Pricer, PricingError
+from smythtop.recorder.sampling import ComponentState, adapt, component_policy
+from smythtop.recorder.trace import CURRENT
+from smythtop.recorder.tracker import NOOP, NoopTracker, RemoteParent, Tracker, apply_track_fields
+
+log = logging.getLogger("smythtop.recorder")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
+WRITER_RETRY_S = 5.0
+_random = random.random
+_live: weakref.WeakSet[Collector] = weakref.WeakSet()
+_instance: Collector | None = None
+_instance_lock = threading.Lock()
+
+
+class Collector:
+    """Records component executions. Thread-safe; one per process is usual (`get_instance`)."""
+
+    def __init__(
+        self,
+        config: Config | Mapping[str, Any] | str | os.PathLike[str] | None = None,
+        *,
+        store: str | os.PathLike[str] | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.config = Config.load(config)
+        g = self.config.global_
+        self._enabled = self.config.enabled
+        self.store_root = self.config.store_root(store)
+        self._clock = clock or SYSTEM_CLOCK
+        self._now = self._clock.monotonic_ns
+        self._buf: deque[Any] = deque(maxlen=g.buffer_size)
+        self._high_water = max(1, g.buffer_size // 2)
+        self._states: dict[str, ComponentState] = {}
+        self._events = EventBus()
+        self._pricer = Pricer()
+        self._writer: store.Writer | None = None
+        self._writer_retry_at = 0
+        self._write_failing = False
+        self._closed = False
+        self._defaults: Defaults | None = None
+        self._warned: set[str] = set()
+        self._thread: threading.Thread | None = None
+        self._init_process_state()
+        _live.add(self)
+        if self._enabled:
+            self._start_thread()
+
+    def _init_process_state(self) -> None:
+        """Locks, counters and the flush thread's handshake: fresh at start and in a forked child."""
+        self._lock = threading.Lock()  # creating states, the writer
+        self._flush_lock = threading.Lock()  # one drain at a time
+        self._done = threading.Condition()
+        self._requested = 0
+        self._completed = 0
+        self._wake = threading.Event()
+        self._woken = False
+        self._stopping = False
+        self._last_adapt = self._now()
+        self.kept = 0  # frames built from kept executions
+        self.dropped = 0  # buffer full: the oldest frame was overwritten
+        self.store_dropped = 0  # the store was unavailable
+        self.rejected = 0  # the store refused the frame (a bad value)
+        self.written = 0
+        self.internal_errors = 0
+
+    # -- singleton and configuration ----------------------------------------------------------
+    @classmethod
+    def get_instance(cls, config: Config | Mapping[str, Any] | str | None = None, **kwargs: Any) -> Collector:
+        """The process-wide collector, created on first call (like the seed's getInstance(config));
+        later calls return it and ignore `config`."""
+        global _instance
+        with _instance_lock:
+            if _instance is None or _instance._closed:
+                _instance = cls(config, **kwargs)
+            elif config is not None:
+                _instance._warn_once("get_instance", "Collector.get_instance(config): already created, config ignored")
+            return _instance
+
+    getInstance = get_instance  # the seed system's name
+
+    @property
+    def enabled(self) -> bool:
+        return self._enabled
+
+    # -- recording ----------------------------------------------------------------------------
+    def track(self, component: str, agent_id: str | None = None, **fields: Any) -> Tracker | NoopTracker:
+        """A context manager timing one execution of `component`. Keyword fields: parent (a
+        Tracker or RemoteParent), traceparent (W3C header), input/output (sizes or objects),
+        complexity, config (hashed) or config_hash, retry_count, queue_ms, memory (bool), tags,
+        and any other frame field."""
+        if not self._enabled:
+            return NOOP
+        try:
+            st = self._states.get(component)
+            if st is None:
+                st = self._state(component)
+            if st.excluded:
+                return NOOP
+            if not fields and not st.memory:
+                return Tracker(st, agent_id)
+            return self._track_with(st, agent_id, fields)
+        except Exception as exc:
+            self._fault("track", exc)
+            return NOOP
+
+    def _track_with(self, st: ComponentState, agent_id: str | None, fields: dict[str, Any]) -> Tracker:
+        parent = fields.pop("parent", None)
+        traceparent = fields.pop("traceparent", None)
+        if parent is None and traceparent:
+            parent = RemoteParent.from_traceparent(traceparent)
+        t = Tracker(st, agent_id, parent)
+        if st.memory and "memory" not in fields:
+            fields["memory"] = True
+        if fields:
+            apply_track_fields(t, fields)
+        return t
+
+    def tracked(self, component: str | Callable[..., Any] | None = None, **fields: Any) -> Any:
+        """Decorator for sync and `async def` functions: each call is one tracked execution.
+        `@collector.tracked`, or `@collector.tracked("Retriever", agent_id=...)`; the name defaults
+        to the function's qualified name. A `config=` is hashed once, here."""
+        if callable(component):
+            return self.tracked()(component)
+        if "config" in fields:
+            fields["config_hash"] = config_hash(fields.pop("config"))
+
+        def decorate(fn: Callable[P, R]) -> Callable[P, R]:
+            import inspect  # here, not at import: it costs agents about 10 ms of start-up
+
+            name = component or fn.__qualname__
+            if inspect.iscoroutinefunction(fn):
+
+                @functools.wraps(fn)
+                async def run_async(*args: P.args, **kwargs: P.kwargs) -> Any:
+                    with self.track(name, **fields):
+                        return await fn(*args, **kwargs)
+
+                return run_async  # type: ignore[return-value]
+
+            @functools.wraps(fn)
+            def run(*args: P.args, **kwargs: P.kwargs) -> R:
+                with self.track(name, **fields):
+                    return fn(*args, **kwargs)
+
+            return run
+
+        return decorate
+
+    def record(self, frame: Mapping[str, Any]) -> None:
+        """Record a frame measured by the caller (the frame contract's fields). Missing ts means now;
+        inside a tracked block it joins that trace. Sampled like tracked executions."""
+        if not self._enabled:
+            return
+        try:
+            f = dict(frame)
+            rate = 1.0
+            component = f.get("component")
+            if isinstance(component, str):
+                st = self._states.get(component) or self._state(component)
+                if st.excluded:
+                    return
+                if st.rate < 1.0 and f.get("success") is not False and f.get("sample_rate") is None:
+                    total = f.get("total_ms")
+                    slow = isinstance(total, (int, float)) and total * 1e6 > st.keep_above
+                    if not slow:
+                        if _random() >= st.rate:
+                            st.sampled_out += 1
+                            return
+                        rate = st.rate
+            if "ts" not in f:
+                f["ts"] = self._now() + self._clock.wall_offset_ns()
+            buf = self._buf
+            if len(buf) >= self._high_water:
+                self._filling(len(buf))
+            buf.append(Record(f, CURRENT.get(), rate))
+        except Exception as exc:
+            self._fault("record", exc)
+
+    def _state(self, component: str) -> ComponentState:
+        with self._lock:
+            st = self._states.get(component)
+            if st is None:
+                excluded, rate = component_policy(self.config, component)
+                st = ComponentState(component, self, self._now, rate)
+                st.excluded = excluded
+                st.memory = self.config.global_.track_memory
+                self._states[component] = st
+            return st
+
+    # -- events -------------------------------------------------------------------------------
+    def on(self, event: str, callback: Callable[[Any], object]) -> None:
+        """`performance-event` gets a PerformanceEvent per threshold breach; `batch-flush` gets the
+        list of frame dicts just written. Callbacks run in the flush thread; their errors are counted."""
+        self._events.on(event, callback)
+
+    def off(self, event: str, callback: Callable[[Any], object]) -> None:
+        self._events.off(event, callback)
+
+    # -- flushing -----------------------------------------------------------------------------
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Write everything recorded so far; True when done within `timeout` seconds."""
+        thread = self._thread
+        if thread is None or not thread.is_alive() or thread is threading.current_thread():
+            self._cycle()
+            return True
+        with self._done:
+            self._requested += 1
+            target = self._requested
+        self._wake.set()
+        with self._done:
+            return self._done.wait_for(lambda: self._completed >= target, timeout)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Flush, stop the thread and close the store writer. Recording stops; safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        self._enabled = False
+        self._stopping = True
+        self._wake.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+        self._cycle()
+        with self._lock:
+            if self._writer is not None:
+                try:
+                    self._writer.close()
+                except (OSError, ValueError) as exc:
+                    self._fault("close", exc)
+
+    def __enter__(self) -> Collector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def stats(self) -> dict[str, Any]:
+        """Counters: what was kept, sampled out, dropped and why, priced, and every swallowed error."""
+        states = list(self._states.values())
+        return {
+            "enabled": self._enabled,
+            "buffered": len(self._buf),
+            "kept": self.kept,
+            "sampled_out": sum(st.sampled_out for st in states),
+            "written": self.written,
+            "dropped_buffer_full": self.dropped,
+            "dropped_store_unavailable": self.store_dropped,
+            "rejected": self.rejected,
+            "priced": self._pricer.priced,
+            "unpriced": self._pricer.unpriced,
+            "unknown_models": sorted(f"{p or '?'}/{m}" for p, m in self._pricer.unknown_models),
+            "pricing_errors": self._pricer.errors,
+            "callback_errors": self._events.callback_errors,
+            "internal_errors": self.internal_errors,
+            "rates": {st.name: st.rate for st in states if st.rate < 1.0},
+        }
+
+    # -- the flush thread ---------------------------------------------------------------------
+    def _start_thread(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="smythtop-flush", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        interval = self.config.global_.flush_interval
+        while not self._stopping:
+            self._wake.wait(interval)
+            self._wake.clear()
+            self._woken = False
+            if self._stopping:
+                break
+            self._cycle()
+
+    def _filling(self, n: int) -> None:
+        """Called by the hot path when the buffer is at least half full."""
+        if n >= self._buf.maxlen:  # type: ignore[operator]
+            self.dropped += 1  # the append about to happen overwrites the oldest frame
+            self._warn_once(
+                "buffer-full", f"recorder buffer full (buffer_size={self._buf.maxlen}): oldest frames dropped"
+            )
+        if not self._woken:
+            self._woken = True
+            self._wake.set()
+
+    def _cycle(self) -> None:
+        with self._flush_lock:
+            with self._done:
+                target = self._requested
+            try:
+                self._drain()
+            except Exception as exc:
+                self._fault("flush", exc)
+            finally:
+                with self._done:
+                    self._completed = max(self._completed, target)
+                    self._done.notify_all()
+
+    def _drain(self) -> None:
+        buf = self._buf
+        items = [buf.popleft() for _ in range(len(buf))]
+        self._offset = self._clock.wall_offset_ns()
+        frames = [f for f in map(self._frame, items) if f is not None]
+        now = self._now()
+        elapsed = (now - self._last_adapt) / 1e9
+        self._last_adapt = now
+        cap = self.config.global_.max_frames_per_second
+        for st in list(self._states.values()):
+            adapt(st, elapsed, cap)
+        if not frames:
+            self._flush_writer()
+            return
+        self.kept += len(frames)
+        alerts = performance_events(frames, self.config) if self._events.wants(PERFORMANCE_EVENT) else []
+        written = self._write(frames)
+        for event in alerts:
+            self._events.emit(PERFORMANCE_EVENT, event, self._callback_failed)
+        if written and self._events.wants(BATCH_FLUSH):
+            self._events.emit(BATCH_FLUSH, written, self._callback_failed)
+
+    def _frame(self, item: Any) -> dict[str, Any] | None:
+        """One buffered item as a priced frame dict; None (counted) if it cannot be built."""
+        defaults = self._frame_defaults()
+        llm = self.config.llm
+        try:
+            if type(item) is Tracker:
+                frame, response = tracker_frame(item, self._wall_of, defaults)
+                st = item._st
+                st.kept += 1
+                st.recent.append((item._dur, 1.0 / item._rate))
+                if response is not None:
+                    self._read_usage(frame, response)
+            else:
+                frame = record_frame(item, defaults)
+                st = self._states.get(frame.get("component"))  # type: ignore[arg-type]
+                total = frame.get("total_ms")
+                if st is not None and isinstance(total, (int, float)):
+                    st.kept += 1
+                    st.recent.append((int(total * 1e6), 1.0 / item.rate))
+        except Exception as exc:
+            self._fault("frame", exc)
+            return None
+        try:
+            if llm.track_tokens or llm.track_costs:
+                self._pricer.price(frame, track_costs=llm.track_costs)
+        except PricingError as exc:
+            self._warn_once(f"pricing:{frame.get('model')}", f"cost not recorded: {exc}")
+        except Exception as exc:  # a genai-prices failure must never lose the frame
+            self._pricer.errors += 1
+            self._warn_once(f"pricing-crash:{type(exc).__name__}", f"genai-prices failed: {exc!r}")
+        if not llm.track_tokens:
+            for key in (*TOKEN_FIELDS, "context_window", "context_utilization"):
+                frame.pop(key, None)
+        if not llm.track_quality:
+            frame.pop("quality", None)
+        unpriced = self._pricer.unknown_models
+        if unpriced and frame.get("model") and frame.get("cost_usd") is None:
+            key = (frame.get("provider"), frame["model"])
+            if key in unpriced:
+                self._warn_once(f"unpriced:{key}", f"model {key[1]!r} ({key[0]}) unknown to genai-prices: unpriced")
+        return frame
+
+    def _read_usage(self, frame: dict[str, Any], response: tuple[Any, str | None, str | None]) -> None:
+        """Token counts from a provider response (t.llm_response); fields the caller set win."""
+        from smythtop.recorder.usage import usage_fields
+
+        try:
+            fields = usage_fields(*response)
+        except Exception as exc:  # PricingError, or genai-prices failing: the frame is kept without usage
+            self._pricer.errors += 1
+            self._warn_once(f"usage:{type(exc).__name__}", f"LLM usage not recorded: {exc}")
+            return
+        frame.update({k: v for k, v in fields.items() if frame.get(k) is None})
+
+    def _wall_of(self, monotonic_ns: int) -> int:
+        return monotonic_ns + self._offset
+
+    def _frame_defaults(self) -> Defaults:
+        d = self._defaults
+        if d is None:
+            g = self.config.global_
+            program = _program_name()
+            agent_id = g.agent_id or os.environ.get("SMYTHTOP_AGENT_ID") or f"{program}-{os.getpid()}"
+            d = self._defaults = Defaults(agent_id, g.agent_name or program, memory_limit())
+        return d
+
+    def _write(self, frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Append and flush to the store; returns the frames it accepted."""
+        writer = self._get_writer()
+        if writer is None:
+            self.store_dropped += len(frames)
+            return []
+        try:
+            if self._write_failing:
+                writer.flush()  # the frames still buffered from the failed flush go first
+            errors = writer.append_many(frames)
+            writer.flush()
+            self._write_failing = False
+        except store.StoreUnavailable as exc:
+            if self._write_failing:
+                self.store_dropped += len(frames)
+            self._write_failing = True
+            self._warn_once("store-write", f"store unavailable, frames dropped and counted: {exc}")
+            return []
+        if errors:
+            self.rejected += len(errors)
+            for err in errors:
+                self._warn_once(f"rejected:{err.field}", f"frame rejected by the store: {err}")
+            frames = _valid_only(frames)
+        self.written += len(frames)
+        return frames
+
+    def _flush_writer(self) -> None:
+        if self._writer is not None and self._write_failing:
+            try:
+                self._writer.flush()
+                self._write_failing = False
+            except store.StoreUnavailable:
+                pass
+
+    def _get_writer(self) -> store.Writer | None:
+        if self._writer is not None:
+            return self._writer
+        now = self._now()
+        if now < self._writer_retry_at:
+            return None
+        try:
+            self._writer = store.Writer(self.store_root)
+        except store.StoreUnavailable as exc:
+            self._writer_retry_at = now + int(WRITER_RETRY_S * 1e9)
+            self._warn_once("store-open", f"store unavailable, frames dropped and counted: {exc}")
+        return self._writer
+
+    # -- never break the agent ----------------------------------------------------------------
+    def _warn_once(self, key: str, message: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            log.warning("smythtop: %s", message)
+
+    def _fault(self, where: str, exc: BaseException) -> None:
+        self.internal_errors += 1
+        self._warn_once(f"fault:{where}:{type(exc).__name__}", f"recorder error in {where} (ignored): {exc!r}")
+
+    def _callback_failed(self, exc: BaseException) -> None:
+        self._warn_once(f"callback:{type(exc).__name__}", f"event callback raised (ignored): {exc!r}")
+
+    def _after_fork_in_child(self) -> None:
+        """The parent's buffered frames are the parent's to write; the child starts afresh."""
+        self._buf.clear()
+        self._defaults = None
+        self._warned = set()
+        self._thread = None
+        self._init_process_state()
+        if self._enabled and not self._closed:
+            self._start_thread()
+
+
+def _valid_only(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    from store.schema import validate
+
+    good = []
+    for frame in frames:
+        try:
+            validate(frame)
+        except store.FrameError:
+            continue
+        good.append(frame)
+    return good
+
+
+def _program_name() -> str:
+    argv0 = sys.argv[0] if sys.argv and sys.argv[0] not in ("", "-", "-c", "-m") else "python"
+    path = Path(argv0)
+    name = path.parent.name if path.stem == "__main__" else path.stem
+    return name or "python"
+
+
+def _after_fork() -> None:
+    for collector in list(_live):
+        collector._after_fork_in_child()
+
+
+def _close_all() -> None:
+    for collector in list(_live):
+        try:
+            collector.close(timeout=5.0)
+        except Exception as exc:  # interpreter shutdown: never raise
+            log.warning("smythtop: close at exit failed: %r", exc)
+
+
+os.register_at_fork(after_in_child=_after_fork)
+atexit.register(_close_all)

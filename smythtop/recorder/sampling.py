@@ -1,0 +1,110 @@
+"""Which executions are kept: the per-component state the hot path reads, and the flush thread's
+rule that adapts it.
+
+The rule (docs/RECORDER.md, "Sampling"):
+1. A component excluded by the whitelist/blacklist is not tracked at all.
+2. Errors are always kept, with sample_rate 1.0.
+3. Executions slower than the component's running p95 are always kept, with sample_rate 1.0.
+4. Every other execution is kept with probability `rate` and carries sample_rate = rate, where
+   rate = min(configured rate, max_frames_per_second / observed executions per second).
+5. Under that cap the "slow" threshold rises from p95 to the quantile that keeps about half the
+   cap's budget (q = 1 - max_frames_per_second / 2 / executions per second), so neither the tail nor
+   the rest of a hot component can flood the store.
+Each execution's chance of being kept is exactly its sample_rate, so weighting every frame by
+1/sample_rate gives unbiased counts and sums (Horvitz-Thompson).
+"""
+
+from __future__ import annotations
+
+import bisect
+import fnmatch
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from smythtop.recorder.config import Config
+
+if TYPE_CHECKING:
+    from smythtop.recorder.collector import Collector
+
+WINDOW = 1024  # recent kept durations per component, for the running p95
+MIN_FOR_P95 = 32  # below this, keep_above stays 0: while learning, every sampled-out candidate is kept
+QUANTILE = 0.95
+MIN_RATE = 1e-6
+RATE_SMOOTHING = 0.5  # weight of the newest window in the executions-per-second estimate
+
+
+class ComponentState:
+    """Hot-path state of one component name; only the flush thread writes rate and keep_above."""
+
+    __slots__ = (
+        "base_rate", "buf", "collector", "excluded", "high_water", "keep_above", "kept", "memory",
+        "name", "now", "rate", "recent", "sampled_out", "seen_rate", "window_sampled_out",
+    )  # fmt: skip
+
+    def __init__(self, name: str, collector: Collector, now: Callable[[], int], base_rate: float) -> None:
+        self.name = name
+        self.collector = collector
+        self.now = now
+        self.buf: deque = collector._buf
+        self.high_water = collector._high_water
+        self.excluded = False
+        self.memory = False
+        self.base_rate = base_rate
+        self.rate = base_rate
+        self.keep_above = 0  # ns
+        self.sampled_out = 0  # total, written by the hot path
+        self.window_sampled_out = 0  # value of sampled_out at the last adaptation
+        self.kept = 0  # in the current window, counted by the flush thread
+        self.seen_rate = 0.0  # executions per second, smoothed
+        self.recent: deque[tuple[int, float]] = deque(maxlen=WINDOW)  # (duration ns, weight)
+
+
+def component_policy(config: Config, name: str) -> tuple[bool, float]:
+    """(excluded, configured rate) of a component name; fnmatch patterns, the first rate that matches."""
+    comps = config.components
+    excluded = bool(comps.whitelist) and not any(fnmatch.fnmatchcase(name, p) for p in comps.whitelist)
+    excluded = excluded or any(fnmatch.fnmatchcase(name, p) for p in comps.blacklist)
+    rate = config.global_.sampling_rate
+    if name in comps.custom_sampling_rates:
+        rate = comps.custom_sampling_rates[name]
+    else:
+        for pattern, custom in comps.custom_sampling_rates.items():
+            if fnmatch.fnmatchcase(name, pattern):
+                rate = custom
+                break
+    return excluded or rate <= 0.0, rate
+
+
+def weighted_quantile(samples: list[tuple[int, float]], q: float) -> int:
+    """The q-quantile of durations, each counted `weight` times (weights are 1/sample_rate)."""
+    ordered = sorted(samples)
+    cumulative: list[float] = []
+    total = 0.0
+    for _, weight in ordered:
+        total += weight
+        cumulative.append(total)
+    i = bisect.bisect_left(cumulative, q * total)
+    return ordered[min(i, len(ordered) - 1)][0]
+
+
+def adapt(st: ComponentState, elapsed_s: float, max_per_second: float) -> None:
+    """Once per flush: update the volume-capped rate and the slow threshold from the last window."""
+    sampled_out = st.sampled_out
+    executions = st.kept + (sampled_out - st.window_sampled_out)
+    st.window_sampled_out = sampled_out
+    st.kept = 0
+    if elapsed_s <= 0:
+        return
+    per_second = executions / elapsed_s
+    st.seen_rate = (
+        per_second if st.seen_rate == 0.0 else (RATE_SMOOTHING * per_second + (1 - RATE_SMOOTHING) * st.seen_rate)
+    )
+    rate = st.base_rate
+    quantile = QUANTILE
+    if max_per_second > 0 and st.seen_rate * rate > max_per_second:
+        rate = max(MIN_RATE, max_per_second / st.seen_rate)
+        quantile = max(QUANTILE, 1.0 - max_per_second / 2 / st.seen_rate)
+    st.rate = rate
+    if len(st.recent) >= MIN_FOR_P95:
+        st.keep_above = weighted_quantile(list(st.recent), quantile)

@@ -1,0 +1,327 @@
+"""One tracked execution: the object `collector.track(...)` returns.
+
+The calling thread does as little as it can: two clock reads, one ContextVar set/reset, a sampling
+test and one deque append of this object itself. Everything else (ids, wall-clock timestamps,
+validation, pricing, encoding) happens later in the flush thread, from the fields kept here.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from smythtop.recorder.fingerprint import config_hash
+from smythtop.recorder.memory import RSS
+from smythtop.recorder.payload import size_of
+from smythtop.recorder.trace import CURRENT, IDS
+
+if TYPE_CHECKING:
+    from smythtop.recorder.sampling import ComponentState
+
+_random = random.random
+_id_lock = threading.Lock()
+
+PHASES = ("input", "core", "output", "queue")
+# Keys of a tracker's extras dict that are bookkeeping, not frame fields.
+MEM0 = "_mem0"
+MEM_PEAK = "_mem_peak"
+RESPONSE = "_response"
+LLM_FIELDS = (
+    "model", "provider", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
+    "reasoning_tokens", "ttft_ms", "quality", "cost_usd", "context_window",
+)  # fmt: skip
+
+
+class Tracker:
+    """Times a block and records it as one frame when it exits. Never raises into the caller."""
+
+    __slots__ = ("_dur", "_err", "_parent", "_rate", "_span", "_st", "_start", "_token", "_x", "agent_id")
+
+    def __init__(self, st: ComponentState, agent_id: str | None, parent: Any = None) -> None:
+        self._st = st
+        self.agent_id = agent_id
+        self._parent = parent
+        self._x: dict[str, Any] | None = None
+        self._span: int | None = None
+
+    # -- the hot path ---------------------------------------------------------------------------
+    def __enter__(self) -> Tracker:
+        if self._parent is None:
+            self._parent = CURRENT.get()
+        self._token = CURRENT.set(self)
+        if self._x is not None and MEM0 in self._x:
+            self._x[MEM0] = RSS.rss()
+        self._start = self._st.now()
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: Any) -> bool:
+        end = self._st.now()
+        try:
+            token = self._token
+            if token is not None:
+                self._token = None
+                try:
+                    CURRENT.reset(token)
+                except ValueError:  # exited in another context than entered (e.g. an async generator)
+                    CURRENT.set(self._parent)
+            st = self._st
+            dur = end - self._start
+            self._dur = dur
+            self._err = et
+            if self._x is not None and MEM0 in self._x:
+                self._sample_memory()
+            if et is None and st.rate < 1.0:
+                if dur <= st.keep_above:
+                    if _random() >= st.rate:
+                        st.sampled_out += 1
+                        return False
+                    self._rate = st.rate
+                else:
+                    self._rate = 1.0
+            else:
+                self._rate = 1.0
+            buf = st.buf
+            if len(buf) >= st.high_water:
+                st.collector._filling(len(buf))
+            buf.append(self)
+        except Exception as exc:  # the agent goes on whatever happens here
+            self._st.collector._fault("tracker", exc)
+        return False
+
+    # -- what the caller adds -------------------------------------------------------------------
+    def _extras(self) -> dict[str, Any]:
+        x = self._x
+        if x is None:
+            x = self._x = {}
+        return x
+
+    def phase(self, name: str) -> Phase:
+        """`with t.phase("input"):` times one phase; repeated phases add up. Phases: input, core,
+        output, and queue (waiting inside the block, e.g. for a rate limiter)."""
+        if name not in PHASES:
+            self._st.collector._warn_once(
+                f"phase:{name}", f"unknown phase {name!r} ignored (known: {', '.join(PHASES)})"
+            )
+        return Phase(self, name)
+
+    def llm(
+        self,
+        model: str | None = None,
+        provider: str | None = None,
+        *,
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
+        cache_read_tokens: int | None = None,
+        cache_write_tokens: int | None = None,
+        reasoning_tokens: int | None = None,
+        ttft_ms: float | None = None,
+        quality: float | None = None,
+        cost_usd: float | None = None,
+        context_window: int | None = None,
+    ) -> None:
+        """LLM usage, in OpenTelemetry GenAI terms: input_tokens INCLUDES cached tokens, and
+        reasoning_tokens are part of output_tokens. Cost is priced later (genai-prices) unless given."""
+        values = (model, provider, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)
+        values += (reasoning_tokens, ttft_ms, quality, cost_usd, context_window)
+        x = self._extras()
+        for key, value in zip(LLM_FIELDS, values, strict=True):
+            if value is not None:
+                x[key] = value
+
+    def llm_response(self, response: Any, provider: str | None = None, *, api_flavor: str | None = None) -> None:
+        """Usage from a provider's response (an OpenAI, Anthropic or Google dict, or an SDK object
+        with `model_dump()`): read later in the flush thread by genai-prices' `extract_usage`, which
+        knows each provider's shape (e.g. Anthropic's input_tokens excludes cached tokens)."""
+        self._extras()[RESPONSE] = (response, provider, api_flavor)
+
+    def io(self, input: Any = None, output: Any = None, *, complexity: float | None = None) -> None:
+        """Data flow: sizes in bytes (ints) or objects whose size is estimated cheaply."""
+        x = self._extras()
+        if input is not None:
+            x["input_bytes"] = size_of(input)
+        if output is not None:
+            x["output_bytes"] = size_of(output)
+        if complexity is not None:
+            x["complexity"] = complexity
+
+    def set(self, **fields: Any) -> None:
+        """Any other frame field (retry_count, quality, component_id, ...); unknown names become tags.
+        Values are checked in the flush thread; a bad one drops this frame there, counted."""
+        self._extras().update(fields)
+
+    def tag(self, **tags: str) -> None:
+        x = self._extras()
+        x["tags"] = {**x.get("tags", {}), **tags}
+
+    def fail(self, error_type: str = "Error") -> None:
+        """Mark the execution failed without raising, e.g. a tool that returned an error status."""
+        self._extras()["error_type"] = error_type
+
+    # -- ids, on demand -------------------------------------------------------------------------
+    def _span_n(self) -> int:
+        n = self._span
+        if n is None:
+            with _id_lock:  # the caller and the flush thread may both ask
+                n = self._span
+                if n is None:
+                    n = self._span = IDS.next()
+        return n
+
+    def _root(self) -> Tracker:
+        t = self
+        while isinstance(t._parent, Tracker):
+            t = t._parent
+        return t
+
+    @property
+    def span_id(self) -> str:
+        return IDS.span_hex(self._span_n())
+
+    @property
+    def trace_id(self) -> str:
+        root = self._root()
+        explicit = root._x.get("trace_id") if root._x else None
+        if explicit is None and isinstance(root._parent, RemoteParent):
+            explicit = root._parent.trace_id
+        return explicit if isinstance(explicit, str) else IDS.trace_hex(root._span_n())
+
+    @property
+    def parent_span_id(self) -> str | None:
+        p = self._parent
+        if isinstance(p, Tracker):
+            return p.span_id
+        if isinstance(p, RemoteParent):
+            return p.span_id
+        return self._x.get("parent_span_id") if self._x else None
+
+    @property
+    def component(self) -> str:
+        return self._st.name
+
+    def _sample_memory(self) -> None:
+        x = self._x
+        assert x is not None
+        rss = RSS.rss()
+        start = x.pop(MEM0)
+        if rss is None or start is None:
+            return
+        x["mem_delta_bytes"] = rss - start
+        x["mem_peak_bytes"] = max(x.pop(MEM_PEAK, 0), start, rss)
+        x["_rss"] = rss
+
+
+class Phase:
+    """Times one phase of a tracker; the elapsed ns are added to the tracker's extras."""
+
+    __slots__ = ("_name", "_start", "_t")
+
+    def __init__(self, tracker: Tracker, name: str) -> None:
+        self._t = tracker
+        self._name = name
+
+    def __enter__(self) -> Phase:
+        self._start = self._t._st.now()
+        return self
+
+    def __exit__(self, *exc: object) -> bool:
+        t = self._t
+        try:
+            elapsed = t._st.now() - self._start
+            if self._name in PHASES:
+                x = t._extras()
+                key = f"_{self._name}_ns"
+                x[key] = x.get(key, 0) + elapsed
+                if MEM0 in x:
+                    rss = RSS.rss()
+                    if rss is not None:
+                        x[MEM_PEAK] = max(x.get(MEM_PEAK, 0), rss)
+        except Exception as exc:
+            t._st.collector._fault("phase", exc)
+        return False
+
+
+class RemoteParent:
+    """A parent from elsewhere (an incoming W3C traceparent, another process): ids given as hex."""
+
+    __slots__ = ("span_id", "trace_id")
+
+    def __init__(self, trace_id: str, span_id: str | None = None) -> None:
+        self.trace_id = trace_id
+        self.span_id = span_id
+
+    @classmethod
+    def from_traceparent(cls, header: str) -> RemoteParent | None:
+        """Parse `00-<32 hex trace>-<16 hex span>-<flags>`; None when malformed."""
+        parts = header.strip().split("-")
+        if len(parts) != 4 or len(parts[1]) != 32 or len(parts[2]) != 16:
+            return None
+        try:
+            int(parts[1], 16), int(parts[2], 16)
+        except ValueError:
+            return None
+        return cls(parts[1], parts[2])
+
+
+class NoopTracker:
+    """What `track()` returns when recording is off or the component is excluded: does nothing."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> NoopTracker:
+        return self
+
+    def __exit__(self, *exc: object) -> bool:
+        return False
+
+    def phase(self, name: str) -> NoopTracker:
+        return self
+
+    def llm(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def llm_response(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def io(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def set(self, **fields: Any) -> None:
+        pass
+
+    def tag(self, **tags: str) -> None:
+        pass
+
+    def fail(self, error_type: str = "Error") -> None:
+        pass
+
+    span_id = None
+    trace_id = None
+    parent_span_id = None
+    agent_id = None
+    component = None
+
+
+NOOP = NoopTracker()
+
+
+def apply_track_fields(t: Tracker, fields: Mapping[str, Any]) -> None:
+    """The keyword arguments of `track()`, beyond component and agent_id."""
+    x = t._extras()
+    for key, value in fields.items():
+        if value is None:
+            continue
+        if key == "input":
+            x["input_bytes"] = size_of(value)
+        elif key == "output":
+            x["output_bytes"] = size_of(value)
+        elif key == "memory":
+            if value:
+                x[MEM0] = None
+        elif key == "config":
+            x["config_hash"] = config_hash(value)
+        elif key == "tags":
+            x["tags"] = {**x.get("tags", {}), **value}
+        else:
+            x[key] = value
