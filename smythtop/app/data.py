@@ -28,6 +28,7 @@ MEM_ROWS = 3_000_000  # above this a window is analysed lazily from the store in
 RECHUNK_AFTER = 64  # tail batches appended before memory is rechunked into one block
 CHECK_EVERY_S = 30.0  # `store.check` reads every WAL segment: not on every tick
 INGEST_WINDOW_S = 10.0
+AGEING_REFRESH_S = 10.0  # with no new frames, a live window re-analyses its ageing this often
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,7 @@ class Loader:
         self._hist: tuple[tuple[int | None, int | None], pl.DataFrame | None] | None = None
         self._last: Snapshot | None = None
         self._last_key: tuple | None = None
+        self._computed = (0.0, -1)  # (monotonic time, window frames) of the last analysis
         self._health: Health | None = None
         self._store_size: tuple[int, int | None] | None = None
         self._checked_at = -CHECK_EVERY_S
@@ -126,13 +128,14 @@ class Loader:
             count = self._count(frames, source)
             new_in_window = self._count_new(new, bounds)
             key = (bounds.start if bounds.end is not None else ("live", request.window.span), bounds.end)
-            key = (*key, request.component, count, source)
-            if self._last is not None and key == self._last_key and not new_in_window and not request.force:
+            key = (*key, request.component, source)
+            if self._reuse(key, count, new_in_window, request.force):
                 report, detail, recomputed = self._last.report, self._last.detail, False
             else:
                 report = self._report(frames, bounds)
                 detail = self._detail(frames, request.component, bounds) if request.component else None
                 recomputed = True
+                self._computed = (time.monotonic(), count)
             health = self._maybe_check(first=self._last is None)
             if count == 0 and (new is not None or self._store_size is None):
                 total = store.scan(self.root).select(pl.len(), pl.col("ts").max().dt.epoch("ns")).collect()
@@ -154,6 +157,17 @@ class Loader:
             )
             self._last, self._last_key = snap, key
             return snap
+
+    def _reuse(self, key: tuple, count: int, new_in_window: int, force: bool) -> bool:
+        """Skip the analysis when nothing it sees has changed.
+
+        With no new frames the only change in a live window is old frames ageing out of it; that is
+        applied every AGEING_REFRESH_S instead of every tick, which keeps an idle app near 0% CPU.
+        """
+        if self._last is None or key != self._last_key or new_in_window or force:
+            return False
+        computed_at, computed_count = self._computed
+        return count == computed_count or time.monotonic() - computed_at < AGEING_REFRESH_S
 
     def _report(self, frames: pl.DataFrame | pl.LazyFrame, bounds: Bounds) -> dict[str, Any]:
         from analysis.report import build_report

@@ -119,7 +119,6 @@ class CostPane(Pane):
         Column("out", "tok out", width=7),
         Column("cached", "cached", width=7),
         Column("ctx", "ctx%", width=5),
-        Column("unpriced", "unpriced", width=8),
     ]
 
     def compose(self) -> ComposeResult:
@@ -139,19 +138,19 @@ class CostPane(Pane):
             calls, unpriced = m.get("calls") or 0, m.get("unpriced_calls") or 0
             all_unpriced = calls > 0 and unpriced >= calls
             cost = None if all_unpriced else m.get("cost_usd")
+            cost_text = fmt.usd(cost) if not unpriced or all_unpriced else f"{fmt.usd(cost)}*"
             out.append(
                 (
                     key,
                     [
                         Cell(model, model, "bold", right=False),
                         Cell(fmt.count(calls), calls),
-                        Cell(fmt.usd(cost), cost, "dim" if cost is None else ""),
+                        Cell(cost_text, cost, "dim" if cost is None else ""),
                         Cell(fmt.usd(None if all_unpriced else m.get("burn_usd_per_hour")), m.get("burn_usd_per_hour")),
                         Cell(fmt.count(m.get("input_tokens")), m.get("input_tokens")),
                         Cell(fmt.count(m.get("output_tokens")), m.get("output_tokens")),
                         Cell(fmt.count(m.get("cache_read_tokens")), m.get("cache_read_tokens")),
                         Cell(fmt.pct(m.get("mean_context_utilization"), digits=0), m.get("mean_context_utilization")),
-                        Cell(fmt.count(unpriced) if unpriced else "", unpriced, "yellow" if unpriced else ""),
                     ],
                 )
             )
@@ -170,7 +169,7 @@ class CostPane(Pane):
         unpriced = summary.get("unpriced_llm_calls") or 0
         text = f"total {fmt.usd(summary.get('total_cost_usd'))} · burn {fmt.usd(burn)}/h"
         if unpriced:
-            text += f" · {fmt.count(unpriced)} calls unpriced"
+            text += f" · {fmt.count(unpriced)} unpriced calls (* = partly priced)"
         if series and any(series):
             text += f" · cost over window, peak {fmt.usd(max(series))}/bucket"
         caption.update(text)
