@@ -44,6 +44,7 @@ R = TypeVar("R")
 
 TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
 WRITER_RETRY_S = 5.0
+ADAPT_EVERY_S = 1.0
 _random = random.random
 _live: weakref.WeakSet[Collector] = weakref.WeakSet()
 _instance: Collector | None = None
@@ -73,7 +74,6 @@ class Collector:
         self._pricer = Pricer()
         self._writer: store.Writer | None = None
         self._writer_retry_at = 0
-        self._write_failing = False
         self._closed = False
         self._defaults: Defaults | None = None
         self._warned: set[str] = set()
@@ -100,6 +100,7 @@ class Collector:
         self.rejected = 0  # the store refused the frame (a bad value)
         self.written = 0
         self.internal_errors = 0
+        self._unflushed = 0  # appended to the writer, not yet known to be on disk
 
     # -- singleton and configuration ----------------------------------------------------------
     @classmethod
@@ -191,6 +192,11 @@ class Collector:
             return
         try:
             f = dict(frame)
+        except (TypeError, ValueError):
+            self.rejected += 1
+            self._warn_once("record-type", f"record() needs a mapping, got {type(frame).__name__}: ignored")
+            return
+        try:
             rate = 1.0
             component = f.get("component")
             if isinstance(component, str):
@@ -264,8 +270,13 @@ class Collector:
             if self._writer is not None:
                 try:
                     self._writer.close()
+                except store.StoreUnavailable:
+                    self.store_dropped += self._unflushed
                 except (OSError, ValueError) as exc:
                     self._fault("close", exc)
+                else:
+                    self.written += self._unflushed
+                self._unflushed = 0
 
     def __enter__(self) -> Collector:
         return self
@@ -340,10 +351,11 @@ class Collector:
         frames = [f for f in map(self._frame, items) if f is not None]
         now = self._now()
         elapsed = (now - self._last_adapt) / 1e9
-        self._last_adapt = now
-        cap = self.config.global_.max_frames_per_second
-        for st in list(self._states.values()):
-            adapt(st, elapsed, cap)
+        if elapsed >= ADAPT_EVERY_S or elapsed < 0:  # rates need a window of a second or more
+            self._last_adapt = now
+            cap = self.config.global_.max_frames_per_second
+            for st in list(self._states.values()):
+                adapt(st, elapsed, cap)
         if not frames:
             self._flush_writer()
             return
@@ -422,38 +434,40 @@ class Collector:
         return d
 
     def _write(self, frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Append and flush to the store; returns the frames it accepted."""
+        """Append and flush to the store; returns the frames now on disk. While the store fails,
+        the writer keeps one batch buffered for the retry and later batches are dropped, counted."""
         writer = self._get_writer()
-        if writer is None:
+        if writer is None or (self._unflushed and not self._try_flush(writer)):
             self.store_dropped += len(frames)
             return []
+        before = writer.rejected
+        errors: list[store.FrameError] = []
         try:
-            if self._write_failing:
-                writer.flush()  # the frames still buffered from the failed flush go first
             errors = writer.append_many(frames)
-            writer.flush()
-            self._write_failing = False
-        except store.StoreUnavailable as exc:
-            if self._write_failing:
-                self.store_dropped += len(frames)
-            self._write_failing = True
-            self._warn_once("store-write", f"store unavailable, frames dropped and counted: {exc}")
-            return []
-        if errors:
-            self.rejected += len(errors)
+        except store.StoreUnavailable:
+            pass  # the frames are buffered in the writer; the flush below reports the failure
+        rejected = writer.rejected - before
+        if rejected:
+            self.rejected += rejected
             for err in errors:
                 self._warn_once(f"rejected:{err.field}", f"frame rejected by the store: {err}")
             frames = _valid_only(frames)
-        self.written += len(frames)
-        return frames
+        self._unflushed += len(frames)
+        return frames if self._try_flush(writer) else []
+
+    def _try_flush(self, writer: store.Writer) -> bool:
+        try:
+            writer.flush()
+        except store.StoreUnavailable as exc:
+            self._warn_once("store-write", f"store unavailable, frames dropped and counted: {exc}")
+            return False
+        self.written += self._unflushed
+        self._unflushed = 0
+        return True
 
     def _flush_writer(self) -> None:
-        if self._writer is not None and self._write_failing:
-            try:
-                self._writer.flush()
-                self._write_failing = False
-            except store.StoreUnavailable:
-                pass
+        if self._writer is not None and self._unflushed:
+            self._try_flush(self._writer)
 
     def _get_writer(self) -> store.Writer | None:
         if self._writer is not None:

@@ -7,7 +7,9 @@ The rule (docs/RECORDER.md, "Sampling"):
 3. Executions slower than the component's running p95 are always kept, with sample_rate 1.0.
 4. Every other execution is kept with probability `rate` and carries sample_rate = rate, where
    rate = min(configured rate, max_frames_per_second / observed executions per second).
-5. Under that cap the "slow" threshold rises from p95 to the quantile that keeps about half the
+5. Until a component has MIN_FOR_P95 kept durations (its first flush or so) there is no p95
+   yet, and only errors are always kept: a warm-up that cannot flood the store.
+6. Under that cap the "slow" threshold rises from p95 to the quantile that keeps about half the
    cap's budget (q = 1 - max_frames_per_second / 2 / executions per second), so neither the tail nor
    the rest of a hot component can flood the store.
 Each execution's chance of being kept is exactly its sample_rate, so weighting every frame by
@@ -28,7 +30,8 @@ if TYPE_CHECKING:
     from smythtop.recorder.collector import Collector
 
 WINDOW = 1024  # recent kept durations per component, for the running p95
-MIN_FOR_P95 = 32  # below this, keep_above stays 0: while learning, every sampled-out candidate is kept
+MIN_FOR_P95 = 32  # kept durations needed before the running p95 is trusted
+UNLEARNED = 2**62  # keep_above until then: a warm-up where only errors are always kept
 QUANTILE = 0.95
 MIN_RATE = 1e-6
 RATE_SMOOTHING = 0.5  # weight of the newest window in the executions-per-second estimate
@@ -52,7 +55,7 @@ class ComponentState:
         self.memory = False
         self.base_rate = base_rate
         self.rate = base_rate
-        self.keep_above = 0  # ns
+        self.keep_above = UNLEARNED  # ns
         self.sampled_out = 0  # total, written by the hot path
         self.window_sampled_out = 0  # value of sampled_out at the last adaptation
         self.kept = 0  # in the current window, counted by the flush thread

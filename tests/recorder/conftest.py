@@ -1,0 +1,61 @@
+"""Fixtures for the recorder tests: a fresh store root, collectors closed at teardown, and reading back."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import store
+from smythtop.recorder import Collector
+
+REPO = Path(__file__).resolve().parents[2]
+PY = str(REPO / ".venv" / "bin" / "python") if (REPO / ".venv" / "bin" / "python").exists() else "python3"
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    return tmp_path / "store"
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("SMYTHTOP_DISABLED", "SRE_PERFORMANCE_DISABLED", "SMYTHTOP_CONFIG", "SMYTHTOP_AGENT_ID"):
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture
+def make(root: Path) -> Iterator[Callable[..., Collector]]:
+    """Build collectors on the test's store; every one is closed at teardown."""
+    made: list[Collector] = []
+
+    def build(config: Any = None, **kwargs: Any) -> Collector:
+        kwargs.setdefault("store", root)
+        c = Collector(config, **kwargs)
+        made.append(c)
+        return c
+
+    yield build
+    for c in made:
+        c.close()
+
+
+def read_frames(root: Path) -> list[dict[str, Any]]:
+    """Every committed frame in the store, oldest first, as plain dicts."""
+    import polars as pl
+
+    return store.scan(root).with_columns(pl.col("ts").dt.epoch("ns")).sort("ts").collect().to_dicts()
+
+
+def by_component(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        out.setdefault(row["component"], []).append(row)
+    return out
+
+
+def env_without(*names: str) -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in names}
