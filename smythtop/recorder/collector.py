@@ -13,6 +13,7 @@ No failure of the recorder raises into the agent: it is counted (`stats()`) and 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import logging
 import os
@@ -442,10 +443,8 @@ class Collector:
             return []
         before = writer.rejected
         errors: list[store.FrameError] = []
-        try:
+        with contextlib.suppress(store.StoreUnavailable):  # frames stay buffered; the flush below reports it
             errors = writer.append_many(frames)
-        except store.StoreUnavailable:
-            pass  # the frames are buffered in the writer; the flush below reports the failure
         rejected = writer.rejected - before
         if rejected:
             self.rejected += rejected

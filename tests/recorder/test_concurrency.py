@@ -44,7 +44,7 @@ def test_async_decorator_and_tasks_propagate_the_trace(make, root: Path) -> None
     for child in children:
         parent = requests[child["parent_span_id"]]  # each child hangs off its own request
         assert child["trace_id"] == parent["trace_id"]
-    for span, req in requests.items():
+    for span in requests:
         mine = [r for r in children if r["parent_span_id"] == span]
         assert sorted(r["component"] for r in mine) == ["Blocking", "Fetch", "Fetch", "Fetch"]
         assert {r["agent_id"] for r in mine} == {"async-agent"}

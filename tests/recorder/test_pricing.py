@@ -140,7 +140,7 @@ def test_usage_read_from_provider_responses(make, root: Path) -> None:
             cache_read_tokens=2_000,
             cache_write_tokens=500,
             output_tokens=320,
-        )  # fmt: skip
+        )
     )
     o = rows["OpenAI"]
     assert (o["input_tokens"], o["cache_read_tokens"], o["output_tokens"]) == (3_000, 2_048, 400)
