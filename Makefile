@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: install test lint bench soak demo clean
+.PHONY: install test lint bench soak demo screenshots clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -35,6 +35,16 @@ soak: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-bench
 	$(PY) -m bench
+
+# The first run backfills half an hour of history, so the dashboard is full at once; later runs go on live.
+DEMO_STORE ?= $(CURDIR)/.demo-store
+demo: $(VENV)/.installed
+	$(VENV)/bin/smythtop demo --store $(DEMO_STORE) $$(test -d $(DEMO_STORE) || echo --backfill 0.5)
+
+screenshots: $(VENV)/.installed-test
+	@command -v rsvg-convert >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update && $$SUDO apt-get install -y librsvg2-bin fonts-firacode; }
+	$(PY) screenshots/generate.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

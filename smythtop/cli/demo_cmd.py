@@ -40,7 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if not args.no_ui:
-        raise CliError("the live view of the demo is not available yet: run `smythtop demo --no-ui`")
+        from smythtop.cli.top_cmd import require_terminal
+
+        require_terminal("`smythtop demo --no-ui` runs the fleet without the dashboard")
     if args.agents < 1:
         raise CliError("--agents must be at least 1")
     if not args.rate > 0:
@@ -63,11 +65,18 @@ def run(args: argparse.Namespace) -> int:
         started = time.monotonic()
         report = backfill(options, args.backfill, on_progress=_backfill_progress)
         _summary("backfill", report, time.monotonic() - started)
-        if args.duration is None:
+        if args.duration is None and args.no_ui:
             return _done(root)
 
     stop = threading.Event()
     report = FleetReport()
+    if not args.no_ui:  # the fleet in a thread, the app in front; `q` stops both
+        from smythtop.cli.top_cmd import open_app_beside
+
+        started = time.monotonic()
+        open_app_beside(root, lambda stop: run_fleet(options, stop, duration_s=args.duration, report=report))
+        _summary("live", report, time.monotonic() - started)
+        return _done(root)
     print("live: Ctrl-C stops" if args.duration is None else f"live for {args.duration:g} s", flush=True)
     started = time.monotonic()
     # On Ctrl-C, run_fleet's own clean-up stops the agents, closes the recorder and compacts.

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import store
@@ -45,13 +47,47 @@ def run(args: argparse.Namespace) -> int:
     return open_app(root, config)
 
 
+def require_terminal(hint: str = "for scripts use `smythtop report` or `smythtop store stats`") -> None:
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise CliError(f"the dashboard needs a terminal; {hint}")
+
+
 def open_app(root: Path, config=None) -> int:
     """Run the app in this terminal until the user quits."""
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        raise CliError("the dashboard needs a terminal; for scripts use `smythtop report` or `smythtop store stats`")
+    require_terminal()
     if root.exists() and not root.is_dir():
         raise CliError(f"--store {root} is not a directory")
     from smythtop.app import SmythtopApp
 
     SmythtopApp(root, config=config).run()
     return 0
+
+
+def open_app_beside(root: Path, background: Callable[[threading.Event], object]) -> None:
+    """Run `background(stop)` in a thread while the app shows `root`; quitting sets `stop` and waits for it.
+
+    Used by `smythtop demo`: the fleet writes, the app watches, and `q` stops both cleanly (the fleet
+    finishes its in-flight requests, closes its recorder and compacts before this returns).
+    """
+    require_terminal("`smythtop demo --no-ui` runs the fleet without the dashboard")
+    from smythtop.app import SmythtopApp
+
+    stop = threading.Event()
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            background(stop)
+        except BaseException as err:  # reported after the app closes, not lost in a thread
+            failure.append(err)
+
+    thread = threading.Thread(target=work, name="smythtop-background", daemon=True)
+    thread.start()
+    try:
+        SmythtopApp(root).run()
+    finally:
+        stop.set()
+        print("stopping the fleet ...", flush=True)
+        thread.join()
+    if failure:
+        raise CliError(f"the fleet stopped with an error: {failure[0]!r}")
