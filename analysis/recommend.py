@@ -1,0 +1,264 @@
+"""Recommendations with figures computed from the window and genai-prices, sorted by $/day then by ms.
+
+Per-day figures scale the window's totals by 86400 / window seconds. Prices come from genai-prices on the
+*mean call* of each (component, model): its mean input, output, cache-read and cache-write tokens. Tiered
+prices apply per request, so pricing the mean call (rather than the window's summed tokens, which would land
+in the top tier) is the honest approximation.
+
+`confidence` (0-1) is a heuristic: it grows with the number of calls behind the figure (1 - 1/sqrt(n)) and is
+scaled down where the evidence is indirect (noted per kind below).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import polars as pl
+
+from analysis import pricing
+from analysis.pricing import Usage
+from analysis.series import Series
+from analysis.thresholds import Thresholds
+from analysis.window import Window
+
+DAY_S = 86400.0
+LOW_CONTEXT_UTILIZATION = 0.25
+SHORT_OUTPUT_TOKENS = 250
+MIN_SAVING_RATIO = 0.2  # a downgrade must cut the mean call's price by at least 20 %
+CACHE_MIN_INPUT_TOKENS = 1024  # below this providers do not cache a prefix
+LOW_CACHE_SHARE = 0.2
+CACHE_TTL_S = 300  # a written prefix stays cached ~5 min, so expect one write per TTL per component/model
+HOT_PER_MIN = 600.0
+STABLE_CV = 0.15
+SAMPLING_TARGET_ROWS = 400  # frames per bucket that keep a p95 within a few % after sampling
+MIN_CALLS = 10
+
+
+def _confidence(n: float, factor: float = 1.0) -> float:
+    return round(max(0.0, min(0.95, (1 - 1 / math.sqrt(max(n, 1.0))) * factor)), 2)
+
+
+def _per_day(value: float, window: Window) -> float:
+    return value * DAY_S / window.duration_s
+
+
+def _mean_usage(r: dict) -> Usage | None:
+    calls = r["llm_calls"]
+    if not calls:
+        return None
+    return Usage(
+        input_tokens=round(r["input_tokens"] / calls),
+        output_tokens=round(r["output_tokens"] / calls),
+        cache_read_tokens=round(r["cache_read_tokens"] / calls),
+        cache_write_tokens=round(r["cache_write_tokens"] / calls),
+    )
+
+
+def model_downgrades(llm: pl.DataFrame, window: Window) -> list[dict]:
+    """An expensive model at low context utilisation or with short outputs -> the cheapest same-provider
+    sibling (by genai-prices on the real mean call) whose context window holds the largest observed input."""
+    out = []
+    for r in llm.iter_rows(named=True):
+        usage = _mean_usage(r)
+        if usage is None or r["rows"] < MIN_CALLS or r["model"] is None:
+            continue
+        util = r["mean_context_utilization"]
+        low_util = util is not None and util < LOW_CONTEXT_UTILIZATION
+        short = usage.output_tokens < SHORT_OUTPUT_TOKENS
+        if not (low_util or short):
+            continue
+        current = pricing.price(r["model"], r["provider"], usage)
+        if not current:
+            continue
+        options = []
+        for cand in pricing.cheaper_siblings(r["model"], r["provider"]):
+            if cand.context_window is not None and r["input_tokens_max"] > cand.context_window:
+                continue
+            cost = pricing.price(cand.model, cand.provider, usage)
+            if cost is not None and cost <= current * (1 - MIN_SAVING_RATIO):
+                options.append((cost, cand))
+        if not options:
+            continue
+        cost, cand = min(options, key=lambda o: o[0])
+        per_call = current - cost
+        signals = []
+        if low_util:
+            signals.append(f"mean context utilisation {util:.0%}")
+        if short:
+            signals.append(f"mean output {usage.output_tokens} tokens")
+        out.append(
+            {
+                "kind": "model_downgrade",
+                "component": r["component"],
+                "title": f"Try {cand.model} instead of {r['model']} for {r['component']}",
+                "rationale": (
+                    f"{r['model']} runs {r['llm_calls']:,.0f} calls with {' and '.join(signals)}. On the mean call"
+                    f" ({usage.input_tokens} in / {usage.output_tokens} out / {usage.cache_read_tokens} cached tokens)"
+                    f" genai-prices gives ${current:.6f} for {r['model']} and ${cost:.6f} for {cand.model}"
+                    f" ({cand.provider}), saving {per_call / current:.0%} per call. Check quality before switching."
+                ),
+                "est_savings_usd_per_day": round(_per_day(per_call * r["llm_calls"], window), 4),
+                "est_latency_gain_ms": None,
+                "confidence": _confidence(r["rows"], 0.8 if low_util and short else 0.6),
+                "model": r["model"],
+                "suggested_model": cand.model,
+            }
+        )
+    return out
+
+
+def prompt_caching(llm: pl.DataFrame, window: Window) -> list[dict]:
+    """Large inputs with a low cache-read share: the smallest input seen is the prefix every call repeats
+    (a lower bound, so the saving is conservative). Priced with genai-prices' cache-read price, minus one
+    cache write (where the provider charges for it) per CACHE_TTL_S."""
+    out = []
+    for r in llm.iter_rows(named=True):
+        usage = _mean_usage(r)
+        if usage is None or r["rows"] < MIN_CALLS or r["model"] is None:
+            continue
+        share = usage.cache_read_tokens / usage.input_tokens if usage.input_tokens else 0.0
+        prefix = int(r["input_tokens_min"] or 0)
+        if usage.input_tokens < CACHE_MIN_INPUT_TOKENS or share >= LOW_CACHE_SHARE or prefix < CACHE_MIN_INPUT_TOKENS:
+            continue
+        read_price, write_price = pricing.cache_prices(r["model"], r["provider"])
+        if read_price is None:
+            continue
+        cached = max(usage.cache_read_tokens, min(prefix, usage.input_tokens))
+        with_cache = Usage(usage.input_tokens, usage.output_tokens, cached, usage.cache_write_tokens)
+        now, then = (
+            pricing.price(r["model"], r["provider"], usage),
+            pricing.price(r["model"], r["provider"], with_cache),
+        )
+        if now is None or then is None or then >= now:
+            continue
+        write_cost = 0.0
+        if write_price is not None:
+            plain = pricing.price(r["model"], r["provider"], Usage(prefix, 0))
+            written = pricing.price(r["model"], r["provider"], Usage(prefix, 0, 0, prefix))
+            write_cost = max((written or 0.0) - (plain or 0.0), 0.0)
+        writes_per_day = DAY_S / CACHE_TTL_S
+        saving = _per_day((now - then) * r["llm_calls"], window) - writes_per_day * write_cost
+        if saving <= 0:
+            continue
+        out.append(
+            {
+                "kind": "prompt_caching",
+                "component": r["component"],
+                "title": f"Cache the {prefix:,}-token prompt prefix of {r['component']} ({r['model']})",
+                "rationale": (
+                    f"Every call sends at least {prefix:,} input tokens (mean {usage.input_tokens:,}) but only"
+                    f" {share:.0%} are cache reads. Caching the repeated prefix at genai-prices' cache-read price of"
+                    f" ${read_price}/MTok cuts the mean call from ${now:.6f} to ${then:.6f}"
+                    + (
+                        f", less one cache write (${write_cost:.6f}) every {CACHE_TTL_S // 60} min."
+                        if write_cost
+                        else "."
+                    )
+                ),
+                "est_savings_usd_per_day": round(saving, 4),
+                "est_latency_gain_ms": None,
+                "confidence": _confidence(r["rows"], 0.7),
+                "model": r["model"],
+            }
+        )
+    return out
+
+
+def retry_policy(components: pl.DataFrame, window: Window) -> list[dict]:
+    """Time and money spent on failed attempts and retries (an upper bound of what a better policy saves)."""
+    out = []
+    for r in components.iter_rows(named=True):
+        waste_ms = (r["failed_ms"] or 0.0) + (r["retried_ms"] or 0.0)
+        if not r["total_ms_sum"] or waste_ms / r["total_ms_sum"] < 0.05 or r["rows"] < MIN_CALLS:
+            continue
+        cost = r["failed_cost_usd"] or 0.0
+        out.append(
+            {
+                "kind": "retry_policy",
+                "component": r["component"],
+                "title": f"Tighten the retry policy of {r['component']}",
+                "rationale": (
+                    f"{waste_ms / r['total_ms_sum']:.0%} of {r['component']}'s time went to {r['errors']:,.0f} failed"
+                    f" attempts and {r['retry_count_sum'] or 0:,.0f} retries (${cost:.4f} in the window). Retry only"
+                    " transient errors, with capped exponential backoff; the figures are what that waste costs now."
+                ),
+                "est_savings_usd_per_day": round(_per_day(cost, window), 4),
+                "est_latency_gain_ms": round(waste_ms / r["executions"], 3),
+                "confidence": _confidence(r["rows"], 0.6),
+            }
+        )
+    return out
+
+
+def parallelize(candidates: list[dict]) -> list[dict]:
+    """From spans.parallel_candidates: sibling runs that could run concurrently."""
+    out = []
+    for c in candidates:
+        members = ", ".join(c["members"])
+        out.append(
+            {
+                "kind": "parallelize",
+                "component": c["parent_component"],
+                "title": f"Run {members} concurrently inside {c['parent_component']}",
+                "rationale": (
+                    f"In {c['parents']:,.0f} executions of {c['parent_component']} (mean {c['mean_parent_ms']:,.0f} ms)"
+                    f" {members} ran one after another; evidence they are independent: {c['why']}. Running them"
+                    " concurrently saves the sum of their times minus the slowest."
+                ),
+                "est_savings_usd_per_day": 0.0,
+                "est_latency_gain_ms": round(c["mean_gain_ms"], 3),
+                "confidence": _confidence(c["rows"], 0.8 if "either order" in c["why"] else 0.5),
+            }
+        )
+    return out
+
+
+def sampling(components: pl.DataFrame, series: dict[str, Series], window: Window, thresholds: Thresholds) -> list:
+    """Hot, stable components recorded at full rate: sampling keeps the signal and cuts recording overhead."""
+    out = []
+    for r in components.iter_rows(named=True):
+        per_min = r["executions"] / window.minutes
+        s = series.get(r["component"])
+        if s is None or per_min < HOT_PER_MIN or r["rows"] < r["executions"] * 0.9:
+            continue  # not hot, or already sampled
+        p95 = s.values["latency_p95_ms"]
+        p95 = p95[~np.isnan(p95)]
+        if p95.size < 6 or r["error_rate"] > thresholds.error_rate / 5:
+            continue
+        cv = float(np.std(p95) / np.mean(p95)) if np.mean(p95) else math.inf
+        if cv > STABLE_CV:
+            continue
+        rows_per_bucket = float(np.median(s.rows[s.rows > 0]))
+        rate = min(1.0, SAMPLING_TARGET_ROWS / rows_per_bucket)
+        rate = float(f"{rate:.1g}")
+        if rate >= 0.5:
+            continue
+        saved = _per_day(r["rows"] * (1 - rate), window)
+        out.append(
+            {
+                "kind": "sampling",
+                "component": r["component"],
+                "title": f"Sample {r['component']} at {rate:g}",
+                "rationale": (
+                    f"{per_min:,.0f} executions/min with a stable p95 (CV {cv:.0%} across buckets) and error rate"
+                    f" {r['error_rate']:.2%}. At {rate:g} each {window.bucket_s:g} s bucket still keeps about"
+                    f" {rows_per_bucket * rate:,.0f} frames (errors and slow outliers are always kept), and"
+                    f" {saved:,.0f} fewer frames/day are recorded and stored."
+                ),
+                "est_savings_usd_per_day": 0.0,
+                "est_latency_gain_ms": None,
+                "confidence": _confidence(r["rows"], 0.9),
+                "suggested_sample_rate": rate,
+                "est_frames_saved_per_day": round(saved),
+            }
+        )
+    return out
+
+
+def rank(recs: list[dict]) -> list[dict]:
+    """By estimated $/day, then by ms, both descending."""
+    return sorted(
+        recs,
+        key=lambda r: (-(r["est_savings_usd_per_day"] or 0.0), -(r["est_latency_gain_ms"] or 0.0), r["component"]),
+    )

@@ -1,0 +1,166 @@
+"""The whole report as one JSON-serialisable dict (shape: docs/ANALYSIS.md), for the CLI, the TUI and scripts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+import polars as pl
+
+from analysis import anomalies, bottlenecks, cube, grade, recommend, semantics, series, spans, trends
+from analysis.baseline import Baseline, compare, sample_component
+from analysis.rollup import rollup
+from analysis.rows import clean, llm_row, stat_row
+from analysis.thresholds import Thresholds
+from analysis.window import Window, iso, prepare
+
+
+def _sorted_llm(frame: pl.DataFrame, window: Window, keys: tuple[str, ...]) -> list[dict]:
+    rows = [llm_row(r, window, keys) for r in frame.iter_rows(named=True)]
+    return sorted(rows, key=lambda m: (-(m["cost_usd"] or 0.0), -m["calls"], *[str(m[k]) for k in keys]))
+
+
+def build_report(
+    frames: pl.DataFrame | pl.LazyFrame,
+    *,
+    window_from: datetime | None = None,
+    window_to: datetime | None = None,
+    thresholds: Thresholds | None = None,
+    baselines: Mapping[str, Baseline] | None = None,
+) -> dict:
+    """Everything smythtop knows about the frames in [window_from, window_to) (bounds default to the data)."""
+    th = thresholds or Thresholds()
+    df, win = prepare(frames, window_from, window_to)
+    c = cube.build(df, win, th)
+
+    comps = rollup(c, ["component"])
+    total_ms = float(comps["total_ms_sum"].sum()) if comps.height else 0.0
+    overall = rollup(c, []).row(0, named=True)
+    per_bucket = rollup(c, ["component", "b"])
+    fleet_bucket = rollup(c, ["b"])
+    comp_series = series.by_component(per_bucket, win)
+    fleet_series = series.build(fleet_bucket, win, series.ALL)
+    spark = {
+        name: [None if v is None else float(v) for v in _dense_p95(part, win)]
+        for (name,), part in per_bucket.partition_by("component", as_dict=True).items()
+    }
+
+    component_rows = [
+        stat_row(r, win, th, total_ms) | {"trend": spark.get(r["component"], [])} for r in comps.iter_rows(named=True)
+    ]
+    component_rows.sort(key=lambda r: (-r["time_share"], r["component"]))
+    agent_rows = [
+        {"agent_id": r["agent_id"], **stat_row(r, win, th, total_ms)}
+        for r in rollup(c, ["agent_id", "component"]).iter_rows(named=True)
+    ]
+    agent_rows.sort(key=lambda r: (-r["time_share"], str(r["agent_id"]), r["component"]))
+
+    models = _sorted_llm(rollup(c, ["model", "provider"], llm_only=True), win, ("model", "provider"))
+    llm_comp = rollup(c, ["component", "model", "provider"], llm_only=True)
+    llm_total = rollup(c, [], llm_only=True).row(0, named=True) if overall["llm_calls"] else None
+    burn = (llm_total["cost_usd"] or 0.0) / win.hours if llm_total else 0.0
+
+    sample = spans.sample(df)
+    critical, traces = spans.critical_path(sample)
+    found = bottlenecks.find(comps, critical, traces, th)
+    letter, reason, detail = grade.grade(comps, th)
+
+    recs = recommend.rank(
+        recommend.model_downgrades(llm_comp, win)
+        + recommend.prompt_caching(llm_comp, win)
+        + recommend.retry_policy(comps, win)
+        + recommend.parallelize(spans.parallel_candidates(sample))
+        + recommend.sampling(comps, {s.component: s for s in comp_series}, win, th)
+    )
+
+    regressions = []
+    for name, base in (baselines or {}).items():
+        current = sample_component(df, name, iso(win.start_ns), iso(win.end_ns))
+        if current is not None:
+            regressions += [_regression(r) for r in compare(base, current) if r["regressed"]]
+    regressions.sort(key=lambda r: (r["p_value"], r["component"], r["metric"]))
+
+    executions = overall["executions"] or 0.0
+    report = {
+        "window": win.to_dict(),
+        "summary": {
+            "executions": executions,
+            "rows": overall["rows"],
+            "success_rate": 1.0 - overall["error_rate"] if executions else None,
+            "error_rate": overall["error_rate"] if executions else None,
+            "p50_ms": overall["p50_ms"],
+            "p95_ms": overall["p95_ms"],
+            "p99_ms": overall["p99_ms"],
+            "total_cost_usd": overall["cost_usd"] or 0.0,
+            "unpriced_llm_calls": overall["unpriced_calls"] or 0.0,
+            "llm_calls": overall["llm_calls"] or 0.0,
+            "grade": letter,
+            "grade_reason": reason,
+            "grade_detail": detail,
+            "slo_attainment": overall["slo_attainment"] if executions else None,
+            "throughput_per_min": executions / win.minutes,
+            "burn_usd_per_hour": burn,
+            "cost_status": th.cost_status(burn),
+            "agents": df["agent_id"].n_unique(),
+            "components": comps.height,
+        },
+        "components": component_rows,
+        "agent_components": agent_rows,
+        "models": models,
+        "llm": {
+            "by_provider": _sorted_llm(rollup(c, ["provider"], llm_only=True), win, ("provider",)),
+            "by_agent": _sorted_llm(rollup(c, ["agent_id"], llm_only=True), win, ("agent_id",)),
+            "by_component": _sorted_llm(rollup(c, ["component"], llm_only=True), win, ("component",)),
+            "burn_usd_per_hour": burn,
+            "cost_warning_per_hour": th.cost_warning_per_hour,
+            "cost_critical_per_hour": th.cost_critical_per_hour,
+            "status": th.cost_status(burn),
+        },
+        "bottlenecks": found,
+        "anomalies": anomalies.detect([*comp_series, fleet_series], win),
+        "trends": [
+            {
+                k: t[k]
+                for k in (
+                    "component",
+                    "metric",
+                    "slope_per_hour",
+                    "p_value",
+                    "forecast_next_hour",
+                    "ci_low",
+                    "ci_high",
+                    "unit",
+                    "level",
+                )
+            }
+            for t in trends.trends([*comp_series, fleet_series], win.bucket_hours(), win.hours)
+        ],
+        "regressions": regressions,
+        "recommendations": recs,
+        "flows": semantics.flows(sample),
+        "affinity": semantics.affinity(sample),
+        "critical_path": [{"component": k, "share": v} for k, v in sorted(critical.items(), key=lambda kv: -kv[1])],
+        "cost_series": [
+            {"t": iso(win.bucket_start_ns(b)), "cost_usd": float(v)}
+            for b, v in enumerate(_dense(fleet_bucket, "cost_usd", win.n_buckets, 0.0))
+        ],
+        "thresholds": th.to_dict(),
+        "sampled_spans": {"spans": sample.spans.height, "scale": sample.scale, "critical_path_traces": traces},
+    }
+    return clean(report)
+
+
+def _regression(r: dict) -> dict:
+    return {k: r[k] for k in ("component", "metric", "baseline", "current", "p_value", "test", "change")}
+
+
+def _dense(frame: pl.DataFrame, column: str, n: int, fill: float | None) -> list:
+    out: list = [fill] * n
+    for b, v in frame.select("b", column).iter_rows():
+        if v is not None:
+            out[b] = v
+    return out
+
+
+def _dense_p95(part: pl.DataFrame, win: Window) -> list:
+    return _dense(part.filter(pl.col("rows") > 0), "p95_ms", win.n_buckets, None)

@@ -1,0 +1,91 @@
+"""Statistics for any grouping (component, agent x component, model, bucket, ...), re-grouped from the cube.
+
+Everything here works on the cube's small frames, never on raw rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+from analysis import weights as wt
+from analysis.cube import Cube, with_dims
+
+PHASES = ("input_ms", "core_ms", "output_ms", "queue_ms")
+TOKENS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
+_SUCCESS = pl.col("success")
+
+
+def rollup(cube: Cube, by: Sequence[str], *, llm_only: bool = False) -> pl.DataFrame:
+    """One row per group of `by` (names from DIM and/or "b") with weighted counts, sums, means and percentiles.
+
+    `llm_only` keeps only frames with a model (the LLM calls).
+    """
+    by = list(by)
+    sums = with_dims(cube.sums, cube)
+    if llm_only:
+        sums = sums.filter(pl.col("model").is_not_null())
+    summed = [c for c in cube.sums.columns if c.endswith(("_sum", "_w"))]
+    extra = ["slo_ok", "mem_over", "retry_ms", "unpriced"]
+    aggs = [
+        pl.col("rows").sum(),
+        pl.col("input_tokens_min").min(),
+        pl.col("input_tokens_max").max(),
+        pl.col("n").sum().alias("executions"),
+        pl.col("n").filter(~_SUCCESS).sum().alias("errors"),
+        pl.col("total_ms_sum").filter(~_SUCCESS).sum().alias("failed_ms"),
+        pl.col("cost_usd_sum").filter(~_SUCCESS).sum().alias("failed_cost_usd"),
+        pl.col("retry_ms").filter(_SUCCESS).sum().alias("retried_ms"),
+        *[pl.col(c).sum() for c in summed + extra],
+    ]
+    base = sums.group_by(by).agg(aggs) if by else sums.select(aggs)
+    derived = base.with_columns(
+        *[pl.col(f"{t}_sum").alias(t) for t in TOKENS],
+        *[wt.mean_of(p) for p in PHASES],
+        wt.mean_of("mem_delta_bytes").alias("mem_delta_mean_bytes"),
+        wt.mean_of("mem_pressure").alias("mem_pressure_mean"),
+        wt.mean_of("context_utilization").alias("mean_context_utilization"),
+        error_rate=pl.col("errors") / pl.col("executions"),
+        mean_ms=pl.col("total_ms_sum") / pl.col("executions"),
+        slo_attainment=pl.col("slo_ok") / pl.col("executions"),
+        mem_over_share=pl.col("mem_over") / pl.col("executions"),
+        llm_calls=pl.col("model_w"),
+        unpriced_calls=pl.col("unpriced"),
+        priced_calls=pl.col("model_w") - pl.col("unpriced"),
+        cost_usd=pl.col("cost_usd_sum"),
+    ).with_columns(
+        cost_per_call=pl.when(pl.col("priced_calls") > 0).then(pl.col("cost_usd") / pl.col("priced_calls")),
+    )
+    pct = _percentiles(cube, by, llm_only)
+    out = derived.join(pct, on=by, how="left", nulls_equal=True) if by else pl.concat([derived, pct], how="horizontal")
+    return out.collect() if isinstance(out, pl.LazyFrame) else out
+
+
+def _percentiles(cube: Cube, by: list[str], llm_only: bool) -> pl.LazyFrame:
+    """p50/p95/p99 of total_ms, p95 of TTFT and of memory delta for the grouping."""
+    if "b" in by:
+        hist = cube.lat_b.lazy()
+        if set(by) - {"b", "component"}:
+            raise ValueError("per-bucket percentiles exist per component or overall only")
+        lat = wt.quantiles(wt.regroup(hist, by), by, (0.5, 0.95, 0.99), ("p50_ms", "p95_ms", "p99_ms"))
+        return lat
+    frames = []
+    for hist, qs, names in (
+        (cube.lat_k, (0.5, 0.95, 0.99), ("p50_ms", "p95_ms", "p99_ms")),
+        (cube.ttft_k, (0.95,), ("p95_ttft_ms",)),
+    ):
+        h = with_dims(hist, cube)
+        if llm_only:
+            h = h.filter(pl.col("model").is_not_null())
+        frames.append(wt.quantiles(wt.regroup(h, by), by, qs, names))
+    if set(by) <= {"component"} and not llm_only:  # memory is kept per component only (see cube)
+        frames.append(wt.quantiles(wt.regroup(cube.mem_c, by), by, (0.95,), ("mem_delta_p95_bytes",)))
+    else:
+        frames[0] = frames[0].with_columns(mem_delta_p95_bytes=pl.lit(None, dtype=pl.Float64))
+    if not by:
+        return pl.concat(frames, how="horizontal")
+    out = frames[0]
+    for f in frames[1:]:
+        out = out.join(f, on=by, how="left", nulls_equal=True)
+    return out

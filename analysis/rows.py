@@ -1,0 +1,82 @@
+"""Result rows as the report and the drill-down print them: strict-JSON values, null for what is unknown."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from analysis.rollup import PHASES
+from analysis.thresholds import Thresholds
+from analysis.window import Window
+
+
+def clean(value: Any) -> Any:
+    """NaN/inf -> None, numpy scalars -> Python, recursively: strict JSON."""
+    if isinstance(value, dict):
+        return {k: clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def cost_or_none(r: Mapping[str, Any]) -> float | None:
+    """Priced cost; None when there were LLM calls and none could be priced (never a made-up $0)."""
+    if r["llm_calls"] and not r["priced_calls"]:
+        return None
+    return r["cost_usd"] or 0.0
+
+
+def stat_row(r: Mapping[str, Any], window: Window, thresholds: Thresholds, total_ms: float) -> dict:
+    comp = r["component"]
+    return {
+        "component": comp,
+        "executions": r["executions"],
+        "rows": r["rows"],
+        "errors": r["errors"],
+        "error_rate": r["error_rate"],
+        "p50_ms": r["p50_ms"],
+        "p95_ms": r["p95_ms"],
+        "p99_ms": r["p99_ms"],
+        "mean_ms": r["mean_ms"],
+        "time_share": r["total_ms_sum"] / total_ms if total_ms else 0.0,
+        "cost_usd": cost_or_none(r),
+        "input_tokens": r["input_tokens"],
+        "output_tokens": r["output_tokens"],
+        "cache_read_tokens": r["cache_read_tokens"],
+        "llm_calls": r["llm_calls"],
+        "unpriced_llm_calls": r["unpriced_calls"],
+        "executions_per_min": r["executions"] / window.minutes,
+        "slo_p95_ms": thresholds.latency_for(comp),
+        "slo_attainment": r["slo_attainment"],
+        "phases": {p: r[p] for p in PHASES},
+        "mem_delta_mean_bytes": r["mem_delta_mean_bytes"],
+        "mem_delta_p95_bytes": r["mem_delta_p95_bytes"],
+        "mem_pressure_mean": r["mem_pressure_mean"],
+    }
+
+
+def llm_row(r: Mapping[str, Any], window: Window, keys: tuple[str, ...]) -> dict:
+    cost = cost_or_none(r)
+    return {
+        **{k: r[k] for k in keys},
+        "calls": r["llm_calls"],
+        "input_tokens": r["input_tokens"],
+        "output_tokens": r["output_tokens"],
+        "cache_read_tokens": r["cache_read_tokens"],
+        "cache_write_tokens": r["cache_write_tokens"],
+        "reasoning_tokens": r["reasoning_tokens"],
+        "cost_usd": cost,
+        "cost_per_call": r["cost_per_call"],
+        "unpriced_calls": r["unpriced_calls"],
+        "mean_context_utilization": r["mean_context_utilization"],
+        "p95_ms": r["p95_ms"],
+        "p95_ttft_ms": r["p95_ttft_ms"],
+        "burn_usd_per_hour": (cost or 0.0) / window.hours,
+    }

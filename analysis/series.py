@@ -1,0 +1,76 @@
+"""Per-bucket metric series (numpy arrays over the window's buckets) that the detectors and trends read.
+
+A bucket with too few frames for a metric holds NaN, not a noisy value: MIN_ROWS frames for latency and
+error rate, MIN_CALLS LLM calls for cost and tokens per call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+from analysis.window import Window
+
+MIN_ROWS = 5
+MIN_CALLS = 3
+METRICS = ("latency_p95_ms", "error_rate", "cost_per_call_usd", "tokens_per_call")
+ALL = "(all)"  # the component name of fleet-wide series
+
+
+@dataclass
+class Series:
+    component: str
+    rows: np.ndarray  # frames per bucket (unweighted: what the noise depends on)
+    executions: np.ndarray  # weighted
+    values: dict[str, np.ndarray] = field(default_factory=dict)  # metric -> per-bucket value or NaN
+    cost_per_hour: np.ndarray | None = None  # USD/hour in each bucket (0 where nothing ran)
+
+
+def _dense(frame: pl.DataFrame, column: str, n: int, fill: float = np.nan) -> np.ndarray:
+    out = np.full(n, fill, dtype=np.float64)
+    if frame.height:
+        idx = frame["b"].to_numpy()
+        vals = frame[column].cast(pl.Float64).fill_null(np.nan).to_numpy()
+        out[idx] = vals
+    return out
+
+
+def build(per_bucket: pl.DataFrame, window: Window, component: str) -> Series:
+    """Series for one component's rows of a (component, b) rollup, or for a (b) rollup (fleet-wide)."""
+    n = window.n_buckets
+    rows = _dense(per_bucket, "rows", n, 0.0)
+    execs = _dense(per_bucket, "executions", n, 0.0)
+    errors = _dense(per_bucket, "errors", n, 0.0)
+    p95 = _dense(per_bucket, "p95_ms", n)
+    cost = _dense(per_bucket, "cost_usd", n, 0.0)
+    priced = _dense(per_bucket, "priced_calls", n, 0.0)
+    priced_rows = _dense(per_bucket, "cost_usd_w", n, 0.0)  # weighted, but >= the row count
+    calls = _dense(per_bucket, "llm_calls", n, 0.0)
+    tokens = _dense(per_bucket, "input_tokens", n, 0.0) + _dense(per_bucket, "output_tokens", n, 0.0)
+    spans_ns = np.array([window.bucket_end_ns(b) - window.bucket_start_ns(b) for b in range(n)], dtype=np.float64)
+    # A bucket cut short by the window's end (the live edge) is not comparable: long executions that started
+    # in it may not have been recorded yet. Detectors and trends skip it; sparklines still show it.
+    full = spans_ns >= window.bucket_ns / 2
+    ok = (rows >= MIN_ROWS) & full
+    with np.errstate(invalid="ignore", divide="ignore"):
+        values = {
+            "latency_p95_ms": np.where(ok, p95, np.nan),
+            "error_rate": np.where(ok & (execs > 0), errors / execs, np.nan),
+            "cost_per_call_usd": np.where(full & (priced_rows >= MIN_CALLS) & (priced > 0), cost / priced, np.nan),
+            "tokens_per_call": np.where(full & (calls >= MIN_CALLS), tokens / calls, np.nan),
+        }
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_hour = np.where(full, cost / (spans_ns / 3.6e12), np.nan)
+    return Series(component, rows, execs, values, per_hour)
+
+
+def by_component(per_bucket: pl.DataFrame, window: Window) -> list[Series]:
+    """One Series per component of a (component, b) rollup, in name order."""
+    return [
+        build(part, window, name)
+        for (name,), part in per_bucket.sort("component")
+        .partition_by("component", as_dict=True, maintain_order=True)
+        .items()
+    ]

@@ -1,0 +1,81 @@
+"""The limits a report judges against: latency SLOs, error budget, memory pressure and cost.
+
+The defaults suit an LLM agent (multi-second model calls), and every field can come from the recorder's
+config (`alerts` and `llm.cost_thresholds` sections) through `Thresholds.from_config`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """SLOs and limits. `latency_p95_ms` applies to every component not named in `latency_p95_ms_by_component`."""
+
+    latency_p95_ms: float = 2000.0
+    latency_p95_ms_by_component: Mapping[str, float] = field(default_factory=dict)
+    error_rate: float = 0.05
+    memory_pressure: float = 0.85
+    cost_per_operation: float = 0.05
+    cost_warning_per_hour: float = 1.0
+    cost_critical_per_hour: float = 5.0
+
+    def __post_init__(self) -> None:
+        checks = {
+            "latency_p95_ms": self.latency_p95_ms > 0,
+            "error_rate": 0 < self.error_rate <= 1,
+            "memory_pressure": 0 < self.memory_pressure <= 1,
+            "cost_per_operation": self.cost_per_operation > 0,
+            "cost_warning_per_hour": self.cost_warning_per_hour > 0,
+            "cost_critical_per_hour": self.cost_critical_per_hour >= self.cost_warning_per_hour,
+        }
+        bad = [name for name, ok in checks.items() if not ok]
+        bad += [f"latency_p95_ms_by_component[{k!r}]" for k, v in self.latency_p95_ms_by_component.items() if v <= 0]
+        if bad:
+            raise ValueError(f"invalid threshold(s): {', '.join(bad)}")
+
+    def latency_for(self, component: str) -> float:
+        return float(self.latency_p95_ms_by_component.get(component, self.latency_p95_ms))
+
+    def cost_status(self, usd_per_hour: float) -> str:
+        if usd_per_hour >= self.cost_critical_per_hour:
+            return "critical"
+        if usd_per_hour >= self.cost_warning_per_hour:
+            return "warning"
+        return "ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["latency_p95_ms_by_component"] = dict(self.latency_p95_ms_by_component)
+        return out
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Thresholds:
+        """Read the recorder's config shape: `alerts.{latency_p95_ms, error_rate, memory_pressure,
+        cost_per_operation}`, `alerts.latency_p95_ms_by_component`, `llm.cost_thresholds.{warning, critical}`
+        ($/hour). Missing keys keep their defaults; a wrong type raises ValueError naming the key."""
+        alerts = config.get("alerts") or {}
+        costs = (config.get("llm") or {}).get("cost_thresholds") or {}
+        kwargs: dict[str, Any] = {}
+        for key in ("latency_p95_ms", "error_rate", "memory_pressure", "cost_per_operation"):
+            if key in alerts:
+                kwargs[key] = _number(f"alerts.{key}", alerts[key])
+        per_comp = alerts.get("latency_p95_ms_by_component") or {}
+        if not isinstance(per_comp, Mapping):
+            raise ValueError("alerts.latency_p95_ms_by_component must be a table of component = ms")
+        kwargs["latency_p95_ms_by_component"] = {
+            str(k): _number(f"alerts.latency_p95_ms_by_component.{k}", v) for k, v in per_comp.items()
+        }
+        for key, name in (("warning", "cost_warning_per_hour"), ("critical", "cost_critical_per_hour")):
+            if key in costs:
+                kwargs[name] = _number(f"llm.cost_thresholds.{key}", costs[key])
+        return cls(**kwargs)
+
+
+def _number(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{key} must be a number, got {value!r}")
+    return float(value)

@@ -1,0 +1,80 @@
+"""Weighted sums, means and percentiles: every frame counts 1/sample_rate times.
+
+Percentiles come from a log-binned weighted histogram (the DDSketch idea): one hash group-by per grouping,
+linear in rows, instead of a per-group sort that costs ~10x more at 10M rows. The value reported for a
+percentile is the largest observed value in the bin that holds it, so the error is bounded by the bin width:
+at most `1/k` relative (plus `1/k` absolute near zero); `FINE` gives 0.1 %, `COARSE` 1 %. The percentile
+definition is numpy's `inverted_cdf` on the data expanded by weight: the smallest x with W(<= x) >= q * W.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+W = pl.col("w")
+FINE = 1000  # bins per unit of ln(1 + |x|): 0.1 % relative resolution, for window-level percentiles
+COARSE = 100  # 1 % resolution, for per-bucket series (detectors, sparklines)
+_EPS = 1e-12
+
+
+def wsum(expr: pl.Expr) -> pl.Expr:
+    """Weighted sum; null values add nothing."""
+    return (expr.cast(pl.Float64) * W).sum()
+
+
+def wcount(cond: pl.Expr) -> pl.Expr:
+    """Weighted number of frames where cond holds (null counts as false)."""
+    return W.filter(cond.fill_null(False)).sum()
+
+
+def wsum_and_weight(name: str, expr: pl.Expr | None = None) -> list[pl.Expr]:
+    """`<name>_sum` and `<name>_w`: enough to build a weighted mean of a nullable column after re-grouping."""
+    expr = pl.col(name) if expr is None else expr
+    return [wsum(expr).alias(f"{name}_sum"), wcount(expr.is_not_null()).alias(f"{name}_w")]
+
+
+def mean_of(name: str) -> pl.Expr:
+    """The weighted mean from `<name>_sum` / `<name>_w`, null where nothing was measured."""
+    return pl.when(pl.col(f"{name}_w") > 0).then(pl.col(f"{name}_sum") / pl.col(f"{name}_w")).alias(name)
+
+
+def bin_of(expr: pl.Expr, k: int) -> pl.Expr:
+    """A bin index monotone in the value: sign(x) * floor(k * ln(1 + |x|))."""
+    x = expr.cast(pl.Float64)
+    return (x.sign() * (x.abs().log1p() * k).floor()).cast(pl.Int32)
+
+
+def histogram(
+    frame: pl.DataFrame | pl.LazyFrame, by: Sequence[str], value: str, k: int = FINE, *, alias: str | None = None
+) -> pl.LazyFrame:
+    """Weighted histogram of `value` per group: columns by + [_bin, _w, _v (largest value in the bin)]."""
+    return (
+        frame.lazy()
+        .filter(pl.col(value).is_not_null())
+        .group_by([*by, bin_of(pl.col(value), k).alias("_bin")])
+        .agg(_w=W.sum(), _v=pl.col(value).max().cast(pl.Float64))
+    )
+
+
+def regroup(hist: pl.DataFrame | pl.LazyFrame, by: Sequence[str]) -> pl.LazyFrame:
+    """A histogram for a coarser grouping (same bins), with no pass over raw rows."""
+    return hist.lazy().group_by([*by, "_bin"]).agg(_w=pl.col("_w").sum(), _v=pl.col("_v").max())
+
+
+def quantiles(
+    hist: pl.DataFrame | pl.LazyFrame, by: Sequence[str], qs: Sequence[float], names: Sequence[str]
+) -> pl.LazyFrame:
+    """Weighted percentiles per group from its histogram: by + names."""
+    by = list(by)
+    ordered = hist.lazy().sort([*by, "_bin"])
+    if by:
+        ordered = ordered.with_columns(_cw=pl.col("_w").cum_sum().over(by), _tot=pl.col("_w").sum().over(by))
+    else:
+        ordered = ordered.with_columns(_cw=pl.col("_w").cum_sum(), _tot=pl.col("_w").sum())
+    picks = [
+        pl.col("_v").filter(pl.col("_cw") >= q * pl.col("_tot") * (1 - _EPS)).first().alias(name)
+        for q, name in zip(qs, names, strict=True)
+    ]
+    return ordered.group_by(by).agg(picks) if by else ordered.select(picks)

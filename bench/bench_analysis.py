@@ -1,0 +1,218 @@
+"""Full `report` over 1M and 10M frames: the aggregations on an in-memory frame, and the same read from Parquet.
+
+The data is a vectorised synthetic fleet (numpy + polars, no recorder) in the store's exact schema:
+six-span traces (root, planner LLM, retrieval, a tool, assistant LLM, summariser LLM) priced with
+genai-prices per-token rates, written as Parquet under the store layout so `store.scan` reads it.
+"""
+
+from __future__ import annotations
+
+import gc
+import tempfile
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from bench.harness import Table, median_time
+
+_HOUR_NS = 3600 * 10**9
+_TOOLS = ("web_search", "sql_query", "code_exec", "calculator")
+# component, model, provider, mean ms, sigma; models are real genai-prices ids
+_LLM = {
+    "planner": ("gpt-4o", "openai", 900.0, 0.35),
+    "assistant": ("claude-sonnet-4-5", "anthropic", 2600.0, 0.4),
+    "summarizer": ("gpt-4o-mini", "openai", 450.0, 0.3),
+}
+
+
+def _unit_prices(model: str, provider: str) -> tuple[float, float, float, int]:
+    """($/input token, $/output token, $/cache-read token, context window) from genai-prices."""
+    from genai_prices import Usage, calc_price
+
+    big = 1_000_000
+    p_in = calc_price(Usage(input_tokens=big), model, provider_id=provider)
+    p_out = calc_price(Usage(output_tokens=big), model, provider_id=provider)
+    p_cache = calc_price(Usage(input_tokens=big, cache_read_tokens=big), model, provider_id=provider)
+    per = Decimal(big)
+    return (
+        float(p_in.total_price / per),
+        float(p_out.total_price / per),
+        float(p_cache.total_price / per),
+        int(p_in.model.context_window or 128_000),
+    )
+
+
+def generate_fleet(n_rows: int, *, seed: int = 0, hours: float = 6.0, agents: int = 8) -> pl.DataFrame:
+    """About n_rows frames (a multiple of 6) spread over `hours` ending now, in the store's schema."""
+    from analysis.window import frame_schema
+
+    rng = np.random.default_rng(seed)
+    n_tr = max(1, n_rows // 6)
+    end = int(datetime.now(UTC).timestamp() * 1e9)
+    t0 = np.sort(rng.integers(end - int(hours * _HOUR_NS), end, n_tr))
+    agent = rng.integers(0, agents, n_tr)
+    tool = rng.integers(0, len(_TOOLS), n_tr)
+
+    cols: dict[str, list[np.ndarray]] = {}
+
+    def put(**kv: np.ndarray) -> None:
+        for k, v in kv.items():
+            cols.setdefault(k, []).append(v)
+
+    children = ["planner", "retrieval", "tool", "assistant", "summarizer"]
+    start = t0 + 2_000_000  # 2 ms root set-up
+    child_ms = []
+    nan = np.full(n_tr, np.nan)
+    none_i = np.full(n_tr, -1)
+    for pos, comp in enumerate(children, start=1):
+        if comp in _LLM:
+            model, provider, mean, sigma = _LLM[comp]
+            ms = rng.lognormal(np.log(mean), sigma, n_tr)
+            p_in, p_out, p_cache, ctx = _unit_prices(model, provider)
+            tin = rng.lognormal(np.log(6000 if comp == "assistant" else 1500), 0.5, n_tr).astype(np.int64) + 50
+            tout = rng.lognormal(np.log(500 if comp == "assistant" else 180), 0.6, n_tr).astype(np.int64) + 5
+            cache = (tin * (0.6 if comp == "assistant" else 0.0)).astype(np.int64)
+            cost = (tin - cache) * p_in + cache * p_cache + tout * p_out
+            put(
+                model=np.full(n_tr, model),
+                provider=np.full(n_tr, provider),
+                input_tokens=tin,
+                output_tokens=tout,
+                cache_read_tokens=cache,
+                cost_usd=cost,
+                context_utilization=np.minimum(tin / ctx, 1.0),
+                context_window=np.full(n_tr, ctx),
+                ttft_ms=ms * rng.uniform(0.1, 0.3, n_tr),
+            )
+            names = np.full(n_tr, comp)
+        else:
+            ms = rng.lognormal(np.log(80 if comp == "retrieval" else 300), 0.5, n_tr)
+            put(
+                model=np.full(n_tr, None),
+                provider=np.full(n_tr, None),
+                input_tokens=none_i,
+                output_tokens=none_i,
+                cache_read_tokens=none_i,
+                cost_usd=nan,
+                context_utilization=nan,
+                context_window=none_i,
+                ttft_ms=nan,
+            )
+            names = np.array(_TOOLS)[tool] if comp == "tool" else np.full(n_tr, comp)
+        ok = rng.random(n_tr) > (0.04 if comp == "tool" else 0.005)
+        put(
+            ts=start,
+            component=names,
+            total_ms=ms,
+            success=ok,
+            pos=np.full(n_tr, pos),
+            input_ms=ms * 0.05,
+            core_ms=ms * 0.9,
+            output_ms=ms * 0.05,
+            queue_ms=rng.exponential(3.0, n_tr),
+            retry_count=np.where(ok, 0, rng.integers(1, 3, n_tr)),
+            sample_rate=np.full(n_tr, 0.5 if comp == "retrieval" else 1.0),
+            input_bytes=rng.integers(200, 20000, n_tr),
+            output_bytes=rng.integers(100, 8000, n_tr),
+        )
+        child_ms.append(ms)
+        start = start + (ms * 1e6).astype(np.int64) + 1_000_000
+    root_ms = (start - t0) / 1e6
+    put(
+        ts=t0,
+        component=np.full(n_tr, "agent_run"),
+        total_ms=root_ms,
+        success=np.ones(n_tr, bool),
+        pos=np.zeros(n_tr, np.int64),
+        model=np.full(n_tr, None),
+        provider=np.full(n_tr, None),
+        input_tokens=none_i,
+        output_tokens=none_i,
+        cache_read_tokens=none_i,
+        cost_usd=nan,
+        context_utilization=nan,
+        context_window=none_i,
+        ttft_ms=nan,
+        input_ms=nan,
+        core_ms=nan,
+        output_ms=nan,
+        queue_ms=nan,
+        retry_count=none_i,
+        sample_rate=np.ones(n_tr),
+        input_bytes=rng.integers(200, 2000, n_tr),
+        output_bytes=rng.integers(100, 2000, n_tr),
+    )
+    trace = np.tile(np.arange(n_tr), 6)
+    agents_col = np.tile(agent, 6)
+    data = {k: np.concatenate(v) for k, v in cols.items()}
+    df = pl.DataFrame(data, nan_to_null=True).with_columns(
+        pl.col(c).replace(-1, None)
+        for c in ("input_tokens", "output_tokens", "cache_read_tokens", "context_window", "retry_count")
+    )
+    df = df.with_columns(
+        ts=pl.col("ts").cast(pl.Datetime("ns", "UTC")),
+        agent_id=pl.format("agent-{}", pl.Series(agents_col)),
+        trace_id=pl.format("t{}", pl.Series(trace)),
+        span_id=pl.format("t{}.{}", pl.Series(trace), pl.col("pos")),
+        parent_span_id=pl.when(pl.col("pos") > 0).then(pl.format("t{}.0", pl.Series(trace))),
+        mem_delta_bytes=pl.Series(rng.integers(-4096, 65536, len(trace))),
+        mem_pressure=pl.Series(rng.uniform(0.2, 0.6, len(trace))),
+        error_type=pl.when(~pl.col("success")).then(pl.lit("TimeoutError")),
+    )
+    schema = frame_schema()
+    return df.select(
+        pl.col(c).cast(schema[c]) if c in df.columns else pl.lit(None, dtype=schema[c]).alias(c) for c in schema
+    ).sort("ts")
+
+
+def write_store(df: pl.DataFrame, root: Path, files: int = 8) -> None:
+    """Parquet files named like compacted ones (`<min_ts>-<max_ts>-m<hex>.parquet`), so store.scan finds them."""
+    from store.catalog import KIND_MERGE, parquet_name
+    from store.paths import PARQUET_DIR
+
+    out = root / PARQUET_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    size = -(-df.height // files)
+    for part in df.iter_slices(size):
+        t = part["ts"].dt.epoch("ns")
+        part.write_parquet(out / parquet_name(int(t.min()), int(t.max()), KIND_MERGE), statistics=True)
+
+
+def run(table: Table) -> None:
+    from analysis.report import build_report
+
+    for n in (1_000_000, 10_000_000):
+        label = f"{n // 1_000_000}M"
+        df = generate_fleet(n, seed=1)
+        report = build_report(df)  # warm-up, and a sanity check that the report is real
+        assert report["summary"]["executions"] > 0 and report["bottlenecks"] and report["components"]
+        secs = median_time(lambda df=df: build_report(df), repeat=5 if n < 5_000_000 else 3)
+        table.add(
+            "analysis",
+            f"build_report, in-memory frame, {label} rows",
+            secs * 1000,
+            "ms",
+            goal="<= 1000 ms" if n == 10_000_000 else "",
+        )
+        with tempfile.TemporaryDirectory(prefix="smythtop-bench-") as tmp:
+            import store
+
+            write_store(df, Path(tmp))
+            del df
+            gc.collect()
+            t = time.perf_counter()
+            build_report(store.scan(tmp))
+            first = time.perf_counter() - t
+            secs = median_time(lambda tmp=tmp: build_report(store.scan(tmp)), repeat=3)
+            table.add(
+                "analysis",
+                f"store.scan + build_report, Parquet, {label} rows",
+                secs * 1000,
+                "ms",
+                peer=f"first (cold) run {first * 1000:.0f} ms",
+            )
+        gc.collect()
