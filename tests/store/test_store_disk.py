@@ -210,7 +210,7 @@ store.compact(sys.argv[1])
 
 def test_modes_files_0600_directories_0700(root: Path) -> None:
     with umask(0o022):
-        write_frames(root, range(40), segment_bytes=512)  # several segments
+        write_frames(root, range(40), segment_bytes=512, buffer_bytes=256)  # several segments
         (seg, *_) = sorted((root / "wal").glob("*/*.wal"))
         with open(seg, "ab") as fh:
             fh.write(b"torn tail")  # quarantined by the compaction

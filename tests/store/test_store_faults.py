@@ -68,12 +68,13 @@ def _junk(root: Path) -> int:
 def test_crash_while_compacting_wal(root: Path, point: str) -> None:
     # Three dead writers with several segments each, plus a live writer with sealed and unsealed segments.
     for k in range(3):
-        write_frames(root, range(100 * k, 100 * k + 60), segment_bytes=1024)
+        write_frames(root, range(100 * k, 100 * k + 60), segment_bytes=1024, buffer_bytes=256)
     live = store.Writer(root, segment_bytes=1024)
     try:
         for i in range(1000, 1050):
             live.append(frame(i))
         live.flush()
+        assert len(list((root / "wal").glob("*/*.wal"))) > 6  # several segments per writer
         expected = {frame(i)["ts"] for k in range(3) for i in range(100 * k, 100 * k + 60)}
         expected |= {frame(i)["ts"] for i in range(1000, 1050)}
         live_dir = root / "wal" / live.dir.name

@@ -83,7 +83,7 @@ def test_check_counts_and_time_range(root: Path) -> None:
     empty = store.check(root)
     assert (empty.frames, empty.oldest_ts, empty.newest_ts, empty.ok) == (0, None, None, True)
 
-    write_frames(root, range(10, 40), segment_bytes=600)  # dead writer, several segments
+    write_frames(root, range(10, 40), segment_bytes=600, buffer_bytes=200)  # dead writer, several segments
     store.compact(root)
     write_frames(root, range(0, 5))  # dead writer, in WAL: holds the oldest frame
     live = store.Writer(root)
