@@ -30,6 +30,7 @@ log = logging.getLogger("smythtop.fleet")
 
 NS = 1_000_000_000
 FLUSH_EVERY_REQUESTS = 250  # backfill: flush often enough that the ring buffer never overflows
+TAIL_S = 180  # a backfill's requests all start this long before its end
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +151,8 @@ def backfill(
     on_progress: Callable[[FleetReport, float], None] | None = None,
 ) -> FleetReport:
     """Write `hours` of past traffic ending at `end_ns` (default now), through the real recorder
-    API on a virtual clock. The arrival rate follows a day curve around `options.rate`."""
+    API on a virtual clock. The arrival rate follows a day curve around `options.rate`. Arrivals stop
+    TAIL_S before the end, so that the requests still running then finish in the past too."""
     if options.agents < 1 or options.rate <= 0 or hours <= 0:
         raise ValueError("a backfill needs at least one agent, a positive rate and positive hours")
     end = time.time_ns() if end_ns is None else end_ns
@@ -162,10 +164,11 @@ def backfill(
     agents = _agents(collector, VirtualPacing(clock), options.agents, rng)
     peak = options.rate * 1.6
     t = start
+    last_arrival = end - min(TAIL_S * NS, (end - start) // 2)
     try:
         while True:
             t += int(rng.expovariate(peak) * NS)
-            if t >= end:
+            if t >= last_arrival:
                 break
             accept = rng.random() < _day_curve(t) / 1.6  # thinning: a Poisson process with a varying rate
             agent = rng.choice(agents)
