@@ -149,4 +149,8 @@ def test_kill9_loop(tmp_path: Path) -> None:
         assert report.pending_journals == 0, context
         assert tmp_leftovers(root) == [], context
     assert total_confirmed > KILLS  # the loop really wrote and confirmed frames
-    print(f"kill9: {KILLS} kills, {sum(counts.values())} frames, {concurrent_compactions} compacted concurrently")
+    torn = store.check(root).quarantined_bytes  # torn tails of killed writes, copied aside
+    print(
+        f"kill9: {KILLS} kills, {sum(counts.values())} frames, "
+        f"{concurrent_compactions} compacted concurrently, {torn} bytes quarantined"
+    )
