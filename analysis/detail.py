@@ -26,7 +26,7 @@ class UnknownComponent(ValueError):
 
 def latency_histogram(values: pl.DataFrame, bins: int = HISTOGRAM_BINS) -> list[dict]:
     """Weighted counts in `bins` log-spaced bins from the fastest to the slowest execution."""
-    lo, hi = values.select(pl.col("total_ms").min(), pl.col("total_ms").max()).row(0)
+    lo, hi = values.select(lo=pl.col("total_ms").min(), hi=pl.col("total_ms").max()).row(0)
     lo = max(float(lo), 1e-3)
     hi = max(float(hi), lo * 1.000001)
     step = (math.log(hi) - math.log(lo)) / bins
