@@ -100,7 +100,8 @@ def test_report_trends_include_cost_per_hour_and_flat_has_high_p() -> None:
     rows = []
     for b in range(N_BUCKETS):
         for j in range(20):
-            rows.append({"ts": T0_NS + b * MIN + j * MIN // 20, "component": "llm", "total_ms": 100.0 + rng.normal(0, 5),
+            ts = T0_NS + b * MIN + j * MIN // 20
+            rows.append({"ts": ts, "component": "llm", "total_ms": 100.0 + rng.normal(0, 5),
                          "model": "gpt-4o", "provider": "openai", "input_tokens": 100, "output_tokens": 10,
                          "cost_usd": 0.001 * (1 + b / 10)})  # fmt: skip
     report = _report(rows)

@@ -16,7 +16,8 @@ def _llm(rng: np.random.Generator, n: int, start: int, model: str, price_in: flo
     rows = []
     for i in range(n):
         tin, tout = int(rng.integers(800, 1200)), int(rng.integers(100, 300))
-        rows.append({"ts": start + i * MIN // 10, "component": "answer", "total_ms": float(rng.lognormal(np.log(ms), 0.2)),
+        took = float(rng.lognormal(np.log(ms), 0.2))
+        rows.append({"ts": start + i * MIN // 10, "component": "answer", "total_ms": took,
                      "model": model, "provider": "openai", "input_tokens": tin, "output_tokens": tout,
                      "cost_usd": tin * price_in + tout * price_out, "success": bool(rng.random() > fail)})  # fmt: skip
     return rows
