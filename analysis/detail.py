@@ -38,7 +38,7 @@ def latency_histogram(values: pl.DataFrame, bins: int = HISTOGRAM_BINS) -> list[
     )
     by_bin = dict(counts.select(pl.col("i").cast(pl.Int64), "count").iter_rows())
     edges = np.exp(math.log(lo) + step * np.arange(bins + 1))
-    return [{"lo_ms": float(edges[i]), "hi_ms": float(edges[i + 1]), "count": by_bin.get(i, 0.0)} for i in range(bins)]
+    return [{"lo_ms": float(edges[i]), "le_ms": float(edges[i + 1]), "count": by_bin.get(i, 0.0)} for i in range(bins)]
 
 
 def component_detail(
@@ -73,9 +73,8 @@ def component_detail(
     total_ms = float(df.select((pl.col("total_ms") * pl.col("w")).sum()).item())
     summary = stat_row(stats, win, th, total_ms)
     mean = stats["mean_ms"] or 0.0
-    phases = {
-        p: {"mean_ms": stats[p], "share": (stats[p] / mean) if stats[p] is not None and mean else None} for p in PHASES
-    }
+    phases = {p: stats[p] for p in PHASES}
+    phase_shares = {p: (stats[p] / mean) if stats[p] is not None and mean else None for p in PHASES}
 
     errors = (
         mine.filter(~pl.col("success"))
@@ -124,6 +123,7 @@ def component_detail(
             "latency_series": latency_series,
             "histogram": latency_histogram(mine),
             "phases": phases,
+            "phase_shares": phase_shares,
             "errors": error_rows,
             "models": models,
             "baseline": baseline.summary() if baseline else None,
@@ -137,7 +137,7 @@ def component_detail(
             "callees": [f for f in flows if f["from"] == component],
             "next": [a for a in affinity if a["from"] == component],
             "previous": [a for a in affinity if a["to"] == component],
-            "slowest": [
+            "slowest_traces": [
                 {**{k: v for k, v in r.items() if k != "t"}, "ts": iso(r["t"])} for r in slowest.iter_rows(named=True)
             ],
         }
@@ -189,7 +189,7 @@ def span_tree(frames: pl.DataFrame | pl.LazyFrame, trace_id: str) -> list[dict]:
                 "component": r["component"],
                 "span_id": r["span_id"],
                 "parent_span_id": r["parent_span_id"],
-                "start_offset_ms": (r["t"] - start) / 1e6,
+                "start_ms": (r["t"] - start) / 1e6,
                 "total_ms": r["total_ms"],
                 "success": r["success"],
                 "agent_id": r["agent_id"],
