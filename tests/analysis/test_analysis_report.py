@@ -158,7 +158,7 @@ def test_component_detail_and_span_tree() -> None:
     assert sum(b["count"] for b in d["histogram"]) == 240
     assert {c["from"] for c in d["callers"]} == {"agent_run"}
     assert {n["to"] for n in d["next"]} == {"search", "answer"}
-    slowest = d["slowest"]
+    slowest = d["slowest_traces"]
     assert len(slowest) == 10 and slowest[0]["total_ms"] == max(s["total_ms"] for s in slowest)
     assert len(d["latency_series"]) == len(build_report(df)["cost_series"])
     planner = component_detail(df, "planner")
@@ -168,6 +168,6 @@ def test_component_detail_and_span_tree() -> None:
     tree = span_tree(df, slowest[0]["trace_id"])
     assert [(r["depth"], r["component"]) for r in tree] == [
         (0, "agent_run"), (1, "planner"), (1, "search"), (1, "search"), (1, "answer")]  # fmt: skip
-    offsets = [r["start_offset_ms"] for r in tree]
+    offsets = [r["start_ms"] for r in tree]
     assert offsets == sorted(offsets) and offsets[0] == 0
     assert span_tree(df, "no-such-trace") == []
