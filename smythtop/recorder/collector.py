@@ -83,6 +83,8 @@ class Collector:
         _live.add(self)
         if self._enabled:
             self._start_thread()
+        else:
+            self._disable()
 
     def _init_process_state(self) -> None:
         """Locks, counters and the flush thread's handshake: fresh at start and in a forked child."""
@@ -127,9 +129,8 @@ class Collector:
         """A context manager timing one execution of `component`. Keyword fields: parent (a
         Tracker or RemoteParent), traceparent (W3C header), input/output (sizes or objects),
         complexity, config (hashed) or config_hash, retry_count, queue_ms, memory (bool), tags,
-        and any other frame field."""
-        if not self._enabled:
-            return NOOP
+        and any other frame field. (When recording is off, `_disable` shadows this method with
+        `_track_off`, so the disabled path is one call returning a shared no-op.)"""
         try:
             st = self._states.get(component)
             if st is None:
@@ -142,6 +143,14 @@ class Collector:
         except Exception as exc:
             self._fault("track", exc)
             return NOOP
+
+    @staticmethod
+    def _track_off(component: str, agent_id: str | None = None, **fields: Any) -> NoopTracker:
+        return NOOP
+
+    def _disable(self) -> None:
+        self._enabled = False
+        self.track = self._track_off  # type: ignore[method-assign]
 
     def _track_with(self, st: ComponentState, agent_id: str | None, fields: dict[str, Any]) -> Tracker:
         parent = fields.pop("parent", None)
@@ -260,7 +269,7 @@ class Collector:
         if self._closed:
             return
         self._closed = True
-        self._enabled = False
+        self._disable()
         self._stopping = True
         self._wake.set()
         thread = self._thread

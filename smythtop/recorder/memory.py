@@ -19,31 +19,35 @@ class RssReader:
 
     def __init__(self) -> None:
         self._fd = -1
-        self._pid = -1
+        self._opened = False
         self._lock = threading.Lock()
 
     def rss(self) -> int | None:
         """Resident bytes of this process, or None where /proc is not available."""
-        if self._pid != os.getpid():
-            self._reopen()
-        if self._fd < 0:
-            return None
+        if not self._opened:
+            self._open()
         try:
             return int(os.pread(self._fd, 64, 0).split()[1]) * _PAGE
         except (OSError, ValueError, IndexError):
             return None
 
-    def _reopen(self) -> None:
+    def _open(self) -> None:
         with self._lock:
-            if self._pid == os.getpid():
+            if self._opened:
                 return
-            if self._fd >= 0:
-                os.close(self._fd)  # in a forked child: the parent's statm, which we must not read
             try:
                 self._fd = os.open(_STATM, os.O_RDONLY | os.O_CLOEXEC)
             except OSError:
                 self._fd = -1
-            self._pid = os.getpid()
+            self._opened = True
+
+    def after_fork(self) -> None:
+        """In a forked child the inherited fd reads the parent's statm: drop it."""
+        if self._fd >= 0:
+            os.close(self._fd)
+        self._fd = -1
+        self._opened = False
+        self._lock = threading.Lock()
 
 
 def memory_limit() -> int | None:
@@ -62,3 +66,4 @@ def memory_limit() -> int | None:
 
 
 RSS = RssReader()
+os.register_at_fork(after_in_child=RSS.after_fork)

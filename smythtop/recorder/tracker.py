@@ -28,10 +28,6 @@ PHASES = ("input", "core", "output", "queue")
 MEM0 = "_mem0"
 MEM_PEAK = "_mem_peak"
 RESPONSE = "_response"
-LLM_FIELDS = (
-    "model", "provider", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
-    "reasoning_tokens", "ttft_ms", "quality", "cost_usd", "context_window",
-)  # fmt: skip
 
 
 class Tracker:
@@ -123,12 +119,31 @@ class Tracker:
     ) -> None:
         """LLM usage, in OpenTelemetry GenAI terms: input_tokens INCLUDES cached tokens, and
         reasoning_tokens are part of output_tokens. Cost is priced later (genai-prices) unless given."""
-        values = (model, provider, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)
-        values += (reasoning_tokens, ttft_ms, quality, cost_usd, context_window)
-        x = self._extras()
-        for key, value in zip(LLM_FIELDS, values, strict=True):
-            if value is not None:
-                x[key] = value
+        x = self._x
+        if x is None:
+            x = self._x = {}
+        if model is not None:
+            x["model"] = model
+        if provider is not None:
+            x["provider"] = provider
+        if input_tokens is not None:
+            x["input_tokens"] = input_tokens
+        if output_tokens is not None:
+            x["output_tokens"] = output_tokens
+        if cache_read_tokens is not None:
+            x["cache_read_tokens"] = cache_read_tokens
+        if cache_write_tokens is not None:
+            x["cache_write_tokens"] = cache_write_tokens
+        if reasoning_tokens is not None:
+            x["reasoning_tokens"] = reasoning_tokens
+        if ttft_ms is not None:
+            x["ttft_ms"] = ttft_ms
+        if quality is not None:
+            x["quality"] = quality
+        if cost_usd is not None:
+            x["cost_usd"] = cost_usd
+        if context_window is not None:
+            x["context_window"] = context_window
 
     def llm_response(self, response: Any, provider: str | None = None, *, api_flavor: str | None = None) -> None:
         """Usage from a provider's response (an OpenAI, Anthropic or Google dict, or an SDK object

@@ -1,0 +1,325 @@
+"""Recorder overhead (issue 3, section 7), every row measured in this same run.
+
+- Per-execution cost on the calling thread: a bare loop, the issue's reference (2x perf_counter_ns
+  + deque append), `collector.track()` kept / sampled out / excluded / disabled, the decorator, a
+  fully instrumented LLM call, memory tracking; and the anchors users would otherwise pick:
+  prometheus_client `Histogram.observe` and an OpenTelemetry SDK span with a BatchSpanProcessor.
+  Each round records ROUND executions with the flush thread idle (the buffer is large and flushed
+  between rounds), so a row is the calling thread's cost; the flush thread's is reported apart.
+- Memory of 10K buffered executions (tracemalloc), plain and with LLM fields.
+- CPU share of the flush thread at 10K executions/s with the default config (20 components at 500/s
+  each, under the default volume cap): plain frames, and a realistic mix with 10% priced LLM calls.
+- Import time of `from smythtop import Collector` in a fresh interpreter.
+`.venv/bin/python -m bench recorder` runs only this module (about a minute).
+"""
+
+from __future__ import annotations
+
+import collections
+import gc
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench.harness import Table, median_time
+from smythtop.recorder import Collector
+
+ROUND = 20_000
+ROUNDS = 9
+US = 1e6
+MODELS = (
+    ("gpt-4.1", "openai"),
+    ("gpt-4.1-mini", "openai"),
+    ("claude-sonnet-4-5", "anthropic"),
+    ("claude-haiku-4-5", "anthropic"),
+    ("gemini-2.5-flash", "google"),
+    ("gemini-2.5-pro", "google"),
+)
+
+
+def run(table: Table) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="smythtop-bench-recorder-", dir="/tmp"))
+    try:
+        _overhead(table, tmp)
+        _memory(table, tmp)
+        _flush_cpu(table, tmp)
+        _import_time(table)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# -- per-execution overhead ---------------------------------------------------------------------
+def _per_call(loop: Callable[[int], object], between: Callable[[], object] | None = None) -> float:
+    """Median seconds per execution over ROUNDS rounds of ROUND executions."""
+    loop(ROUND // 10)  # warm up
+    rounds = []
+    for _ in range(ROUNDS):
+        if between is not None:
+            between()
+        gc.collect()
+        rounds.append(median_time(lambda: loop(ROUND), repeat=1) / ROUND)
+    return statistics.median(rounds)
+
+
+def _collector(tmp: Path, name: str, **sections: Any) -> Collector:
+    config: dict[str, Any] = {"global": {"buffer_size": 4 * ROUND, "flush_interval": 3600}}
+    for section, values in sections.items():
+        config.setdefault(section, {}).update(values)
+    return Collector(config, store=tmp / name)
+
+
+def _track_loop(c: Collector, component: str = "Comp") -> Callable[[int], None]:
+    def loop(n: int) -> None:
+        track = c.track
+        for _ in range(n):
+            with track(component, "bench-agent"):
+                pass
+
+    return loop
+
+
+def _overhead(table: Table, tmp: Path) -> None:
+    def bare(n: int) -> None:
+        for _ in range(n):
+            pass
+
+    def reference(n: int) -> None:
+        buf: collections.deque = collections.deque(maxlen=4 * ROUND)
+        clock = time.perf_counter_ns
+        for _ in range(n):
+            start = clock()
+            buf.append((start, clock()))
+
+    kept = _collector(tmp, "kept", **{"global": {"max_frames_per_second": 0}})
+    sampled = _collector(tmp, "sampled", **{"global": {"sampling_rate": 1e-6, "max_frames_per_second": 0}})
+    excluded = _collector(tmp, "excluded", components={"blacklist": ["Comp"]})
+    disabled = _collector(tmp, "disabled", **{"global": {"enabled": False}})
+    llm = _collector(tmp, "llm", **{"global": {"max_frames_per_second": 0}})
+    memory = _collector(tmp, "memory", **{"global": {"max_frames_per_second": 0, "track_memory": True}})
+
+    @kept.tracked("Decorated", agent_id="bench-agent")
+    def decorated() -> None:
+        pass
+
+    def plain_function() -> None:
+        pass
+
+    def decorator_loop(n: int) -> None:
+        for _ in range(n):
+            decorated()
+
+    def function_loop(n: int) -> None:
+        for _ in range(n):
+            plain_function()
+
+    def llm_loop(n: int) -> None:
+        track = llm.track
+        for i in range(n):
+            with track("LLMAssistant", "bench-agent") as t:
+                with t.phase("input"):
+                    pass
+                with t.phase("core"):
+                    pass
+                with t.phase("output"):
+                    pass
+                t.llm("gpt-4.1", "openai", input_tokens=1_000 + i % 500, cache_read_tokens=512, output_tokens=200)
+                t.io(input=4_000, output=800)
+
+    # Sampled out: teach the collector its p95 first, so the tail rule runs as in steady state.
+    sampled_loop = _track_loop(sampled)
+    sampled_loop(ROUND)
+    sampled.flush()
+
+    hist, hist_time = _prometheus()
+    otel_span, otel_shutdown = _otel()
+
+    def hist_loop(n: int) -> None:
+        observe = hist.observe
+        for _ in range(n):
+            observe(0.0123)
+
+    def hist_time_loop(n: int) -> None:
+        for _ in range(n):
+            with hist_time():
+                pass
+
+    def otel_loop(n: int) -> None:
+        for _ in range(n):
+            with otel_span("Comp"):
+                pass
+
+    us = {
+        "bare": _per_call(bare) * US,
+        "reference": _per_call(reference) * US,
+        "kept": _per_call(_track_loop(kept), kept.flush) * US,
+        "sampled": _per_call(sampled_loop, sampled.flush) * US,
+        "excluded": _per_call(_track_loop(excluded)) * US,
+        "disabled": _per_call(_track_loop(disabled)) * US,
+        "decorator": (_per_call(decorator_loop, kept.flush) - _per_call(function_loop)) * US,
+        "llm": _per_call(llm_loop, llm.flush) * US,
+        "memory": _per_call(_track_loop(memory), memory.flush) * US,
+        "hist": _per_call(hist_loop) * US,
+        "hist_time": _per_call(hist_time_loop) * US,
+        "otel": _per_call(otel_loop) * US,
+    }
+    otel_shutdown()
+    lost = sum(c.stats()["dropped_buffer_full"] for c in (kept, sampled, llm, memory))
+    for c in (kept, sampled, excluded, disabled, llm, memory):
+        c.close()
+    assert lost == 0, f"{lost} frames dropped: the rounds did not measure the keep path"
+
+    def vs(key: str) -> str:
+        return f"{us['kept'] / us[key]:.2f}x {'Histogram.observe' if key == 'hist' else 'OTel span'}"
+
+    g = "recorder"
+    table.add(g, "bare loop iteration", us["bare"], "us")
+    table.add(g, "reference: 2x perf_counter_ns + deque append", us["reference"], "us", "0.25 (issue)")
+    table.add(g, "track(), defaults, execution kept", us["kept"], "us", "<= 1.5", f"{vs('hist')}; {vs('otel')}")
+    table.add(g, "track(), sampled out (timed for the tail rule)", us["sampled"], "us", "<= 0.15")
+    table.add(g, "track(), component excluded (blacklist)", us["excluded"], "us", "<= 0.15")
+    table.add(g, "track(), recording disabled", us["disabled"], "us", "<= 0.15")
+    table.add(g, "@tracked decorator, over a plain call", us["decorator"], "us")
+    table.add(g, "track() + 3 phases + t.llm() + t.io()", us["llm"], "us")
+    table.add(g, "track(), track_memory (2 statm reads)", us["memory"], "us")
+    table.add(g, "peer: prometheus_client Histogram.observe", us["hist"], "us", "1.4 (issue)")
+    table.add(g, "peer: prometheus_client `with Histogram.time()`", us["hist_time"], "us")
+    table.add(g, "peer: OTel SDK span, BatchSpanProcessor", us["otel"], "us", "26-53 (issue)")
+
+
+def _prometheus() -> tuple[Any, Callable[[], Any]]:
+    from prometheus_client import CollectorRegistry, Histogram
+
+    hist = Histogram("bench_component_seconds", "bench", registry=CollectorRegistry())
+    return hist, hist.time
+
+
+def _otel() -> tuple[Callable[[str], Any], Callable[[], None]]:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+    class Discard(SpanExporter):
+        """Drops exported spans, so the row is the SDK's own cost, not an exporter's."""
+
+        def export(self, spans: Any) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(Discard()))
+    tracer = provider.get_tracer("bench")
+    return tracer.start_as_current_span, provider.shutdown
+
+
+# -- memory of buffered executions --------------------------------------------------------------
+def _memory(table: Table, tmp: Path) -> None:
+    n = 10_000
+
+    def measure(with_llm: bool) -> float:
+        c = _collector(tmp, f"mem-{with_llm}", **{"global": {"max_frames_per_second": 0}})
+        with c.track("Warm", "bench-agent") as t:  # state for the component, ids, caches: not per frame
+            t.llm("gpt-4.1", "openai", input_tokens=1, output_tokens=1)
+        c.flush()
+        gc.collect()
+        tracemalloc.start()
+        before = tracemalloc.take_snapshot()
+        for i in range(n):
+            with c.track("Comp", "bench-agent") as t:
+                if with_llm:
+                    t.llm("gpt-4.1", "openai", input_tokens=1_000 + i, cache_read_tokens=512, output_tokens=200 + i)
+        after = tracemalloc.take_snapshot()
+        tracemalloc.stop()
+        assert c.stats()["buffered"] == n
+        grown = sum(s.size_diff for s in after.compare_to(before, "filename"))
+        c.close()
+        return grown / 1e6
+
+    table.add("recorder", "memory: 10K buffered executions", measure(False), "MB", "<= 2")
+    table.add("recorder", "memory: 10K buffered LLM executions (t.llm)", measure(True), "MB")
+
+
+# -- the flush thread ---------------------------------------------------------------------------
+def _flush_cpu(table: Table, tmp: Path) -> None:
+    components = [f"Component{i:02d}" for i in range(20)]  # 500/s each: under the default volume cap
+    rng = random.Random(1)
+
+    def plain(c: Collector, i: int) -> None:
+        with c.track(components[i % 20], "bench-agent"):
+            pass
+
+    def mixed(c: Collector, i: int) -> None:
+        with c.track(components[i % 20], "bench-agent") as t:
+            with t.phase("input"):
+                pass
+            t.io(input=2_000, output=500)
+            if i % 10 == 0:
+                model, provider = MODELS[i // 10 % len(MODELS)]
+                t.llm(
+                    model,
+                    provider,
+                    input_tokens=rng.randint(1_100, 30_000),
+                    cache_read_tokens=rng.choice((0, 256, 1024)),
+                    output_tokens=rng.randint(50, 1_500),
+                    ttft_ms=400.0,
+                )
+
+    for label, body in (("plain frames", plain), ("10% priced LLM frames", mixed)):
+        share, per_frame, lost = _flush_share(tmp / f"cpu-{label[:5]}", body)
+        table.add("recorder", f"flush thread CPU at 10K exec/s, {label}", share * 100, "% of a core")
+        table.add("recorder", f"flush thread CPU per frame, {label}", per_frame * US, "us", "", f"{lost} dropped")
+
+
+def _flush_share(root: Path, body: Callable[[Collector, int], None], seconds: float = 4.0) -> tuple[float, float, int]:
+    """(CPU share of one core, CPU seconds per frame, frames dropped) of the flush thread, default config."""
+    c = Collector(store=root)
+    rate, chunk = 10_000, 100
+    thread = c._thread
+    assert thread is not None and thread.ident is not None
+    clock = time.pthread_getcpuclockid(thread.ident)
+    for i in range(2_000):  # warm-up: genai-prices imported, models looked up
+        body(c, i)
+    c.flush()
+    written0 = c.stats()["written"]
+    cpu0 = time.clock_gettime(clock)
+    start = time.perf_counter()
+    i = 0
+    while (now := time.perf_counter()) - start < seconds:
+        due = int((now - start) * rate)
+        while i < due:
+            for _ in range(chunk):
+                body(c, i)
+                i += 1
+        time.sleep(chunk / rate / 2)
+    c.flush()
+    wall = time.perf_counter() - start
+    cpu = time.clock_gettime(clock) - cpu0
+    stats = c.stats()
+    c.close()
+    frames = stats["written"] - written0
+    return cpu / wall, cpu / max(1, frames), stats["dropped_buffer_full"]
+
+
+# -- import time --------------------------------------------------------------------------------
+def _import_time(table: Table) -> None:
+    def fresh(code: str) -> float:
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True)
+        return time.perf_counter() - start
+
+    base = statistics.median(fresh("pass") for _ in range(7))
+    full = statistics.median(fresh("from smythtop import Collector") for _ in range(7))
+    table.add("recorder", "import smythtop.Collector, fresh interpreter", (full - base) * 1e3, "ms")
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "from smythtop import Collector"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stderr
+    cumulative = [int(line.split("|")[1]) for line in out.splitlines() if line.rstrip().endswith(" smythtop.recorder")]
+    table.add("recorder", "-X importtime cumulative: smythtop.recorder", cumulative[-1] / 1e3, "ms")
