@@ -59,51 +59,55 @@ class EventBus:
 
 
 def performance_events(frames: Iterable[dict[str, Any]], config: Config) -> list[PerformanceEvent]:
-    """Threshold breaches in one flushed batch: per execution, then per component over the batch."""
+    """Threshold breaches in one flushed batch: per execution, then per (agent, component) over
+    the batch, with every frame weighted by 1/sample_rate."""
     alerts = config.alerts
-    cost = config.llm.cost_thresholds
     events: list[PerformanceEvent] = []
-    weight: defaultdict[str, float] = defaultdict(float)
-    failed: defaultdict[str, float] = defaultdict(float)
-    priced: defaultdict[str, float] = defaultdict(float)
-    spent: defaultdict[str, float] = defaultdict(float)
-    agents: dict[str, str] = {}
+    weight: defaultdict[tuple[str, str], float] = defaultdict(float)
+    failed: defaultdict[tuple[str, str], float] = defaultdict(float)
+    priced: defaultdict[tuple[str, str], float] = defaultdict(float)
+    spent: defaultdict[tuple[str, str], float] = defaultdict(float)
     for f in frames:
-        comp, agent = f["component"], f["agent_id"]
+        key = (f["agent_id"], f["component"])
         w = 1.0 / f.get("sample_rate", 1.0)
-        weight[comp] += w
-        agents[comp] = agent
-
-        def add(kind: str, severity: str, value: float, threshold: float, message: str) -> None:
-            events.append(PerformanceEvent(kind, severity, comp, agent, value, threshold, message, f))  # noqa: B023
-
+        weight[key] += w
         if not f["success"]:
-            failed[comp] += w
-            add("error", "warning", 1.0, 0.0, f"{comp} failed: {f.get('error_type') or 'error'}")
-        if alerts.latency_p95_ms is not None and f["total_ms"] > alerts.latency_p95_ms:
-            add("slow", "warning", f["total_ms"], alerts.latency_p95_ms, f"{comp} took {f['total_ms']:.0f} ms")
-        usd = f.get("cost_usd")
-        if usd is not None:
-            priced[comp] += w
-            spent[comp] += w * usd
-            if cost.critical is not None and usd >= cost.critical:
-                add("cost", "critical", usd, cost.critical, f"{comp} call cost ${usd:.4f}")
-            elif cost.warning is not None and usd >= cost.warning:
-                add("cost", "warning", usd, cost.warning, f"{comp} call cost ${usd:.4f}")
-        pressure = f.get("mem_pressure")
-        if alerts.memory_pressure is not None and pressure is not None and pressure > alerts.memory_pressure:
-            add("memory", "critical", pressure, alerts.memory_pressure, f"memory pressure {pressure:.0%} in {comp}")
-    for comp, total in weight.items():
-        rate = failed[comp] / total
-        if alerts.error_rate is not None and failed[comp] and rate > alerts.error_rate:
+            failed[key] += w
+        if f.get("cost_usd") is not None:
+            priced[key] += w
+            spent[key] += w * f["cost_usd"]
+        events.extend(_execution_events(f, config))
+    for (agent, comp), total in weight.items():
+        rate = failed[(agent, comp)] / total
+        if alerts.error_rate is not None and rate > alerts.error_rate:
             msg = f"{comp} error rate {rate:.1%} over {total:.0f} executions"
-            events.append(PerformanceEvent("error-rate", "critical", comp, agents[comp], rate, alerts.error_rate, msg))
-        if alerts.cost_per_operation is not None and priced[comp]:
-            mean = spent[comp] / priced[comp]
+            events.append(PerformanceEvent("error-rate", "critical", comp, agent, rate, alerts.error_rate, msg))
+        if alerts.cost_per_operation is not None and priced[(agent, comp)]:
+            mean = spent[(agent, comp)] / priced[(agent, comp)]
             if mean > alerts.cost_per_operation:
                 msg = f"{comp} mean cost ${mean:.4f} per operation"
                 threshold = alerts.cost_per_operation
-                events.append(
-                    PerformanceEvent("cost-per-operation", "warning", comp, agents[comp], mean, threshold, msg)
-                )
+                events.append(PerformanceEvent("cost-per-operation", "warning", comp, agent, mean, threshold, msg))
     return events
+
+
+def _execution_events(f: dict[str, Any], config: Config) -> Iterable[PerformanceEvent]:
+    comp, agent = f["component"], f["agent_id"]
+    alerts = config.alerts
+    cost = config.llm.cost_thresholds
+    if not f["success"]:
+        msg = f"{comp} failed: {f.get('error_type') or 'error'}"
+        yield PerformanceEvent("error", "warning", comp, agent, 1.0, 0.0, msg, f)
+    if alerts.latency_p95_ms is not None and f["total_ms"] > alerts.latency_p95_ms:
+        msg = f"{comp} took {f['total_ms']:.0f} ms"
+        yield PerformanceEvent("slow", "warning", comp, agent, f["total_ms"], alerts.latency_p95_ms, msg, f)
+    usd = f.get("cost_usd")
+    if usd is not None:
+        for severity, threshold in (("critical", cost.critical), ("warning", cost.warning)):
+            if threshold is not None and usd >= threshold:
+                yield PerformanceEvent("cost", severity, comp, agent, usd, threshold, f"{comp} call cost ${usd:.4f}", f)
+                break
+    pressure = f.get("mem_pressure")
+    if alerts.memory_pressure is not None and pressure is not None and pressure > alerts.memory_pressure:
+        msg = f"memory pressure {pressure:.0%} in {comp}"
+        yield PerformanceEvent("memory", "critical", comp, agent, pressure, alerts.memory_pressure, msg, f)

@@ -106,6 +106,8 @@ def test_performance_events_for_errors_slowness_cost_and_rates(make, root: Path)
         t.llm("gpt-4.1", "openai", input_tokens=40_000, output_tokens=2_500)
     with c.track("Cheap", agent_id="a") as t:
         t.llm("gpt-4o-mini", "openai", input_tokens=1_000, output_tokens=100)
+    with c.track("Hog", agent_id="a") as t:
+        t.set(mem_pressure=0.95)  # over the default 0.9
     c.flush()
     kinds = sorted((e.kind, e.severity, e.component) for e in events)
     assert kinds == [
@@ -114,6 +116,7 @@ def test_performance_events_for_errors_slowness_cost_and_rates(make, root: Path)
         ("error", "warning", "Flaky"),
         ("error", "warning", "Flaky"),
         ("error-rate", "critical", "Flaky"),
+        ("memory", "critical", "Hog"),
         ("slow", "warning", "Slow"),
     ]
     rate = next(e for e in events if e.kind == "error-rate")
