@@ -57,7 +57,7 @@ def component_detail(
     mine = df.filter(pl.col("component") == component)
     if mine.height == 0:
         known = sorted(df["component"].unique().to_list())
-        hint = f"; components in the window: {', '.join(known[:12])}" if known else "; the window is empty"
+        hint = f"; components in the window: {', '.join(map(repr, known[:12]))}" if known else "; the window is empty"
         raise UnknownComponent(f"no frames for component {component!r}{hint}")
     c = cube.build(mine, win, th)
     stats = rollup(c, ["component"]).row(0, named=True)

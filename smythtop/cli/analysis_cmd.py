@@ -1,0 +1,206 @@
+"""`smythtop report | analyze | optimize | baseline`: the analysis engine from the shell.
+
+JSON output is exactly what `analysis.report.build_report` / `analysis.detail.component_detail` return
+(docs/ANALYSIS.md); text output is a readable rendering of the same dict. Baselines live in the store as
+`<store>/baselines/<component, percent-encoded>.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from smythtop.cli import CliError
+from smythtop.cli.window_args import add_config_arg, add_window_args, load_frames, thresholds
+
+BASELINE_DIR = "baselines"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    def fmt(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--format", choices=("text", "json"), default="text", help="output format (default text)")
+
+    p = sub.add_parser(
+        "report",
+        help="the whole analysis of a window",
+        description="The whole analysis of a "
+        "window: summary and grade, components, models, bottlenecks, anomalies, trends, regressions "
+        "against saved baselines, recommendations and flows.",
+    )
+    add_window_args(p)
+    add_config_arg(p)
+    fmt(p)
+    p.set_defaults(func=_report)
+
+    p = sub.add_parser(
+        "analyze",
+        help="everything about one component",
+        description="Everything about one "
+        "component: latency series and histogram, phases, errors, models, baseline comparison, "
+        "callers and callees, and the slowest traces.",
+    )
+    p.add_argument("--component", required=True, metavar="NAME")
+    add_window_args(p)
+    add_config_arg(p)
+    fmt(p)
+    p.set_defaults(func=_analyze)
+
+    p = sub.add_parser(
+        "optimize",
+        help="recommendations, by $/day then ms",
+        description="Recommendations, sorted by estimated savings in USD/day, then by latency gain.",
+    )
+    add_window_args(p)
+    add_config_arg(p)
+    fmt(p)
+    p.set_defaults(func=_optimize)
+
+    p = sub.add_parser(
+        "baseline",
+        help="establish and save a component's baseline",
+        description="Establish a "
+        "baseline of one component over the window, save it in the store, and print it. Later "
+        "reports compare against it.",
+    )
+    p.add_argument("--component", required=True, metavar="NAME")
+    add_window_args(p)
+    fmt(p)
+    p.set_defaults(func=_baseline)
+
+
+# ---- baselines on disk ---------------------------------------------------------------------------
+
+
+def baseline_path(root: Path, component: str) -> Path:
+    return root / BASELINE_DIR / f"{quote(component, safe='')}.json"
+
+
+def load_baselines(root: Path) -> dict[str, Any]:
+    """Every saved baseline, by component; a damaged file is an error naming it, never silently skipped."""
+    from analysis.baseline import Baseline
+
+    out = {}
+    directory = root / BASELINE_DIR
+    for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
+        try:
+            base = Baseline.from_json(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as err:
+            raise CliError(f"cannot read baseline {path}: {err} (delete it or re-run `smythtop baseline`)") from None
+        out[base.component] = base
+    return out
+
+
+def save_baseline(root: Path, base: Any) -> Path:
+    path = baseline_path(root, base.component)
+    path.parent.mkdir(mode=0o700, exist_ok=True)
+    tmp = path.with_name(f".tmp-{path.name}")
+    tmp.write_text(base.to_json(), encoding="utf-8")
+    os.replace(tmp, path)  # readers see the old baseline or the new one, never half of one
+    return path
+
+
+# ---- commands ------------------------------------------------------------------------------------
+
+
+def _build(args: argparse.Namespace) -> tuple[dict, Path]:
+    from analysis.report import build_report
+
+    df, win, root = load_frames(args)
+    report = build_report(
+        df,
+        window_from=win.since,
+        window_to=win.until,
+        thresholds=thresholds(args),
+        baselines=load_baselines(root),
+    )
+    return report, root
+
+
+def _report(args: argparse.Namespace) -> int:
+    report, root = _build(args)
+    if args.format == "json":
+        _print_json(report)
+    else:
+        from smythtop.cli import report_text
+
+        report_text.render_report(report, root)
+    return 0
+
+
+def _optimize(args: argparse.Namespace) -> int:
+    report, root = _build(args)
+    recs = report["recommendations"]
+    if args.format == "json":
+        _print_json({"window": report["window"], "recommendations": recs})
+    else:
+        from smythtop.cli import report_text
+
+        report_text.render_recommendations(report, root)
+    return 0
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from analysis.detail import UnknownComponent, component_detail
+
+    df, win, root = load_frames(args)
+    base = load_baselines(root).get(args.component)
+    try:
+        detail = component_detail(
+            df,
+            args.component,
+            window_from=win.since,
+            window_to=win.until,
+            thresholds=thresholds(args),
+            baseline=base,
+        )
+    except UnknownComponent as err:
+        raise CliError(str(err)) from None
+    if args.format == "json":
+        _print_json(detail)
+    else:
+        from smythtop.cli import report_text
+
+        report_text.render_detail(detail)
+    return 0
+
+
+def _baseline(args: argparse.Namespace) -> int:
+    from analysis.baseline import establish_baseline
+
+    df, _, root = load_frames(args, component=args.component)
+    try:
+        base = establish_baseline(df, args.component)
+    except ValueError as err:
+        raise CliError(str(err)) from None
+    path = save_baseline(root, base)
+    summary = base.summary()
+    if args.format == "json":
+        _print_json({**summary, "path": str(path)})
+    else:
+        print(f"baseline of {base.component} saved to {path}")
+        for key in (
+            "window_from",
+            "window_to",
+            "rows",
+            "executions",
+            "p50_ms",
+            "p95_ms",
+            "p99_ms",
+            "mean_ms",
+            "error_rate",
+            "cost_per_call_usd",
+            "tokens_per_call",
+        ):
+            value = summary[key]
+            print(f"  {key:<18} {value:.6g}" if isinstance(value, float) else f"  {key:<18} {value}")
+    return 0
+
+
+def _print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, allow_nan=False)
+    sys.stdout.write("\n")

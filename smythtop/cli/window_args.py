@@ -1,0 +1,152 @@
+"""The store and time-window options every analysis and export command shares, and loading their frames.
+
+--store DIR            default: $SMYTHTOP_STORE, $SRE_PERFORMANCE_DIR, or the user data dir
+--since 15m            the last 15 minutes (s, m, h, d, w; combinations like 1h30m)
+--from ISO [--to ISO]  an absolute window; a time without a zone is local time
+(none)                 the whole store
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import tomllib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from smythtop.cli import CliError
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from analysis.thresholds import Thresholds
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)", re.IGNORECASE)
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> timedelta:
+    """'90s', '15m', '1h30m', '2d' -> timedelta; anything else is an argparse error."""
+    s = text.strip().lower()
+    parts = _DURATION.findall(s)
+    if not parts or "".join(f"{n}{u}" for n, u in parts) != s.replace(" ", ""):
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (try 90s, 15m, 1h30m or 2d)")
+    seconds = sum(float(n) * _UNITS[u.lower()] for n, u in parts)
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"duration must be positive: {text!r}")
+    return timedelta(seconds=seconds)
+
+
+def parse_time(text: str) -> datetime:
+    """ISO 8601 ('2026-01-01T10:00:00Z', '2026-01-01 10:00', '2026-01-01'); no zone means local time."""
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r} (try 2026-01-01T10:00:00Z)") from None
+    return value.astimezone(UTC)  # a naive time is taken as local time
+
+
+def add_store_arg(p: argparse.ArgumentParser) -> None:
+    # SUPPRESS: a subcommand's default must not overwrite `smythtop --store DIR <command>`
+    p.add_argument(
+        "--store",
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        help="store directory (default: $SMYTHTOP_STORE, $SRE_PERFORMANCE_DIR or the user data dir)",
+    )
+
+
+def add_window_args(p: argparse.ArgumentParser, *, agent: bool = True) -> None:
+    add_store_arg(p)
+    p.add_argument("--since", type=parse_duration, metavar="DURATION", help="the last DURATION, e.g. 15m, 1h, 2d")
+    p.add_argument("--from", dest="from_", type=parse_time, metavar="ISO", help="window start (ISO 8601)")
+    p.add_argument("--to", type=parse_time, metavar="ISO", help="window end (ISO 8601, exclusive)")
+    if agent:
+        p.add_argument("--agent", metavar="ID", help="only this agent_id")
+
+
+def add_config_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="TOML with [alerts] latency_p95_ms, error_rate, memory_pressure, cost_per_operation,"
+        " [alerts.latency_p95_ms_by_component] and [llm.cost_thresholds] warning/critical ($/h)",
+    )
+
+
+@dataclass(frozen=True)
+class Window:
+    since: datetime | None
+    until: datetime | None
+
+    def describe(self) -> str:
+        if self.since is None and self.until is None:
+            return "the whole store"
+        lo = self.since.isoformat(timespec="seconds") if self.since else "the start"
+        hi = self.until.isoformat(timespec="seconds") if self.until else "now"
+        return f"{lo} .. {hi}"
+
+
+def window(args: argparse.Namespace, *, now: datetime | None = None) -> Window:
+    since, start, end = getattr(args, "since", None), getattr(args, "from_", None), getattr(args, "to", None)
+    if since is not None and start is not None:
+        raise CliError("use either --since or --from, not both")
+    if since is not None:
+        now = now or datetime.now(UTC)
+        if end is not None:
+            raise CliError("--since counts back from now; use --from with --to for a past window")
+        return Window(now - since, now)
+    if start is not None and end is not None and end <= start:
+        raise CliError("--to must be after --from")
+    return Window(start, end)
+
+
+def store_root(args: argparse.Namespace) -> Path:
+    import store
+
+    given = getattr(args, "store", None)
+    root = Path(given).expanduser() if given else store.default_root()
+    if not root.is_dir():
+        raise CliError(f"no store at {root} (record some frames, run `smythtop demo`, or pass --store DIR)")
+    return root
+
+
+def load_frames(args: argparse.Namespace, *, component: str | None = None) -> tuple[pl.DataFrame, Window, Path]:
+    """The window's frames (filtered by --agent and component), or a one-line error if there are none."""
+    import polars as pl
+
+    import store
+
+    root = store_root(args)
+    win = window(args)
+    lf = store.scan(root, win.since, win.until)
+    agent = getattr(args, "agent", None)
+    if agent:
+        lf = lf.filter(pl.col("agent_id") == agent)
+    if component:
+        lf = lf.filter(pl.col("component") == component)
+    df = lf.collect()
+    if df.height == 0:
+        what = " and ".join(x for x in (agent and f"agent {agent!r}", component and f"component {component!r}") if x)
+        raise CliError(f"no frames{' for ' + what if what else ''} in {root} for {win.describe()}")
+    return df, win, root
+
+
+def thresholds(args: argparse.Namespace) -> Thresholds:
+    from analysis.thresholds import Thresholds
+
+    path = getattr(args, "config", None)
+    if not path:
+        return Thresholds()
+    try:
+        data = tomllib.loads(Path(path).expanduser().read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CliError(f"config file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
+        raise CliError(f"cannot read config file {path}: {err}") from None
+    try:
+        return Thresholds.from_config(data)
+    except ValueError as err:
+        raise CliError(f"{path}: {err}") from None
