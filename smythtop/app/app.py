@@ -3,10 +3,15 @@
 One tick = one thread worker that polls the tail, picks the window's frames and runs the analysis,
 then posts a `SnapshotReady`. The next tick is armed only when that message has been handled, so ticks
 never overlap, and a paused app arms nothing at all. The UI thread only formats finished results.
+
+While frames flow, ticks follow each other `refresh_s` apart. When a tick finds nothing new the next
+one waits IDLE_TICK_S, unless watchfiles (inotify) reports a change in the store first: an idle app
+costs almost nothing, and the first frame after a quiet spell shows at once.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -21,7 +26,7 @@ from textual.timer import Timer
 from smythtop.app import exporting, fmt, keys
 from smythtop.app.config import REFRESH_STEPS, AppConfig
 from smythtop.app.data import Loader, Snapshot, TickRequest
-from smythtop.app.messages import ExportDone, SnapshotReady, SpanTreeReady, TickFailed
+from smythtop.app.messages import ExportDone, SnapshotReady, SpanTreeReady, StoreChanged, TickFailed
 from smythtop.app.screens.component import ComponentScreen
 from smythtop.app.screens.export import ExportModal
 from smythtop.app.screens.help import HelpScreen
@@ -30,9 +35,12 @@ from smythtop.app.screens.trace import TraceScreen
 from smythtop.app.widgets.status import StatusLine, StatusState
 from smythtop.app.window import TimeWindow, WindowError
 
+IDLE_TICK_S = 5.0  # the pace of ticks while nothing new arrives (the window still ages)
+WATCH_TIMEOUT_MS = 5000
+
 
 class SmythtopApp(App):
-    CSS_PATH = "smythtop.tcss"
+    CSS_PATH = Path(__file__).with_name("smythtop.tcss")  # absolute: subclasses live elsewhere
     TITLE = "smythtop"
     BINDINGS = keys.bindings("app")
     HORIZONTAL_BREAKPOINTS: ClassVar = [(0, "-narrow"), (120, "-wide")]
@@ -60,8 +68,12 @@ class SmythtopApp(App):
         self.error: str | None = None
         self.ticks = 0  # snapshots applied: tests wait on it
         self._timer: Timer | None = None
+        self._timer_due = 0.0
         self._busy = False
         self._pending: TickRequest | None = None
+        self._finished_at = 0.0
+        self._changed = False  # the store changed while a tick ran
+        self._stop_watch = threading.Event()
 
     # ---- lifecycle ------------------------------------------------------------------------------
 
@@ -70,6 +82,33 @@ class SmythtopApp(App):
             self.set_keymap(self.config.keymap)
         self.push_screen(MainScreen())
         self.request_tick()
+        threading.Thread(target=self._watch_store, name="smythtop-watch", daemon=True).start()
+
+    def on_unmount(self) -> None:
+        self._stop_watch.set()
+
+    def _watch_store(self) -> None:
+        """Post StoreChanged when the store's WAL or Parquet directories change (inotify via watchfiles)."""
+        import watchfiles
+
+        while not self._stop_watch.is_set():
+            dirs = [p for p in (self.root / "wal", self.root / "parquet") if p.is_dir()]
+            if not dirs:  # no store yet: look again later (the idle tick polls meanwhile)
+                self._stop_watch.wait(IDLE_TICK_S)
+                continue
+            for changes in watchfiles.watch(
+                *dirs,
+                step=50,
+                debounce=50,
+                rust_timeout=WATCH_TIMEOUT_MS,
+                yield_on_timeout=True,
+                stop_event=self._stop_watch,
+                recursive=True,
+            ):
+                if changes:
+                    self.post_message(StoreChanged())
+                elif len(dirs) < 2:
+                    break  # a timeout: see whether the other directory exists by now
 
     # ---- the refresh loop -----------------------------------------------------------------------
 
@@ -90,7 +129,8 @@ class SmythtopApp(App):
             self._pending = request
             return
         self._busy = True
-        self._update_status(loading=True)
+        if self.snapshot is None or request.window != self.snapshot.request.window:
+            self._update_status(loading=True)  # the user is waiting for a new window; routine ticks say nothing
         self._tick(request)
 
     @work(thread=True, exclusive=True, group="tick", exit_on_error=False)
@@ -102,13 +142,33 @@ class SmythtopApp(App):
             return
         self.post_message(SnapshotReady(snapshot))
 
-    def _tick_done(self) -> None:
+    def _tick_done(self, snapshot: Snapshot | None) -> None:
         self._busy = False
+        self._finished_at = time.monotonic()
         if self._pending is not None:
             pending, self._pending = self._pending, None
             self.request_tick(force=pending.force)
         elif self.window.ticking:
-            self._timer = self.set_timer(self.refresh_s, self.request_tick)
+            flowing = snapshot is None or snapshot.new_frames > 0 or self._changed
+            self._arm(self.refresh_s if flowing else IDLE_TICK_S)
+        self._changed = False
+
+    def _arm(self, delay: float) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+        self._timer = self.set_timer(delay, self.request_tick)
+        self._timer_due = time.monotonic() + delay
+
+    def on_store_changed(self, message: StoreChanged) -> None:
+        """New data: bring an idle tick forward to `refresh_s` after the last one ended."""
+        if not self.window.ticking:
+            return
+        if self._busy:
+            self._changed = True
+            return
+        due = self._finished_at + self.refresh_s
+        if self._timer is not None and self._timer_due > due + 0.01:
+            self._arm(max(0.0, due - time.monotonic()))
 
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
         snap = message.snapshot
@@ -121,12 +181,12 @@ class SmythtopApp(App):
                 if isinstance(screen, (MainScreen, ComponentScreen)):
                     screen.show_snapshot(snap)
         self._update_status()
-        self._tick_done()
+        self._tick_done(snap)
 
     def on_tick_failed(self, message: TickFailed) -> None:
         self.error = message.error
         self._update_status()
-        self._tick_done()
+        self._tick_done(None)
 
     def _update_status(self, *, loading: bool = False) -> None:
         state = StatusState(
@@ -197,9 +257,8 @@ class SmythtopApp(App):
         self.refresh_s = REFRESH_STEPS[max(0, min(len(REFRESH_STEPS) - 1, idx + step))]
         self.notify(f"refresh every {self.refresh_s:g}s", timeout=2)
         if self._timer is not None:
-            self.request_tick()
-        else:
-            self._update_status()
+            self._arm(self.refresh_s)
+        self._update_status()
 
     # ---- screens --------------------------------------------------------------------------------
 

@@ -36,6 +36,13 @@ class TickFailed(Message):
         return isinstance(message, TickFailed)
 
 
+class StoreChanged(Message):
+    """The store's files changed (from the watchfiles thread): new frames may be waiting."""
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, StoreChanged)
+
+
 class SpanTreeReady(Message):
     def __init__(self, trace_id: str, spans: list[dict[str, Any]], error: str | None = None) -> None:
         self.trace_id = trace_id

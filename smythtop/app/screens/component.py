@@ -63,7 +63,7 @@ class ComponentScreen(Screen):
             self.show_snapshot(snap)
 
     def show_snapshot(self, snapshot: Snapshot) -> None:
-        if snapshot.request.component != self.component or snapshot.detail is None:
+        if snapshot.request.component != self.component or snapshot.detail is None or snapshot.detail is self.detail:
             return
         self.detail = snapshot.detail
         self._render_detail(snapshot.detail)

@@ -130,8 +130,10 @@ class MainScreen(Screen):
     # ---- data -----------------------------------------------------------------------------------
 
     def show_snapshot(self, snapshot: Snapshot) -> None:
-        self.snapshot = snapshot
-        self._render_panes()
+        """Re-render only when the report changed: an idle tick reuses the same report object."""
+        last, self.snapshot = self.snapshot, snapshot
+        if last is None or last.report is not snapshot.report or last.window_frames != snapshot.window_frames:
+            self._render_panes()
 
     def _render_panes(self) -> None:
         snap = self.snapshot

@@ -97,5 +97,12 @@ def status_text(state: StatusState) -> Text:
 class StatusLine(Static):
     """Re-rendered by the app whenever a snapshot lands or the window changes."""
 
+    _shown: tuple | None = None
+
     def show(self, state: StatusState) -> None:
-        self.update(status_text(state))
+        """Update only when the text changed, so idle ticks cost no layout or repaint."""
+        text = status_text(state)
+        key = (text.plain, tuple(text.spans))
+        if key != self._shown:
+            self._shown = key
+            self.update(text)

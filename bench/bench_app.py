@@ -1,0 +1,307 @@
+"""The live app: first paint on a 10M-frame store, live ticks at 10K frames/s, flush-to-screen latency,
+and idle CPU.
+
+- The 10M-frame store holds 24 h of a busy fleet (~115 frames/s, bench/frames.py's realistic mix) in
+  Parquet files named like compacted ones; it is built once and kept in $SMYTHTOP_BENCH_DATA (default
+  the temp dir). The app's clock stands at the end of that day, so its live 15-minute window holds
+  ~104K frames, as it would on a real busy store.
+- First paint: a fresh `python` process (imports included) until the first snapshot is on screen.
+- Live: a writer process appends 10K frames/s (50 ms batches, flushed like a recorder); the last
+  frame of each batch is a probe whose flush time it records. Tick worker times and probe
+  latencies (flush -> snapshot applied on the UI thread) come from the same run.
+- Idle: `smythtop top` in a real pseudo-terminal on a store with data in the window and no writer;
+  CPU time read from /proc over 30 s after start-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import multiprocessing as mp
+import os
+import pty
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import threading
+import time
+from pathlib import Path
+
+from bench.harness import Table
+
+N_FRAMES = 10_000_000
+DAY_S = 86_400.0
+CHUNKS = 10
+START_NS = 1_748_822_400_000_000_000  # 2025-06-02T00:00:00Z (bench/frames.py's default)
+END_NS = START_NS + int(DAY_S * 1e9)
+INGEST_PER_S = 10_000
+BATCH_S = 0.05
+LIVE_S = 40.0
+IDLE_S = 120.0  # longer than the 90 s ageing refresh of a 15m window, so that re-analysis is counted
+
+
+def _data_dir() -> Path:
+    return Path(os.environ.get("SMYTHTOP_BENCH_DATA") or tempfile.gettempdir())
+
+
+def big_store() -> Path:
+    """10M frames over 24 h, built once (about a minute) and reused."""
+    root = _data_dir() / "smythtop-bench-app-10m"
+    marker = root / "READY"
+    if marker.exists():
+        return root
+    import pyarrow.parquet as pq
+
+    from bench.frames import realistic_table
+    from store.catalog import KIND_MERGE, parquet_name
+    from store.paths import PARQUET_DIR
+
+    out = root / PARQUET_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    per, span = N_FRAMES // CHUNKS, DAY_S / CHUNKS
+    for i in range(CHUNKS):
+        table = realistic_table(per, seed=100 + i, start_ns=START_NS + int(i * span * 1e9), span_s=span)
+        ts = table.column("ts").cast("int64")
+        lo, hi = ts.combine_chunks().to_numpy().min(), ts.combine_chunks().to_numpy().max()
+        pq.write_table(table, out / parquet_name(int(lo), int(hi), KIND_MERGE), row_group_size=256 * 1024)
+        print(f"  built chunk {i + 1}/{CHUNKS}", flush=True)
+    marker.write_text(json.dumps({"frames": N_FRAMES, "start_ns": START_NS, "span_s": DAY_S}))
+    return root
+
+
+# ---- first paint ----------------------------------------------------------------------------------
+
+_FIRST_PAINT = """
+import asyncio, sys, time
+from pathlib import Path
+from smythtop.app import SmythtopApp
+
+async def main():
+    app = SmythtopApp(Path(sys.argv[1]), clock=lambda: int(sys.argv[2]))
+    async with app.run_test(size=(200, 50)) as pilot:
+        while app.ticks < 1:
+            await pilot.pause(0.005)
+        await pilot.pause()
+        print(time.monotonic(), app.snapshot.worker_ms, app.snapshot.window_frames, flush=True)
+
+asyncio.run(main())
+"""
+
+
+def first_paint(table: Table, root: Path) -> None:
+    runs = []
+    for _ in range(3):
+        start = time.monotonic()
+        out = subprocess.run(
+            [sys.executable, "-c", _FIRST_PAINT, str(root), str(END_NS)], capture_output=True, text=True, check=True
+        )
+        painted, worker_ms, frames = out.stdout.split()
+        runs.append((float(painted) - start, float(worker_ms), int(frames)))
+    table.add("app", "first paint, 10M-frame store, new process", statistics.median(r[0] for r in runs) * 1000, "ms",
+              goal="<= 2000 ms", peer=f"{runs[0][2]:,} frames in the 15m window")  # fmt: skip
+    table.add("app", "first paint: first tick's worker time", statistics.median(r[1] for r in runs), "ms")
+
+
+# ---- live ticks and latency -----------------------------------------------------------------------
+
+
+def _writer(root: str, t0: float, base_ns: int, duration: float, probes: mp.Queue, ready: mp.Event) -> None:
+    """Append INGEST_PER_S frames/s in 50 ms batches; the last of each batch is a timed probe."""
+    import store
+    from bench.frames import realistic_frames
+
+    pool = realistic_frames(20_000, seed=9)
+    per_batch = int(INGEST_PER_S * BATCH_S)
+    seq = 0
+    with store.Writer(root) as writer:
+        ready.set()
+        next_at = time.monotonic()
+        end = next_at + duration
+        while next_at < end:
+            now_ns = base_ns + int((time.monotonic() - t0) * 1e9)
+            for j in range(per_batch - 1):
+                frame = pool[(seq * per_batch + j) % len(pool)]
+                writer.append({**frame, "ts": now_ns})
+            seq += 1
+            writer.append({"ts": now_ns, "agent_id": "probe", "component": "probe", "total_ms": 1.0,
+                           "success": True, "retry_count": seq})  # fmt: skip
+            writer.flush()
+            probes.put((seq, time.monotonic()))
+            next_at += BATCH_S
+            time.sleep(max(0.0, next_at - time.monotonic()))
+    probes.put(None)
+
+
+def live(table: Table, root: Path) -> None:
+    import polars as pl
+
+    from smythtop.app import SmythtopApp
+    from smythtop.app.data import Loader
+    from smythtop.app.messages import SnapshotReady
+
+    t0 = time.monotonic()
+
+    def clock() -> int:
+        return END_NS + int((time.monotonic() - t0) * 1e9)
+
+    class ProbeLoader(Loader):
+        """Notes which probe frames each tick's poll delivered."""
+
+        def __init__(self, *a, **kw) -> None:
+            super().__init__(*a, **kw)
+            self.pending: list[int] = []
+            self.by_snapshot: dict[int, list[int]] = {}
+
+        def _poll(self):
+            new = super()._poll()
+            if new is not None:
+                probes = new.filter(pl.col("agent_id") == "probe")["retry_count"].to_list()
+                self.pending.extend(probes)
+            return new
+
+        def tick(self, request):
+            snap = super().tick(request)
+            self.by_snapshot[id(snap)], self.pending = self.pending, []
+            return snap
+
+    seen: dict[int, float] = {}
+    ticks: list[tuple[float, float, int]] = []
+
+    class ProbeApp(SmythtopApp):
+        def on_snapshot_ready(self, message: SnapshotReady) -> None:
+            # Textual also runs the base class's handler (after this one): note the time once it has applied
+            self.call_later(self._applied, message.snapshot)
+
+        def _applied(self, snap) -> None:
+            now = time.monotonic()
+            for seq in self.loader.by_snapshot.pop(id(snap), []):
+                seen.setdefault(seq, now)
+            if snap.recomputed:
+                ticks.append((snap.worker_ms, snap.analysis_ms, snap.window_frames))
+
+    loader = ProbeLoader(root, clock=clock)
+    app = ProbeApp(root, clock=clock, loader=loader)
+    probes: mp.Queue = mp.get_context("spawn").Queue()
+    ready = mp.get_context("spawn").Event()
+    writer = mp.get_context("spawn").Process(
+        target=_writer, args=(str(root), t0, END_NS, LIVE_S, probes, ready), daemon=True
+    )
+    flushed: dict[int, float] = {}
+
+    def drain() -> None:
+        while (item := probes.get()) is not None:
+            flushed[item[0]] = item[1]
+
+    async def main() -> None:
+        async with app.run_test(size=(200, 50)) as pilot:
+            while app.ticks < 1:
+                await pilot.pause(0.01)
+            writer.start()
+            ready.wait()
+            reader = threading.Thread(target=drain, daemon=True)
+            reader.start()
+            while writer.is_alive():
+                await pilot.pause(0.1)
+            await pilot.pause(2.0)
+
+    asyncio.run(main())
+    writer.join()
+    latencies = sorted(seen[s] - flushed[s] for s in flushed if s in seen)
+    warm = ticks[len(ticks) // 4 :]
+    frames_end = ticks[-1][2] if ticks else 0
+    total = [w for w, _, _ in warm]
+    own = [w - a for w, a, _ in warm]
+    table.add("app", "live tick worker time at 10K frames/s (median)", statistics.median(total), "ms",
+              goal="<= 100 ms", peer=f"window grew to {frames_end:,} frames in {LIVE_S:.0f} s")  # fmt: skip
+    table.add("app", "live tick worker time at 10K frames/s (p95)", _p95(total), "ms")
+    table.add("app", "  of which tail + memory + window filter (median)", statistics.median(own), "ms",
+              peer="the rest is analysis.build_report")  # fmt: skip
+    median_ms = statistics.median(latencies) * 1000
+    table.add("app", "flush-to-screen latency p95", _p95(latencies) * 1000, "ms", goal="<= 1000 ms",
+              peer=f"{len(latencies)}/{len(flushed)} probes, median {median_ms:.0f} ms")  # fmt: skip
+
+
+def _p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+
+
+# ---- idle CPU -------------------------------------------------------------------------------------
+
+
+_MAIN = "import sys; from smythtop.cli import main; sys.exit(main())"
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def idle_cpu(table: Table) -> None:
+    """`smythtop top` in a pty with nobody writing: on a store whose last 15 minutes hold 100K frames (the
+    window ages, and is re-analysed every 90 s), and on one whose frames ended an hour ago."""
+    _idle_cpu(table, ago_s=0, seconds=IDLE_S, label="idle CPU, 100K frames ageing in the 15m window")
+    _idle_cpu(table, ago_s=3600, seconds=60.0, label="idle CPU, store quiet for an hour")
+
+
+def _idle_cpu(table: Table, *, ago_s: float, seconds: float, label: str) -> None:
+    import pyarrow.parquet as pq
+
+    from bench.frames import realistic_table
+    from store.catalog import KIND_MERGE, parquet_name
+    from store.paths import PARQUET_DIR
+
+    with tempfile.TemporaryDirectory(prefix="smythtop-bench-idle-") as tmp:
+        root = Path(tmp) / "store"
+        (root / PARQUET_DIR).mkdir(parents=True)
+        now = time.time_ns() - int(ago_s * 1e9)
+        t = realistic_table(100_000, seed=5, start_ns=now - 14 * 60 * 10**9, span_s=13 * 60)
+        ts = t.column("ts").cast("int64").combine_chunks().to_numpy()
+        pq.write_table(t, root / PARQUET_DIR / parquet_name(int(ts.min()), int(ts.max()), KIND_MERGE))
+        pid, fd = pty.fork()
+        if pid == 0:  # the child: a 200x50 terminal running the real command line
+            fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 200, 0, 0))
+            os.environ["TERM"] = "xterm-256color"
+            os.execv(sys.executable, [sys.executable, "-c", _MAIN, "--store", str(root)])
+        stop = threading.Event()
+
+        def drain() -> None:
+            while not stop.is_set():
+                try:
+                    if not os.read(fd, 65536):
+                        return
+                except OSError:
+                    return
+
+        threading.Thread(target=drain, daemon=True).start()
+        try:
+            time.sleep(8.0)  # start-up and first analysis
+            cpu0, wall0 = _cpu_seconds(pid), time.monotonic()
+            time.sleep(seconds)
+            cpu1, wall1 = _cpu_seconds(pid), time.monotonic()
+        finally:
+            os.write(fd, b"q")
+            time.sleep(1.0)
+            stop.set()
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 9)  # our own child, if `q` did not end it
+            os.waitpid(pid, 0)
+            os.close(fd)
+    share = (cpu1 - cpu0) / (wall1 - wall0) * 100
+    table.add("app", label, share, "% core", goal="<= 1%", peer=f"over {seconds:.0f} s, `smythtop top` in a pty")
+
+
+def run(table: Table) -> None:
+    root = big_store()
+    first_paint(table, root)
+    with tempfile.TemporaryDirectory(prefix="smythtop-bench-live-") as tmp:
+        live_root = Path(tmp) / "store"
+        # the live run adds WAL segments: work on a copy that shares the big Parquet files by hard link
+        subprocess.run(["cp", "-al", str(root), str(live_root)], check=True)
+        live(table, live_root)
+    idle_cpu(table)
