@@ -151,8 +151,10 @@ def _price(model: str, provider: str) -> _Price:
     tokens = 100_000  # below every long-context price tier
 
     def pico(**usage: int) -> int:
-        usd = calc_price(Usage(**usage), model, provider_id=provider).total_price * Decimal(10**12) / tokens
-        return int(usd)
+        value = calc_price(Usage(**usage), model, provider_id=provider).total_price * Decimal(10**12) / tokens
+        if value != value.to_integral_value():
+            raise ValueError(f"{model}: price {value} pico-USD per token is not whole; use a finer unit")
+        return int(value)
 
     result = calc_price(Usage(input_tokens=tokens), model, provider_id=provider)
     return _Price(
