@@ -32,6 +32,7 @@ from store.catalog import (
     write_journal,
 )
 from store.columns import ARROW_SCHEMA, rows_to_arrow
+from store.errors import StoreUnavailable
 from store.framing import Damage, read_records
 from store.locks import compactor_lock, publish_lock
 from store.paths import (
@@ -56,6 +57,7 @@ MERGE_MIN_FILES = 4
 MERGE_SMALL_BYTES = 8 << 20
 MERGE_MIN_AGE_S = 60.0
 ZSTD_LEVEL = 6
+STALE_WRITER_SETUP_S = 60.0
 _FLOAT_COLUMNS = [f.name for f in ARROW_SCHEMA if pa.types.is_floating(f.type)]
 
 
@@ -146,9 +148,15 @@ def _recover(root: Path, result: CompactionResult) -> None:
         for tmp in (root / sub).glob(f"{TMP_PREFIX}*"):
             if unlink_quiet(tmp):
                 result.temp_files_removed += 1
-    wal = root / WAL_DIR
-    for directory in wal.glob(f"{TMP_PREFIX}*"):
-        if directory.is_dir() and not writer_alive(directory):
+    now = time.time()
+    for directory in (root / WAL_DIR).glob(f"{TMP_PREFIX}*"):
+        # A writer sets its dir up in microseconds, but between mkdir and flock it looks dead:
+        # only a dir that stayed unlocked for a while is a crashed writer's.
+        try:
+            stale = now - directory.stat().st_mtime >= STALE_WRITER_SETUP_S
+        except FileNotFoundError:
+            continue
+        if stale and directory.is_dir() and not writer_alive(directory):
             shutil.rmtree(directory, ignore_errors=True)
             result.temp_files_removed += 1
 
@@ -191,7 +199,9 @@ def _compact_wal(root: Path, max_rows: int, result: CompactionResult) -> None:
     if paths:
         _flush_group(root, rows, sources, paths, result)
     for directory in (root / WAL_DIR).iterdir():
-        if directory.is_dir() and not any(directory.glob("*.wal")) and not writer_alive(directory):
+        if directory.name.startswith(TMP_PREFIX) or not directory.is_dir():
+            continue  # a writer being set up; `_recover` removes it once it is stale
+        if not any(directory.glob("*.wal")) and not writer_alive(directory):
             unlink_quiet(directory / WRITER_LOCK)
             with contextlib.suppress(OSError):  # a file we do not own is there: leave it for a human
                 directory.rmdir()
@@ -245,14 +255,17 @@ def compact(
     result = CompactionResult()
     if not path.exists():
         return result
-    for sub in (PARQUET_DIR, JOURNAL_DIR, QUARANTINE_DIR, WAL_DIR):
-        ensure_dir(path / sub)
-    with compactor_lock(path) as ours:
-        if not ours:
-            result.busy = True
-            return result
-        _recover(path, result)
-        _compact_wal(path, max_rows_per_file, result)
-        if merge:
-            _merge_small(path, max_rows_per_file, merge_min_age_s, result)
+    try:
+        for sub in (PARQUET_DIR, JOURNAL_DIR, QUARANTINE_DIR, WAL_DIR):
+            ensure_dir(path / sub)
+        with compactor_lock(path) as ours:
+            if not ours:
+                result.busy = True
+                return result
+            _recover(path, result)
+            _compact_wal(path, max_rows_per_file, result)
+            if merge:
+                _merge_small(path, max_rows_per_file, merge_min_age_s, result)
+    except OSError as exc:
+        raise StoreUnavailable(f"cannot compact store {path}: {exc.strerror or exc}") from exc
     return result

@@ -109,11 +109,12 @@ def read_records(buf: bytes | memoryview, start: int = 0, *, sealed: bool, has_h
             return out
         if header_ok(buf):
             pos = HEADER_SIZE
-        else:
-            nxt = _resync(buf, 0, n)
+        elif n:
+            nxt = 0 if _valid_at(buf, 0, n) else _resync(buf, 0, n)
             if nxt == n and not sealed:
                 return out
-            out.damage.append(Damage(0, nxt, "bad segment header"))
+            if nxt:
+                out.damage.append(Damage(0, nxt, "bad segment header"))
             pos = nxt
     while pos < n:
         length = _valid_at(buf, pos, n)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from store.catalog import list_parquet, rel
 from store.compaction import _publish
+from store.errors import StoreUnavailable
 from store.locks import compactor_lock
 from store.paths import resolve_root
 
@@ -36,6 +38,18 @@ def apply_retention(
     if not path.exists():
         return result
     cutoff = (now_ns if now_ns is not None else time.time_ns()) - int(days * NS_PER_DAY)
+    try:
+        doomed, kept = _select_and_delete(path, cutoff, max_bytes)
+    except OSError as exc:
+        raise StoreUnavailable(f"cannot apply retention to store {path}: {exc.strerror or exc}") from exc
+    result.removed = [f.name for f, _ in doomed]
+    result.removed_bytes = sum(size for _, size in doomed)
+    result.kept_files = len(kept)
+    result.kept_bytes = sum(size for _, size in kept)
+    return result
+
+
+def _select_and_delete(path: Path, cutoff: int, max_bytes: int | None) -> tuple[list, list]:
     with compactor_lock(path, wait=True):  # never race a merge that reads these files
         files = [(f, f.path.stat().st_size) for f in list_parquet(path)]
         doomed = [(f, size) for f, size in files if f.max_ts < cutoff]
@@ -49,8 +63,4 @@ def apply_retention(
                 total -= size
         if doomed:
             _publish(path, None, None, [rel(path, f.path) for f, _ in doomed], True)
-    result.removed = [f.name for f, _ in doomed]
-    result.removed_bytes = sum(size for _, size in doomed)
-    result.kept_files = len(kept)
-    result.kept_bytes = sum(size for _, size in kept)
-    return result
+    return doomed, kept

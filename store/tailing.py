@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import polars as pl
 import pyarrow.parquet as pq
 
-from store.catalog import KIND_WAL, list_parquet
+from store.catalog import KIND_WAL, list_parquet, rel, superseded
 from store.columns import rows_to_polars
 from store.compaction import read_sources
 from store.framing import read_records
@@ -36,6 +36,7 @@ class Tailer:
         self.offsets: dict[str, int] = {}
         self.counts: dict[str, int] = {}
         self._vanished: dict[str, int] = {}
+        self._replaced: set[str] = set()
         self.delivered = 0
         if not from_start:
             self._read_wal(deliver=False)
@@ -45,8 +46,11 @@ class Tailer:
     def _read_wal(self, *, deliver: bool) -> list[tuple]:
         rows: list[tuple] = []
         live = set()
+        skip = superseded(self.root)  # a crashed compactor's sources, already in Parquet
         for seg in list_segments(self.root):
             live.add(seg.key)
+            if seg.key in self._replaced or rel(self.root, seg.path) in skip:
+                continue
             offset = self.offsets.get(seg.key, 0)
             try:
                 with open(seg.path, "rb") as fh:
@@ -61,6 +65,7 @@ class Tailer:
                 rows.extend(read.rows)
         for key in set(self.offsets) - live:
             self._vanished.setdefault(key, 0)
+        self._replaced &= live
         return rows
 
     def _read_successors(self) -> pl.DataFrame | None:
@@ -82,6 +87,7 @@ class Tailer:
                     ranges.append((start + done, n - done))
                 for table in (self.offsets, self.counts, self._vanished):
                     table.pop(key, None)
+                self._replaced.add(key)  # its file may outlive the rename by a moment: never reread it
                 start += n
             if ranges:
                 table = pq.read_table(f.path)

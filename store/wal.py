@@ -12,6 +12,7 @@ import errno
 import fcntl
 import os
 import secrets
+import shutil
 import socket
 import threading
 import time
@@ -32,6 +33,7 @@ from store.paths import (
     ensure_dir,
     fsync_dir,
     resolve_root,
+    unlink_quiet,
 )
 from store.schema import validate
 
@@ -88,7 +90,9 @@ class Writer:
     def _open_dir(self) -> None:
         """Build the writer dir under a temp name and rename it once locked, so no reader
         ever sees an unlocked writer dir and mistakes it for a dead one."""
+        tmp: Path | None = None
         try:
+            ensure_dir(self.root)  # the store root itself is 0700, not just what is inside it
             wal = ensure_dir(self.root / WAL_DIR)
             name = _writer_name()
             tmp = wal / f"{TMP_PREFIX}{name}"
@@ -100,15 +104,19 @@ class Writer:
             self.dir = wal / name
         except OSError as exc:
             self._release()
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)  # nothing was written there yet
             raise StoreUnavailable(f"cannot write to store {self.root}: {exc.strerror or exc}") from exc
         self._pid = os.getpid()
 
     def _open_segment(self, directory: Path, seq: int) -> int:
-        fd = os.open(directory / segment_name(seq), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, FILE_MODE)
+        path = directory / segment_name(seq)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, FILE_MODE)
         try:
             os.write(fd, encode_header())
         except OSError:
             os.close(fd)
+            unlink_quiet(path)  # a headerless later segment would wrongly seal the current one
             raise
         self._seq = seq
         self._seg_size = HEADER_SIZE
@@ -225,12 +233,18 @@ class Writer:
             self._rotate_locked()
 
     def _rotate_locked(self) -> None:
+        """Open the next segment before closing this one: if that fails (disk full), the writer
+        keeps appending to the current segment and can rotate later."""
+        old_fd, old_size, old_born = self._fd, self._seg_size, self._seg_born
         try:
             if self.fsync:
-                os.fsync(self._fd)
-            os.close(self._fd)
-            self._fd = -1
+                os.fsync(old_fd)
             self._fd = self._open_segment(self.dir, self._seq + 1)
+        except OSError as exc:
+            self._fd, self._seg_size, self._seg_born = old_fd, old_size, old_born
+            raise StoreUnavailable(f"cannot rotate segment in {self.dir}: {exc.strerror or exc}") from exc
+        os.close(old_fd)
+        try:
             if self.fsync:
                 fsync_dir(self.dir)
         except OSError as exc:

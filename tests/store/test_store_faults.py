@@ -6,6 +6,7 @@ from __future__ import annotations
 import fcntl
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -61,6 +62,9 @@ def _junk(root: Path) -> int:
     dead.mkdir(parents=True)
     (dead / "LOCK").touch()
     (dead / "000001.wal").write_bytes(b"SMYTHWAL")
+    # A crashed writer's set-up dir is only removed once stale: a live one is unlocked for an instant.
+    long_ago = time.time() - 3600
+    os.utime(dead, (long_ago, long_ago))
     return 3
 
 
