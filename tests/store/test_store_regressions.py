@@ -1,4 +1,4 @@
-"""Store bugs found by the test suite, each reproduced deterministically (kept uncommitted until fixed)."""
+"""Regressions: each store bug the suite once found, reproduced deterministically."""
 
 from __future__ import annotations
 
