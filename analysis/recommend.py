@@ -73,7 +73,7 @@ def model_downgrades(llm: pl.DataFrame, window: Window) -> list[dict]:
             continue
         options = []
         for cand in pricing.cheaper_siblings(r["model"], r["provider"]):
-            if cand.context_window is not None and r["input_tokens_max"] > cand.context_window:
+            if cand.context_window is not None and (r["input_tokens_p99"] or 0) > cand.context_window:
                 continue
             cost = pricing.price(cand.model, cand.provider, usage)
             if cost is not None and cost <= current * (1 - MIN_SAVING_RATIO):
@@ -109,16 +109,16 @@ def model_downgrades(llm: pl.DataFrame, window: Window) -> list[dict]:
 
 
 def prompt_caching(llm: pl.DataFrame, window: Window) -> list[dict]:
-    """Large inputs with a low cache-read share: the smallest input seen is the prefix every call repeats
-    (a lower bound, so the saving is conservative). Priced with genai-prices' cache-read price, minus one
-    cache write (where the provider charges for it) per CACHE_TTL_S."""
+    """Large inputs with a low cache-read share: the 5th percentile of input tokens is taken as the prefix
+    every call repeats (nearly every call is at least that long, so the saving is conservative). Priced with
+    genai-prices' cache-read price, minus one cache write (where the provider charges for it) per CACHE_TTL_S."""
     out = []
     for r in llm.iter_rows(named=True):
         usage = _mean_usage(r)
         if usage is None or r["rows"] < MIN_CALLS or r["model"] is None:
             continue
         share = usage.cache_read_tokens / usage.input_tokens if usage.input_tokens else 0.0
-        prefix = int(r["input_tokens_min"] or 0)
+        prefix = int(r["input_tokens_p5"] or 0)
         if usage.input_tokens < CACHE_MIN_INPUT_TOKENS or share >= LOW_CACHE_SHARE or prefix < CACHE_MIN_INPUT_TOKENS:
             continue
         read_price, write_price = pricing.cache_prices(r["model"], r["provider"])
@@ -147,7 +147,7 @@ def prompt_caching(llm: pl.DataFrame, window: Window) -> list[dict]:
                 "component": r["component"],
                 "title": f"Cache the {prefix:,}-token prompt prefix of {r['component']} ({r['model']})",
                 "rationale": (
-                    f"Every call sends at least {prefix:,} input tokens (mean {usage.input_tokens:,}) but only"
+                    f"95% of calls send at least {prefix:,} input tokens (mean {usage.input_tokens:,}) but only"
                     f" {share:.0%} are cache reads. Caching the repeated prefix at genai-prices' cache-read price of"
                     f" ${read_price}/MTok cuts the mean call from ${now:.6f} to ${then:.6f}"
                     + (

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from analysis import weights as wt
-from analysis.cube import Cube, with_dims
+from analysis.cube import Cube
 
 PHASES = ("input_ms", "core_ms", "output_ms", "queue_ms")
 TOKENS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
@@ -23,15 +23,13 @@ def rollup(cube: Cube, by: Sequence[str], *, llm_only: bool = False) -> pl.DataF
     `llm_only` keeps only frames with a model (the LLM calls).
     """
     by = list(by)
-    sums = with_dims(cube.sums, cube)
+    sums = cube.labelled["sums"].lazy()
     if llm_only:
         sums = sums.filter(pl.col("model").is_not_null())
     summed = [c for c in cube.sums.columns if c.endswith(("_sum", "_w"))]
     extra = ["slo_ok", "mem_over", "retry_ms", "unpriced"]
     aggs = [
         pl.col("rows").sum(),
-        pl.col("input_tokens_min").min(),
-        pl.col("input_tokens_max").max(),
         pl.col("n").sum().alias("executions"),
         pl.col("n").filter(~_SUCCESS).sum().alias("errors"),
         pl.col("total_ms_sum").filter(~_SUCCESS).sum().alias("failed_ms"),
@@ -71,11 +69,12 @@ def _percentiles(cube: Cube, by: list[str], llm_only: bool) -> pl.LazyFrame:
         lat = wt.quantiles(wt.regroup(hist, by), by, (0.5, 0.95, 0.99), ("p50_ms", "p95_ms", "p99_ms"))
         return lat
     frames = []
-    for hist, qs, names in (
-        (cube.lat_k, (0.5, 0.95, 0.99), ("p50_ms", "p95_ms", "p99_ms")),
-        (cube.ttft_k, (0.95,), ("p95_ttft_ms",)),
+    for name, qs, names in (
+        ("lat_k", (0.5, 0.95, 0.99), ("p50_ms", "p95_ms", "p99_ms")),
+        ("ttft_k", (0.95,), ("p95_ttft_ms",)),
+        ("tokens_k", (0.05, 0.99), ("input_tokens_p5", "input_tokens_p99")),
     ):
-        h = with_dims(hist, cube)
+        h = cube.labelled[name].lazy()
         if llm_only:
             h = h.filter(pl.col("model").is_not_null())
         frames.append(wt.quantiles(wt.regroup(h, by), by, qs, names))
