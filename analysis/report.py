@@ -145,7 +145,12 @@ def build_report(
             for b, v in enumerate(_dense(fleet_bucket, "cost_usd", win.n_buckets, 0.0))
         ],
         "thresholds": th.to_dict(),
-        "sampled_spans": {"spans": sample.spans.height, "scale": sample.scale, "critical_path_traces": traces},
+        "estimation": {
+            "subsample_factor": c.subsample,
+            "span_sample_scale": sample.scale,
+            "spans_analysed": sample.spans.height,
+            "critical_path_traces": traces,
+        },
     }
     return clean(report)
 

@@ -96,3 +96,25 @@ def test_sums_are_weighted_and_phases_are_weighted_means() -> None:
     assert r["total_ms_sum"] == pytest.approx(100 * 2 + 300 + 50)
     assert r["queue_ms"] == pytest.approx((10 * 2 + 40) / 3)  # only frames that measured queue time
     assert r["slo_attainment"] == 1.0
+
+
+def test_subsample_keeps_sums_exact_and_percentiles_close(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(8)
+    rows = [
+        {"ts": T0_NS + i * 1_000_000, "component": f"c{i % 3}", "total_ms": float(ms), "success": bool(i % 17),
+         "model": "gpt-4o", "provider": "openai", "input_tokens": 100 + i % 50, "output_tokens": 10,
+         "cost_usd": 0.001 * (1 + i % 7), "queue_ms": float(ms) / 10, "sample_rate": 0.5 if i % 5 == 0 else 1.0}
+        for i, ms in enumerate(rng.lognormal(5, 0.5, 12_000))
+    ]  # fmt: skip
+    df = frames(rows)
+    full = build_report(df)
+    monkeypatch.setattr(cube, "SUBSAMPLE_ROWS", 1_500)
+    part = build_report(df)
+    assert full["estimation"]["subsample_factor"] == 1 and part["estimation"]["subsample_factor"] == 8
+    for key in ("executions", "total_cost_usd", "success_rate", "slo_attainment", "llm_calls"):
+        assert part["summary"][key] == pytest.approx(full["summary"][key], rel=1e-12), key
+    for a, b in zip(full["components"], part["components"], strict=True):
+        assert (a["component"], a["input_tokens"], a["errors"]) == (b["component"], b["input_tokens"], b["errors"])
+        assert b["cost_usd"] == pytest.approx(a["cost_usd"], rel=1e-12)
+        assert b["p95_ms"] == pytest.approx(a["p95_ms"], rel=0.1)
+        assert b["phases"]["queue_ms"] == pytest.approx(a["phases"]["queue_ms"], rel=0.1)
