@@ -22,6 +22,7 @@ import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import msgpack
@@ -93,22 +94,43 @@ def _gc_paused(paused: bool = True) -> Iterator[None]:
         gc.enable()
 
 
-def _timed(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
+@dataclass(frozen=True)
+class Span:
+    """Wall seconds, and CPU seconds of this process: on a loaded machine the second shows what
+    single-threaded code costs regardless of how much of a core it was given."""
+
+    wall: float
+    cpu: float
+
+
+def _now() -> Span:
+    return Span(time.perf_counter(), time.process_time())
+
+
+def _since(start: Span) -> Span:
+    end = _now()
+    return Span(end.wall - start.wall, end.cpu - start.cpu)
+
+
+def _timed(fn: Callable[[], object]) -> Span:
+    start = _now()
     fn()
-    return time.perf_counter() - start
+    return _since(start)
 
 
-def _interleaved(fns: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
-    """Median seconds of each fn, run in alternating rounds. A fn may return its own timing as a
-    float (when it has setup that must not count); otherwise the whole call is timed."""
-    times: dict[str, list[float]] = {name: [] for name in fns}
+def _interleaved(fns: dict[str, Callable[[], object]], rounds: int) -> dict[str, Span]:
+    """Median wall and CPU seconds of each fn, run in alternating rounds so load hits all alike.
+    A fn may return its own Span (when it has setup that must not count); else the call is timed."""
+    spans: dict[str, list[Span]] = {name: [] for name in fns}
     for _ in range(rounds):
         for name, fn in fns.items():
-            start = time.perf_counter()
+            start = _now()
             inner = fn()
-            times[name].append(inner if isinstance(inner, float) else time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
+            spans[name].append(inner if isinstance(inner, Span) else _since(start))
+    return {
+        name: Span(statistics.median(s.wall for s in values), statistics.median(s.cpu for s in values))
+        for name, values in spans.items()
+    }
 
 
 def _tree_bytes(path: Path, pattern: str) -> int:
@@ -133,9 +155,9 @@ def _encode(table: Table) -> None:
 
         return run_all
 
-    us = {
-        name: seconds / len(frames) * 1e6
-        for name, seconds in _interleaved(
+    us = {  # CPU time: the cost of encoding, whatever share of a core this process got
+        name: span.cpu / len(frames) * 1e6
+        for name, span in _interleaved(
             {
                 "store": loop(lambda f: encode_frame(validate(f)), frames),
                 "validate": loop(validate, frames),
@@ -148,7 +170,12 @@ def _encode(table: Table) -> None:
     }
     peer = "msgpack.packb(dict)"
     table.add(
-        "encode", "store validate+encode_frame per frame", us["store"], "us", "", _ratio(us["store"], us["packb"], peer)
+        "encode",
+        "store validate+encode_frame, CPU per frame",
+        us["store"],
+        "us",
+        "",
+        _ratio(us["store"], us["packb"], peer),
     )
     table.add("encode", "  of which schema.validate (msgspec.convert)", us["validate"], "us")
     table.add(
@@ -161,13 +188,13 @@ def _encode(table: Table) -> None:
     )
     table.add(
         "encode",
-        "msgspec.msgpack.encode(dict) per frame",
+        "msgspec.msgpack.encode(dict), CPU per frame",
         us["msgspec"],
         "us",
         "",
         _ratio(us["msgspec"], us["packb"], peer),
     )
-    table.add("encode", "msgpack.packb(dict) per frame", us["packb"], "us")
+    table.add("encode", "msgpack.packb(dict), CPU per frame", us["packb"], "us")
     record = statistics.fmean(len(encode_frame(v)) for v in validated)
     packed = statistics.fmean(len(msgpack.packb(f)) for f in frames)
     table.add(
@@ -203,9 +230,9 @@ def _ingest(table: Table, root: Path) -> None:
         for writer in (one, many):
             assert writer.flushed == writer.appended == INGEST_ROUNDS * len(frames), "frames were lost"
     for key, name in (("append", "Writer.append loop"), ("many", "Writer.append_many")):
-        rate = len(frames) / seconds[key]
-        per = f"{seconds[key] / len(frames) * 1e6:.2f} us/frame"
-        table.add("ingest", f"{name}, flush every 1K frames", rate, "frames/s", ">= 200K/s", per)
+        rate = len(frames) / seconds[key].wall
+        cpu_rate = f"{len(frames) / seconds[key].cpu:,.0f}/s per CPU-second"
+        table.add("ingest", f"{name}, flush every 1K frames", rate, "frames/s", ">= 200K/s", cpu_rate)
     shutil.rmtree(root, ignore_errors=True)
 
 
@@ -237,13 +264,13 @@ def _disk_and_compaction(table: Table, base: Path) -> None:
     copies = iter(range(1_000))
     kept: list[Path] = []
 
-    def compact_copy(paused: bool) -> float:
+    def compact_copy(paused: bool) -> Span:
         copy = base / f"copy-{next(copies)}"
         shutil.copytree(wal_store, copy)  # a closed writer: every segment is sealed
         with _gc_paused(paused):
-            start = time.perf_counter()
+            start = _now()
             result = store.compact(copy)
-            seconds = time.perf_counter() - start
+            seconds = _since(start)
         assert result.frames_written == COMPACT_FRAMES, result
         if kept:
             shutil.rmtree(copy)
@@ -281,15 +308,15 @@ def _disk_and_compaction(table: Table, base: Path) -> None:
     compacted = pa.concat_tables(pq.read_table(p, schema=store.arrow_schema()) for p in parquet_files)
     _compression_variants(table, compacted)
 
-    rate = COMPACT_FRAMES / seconds["store"]
-    paused_rate = COMPACT_FRAMES / seconds["paused"]
+    rate = COMPACT_FRAMES / seconds["store"].wall
+    paused_rate = COMPACT_FRAMES / seconds["paused"].wall
     table.add(
         "compact",
         "store.compact throughput",
         rate,
         "frames/s",
         "",
-        f"{COMPACT_FRAMES:,} frames -> {len(parquet_files)} file",
+        f"{COMPACT_FRAMES / seconds['store'].cpu:,.0f}/s per CPU-second; {len(parquet_files)} file",
     )
     table.add(
         "compact",
@@ -297,40 +324,41 @@ def _disk_and_compaction(table: Table, base: Path) -> None:
         paused_rate,
         "frames/s",
         "",
-        _ratio(paused_rate, rate, "store as is"),
+        f"{_ratio(paused_rate, rate, 'store as is')}, CPU {seconds['store'].cpu / seconds['paused'].cpu:.2f}x",
     )
     _compaction_stages(table, wal_store, compacted)
     shutil.rmtree(base)
 
 
 def _compaction_stages(table: Table, wal_store: Path, compacted: pa.Table) -> None:
-    """Where compaction time goes: WAL read + decode, rows -> Arrow, Parquet write (alternating rounds)."""
+    """Where compaction time goes: WAL read + decode, rows -> Arrow, Parquet write.
+
+    In CPU time (all three run on one thread), in alternating rounds with the GC on and paused.
+    """
     data = [p.read_bytes() for p in sorted((wal_store / "wal").rglob("*.wal"))]
     stages: dict[str, list[float]] = {}
-    frames = 0
     for _ in range(COMPACT_ROUNDS):
         for paused in (False, True):
             with _gc_paused(paused):
-                start = time.perf_counter()
+                start = _now()
                 rows = [row for buf in data for row in read_records(buf, sealed=True).rows]
-                decoded = time.perf_counter()
+                decoded = _now()
                 rows_to_arrow(rows)
-                converted = time.perf_counter()
-            frames = len(rows)
+                converted = _now()
+            assert len(rows) == COMPACT_FRAMES
             del rows
             suffix = ", GC paused" if paused else ""
-            stages.setdefault(f"read_records{suffix}", []).append(decoded - start)
-            stages.setdefault(f"rows_to_arrow{suffix}", []).append(converted - decoded)
-        part = compacted.slice(0, frames)
+            stages.setdefault(f"read_records{suffix}", []).append(decoded.cpu - start.cpu)
+            stages.setdefault(f"rows_to_arrow{suffix}", []).append(converted.cpu - decoded.cpu)
         write = _timed(
-            lambda part=part: pq.write_table(
-                part, io.BytesIO(), compression="zstd", compression_level=ZSTD_LEVEL, row_group_size=ROW_GROUP_ROWS
+            lambda: pq.write_table(
+                compacted, io.BytesIO(), compression="zstd", compression_level=ZSTD_LEVEL, row_group_size=ROW_GROUP_ROWS
             )
         )
-        stages.setdefault(f"write_parquet (zstd {ZSTD_LEVEL})", []).append(write)
+        stages.setdefault(f"write_parquet (zstd {ZSTD_LEVEL})", []).append(write.cpu)
     for name, values in stages.items():
-        per = f"{frames:,} frames in {len(data)} WAL segments"
-        table.add("compact", f"  stage {name}", statistics.median(values) / frames * 1e6, "us/frame", "", per)
+        per_frame = statistics.median(values) / COMPACT_FRAMES * 1e6
+        table.add("compact", f"  stage {name}", per_frame, "us cpu", "", f"per frame, {len(data)} WAL segments")
 
 
 def _with_int_timings(t: pa.Table, per_ms: float) -> pa.Table:
@@ -401,7 +429,7 @@ def _compression_variants(table: Table, data: pa.Table) -> None:
             sizes[name] / n,
             "B/frame",
             "<= 24 B",
-            f"write {_ratio(seconds[name], seconds[first], 'store')}",
+            f"write CPU {_ratio(seconds[name].cpu, seconds[first].cpu, 'store')}",
         )
 
 
@@ -470,7 +498,7 @@ def _live_tail(table: Table, base: Path) -> None:
         seconds = _interleaved(
             {"live": query(live), "parquet": query(compacted), "paused": query(live, paused=True)}, TAIL_ROUNDS
         )
-        wal_s, parquet_s, paused_s = seconds["live"], seconds["parquet"], seconds["paused"]
+        wal_s, parquet_s, paused_s = seconds["live"].wall, seconds["parquet"].wall, seconds["paused"].wall
         table.add(
             "tail", "scan+group-by, 100K frames in live WAL", wal_s, "s", "", _ratio(wal_s, parquet_s, "same compacted")
         )
@@ -493,24 +521,24 @@ def _live_tail(table: Table, base: Path) -> None:
                 writer.append_many(frames[start_at : start_at + POLL_FRAMES])
                 writer.flush()
                 with _gc_paused(paused):
-                    start = time.perf_counter()
+                    start = _now()
                     got = tailer.poll()
-                    elapsed = time.perf_counter() - start
+                    elapsed = _since(start)
                 assert got is not None and got.height == POLL_FRAMES, "the tailer missed frames"
                 return elapsed
 
             return go
 
         polls = _interleaved({"store": poll(False), "paused": poll(True)}, POLL_ROUNDS)
-    per = f"{POLL_FRAMES / polls['store']:,.0f} frames/s"
-    table.add("tail", "Tailer.poll per 10K new frames", polls["store"] * 1e3, "ms", "", per)
+    per = f"{POLL_FRAMES / polls['store'].wall:,.0f} frames/s; {polls['store'].cpu * 1e3:.0f} ms CPU"
+    table.add("tail", "Tailer.poll per 10K new frames", polls["store"].wall * 1e3, "ms", "", per)
     table.add(
         "tail",
         "  same, cyclic GC paused around poll",
-        polls["paused"] * 1e3,
+        polls["paused"].wall * 1e3,
         "ms",
         "",
-        _ratio(polls["paused"], polls["store"], "store as is"),
+        _ratio(polls["paused"].wall, polls["store"].wall, "store as is"),
     )
     shutil.rmtree(base)
 
@@ -552,7 +580,8 @@ def _scan(table: Table, base: Path) -> None:
             SCAN_ROUNDS,
         )
         goal = "<= 1 s" if label == "10M" else ""
-        peer_note = _ratio(seconds["store"], seconds["peer"], "pl.scan_parquet")
-        table.add("scan", f"scan+group-by component, {label} rows", seconds["store"], "s", goal, peer_note)
-        table.add("scan", f"  pl.scan_parquet on the same files, {label}", seconds["peer"], "s")
+        ours_s, peer_s = seconds["store"].wall, seconds["peer"].wall
+        peer_note = _ratio(ours_s, peer_s, "pl.scan_parquet")
+        table.add("scan", f"scan+group-by component, {label} rows", ours_s, "s", goal, peer_note)
+        table.add("scan", f"  pl.scan_parquet on the same files, {label}", peer_s, "s")
     shutil.rmtree(base)
