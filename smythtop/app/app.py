@@ -60,7 +60,7 @@ class SmythtopApp(App):
         self.root = Path(root)
         self.config = config or AppConfig()
         self.clock = clock
-        self.loader = loader or Loader(self.root, clock=clock)
+        self.loader = loader or Loader(self.root, clock=clock, thresholds=self.config.thresholds)
         self.window = window or TimeWindow()
         self.refresh_s = self.config.refresh_s
         self.export_dir = export_dir or Path.cwd()
@@ -149,7 +149,8 @@ class SmythtopApp(App):
             pending, self._pending = self._pending, None
             self.request_tick(force=pending.force)
         elif self.window.ticking:
-            flowing = snapshot is None or snapshot.new_frames > 0 or self._changed
+            # soon again after the first paint (its tick skips store.check), or while frames flow
+            flowing = snapshot is None or snapshot.health is None or snapshot.new_frames > 0 or self._changed
             self._arm(self.refresh_s if flowing else IDLE_TICK_S)
         self._changed = False
 

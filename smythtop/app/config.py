@@ -1,4 +1,5 @@
-"""The app's TOML config file: key rebinding by Binding id, and the refresh rate.
+"""The app's part of the smythtop TOML config file: key rebinding by Binding id, the refresh rate, and
+the thresholds the analysis judges against.
 
     # ~/.config/smythtop/config.toml  (or $SMYTHTOP_CONFIG, or `smythtop top --config FILE`)
     [app]
@@ -9,8 +10,12 @@
     "window.pan_forward" = "l"
     "app.quit" = "q,ctrl+q"
 
-A missing file is fine; a file that says something we do not understand is an error naming the line's
-key, so a typo never silently leaves a key unbound.
+    [alerts]                 # the recorder's own sections, read by analysis.thresholds
+    latency_p95_ms = 1500
+
+It is the same file the recorder reads ($SMYTHTOP_CONFIG), so sections other than [app] and [keys] are
+left to their owners. A missing file is fine; anything in [app] or [keys] we do not understand is an
+error naming it, so a typo never silently leaves a key unbound.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ class ConfigError(ValueError):
 class AppConfig:
     refresh_s: float = DEFAULT_REFRESH_S
     keymap: dict[str, str] = field(default_factory=dict)
+    thresholds: Any = None  # analysis.thresholds.Thresholds, or None for its defaults
     path: Path | None = None
 
 
@@ -63,9 +69,6 @@ def load_config(path: str | os.PathLike[str] | None = None) -> AppConfig:
 
 def parse_config(data: dict[str, Any], path: Path | None = None) -> AppConfig:
     where = f" in {path}" if path else ""
-    unknown = set(data) - {"app", "keys"}
-    if unknown:
-        raise ConfigError(f"unknown section [{sorted(unknown)[0]}]{where}; known sections: [app], [keys]")
     app = data.get("app", {})
     keys = data.get("keys", {})
     if not isinstance(app, dict) or not isinstance(keys, dict):
@@ -85,4 +88,16 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> AppConfig:
         if not isinstance(value, str) or not value.strip():
             raise ConfigError(f'keys.{binding_id} must be a key name like "h" or "ctrl+h"{where}')
         keymap[binding_id] = ",".join(k.strip() for k in value.split(",") if k.strip())
-    return AppConfig(refresh_s=float(refresh), keymap=keymap, path=path)
+    return AppConfig(refresh_s=float(refresh), keymap=keymap, thresholds=_thresholds(data, where), path=path)
+
+
+def _thresholds(data: dict[str, Any], where: str) -> Any:
+    """Latency SLOs, error budget and cost limits from the recorder's [alerts] and [llm] sections."""
+    if "alerts" not in data and "llm" not in data:
+        return None
+    from analysis.thresholds import Thresholds
+
+    try:
+        return Thresholds.from_config(data)
+    except (ValueError, TypeError, AttributeError) as err:
+        raise ConfigError(f"bad thresholds{where}: {err}") from None

@@ -70,6 +70,7 @@ class Snapshot:
     source: str  # "memory", "scan" or "lazy": where the window's frames came from
     store_frames: int | None = None  # set when the window is empty: is the whole store empty?
     store_newest_ts: int | None = None
+    warning: str | None = None  # e.g. a saved baseline that cannot be read
 
 
 def ns_to_datetime(ns: int | None) -> datetime | None:
@@ -115,6 +116,8 @@ class Loader:
         self._computed = (0.0, -1)  # (monotonic time, window frames) of the last analysis
         self._health: Health | None = None
         self._store_size: tuple[int, int | None] | None = None
+        self._baselines: dict[str, Any] | None = None
+        self._warning: str | None = None
         self._checked_at = -CHECK_EVERY_S
         self._ingest: deque[tuple[float, int]] = deque()
         self._started = time.monotonic()
@@ -126,6 +129,8 @@ class Loader:
         with self._lock:
             t0 = time.perf_counter()
             bounds = request.window.resolve(self.clock())
+            if self._baselines is None or request.force:
+                self._load_baselines()
             new = self._poll()
             frames, source = self._frames(bounds)
             count = self._count(frames)
@@ -162,6 +167,7 @@ class Loader:
                 source=source,
                 store_frames=store_frames,
                 store_newest_ts=newest,
+                warning=self._warning,
             )
             self._last, self._last_key = snap, key
             return snap
@@ -187,18 +193,33 @@ class Loader:
             window_from=ns_to_datetime(bounds.start),
             window_to=ns_to_datetime(bounds.shown_end),
             thresholds=self.thresholds,
+            baselines=self._baselines or None,
         )
 
     def _detail(self, frames: pl.DataFrame | pl.LazyFrame, component: str, bounds: Bounds) -> dict[str, Any]:
-        from analysis.detail import component_detail
+        from analysis.detail import UnknownComponent, component_detail
 
-        return component_detail(
-            frames,
-            component,
-            window_from=ns_to_datetime(bounds.start),
-            window_to=ns_to_datetime(bounds.shown_end),
-            thresholds=self.thresholds,
-        )
+        try:
+            return component_detail(
+                frames,
+                component,
+                window_from=ns_to_datetime(bounds.start),
+                window_to=ns_to_datetime(bounds.shown_end),
+                thresholds=self.thresholds,
+                baseline=(self._baselines or {}).get(component),
+            )
+        except UnknownComponent as err:  # e.g. the window moved past its last execution
+            return {"component": component, "missing": str(err)}
+
+    def _load_baselines(self) -> None:
+        """Baselines saved by `smythtop baseline`; a damaged one is reported, not fatal to the dashboard."""
+        from smythtop.cli import CliError
+        from smythtop.cli.analysis_cmd import load_baselines
+
+        try:
+            self._baselines, self._warning = load_baselines(self.root), None
+        except CliError as err:
+            self._baselines, self._warning = {}, str(err)
 
     # ---- where a window's frames come from -------------------------------------------------------
 

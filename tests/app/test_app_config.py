@@ -37,7 +37,7 @@ def test_keys_and_refresh_are_read(tmp_path: Path) -> None:
         ('[keys]\n"window.pan_bak" = "h"\n', "unknown key binding id 'window.pan_bak'"),
         ("[app]\nrefresh_s = 0\n", "refresh_s"),
         ("[app]\nrefresh = 1\n", "unknown setting app.refresh"),
-        ("[colours]\n", "unknown section"),
+        ("[alerts]\nerror_rate = 2\n", "bad thresholds"),
         ('[keys]\n"app.quit" = ""\n', "keys.app.quit"),
         ("[keys\n", "cannot read config file"),
     ],
@@ -45,6 +45,12 @@ def test_keys_and_refresh_are_read(tmp_path: Path) -> None:
 def test_bad_config_names_the_problem(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace(".", r"\.").replace("(", r"\(")):
         load_config(write(tmp_path, text))
+
+
+def test_thresholds_come_from_the_recorder_sections(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, "[alerts]\nlatency_p95_ms = 1500\n[llm.cost_thresholds]\nwarning = 2\n[other]\n"))
+    assert cfg.thresholds.latency_p95_ms == 1500 and cfg.thresholds.cost_warning_per_hour == 2
+    assert load_config(write(tmp_path, "[app]\n")).thresholds is None
 
 
 def test_every_binding_has_a_unique_id_and_each_scope_builds() -> None:

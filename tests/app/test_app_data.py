@@ -5,14 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
-import pytest
 from app_testlib import NOW, SEC, known_frames, write_frames
 
 import store
 from smythtop.app.data import Loader, TickRequest
 from smythtop.app.window import HOUR, MINUTE, TimeWindow
-
-pytest.importorskip("analysis.report")  # until the analysis lands (issue 4); then always run
 
 
 def tick(loader: Loader, window: TimeWindow, **kw):

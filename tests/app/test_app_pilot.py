@@ -16,10 +16,10 @@ from smythtop.app.screens.component import ComponentScreen
 from smythtop.app.screens.export import ExportModal
 from smythtop.app.screens.help import HelpScreen
 from smythtop.app.screens.main import MainScreen
+from smythtop.app.screens.trace import TraceScreen
 from smythtop.app.window import MINUTE
 
 pytestmark = pytest.mark.anyio
-pytest.importorskip("analysis.report")  # until the analysis lands (issue 4); then always run
 
 
 def texts(table: DataTable, key: str) -> list[str]:
@@ -91,9 +91,11 @@ async def test_cursor_stays_on_its_row_after_sort(store_root: Path, make_app) ->
         await pilot.press("S")
         assert comps.cursor_key == "planner"
         assert comps.cursor_row != before or order(comps).index("planner") == before
-        ticks = app.ticks
-        await wait_for(pilot, lambda: app.ticks >= ticks + 2)  # and across refreshes
-        assert comps.cursor_key == "planner"
+        for _ in range(2):  # and across refreshes (r: a new analysis, the rows re-synced)
+            ticks = app.ticks
+            await pilot.press("r")
+            await wait_for(pilot, lambda ticks=ticks: app.ticks > ticks)
+            assert comps.cursor_key == "planner"
 
 
 async def test_enter_drills_down_and_escape_returns(store_root: Path, make_app) -> None:
@@ -108,6 +110,21 @@ async def test_enter_drills_down_and_escape_returns(store_root: Path, make_app) 
         await wait_for(pilot, lambda: screen.detail is not None)
         headline = str(screen.query_one("#headline").render())
         assert "retriever" in headline and "30 executions" in headline and "10.0%" in headline
+        errors = screen.query_one("#errors").items
+        assert [(label, count) for label, count, _ in errors] == [("Timeout", 3.0)]
+        traces = screen.query_one("#traces", DataTable)
+        assert traces.row_count == 10  # the ten slowest executions, each with its trace
+        assert app.focused is traces
+        await pilot.press("enter")  # the span tree of the first slowest trace
+        tree = app.screen
+        assert isinstance(tree, TraceScreen)
+        spans = tree.query_one("#spans", DataTable)
+        await wait_for(pilot, lambda: spans.row_count > 0)
+        names = [str(spans.get_row_at(i)[0]).strip() for i in range(spans.row_count)]
+        depths = [len(str(spans.get_row_at(i)[0])) - len(str(spans.get_row_at(i)[0]).lstrip()) for i in range(3)]
+        assert set(names) == {"planner", "retriever", "llm_call"} and depths[0] == 0 and min(depths[1:]) == 2
+        await pilot.press("escape")
+        assert app.screen is screen
         await pilot.press("escape")
         assert isinstance(app.screen, MainScreen)
 

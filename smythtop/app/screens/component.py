@@ -23,6 +23,14 @@ if TYPE_CHECKING:
     from smythtop.app.app import SmythtopApp
 
 
+FLOWS_SHOWN = 6
+_SEV = {"critical": "bold white on red", "high": "bold red", "medium": "yellow", "low": "green"}
+
+
+def _num(x: Any) -> str:
+    return f"{x:.4g}" if isinstance(x, (int, float)) else str(x)
+
+
 def box(title: str, *children, id: str) -> Vertical:
     v = Vertical(*children, id=id, classes="box")
     v.border_title = title
@@ -42,22 +50,22 @@ class ComponentScreen(Screen):
     def compose(self) -> ComposeResult:
         yield StatusLine(id="status")
         yield Static(f"[b]{self.component}[/b]  [dim]loading…[/dim]", id="headline")
-        with VerticalScroll(id="detail"):
-            with Container(id="detail-grid"):
-                yield box("Latency over time", LineChart(id="latency"), id="latency-box")
-                yield box("Histogram", BarChart(id="histogram"), id="histogram-box")
-                yield box("Phases (mean)", BarChart(id="phases"), id="phases-box")
-                yield box("Errors by type", BarChart(id="errors"), id="errors-box")
-                yield box("Models", BarChart(id="models"), id="models-box")
-                yield box("Baseline & regressions", Static(id="baseline"), id="baseline-box")
-                yield box("Flows", Static(id="flows"), id="flows-box")
+        with VerticalScroll(id="detail"), Container(id="detail-grid"):
+            yield box("Latency over time", LineChart(id="latency"), id="latency-box")
+            yield box("Histogram", BarChart(id="histogram"), id="histogram-box")
             traces = DataTable(id="traces", cursor_type="row")
             yield box("Slowest traces (Enter: span tree)", traces, id="traces-box")
+            yield box("Phases (mean)", BarChart(id="phases"), id="phases-box")
+            yield box("Errors by type", BarChart(id="errors"), id="errors-box")
+            yield box("Baseline, regressions & findings", Static(id="baseline"), id="baseline-box")
+            yield box("Flows", Static(id="flows"), id="flows-box")
+            yield box("Models", BarChart(id="models"), id="models-box")
         yield Footer()
 
     def on_mount(self) -> None:
         table = self.query_one("#traces", DataTable)
         table.add_columns("when (UTC)", "total", "ok", "trace")
+        table.focus()  # Enter opens the highlighted trace at once
         snap = self.app.snapshot
         if snap is not None and snap.request.component == self.component:
             self.show_snapshot(snap)
@@ -69,6 +77,9 @@ class ComponentScreen(Screen):
         self._render_detail(snapshot.detail)
 
     def _render_detail(self, d: dict[str, Any]) -> None:
+        if d.get("missing"):
+            self.query_one("#headline", Static).update(f"[b]{self.component}[/b]  [yellow]{d['missing']}[/yellow]")
+            return
         s = d.get("summary") or {}
         self.query_one("#headline", Static).update(
             f"[b]{self.component}[/b]  {fmt.count(s.get('executions'))} executions · "
@@ -85,11 +96,11 @@ class ComponentScreen(Screen):
             if series
             else ("", ""),
         )
+        bins = d.get("histogram") or []
+        used = [i for i, b in enumerate(bins) if b.get("count")]
+        bins = bins[used[0] : used[-1] + 1] if used else []  # empty bins beyond the extremes say nothing
         self.query_one("#histogram", BarChart).plot(
-            [
-                (f"≤{fmt.ms(b.get('le_ms'))}", b.get("count") or 0, fmt.count(b.get("count")))
-                for b in d.get("histogram") or []
-            ]
+            [(f"≤{fmt.ms(b.get('le_ms'))}", b.get("count") or 0, fmt.count(b.get("count"))) for b in bins]
         )
         phases = d.get("phases") or {}
         self.query_one("#phases", BarChart).plot(
@@ -120,19 +131,34 @@ class ComponentScreen(Screen):
 
     def _baseline_text(self, d: dict[str, Any]) -> str:
         lines = []
-        for r in d.get("regressions") or []:
+        if d.get("baseline") is None:
+            lines.append(f"[dim]no baseline saved: `smythtop baseline {self.component}` records one[/dim]")
+        for r in d.get("comparison") or []:
+            mark = "[bold red]▲ regressed[/]" if r.get("regressed") else "[green]ok[/]"
+            p = r.get("p_value")
             lines.append(
-                f"[red]▲[/red] {r.get('metric')}: {r.get('baseline')} → {r.get('current')} (p={r.get('p_value'):.3g})"
+                f"{mark} {r.get('metric')}: {_num(r.get('baseline'))} → {_num(r.get('current'))}"
+                + (f" (p={p:.2g}, {r.get('test')})" if isinstance(p, (int, float)) else "")
             )
-        return "\n".join(lines) or "[dim]no regression against the baseline[/dim]"
+        for b in d.get("bottlenecks") or []:
+            lines.append(f"[{_SEV.get(b.get('severity'), '')}]{b.get('severity')}[/] {b.get('evidence')}")
+        for a in d.get("anomalies") or []:
+            lines.append(f"[magenta]anomaly[/] {a.get('metric')} {a.get('direction')} {a.get('from')} → {a.get('to')}")
+        for t in d.get("trends") or []:
+            lines.append(
+                f"[cyan]trend[/] {t.get('metric')} {t.get('slope_per_hour'):+.3g}/h (p={t.get('p_value'):.2g})"
+            )
+        return "\n".join(lines) or "[dim]nothing unusual in this window[/dim]"
 
     def _flows_text(self, d: dict[str, Any]) -> str:
         def side(title: str, items: list[dict[str, Any]], key: str) -> list[str]:
             out = [f"[b]{title}[/b]"]
             out += [
                 f"  {f.get(key)}  {fmt.count(f.get('count'))}× ({fmt.pct(f.get('probability'), digits=0)})"
-                for f in items
+                for f in items[:FLOWS_SHOWN]
             ]
+            if len(items) > FLOWS_SHOWN:
+                out.append(f"  [dim]+{len(items) - FLOWS_SHOWN} more[/dim]")
             return out if items else [*out, "  [dim]none[/dim]"]
 
         return "\n".join(

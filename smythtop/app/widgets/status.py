@@ -91,6 +91,9 @@ def status_text(state: StatusState) -> Text:
     if state.error:
         out.append("\n")
         out.append(f"error: {state.error}", style="bold red")
+    elif snap is not None and snap.warning:
+        out.append("\n")
+        out.append(f"⚠ {snap.warning}", style="yellow")
     return out
 
 
