@@ -12,7 +12,7 @@ from analysis.baseline import Baseline, compare, sample_component
 from analysis.rollup import rollup
 from analysis.rows import clean, llm_row, stat_row
 from analysis.thresholds import Thresholds
-from analysis.window import Window, iso, prepare
+from analysis.window import REPORT_COLUMNS, Window, derived, iso, prepare, scope
 
 
 def _sorted_llm(frame: pl.DataFrame, window: Window, keys: tuple[str, ...]) -> list[dict]:
@@ -30,7 +30,8 @@ def build_report(
 ) -> dict:
     """Everything smythtop knows about the frames in [window_from, window_to) (bounds default to the data)."""
     th = thresholds or Thresholds()
-    df, win = prepare(frames, window_from, window_to)
+    scoped = scope(frames, window_from, window_to)
+    df, win = prepare(scoped, window_from, window_to, columns=REPORT_COLUMNS)
     c = cube.build(df, win, th)
 
     comps = rollup(c, ["component"])
@@ -60,7 +61,7 @@ def build_report(
     llm_total = rollup(c, [], llm_only=True).row(0, named=True) if overall["llm_calls"] else None
     burn = (llm_total["cost_usd"] or 0.0) / win.hours if llm_total else 0.0
 
-    sample = spans.sample(df)
+    sample = spans.sample(derived(scoped, win))
     critical, traces = spans.critical_path(sample)
     found = bottlenecks.find(comps, critical, traces, th)
     letter, reason, detail = grade.grade(comps, th)
@@ -110,7 +111,10 @@ def build_report(
         "llm": {
             "by_provider": _sorted_llm(rollup(c, ["provider"], llm_only=True), win, ("provider",)),
             "by_agent": _sorted_llm(rollup(c, ["agent_id"], llm_only=True), win, ("agent_id",)),
-            "by_component": _sorted_llm(rollup(c, ["component"], llm_only=True), win, ("component",)),
+            "by_component": [
+                r | {"over_cost_per_operation": (r["cost_per_call"] or 0.0) > th.cost_per_operation}
+                for r in _sorted_llm(rollup(c, ["component"], llm_only=True), win, ("component",))
+            ],
             "burn_usd_per_hour": burn,
             "cost_warning_per_hour": th.cost_warning_per_hour,
             "cost_critical_per_hour": th.cost_critical_per_hour,

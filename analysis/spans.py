@@ -48,9 +48,13 @@ class SpanSample:
         return _siblings(self)
 
 
-def sample(df: pl.DataFrame, max_spans: int = MAX_SPANS) -> SpanSample:
-    """Spans that have a trace and a span id, whole traces only, at most about max_spans of them."""
-    traced = df.lazy().filter(pl.col("trace_id").is_not_null() & pl.col("span_id").is_not_null())
+def sample(frames: pl.DataFrame | pl.LazyFrame, max_spans: int = MAX_SPANS) -> SpanSample:
+    """Spans that have a trace and a span id, whole traces only, at most about max_spans of them.
+
+    `frames` needs `w`, `t` and `b` (window.prepare or window.derived). Lazy input is read twice: once for
+    trace_id alone to count, then only the sampled traces' rows.
+    """
+    traced = frames.lazy().filter(pl.col("trace_id").is_not_null() & pl.col("span_id").is_not_null())
     total = traced.select(pl.len()).collect().item()
     modulus = max(1, -(-total // max_spans))
     if modulus > 1:

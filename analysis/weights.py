@@ -1,9 +1,9 @@
-"""Weighted sums, means and percentiles: every frame counts 1/sample_rate times.
+"""Weighted means and percentiles: every frame counts 1/sample_rate times.
 
 Percentiles come from a log-binned weighted histogram (the DDSketch idea): one hash group-by per grouping,
 linear in rows, instead of a per-group sort that costs ~10x more at 10M rows. The value reported for a
-percentile is the largest observed value in the bin that holds it, so the error is bounded by the bin width:
-at most `1/k` relative (plus `1/k` absolute near zero); `FINE` gives 0.1 %, `COARSE` 1 %. The percentile
+percentile is the largest observed value in the bin that holds it, so it is never below the true value and
+the error is bounded by the bin width: at most `1/k` relative (plus `1/k` absolute near zero). The percentile
 definition is numpy's `inverted_cdf` on the data expanded by weight: the smallest x with W(<= x) >= q * W.
 """
 
@@ -14,25 +14,7 @@ from collections.abc import Sequence
 import polars as pl
 
 W = pl.col("w")
-FINE = 1000  # bins per unit of ln(1 + |x|): 0.1 % relative resolution, for window-level percentiles
-COARSE = 100  # 1 % resolution, for per-bucket series (detectors, sparklines)
 _EPS = 1e-12
-
-
-def wsum(expr: pl.Expr) -> pl.Expr:
-    """Weighted sum; null values add nothing."""
-    return (expr.cast(pl.Float64) * W).sum()
-
-
-def wcount(cond: pl.Expr) -> pl.Expr:
-    """Weighted number of frames where cond holds (null counts as false)."""
-    return W.filter(cond.fill_null(False)).sum()
-
-
-def wsum_and_weight(name: str, expr: pl.Expr | None = None) -> list[pl.Expr]:
-    """`<name>_sum` and `<name>_w`: enough to build a weighted mean of a nullable column after re-grouping."""
-    expr = pl.col(name) if expr is None else expr
-    return [wsum(expr).alias(f"{name}_sum"), wcount(expr.is_not_null()).alias(f"{name}_w")]
 
 
 def mean_of(name: str) -> pl.Expr:
@@ -46,9 +28,7 @@ def bin_of(expr: pl.Expr, k: int) -> pl.Expr:
     return (x.sign() * (x.abs().log1p() * k).floor()).cast(pl.Int32)
 
 
-def histogram(
-    frame: pl.DataFrame | pl.LazyFrame, by: Sequence[str], value: str, k: int = FINE, *, alias: str | None = None
-) -> pl.LazyFrame:
+def histogram(frame: pl.DataFrame | pl.LazyFrame, by: Sequence[str], value: str, k: int) -> pl.LazyFrame:
     """Weighted histogram of `value` per group: columns by + [_bin, _w, _v (largest value in the bin)]."""
     return (
         frame.lazy()

@@ -48,6 +48,9 @@ COLUMNS = (
     "retry_count",
     "sample_rate",
 )
+# What the report reads in bulk; the span-tree columns are read only for the sampled traces (spans.sample).
+SPAN_ONLY = ("trace_id", "span_id", "parent_span_id", "input_bytes", "output_bytes")
+REPORT_COLUMNS = tuple(c for c in COLUMNS if c not in {*SPAN_ONLY, "error_type"})
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -150,29 +153,50 @@ def conform(frames: pl.DataFrame | pl.LazyFrame, columns: tuple[str, ...] = COLU
     return lf.select(exprs)
 
 
+def scope(
+    frames: pl.DataFrame | pl.LazyFrame, window_from: datetime | int | None, window_to: datetime | int | None
+) -> pl.LazyFrame:
+    """The conformed frames with `since <= ts < until` (lazy: nothing is read yet)."""
+    lf = conform(frames)
+    if window_from is not None:
+        lf = lf.filter(pl.col("ts") >= pl.lit(to_ns(window_from)).cast(pl.Datetime("ns", "UTC")))
+    if window_to is not None:
+        lf = lf.filter(pl.col("ts") < pl.lit(to_ns(window_to)).cast(pl.Datetime("ns", "UTC")))
+    return lf
+
+
+def _weighted(lf: pl.LazyFrame) -> pl.LazyFrame:
+    return lf.with_columns(
+        w=1.0 / pl.col("sample_rate").fill_null(1.0),
+        t=pl.col("ts").dt.epoch("ns"),
+        success=pl.col("success").fill_null(True),
+    )
+
+
+def _bucket(win: Window) -> pl.Expr:
+    return ((pl.col("t") - win.start_ns) // win.bucket_ns).clip(0, win.n_buckets - 1).cast(pl.Int32).alias("b")
+
+
+def derived(lf: pl.LazyFrame, win: Window) -> pl.LazyFrame:
+    """A scoped LazyFrame with the same `w`, `t` and `b` columns that `prepare` adds."""
+    return _weighted(lf).with_columns(_bucket(win))
+
+
 def prepare(
     frames: pl.DataFrame | pl.LazyFrame,
     window_from: datetime | int | None = None,
     window_to: datetime | int | None = None,
     *,
+    columns: tuple[str, ...] = COLUMNS,
     target_buckets: int = TARGET_BUCKETS,
 ) -> tuple[pl.DataFrame, Window]:
-    """Frames in [from, to) with `w` (weight), `t` (ts as ns int) and `b` (bucket index) added.
+    """Frames in [from, to) (only `columns`), with `w` (weight), `t` (ts as ns int) and `b` (bucket) added.
 
     A bound left out is taken from the data: the window then runs from the first frame to just after the last.
     """
-    lf = conform(frames)
     lo = to_ns(window_from) if window_from is not None else None
     hi = to_ns(window_to) if window_to is not None else None
-    if lo is not None:
-        lf = lf.filter(pl.col("ts") >= pl.lit(lo).cast(pl.Datetime("ns", "UTC")))
-    if hi is not None:
-        lf = lf.filter(pl.col("ts") < pl.lit(hi).cast(pl.Datetime("ns", "UTC")))
-    df = lf.with_columns(
-        w=1.0 / pl.col("sample_rate").fill_null(1.0),
-        t=pl.col("ts").dt.epoch("ns"),
-        success=pl.col("success").fill_null(True),
-    ).collect()
+    df = _weighted(scope(frames, window_from, window_to).select(columns)).collect()
     if lo is None or hi is None:
         bounds = df.select(lo=pl.col("t").min(), hi=pl.col("t").max()).row(0)
         if lo is None:
@@ -182,7 +206,4 @@ def prepare(
     if hi < lo:
         raise ValueError("the window ends before it starts")
     win = make_window(lo, hi, target_buckets)
-    df = df.with_columns(
-        b=((pl.col("t") - win.start_ns) // win.bucket_ns).clip(0, win.n_buckets - 1).cast(pl.Int32),
-    )
-    return df, win
+    return df.with_columns(_bucket(win)), win
