@@ -36,7 +36,7 @@ from smythtop.recorder.memory import memory_limit
 from smythtop.recorder.pricing import Pricer, PricingError
 from smythtop.recorder.sampling import ComponentState, adapt, component_policy
 from smythtop.recorder.trace import CURRENT
-from smythtop.recorder.tracker import NOOP, NoopTracker, RemoteParent, Tracker, apply_track_fields
+from smythtop.recorder.tracker import NOOP, FullTracker, NoopTracker, RemoteParent, Tracker, apply_track_fields
 
 log = logging.getLogger("smythtop.recorder")
 
@@ -137,9 +137,9 @@ class Collector:
                 st = self._state(component)
             if st.excluded:
                 return NOOP
-            if not fields and not st.memory:
-                return Tracker(st, agent_id)
-            return self._track_with(st, agent_id, fields)
+            if fields or st.full:
+                return self._track_with(st, agent_id, fields)
+            return Tracker(st, agent_id)
         except Exception as exc:
             self._fault("track", exc)
             return NOOP
@@ -152,12 +152,12 @@ class Collector:
         self._enabled = False
         self.track = self._track_off  # type: ignore[method-assign]
 
-    def _track_with(self, st: ComponentState, agent_id: str | None, fields: dict[str, Any]) -> Tracker:
+    def _track_with(self, st: ComponentState, agent_id: str | None, fields: dict[str, Any]) -> FullTracker:
         parent = fields.pop("parent", None)
         traceparent = fields.pop("traceparent", None)
         if parent is None and traceparent:
             parent = RemoteParent.from_traceparent(traceparent)
-        t = Tracker(st, agent_id, parent)
+        t = FullTracker(st, agent_id, parent)
         if st.memory and "memory" not in fields:
             fields["memory"] = True
         if fields:
@@ -238,6 +238,7 @@ class Collector:
                 st = ComponentState(component, self, self._now, rate)
                 st.excluded = excluded
                 st.memory = self.config.global_.track_memory
+                st.full = st.memory or self._clock is not SYSTEM_CLOCK
                 self._states[component] = st
             return st
 
@@ -382,7 +383,7 @@ class Collector:
         defaults = self._frame_defaults()
         llm = self.config.llm
         try:
-            if type(item) is Tracker:
+            if isinstance(item, Tracker):
                 frame, response = tracker_frame(item, self._wall_of, defaults)
                 st = item._st
                 st.kept += 1

@@ -41,7 +41,7 @@ class ComponentState:
     """Hot-path state of one component name; only the flush thread writes rate and keep_above."""
 
     __slots__ = (
-        "base_rate", "buf", "collector", "excluded", "high_water", "keep_above", "kept", "memory",
+        "base_rate", "buf", "collector", "excluded", "full", "high_water", "keep_above", "kept", "memory",
         "name", "now", "rate", "recent", "sampled_out", "seen_rate", "window_sampled_out",
     )  # fmt: skip
 
@@ -53,6 +53,7 @@ class ComponentState:
         self.high_water = collector._high_water
         self.excluded = False
         self.memory = False
+        self.full = False  # needs a FullTracker: an injected clock or memory sampling
         self.base_rate = base_rate
         self.rate = base_rate
         self.keep_above = UNLEARNED  # ns
