@@ -327,7 +327,8 @@ class SmythtopApp(App):
         if message.error:
             self.notify(f"export failed: {message.error}", severity="error", timeout=8)
         else:
-            self.notify(f"{message.rows:,} rows → {message.path}", title=f"Exported {message.kind}", timeout=8)
+            label = exporting.FORMATS[message.kind].label
+            self.notify(f"{message.rows:,} frames → {message.path}", title=f"Exported {label}", timeout=8)
 
     # ---- command palette ------------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
-"""Writing the selected window to a file, on a worker thread.
+"""Writing the selected window to a file, on a worker thread, with `smythtop export`'s own writers.
 
-Parquet is written with `store.arrow_schema()` so the file reads back exactly like the store's own
-files (docs/FORMAT.md).
+Parquet carries the store's exact Arrow schema (`store.arrow_schema()`, docs/FORMAT.md); CSV, JSON and
+Prometheus text are the formats of `smythtop export`, so a file from the app and one from the command
+line are the same bytes for the same window.
 """
 
 from __future__ import annotations
@@ -11,10 +12,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
-import store
 from smythtop.app import fmt
 from smythtop.app.data import Loader
 from smythtop.app.window import Bounds
@@ -28,7 +25,10 @@ class Format:
 
 
 FORMATS: dict[str, Format] = {
-    "parquet": Format("Parquet", ".parquet", "the window's frames, store schema"),
+    "parquet": Format("Parquet", ".parquet", "the window's frames with the store's schema"),
+    "csv": Format("CSV", ".csv", "the window's frames, one row each (smythtop export --format csv)"),
+    "json": Format("JSON", ".json", "the window's frames as an array of objects (smythtop export --format json)"),
+    "prometheus": Format("Prometheus", ".prom", "text exposition of the window's aggregates (prometheus_client)"),
 }
 
 
@@ -44,23 +44,25 @@ def proposed_name(bounds: Bounds, component: str | None, suffix: str) -> str:
     return f"{name}-{part(bounds.start, 'start')}-{part(bounds.shown_end, 'now')}{suffix}"
 
 
-def write_parquet(frames, path: Path) -> int:
-    """Write a polars frame with the store's Arrow schema, via a temporary file and a rename."""
-    table = frames.to_arrow()
-    schema = store.arrow_schema()
-    table = pa.Table.from_arrays([table.column(f.name).cast(f.type) for f in schema], schema=schema)
-    tmp = path.with_name(f".{path.name}.tmp")
+def export(loader: Loader, kind: str, bounds: Bounds, component: str | None, path: Path) -> int:
+    """Export the window (or one component's frames in it); returns the number of frames written.
+
+    Written to a temporary name and renamed, so a failed export never leaves half a file.
+    """
+    from smythtop.cli import export_cmd
+
+    if kind not in FORMATS:
+        raise ValueError(f"unknown export format {kind!r}")
+    frames = loader.window_frames(bounds, component).sort("ts")
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        pq.write_table(table, tmp, compression="zstd")
+        if kind == "parquet":
+            with open(tmp, "wb") as fh:
+                export_cmd.write_parquet(frames, fh)
+        else:
+            with open(tmp, "w", newline="", encoding="utf-8") as fh:
+                export_cmd.write_text(frames, kind, fh)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    return table.num_rows
-
-
-def export(loader: Loader, kind: str, bounds: Bounds, component: str | None, path: Path) -> int:
-    """Export the window (or one component's frames in it); returns the number of rows written."""
-    frames = loader.window_frames(bounds, component)
-    if kind == "parquet":
-        return write_parquet(frames, path)
-    raise ValueError(f"unknown export format {kind!r}")
+    return frames.height

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import polars as pl
@@ -211,3 +212,24 @@ async def test_window_keys_and_rebinding_from_config(store_root: Path, make_app)
         await pilot.press("escape")
         titles = {c.title for c in app.get_system_commands(app.screen)}
         assert {"Window: last hour", "Pan the window back in time", "Cycle the sort column"} <= titles
+
+
+async def test_palette_exports_csv_json_and_prometheus(store_root: Path, make_app, tmp_path: Path) -> None:
+    app = make_app(store_root)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await wait_for(pilot, lambda: app.ticks >= 1)
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        assert {"Export the window as CSV", "Export the window as JSON", "Export the window as Prometheus"} <= titles
+        for kind, suffix in (("csv", ".csv"), ("json", ".json"), ("prometheus", ".prom")):
+            await app.run_action(f"export('{kind}')")
+            await wait_for(pilot, lambda: isinstance(app.screen, ExportModal) and app.screen.is_mounted)
+            await pilot.pause()
+            box = app.screen.query_one("#export-path", Input)
+            assert box.value.endswith(suffix)
+            await pilot.press("enter")
+            path = Path(box.value)
+            await wait_for(pilot, lambda path=path: path.exists())
+        text = {p.suffix: p.read_text() for p in tmp_path.glob("smythtop-*")}
+        assert len(text[".csv"].splitlines()) == 121  # header + the window's 120 frames
+        assert len(json.loads(text[".json"])) == 120
+        assert 'smythtop_component_executions_total{agent_id="a1",component="retriever"} 30.0' in text[".prom"]
