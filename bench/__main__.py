@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import sys
+import traceback
 
 import bench
 from bench.harness import Table
@@ -15,12 +16,19 @@ def main(argv: list[str]) -> int:
     if argv:
         names = [n for n in names if any(a in n for a in argv)]
     table = Table()
+    failed = []
     for name in names:
         print(f"# {name}", flush=True)
-        importlib.import_module(f"bench.{name}").run(table)
+        try:
+            importlib.import_module(f"bench.{name}").run(table)
+        except Exception:  # one broken benchmark must not hide the others' figures
+            traceback.print_exc()
+            failed.append(name)
     print()
     print(table.render())
-    return 0
+    if failed:
+        print(f"\nFAILED: {', '.join(failed)}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

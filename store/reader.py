@@ -10,7 +10,7 @@ import polars as pl
 
 from store.catalog import list_parquet, rel, superseded
 from store.columns import polars_schema, rows_to_polars
-from store.framing import read_records
+from store.framing import gc_paused, read_records
 from store.locks import read_lock
 from store.paths import resolve_root
 from store.wal import list_segments
@@ -30,24 +30,47 @@ def to_ns(value: TimeBound) -> int | None:
     raise TypeError(f"since/until must be a datetime or an int of ns, not {type(value).__name__}")
 
 
-def _read_wal_rows(root: Path, skip: set[str]) -> list[tuple]:
-    rows: list[tuple] = []
-    for seg in list_segments(root):
-        if rel(root, seg.path) in skip:
-            continue
-        try:
-            data = seg.path.read_bytes()
-        except FileNotFoundError:
-            continue  # compacted away since listing; the publish lock makes its Parquet visible instead
-        rows.extend(read_records(data, sealed=seg.sealed).rows)
-    return rows
+# Sealed segments never change, so their decoded frames are kept per process until compacted
+# away: a repeated scan then decodes only the live segments (bench_store: a 100K-frame WAL cost
+# 2.3 s per scan when decoded every time).
+_sealed_cache: dict[Path, tuple[int, pl.DataFrame]] = {}
+
+
+def _read_wal_frames(root: Path, skip: set[str]) -> pl.DataFrame:
+    frames: list[pl.DataFrame] = []
+    live_rows: list[tuple] = []
+    listed = set()
+    with gc_paused():
+        for seg in list_segments(root):
+            if rel(root, seg.path) in skip:
+                continue
+            listed.add(seg.path)
+            cached = _sealed_cache.get(seg.path) if seg.sealed else None
+            try:
+                if cached is not None and cached[0] == seg.path.stat().st_size:
+                    frames.append(cached[1])
+                    continue
+                data = seg.path.read_bytes()
+            except FileNotFoundError:
+                continue  # compacted since listing; the publish lock makes its Parquet visible instead
+            rows = read_records(data, sealed=seg.sealed).rows
+            if seg.sealed:
+                frame = rows_to_polars(rows)
+                _sealed_cache[seg.path] = (len(data), frame)
+                frames.append(frame)
+            else:
+                live_rows.extend(rows)
+        frames.append(rows_to_polars(live_rows))
+    for path in [p for p in _sealed_cache if p not in listed and p.is_relative_to(root)]:
+        _sealed_cache.pop(path, None)
+    return pl.concat(frames) if len(frames) > 1 else frames[0]
 
 
 def read_wal(root: str | os.PathLike[str] | None = None) -> pl.DataFrame:
     """The frames still in WAL segments (damaged bytes skipped; `check` counts them)."""
     path = resolve_root(root)
     with read_lock(path):
-        return rows_to_polars(_read_wal_rows(path, superseded(path)))
+        return _read_wal_frames(path, superseded(path))
 
 
 def scan(root: str | os.PathLike[str] | None = None, since: TimeBound = None, until: TimeBound = None) -> pl.LazyFrame:
@@ -65,7 +88,7 @@ def scan(root: str | os.PathLike[str] | None = None, since: TimeBound = None, un
             for f in list_parquet(path)
             if rel(path, f.path) not in skip and (lo is None or f.max_ts >= lo) and (hi is None or f.min_ts < hi)
         ]
-        wal = rows_to_polars(_read_wal_rows(path, skip))
+        wal = _read_wal_frames(path, skip)
     parts = [pl.scan_parquet(files, schema=polars_schema())] if files else []
     parts.append(wal.lazy())
     frame = pl.concat(parts, how="vertical") if len(parts) > 1 else parts[0]

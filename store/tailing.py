@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 from store.catalog import KIND_WAL, list_parquet, rel, superseded
 from store.columns import rows_to_polars
 from store.compaction import read_sources
-from store.framing import read_records
+from store.framing import gc_paused, read_records
 from store.paths import PARQUET_DIR, WAL_DIR, ensure_dir, resolve_root
 from store.wal import list_segments
 
@@ -101,8 +101,9 @@ class Tailer:
 
     def poll(self) -> pl.DataFrame | None:
         """New frames since the last poll, or None."""
-        rows = self._read_wal(deliver=True)
-        frames = [rows_to_polars(rows)] if rows else []
+        with gc_paused():
+            rows = self._read_wal(deliver=True)
+            frames = [rows_to_polars(rows)] if rows else []
         successors = self._read_successors()  # after the WAL listing: rename happens before unlink
         if successors is not None:
             frames.append(successors)

@@ -37,8 +37,8 @@ from store.paths import (
 )
 from store.schema import validate
 
-DEFAULT_SEGMENT_BYTES = 16 << 20
-DEFAULT_SEGMENT_AGE_S = 60.0
+DEFAULT_SEGMENT_BYTES = 8 << 20
+DEFAULT_SEGMENT_AGE_S = 30.0
 DEFAULT_BUFFER_BYTES = 64 << 10
 
 _live_writers: weakref.WeakSet[Writer] = weakref.WeakSet()
@@ -166,12 +166,12 @@ class Writer:
         self.rejected += len(errors)
         with self._lock:
             self._check_open()
-            for record in records:
+            for record in records:  # write per buffer-full, so segments rotate on size as with append
                 self._buf += record
-            self._pending += len(records)
-            self.appended += len(records)
-            if len(self._buf) >= self.buffer_bytes:
-                self._write_locked()
+                self._pending += 1
+                self.appended += 1
+                if len(self._buf) >= self.buffer_bytes:
+                    self._write_locked()
         return errors
 
     def flush(self) -> None:
