@@ -191,26 +191,33 @@ def retry_policy(components: pl.DataFrame, window: Window) -> list[dict]:
     return out
 
 
-def parallelize(candidates: list[dict]) -> list[dict]:
-    """From spans.parallel_candidates: sibling runs that could run concurrently."""
+def parallelize(candidates: list[dict], per_parent: int = 2) -> list[dict]:
+    """From spans.parallel_candidates: the sibling runs worth most under each parent component."""
     out = []
+    taken: dict[str, int] = {}
     for c in candidates:
-        members = ", ".join(c["members"])
-        out.append(
-            {
-                "kind": "parallelize",
-                "component": c["parent_component"],
-                "title": f"Run {members} concurrently inside {c['parent_component']}",
-                "rationale": (
-                    f"In {c['parents']:,.0f} executions of {c['parent_component']} (mean {c['mean_parent_ms']:,.0f} ms)"
-                    f" {members} ran one after another; evidence they are independent: {c['why']}. Running them"
-                    " concurrently saves the sum of their times minus the slowest."
-                ),
-                "est_savings_usd_per_day": 0.0,
-                "est_latency_gain_ms": round(c["mean_gain_ms"], 3),
-                "confidence": _confidence(c["rows"], 0.8 if "either order" in c["why"] else 0.5),
-            }
-        )
+        parent = c["parent_component"]
+        if taken.get(parent, 0) >= per_parent:
+            continue
+        taken[parent] = taken.get(parent, 0) + 1
+        single = len(c["members"]) == 1
+        what = f"the {c['run_length']:g} {c['members'][0]} calls" if single else ", ".join(c["members"])
+        others = c["patterns"] - 1
+        out.append({
+            "kind": "parallelize",
+            "component": parent,
+            "title": f"Run {what} concurrently inside {parent}",
+            "rationale": (
+                f"In {c['parents']:,.0f} executions of {parent} (mean {c['mean_parent_ms']:,.0f} ms) {what} ran one"
+                f" after another; evidence they are independent: {c['why']}. Running them concurrently saves the"
+                " sum of their times minus the slowest"
+                + (f" ({others} other sibling set{'s' if others > 1 else ''} under {parent} could too)." if others
+                   else ".")
+            ),
+            "est_savings_usd_per_day": 0.0,
+            "est_latency_gain_ms": round(c["mean_gain_ms"], 3),
+            "confidence": _confidence(c["rows"], 0.8 if "either order" in c["why"] else 0.5),
+        })  # fmt: skip
     return out
 
 

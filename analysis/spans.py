@@ -94,6 +94,7 @@ def _siblings(s: SpanSample) -> pl.DataFrame:
         .with_columns(
             prev_component=pl.col("component").shift(1).over(group),
             prev_output_bytes=pl.col("output_bytes").shift(1).over(group),
+            prev_success=pl.col("success").shift(1).over(group),
             prev_end_max=pl.col("end").cum_max().shift(1).over(group),
             order=pl.int_range(pl.len()).over(group),
         )
@@ -168,25 +169,36 @@ def _independent_pairs(sib: pl.DataFrame) -> dict[tuple[str, str, str], str]:
 
     Evidence, strongest first: the two run in either order across traces; or the later one's input size does
     not follow the earlier one's output size (Spearman rho < 0.3 or p >= 0.05 over MIN_PAIR_SAMPLES pairs);
-    or it is the same component repeated (a fan-out), unless sizes say it chains.
+    or it is the same component repeated (a fan-out), unless sizes say it chains. A pair that alternates
+    inside one parent execution (A -> B -> A: an agent loop, each step feeding the next) is never independent.
     """
     from scipy import stats
 
     pairs = sib.filter(pl.col("prev_component").is_not_null())
     if pairs.is_empty():
         return {}
-    seen = pairs.select("parent_component", a="prev_component", b="component").unique()
+    steps = pairs.select("pk", "parent_component", a="prev_component", b="component").unique()
+    looped = (
+        steps.filter(pl.col("a") != pl.col("b"))
+        .join(steps.rename({"a": "b", "b": "a"}), on=["pk", "parent_component", "a", "b"], how="semi")
+        .select("parent_component", "a", "b")
+        .unique()
+    )
+    seen = steps.select("parent_component", "a", "b").unique().join(looped, on=["parent_component", "a", "b"],
+                                                                     how="anti")  # fmt: skip
     both = seen.join(seen.rename({"a": "b", "b": "a"}), on=["parent_component", "a", "b"], how="semi")
-    out = {(p, a, b): "runs in either order across traces" for p, a, b in both.iter_rows()}
+    out = {(p, a, b): "runs in either order across traces" for p, a, b in both.filter(pl.col("a") != pl.col("b"))
+           .iter_rows()}  # fmt: skip
     sized = (
         pairs.filter(pl.col("prev_output_bytes").is_not_null() & pl.col("input_bytes").is_not_null())
         .group_by("parent_component", "prev_component", "component")
         .agg(x=pl.col("prev_output_bytes"), y=pl.col("input_bytes"))
     )
     chained: set[tuple[str, str, str]] = set()
+    allowed = set(seen.iter_rows())
     for p, a, b, x, y in sized.iter_rows():
         key = (p, a, b)
-        if key in out or len(x) < MIN_PAIR_SAMPLES:
+        if key in out or key not in allowed or len(x) < MIN_PAIR_SAMPLES:
             continue
         if min(x) == max(x) or min(y) == max(y):
             continue
@@ -205,7 +217,9 @@ def parallel_candidates(s: SpanSample, min_parents: int = 3) -> list[dict]:
     """Runs of siblings that ran one after another although none needs the previous one's output.
 
     The gain of a run is the sum of its siblings' times minus the slowest one (what running them
-    concurrently would save). Grouped by parent component and the set of siblings, largest total gain first.
+    concurrently would save). A failed execution followed by the same component is a retry, not a fan-out,
+    and breaks the run. Grouped by parent component and the set of siblings, largest total gain first;
+    `patterns` counts the sets seen under the same parent.
     """
     if s.empty:
         return []
@@ -221,7 +235,11 @@ def parallel_candidates(s: SpanSample, min_parents: int = 3) -> list[dict]:
     group = ["pk"]
     runs = (
         sib.join(keys, on=["parent_component", "prev_component", "component"], how="left")
-        .with_columns(link=pl.col("sequential") & pl.col("why").is_not_null())
+        .with_columns(
+            link=pl.col("sequential")
+            & pl.col("why").is_not_null()
+            & ~((pl.col("prev_component") == pl.col("component")) & ~pl.col("prev_success").fill_null(True))
+        )
         .with_columns(run=(~pl.col("link")).cum_sum().over(group))
         .group_by([*group, "run"])
         .agg(
@@ -246,10 +264,14 @@ def parallel_candidates(s: SpanSample, min_parents: int = 3) -> list[dict]:
             rows=pl.len(),
             mean_gain_ms=(pl.col("gain") * pl.col("parent_w")).sum() / pl.col("parent_w").sum(),
             mean_parent_ms=(pl.col("parent_ms") * pl.col("parent_w")).sum() / pl.col("parent_w").sum(),
+            run_length=pl.col("n").median(),
             why=pl.col("why").first(),
         )
         .filter(pl.col("rows") >= min_parents)
-        .with_columns(total_gain_ms=pl.col("mean_gain_ms") * pl.col("parents"))
-        .sort("total_gain_ms", descending=True)
+        .with_columns(
+            total_gain_ms=pl.col("mean_gain_ms") * pl.col("parents"),
+            patterns=pl.len().over("parent_component"),
+        )
+        .sort(["total_gain_ms", "parent_component"], descending=[True, False])
     )
     return grouped.to_dicts()
