@@ -68,7 +68,7 @@ async def until(pilot, predicate, timeout: float = 60.0) -> None:
 
 
 async def drill_down(app, pilot) -> None:
-    await pilot.press("enter")
+    await pilot.press("down", "enter")  # the second component by time share: the assistant's LLM calls
     await until(pilot, lambda: getattr(app.screen, "detail", None) is not None)
 
 

@@ -299,7 +299,11 @@ class SmythtopApp(App):
         bounds = self.window.resolve(self.clock())
         start = fmt.stamp(bounds.start) if bounds.start is not None else "the first frame"
         end = "now" if bounds.end is None else fmt.stamp(bounds.end)
+        snap = self.snapshot
+        counted = snap is not None and snap.request.window == self.window and not component
         what = f"frames of {component!r}" if component else "every frame"
+        if counted:
+            what += f" ({snap.window_frames:,} at the last refresh)"
         return component, f"Export {what} from {start} to {end} (UTC)."
 
     def action_export(self, kind: str = "parquet") -> None:

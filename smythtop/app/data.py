@@ -66,6 +66,7 @@ class Snapshot:
     worker_ms: float
     analysis_ms: float  # the part of worker_ms spent in analysis (0 when the last result was reused)
     new_frames: int  # frames the tail delivered in this tick
+    poll_ms: float  # the part of worker_ms spent reading the tail (store.Tailer.poll) and appending to memory
     recomputed: bool
     source: str  # "memory", "scan" or "lazy": where the window's frames came from
     store_frames: int | None = None  # set when the window is empty: is the whole store empty?
@@ -131,7 +132,9 @@ class Loader:
             bounds = request.window.resolve(self.clock())
             if self._baselines is None or request.force:
                 self._load_baselines()
+            t_poll = time.perf_counter()
             new = self._poll()
+            poll_ms = (time.perf_counter() - t_poll) * 1000
             frames, source = self._frames(bounds)
             count = self._count(frames)
             new_in_window = self._count_new(new, bounds)
@@ -163,6 +166,7 @@ class Loader:
                 worker_ms=(time.perf_counter() - t0) * 1000,
                 analysis_ms=analysis_ms,
                 new_frames=0 if new is None else new.height,
+                poll_ms=poll_ms,
                 recomputed=recomputed,
                 source=source,
                 store_frames=store_frames,

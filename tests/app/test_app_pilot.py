@@ -207,6 +207,10 @@ async def test_window_keys_and_rebinding_from_config(store_root: Path, make_app)
         assert app.window.live
         await pilot.press("3")
         assert app.window.span == 60 * MINUTE
+        await pilot.press("tab", "f")  # maximise the focused pane, then restore it
+        assert app.screen.maximized is app.screen.query_one("#cost")
+        await pilot.press("f")
+        assert app.screen.maximized is None
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         await pilot.press("escape")

@@ -27,8 +27,14 @@ FLOWS_SHOWN = 6
 _SEV = {"critical": "bold white on red", "high": "bold red", "medium": "yellow", "low": "green"}
 
 
-def _num(x: Any) -> str:
-    return f"{x:.4g}" if isinstance(x, (int, float)) else str(x)
+def _num(x: Any, *, sign: bool = False) -> str:
+    """4 significant digits, without scientific notation for the magnitudes a dashboard shows."""
+    if not isinstance(x, (int, float)):
+        return str(x)
+    plus = "+" if sign else ""
+    if abs(x) >= 1000:
+        return f"{x:{plus},.0f}"
+    return f"{x:{plus}.4g}" if abs(x) >= 1e-3 or x == 0 else f"{x:{plus}.2e}"
 
 
 def box(title: str, *children, id: str) -> Vertical:
@@ -145,9 +151,8 @@ class ComponentScreen(Screen):
         for a in d.get("anomalies") or []:
             lines.append(f"[magenta]anomaly[/] {a.get('metric')} {a.get('direction')} {a.get('from')} → {a.get('to')}")
         for t in d.get("trends") or []:
-            lines.append(
-                f"[cyan]trend[/] {t.get('metric')} {t.get('slope_per_hour'):+.3g}/h (p={t.get('p_value'):.2g})"
-            )
+            slope, p = t.get("slope_per_hour"), t.get("p_value")
+            lines.append(f"[cyan]trend[/] {t.get('metric')} {_num(slope, sign=True)}/h (p={_num(p)})")
         return "\n".join(lines) or "[dim]nothing unusual in this window[/dim]"
 
     def _flows_text(self, d: dict[str, Any]) -> str:

@@ -31,6 +31,7 @@ def matches(text: str, needle: str) -> bool:
 class Pane(Vertical, can_focus=False):
     """A bordered pane with a title (btop style) holding one DiffTable."""
 
+    ALLOW_MAXIMIZE = True  # `f` fills the screen with the focused pane
     TITLE: ClassVar[str] = ""
     COLUMNS: ClassVar[list[Column]] = []
     SORT: ClassVar[str | None] = None
