@@ -54,10 +54,6 @@ class Cube:
     mem_c: pl.DataFrame  # component, _bin, _w, _v
     subsample: int  # m: distribution statistics used 1 frame in m (1 = every frame)
 
-    @property
-    def empty(self) -> bool:
-        return self.sums.height == 0
-
     @cached_property
     def labelled(self) -> dict[str, pl.DataFrame]:
         """The per-dim frames with agent/component/model/provider attached, joined once for every rollup."""

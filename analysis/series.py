@@ -15,7 +15,6 @@ from analysis.window import Window
 
 MIN_ROWS = 5
 MIN_CALLS = 3
-METRICS = ("latency_p95_ms", "error_rate", "cost_per_call_usd", "tokens_per_call")
 ALL = "(all)"  # the component name of fleet-wide series
 
 
