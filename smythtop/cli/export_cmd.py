@@ -44,8 +44,13 @@ TOKEN_TYPES = {  # OTel gen_ai.token.type values (plus the cache/reasoning split
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("export", help="export a window's frames", description=__doc__.split("\n\n")[0])
-    p.add_argument("--format", choices=FORMATS, required=True)
+    p = sub.add_parser(
+        "export",
+        help="export a window's frames",
+        description="Export a window's frames as Parquet (the store's schema), CSV, JSON or JSON Lines, or as"
+        " Prometheus text exposition of their aggregates. Refuses to overwrite a file without --force.",
+    )
+    p.add_argument("--format", choices=FORMATS, required=True, help="output format")
     p.add_argument("--output", "-o", required=True, metavar="PATH", help="file to write, or - for stdout")
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
     p.add_argument("--component", metavar="NAME", help="only this component")
