@@ -9,7 +9,7 @@ import polars as pl
 
 from analysis import anomalies, bottlenecks, cube, grade, recommend, semantics, series, spans, trends
 from analysis.baseline import Baseline, compare, sample_component
-from analysis.rollup import rollup
+from analysis.rollup import rollups
 from analysis.rows import clean, llm_row, stat_row
 from analysis.thresholds import Thresholds
 from analysis.window import REPORT_COLUMNS, Window, derived, iso, prepare, scope
@@ -34,11 +34,14 @@ def build_report(
     df, win = prepare(scoped, window_from, window_to, columns=REPORT_COLUMNS)
     c = cube.build(df, win, th)
 
-    comps = rollup(c, ["component"])
+    (comps, overall_df, per_bucket, fleet_bucket, agent_comps, model_rows, llm_comp, llm_total_df, by_provider,
+     by_agent, by_llm_component) = rollups(c, [
+        (["component"], False), ([], False), (["component", "b"], False), (["b"], False),
+        (["agent_id", "component"], False), (["model", "provider"], True), (["component", "model", "provider"], True),
+        ([], True), (["provider"], True), (["agent_id"], True), (["component"], True),
+    ])  # fmt: skip
     total_ms = float(comps["total_ms_sum"].sum()) if comps.height else 0.0
-    overall = rollup(c, []).row(0, named=True)
-    per_bucket = rollup(c, ["component", "b"])
-    fleet_bucket = rollup(c, ["b"])
+    overall = overall_df.row(0, named=True)
     comp_series = series.by_component(per_bucket, win)
     fleet_series = series.build(fleet_bucket, win, series.ALL)
     spark = {
@@ -51,14 +54,12 @@ def build_report(
     ]
     component_rows.sort(key=lambda r: (-r["time_share"], r["component"]))
     agent_rows = [
-        {"agent_id": r["agent_id"], **stat_row(r, win, th, total_ms)}
-        for r in rollup(c, ["agent_id", "component"]).iter_rows(named=True)
+        {"agent_id": r["agent_id"], **stat_row(r, win, th, total_ms)} for r in agent_comps.iter_rows(named=True)
     ]
     agent_rows.sort(key=lambda r: (-r["time_share"], str(r["agent_id"]), r["component"]))
 
-    models = _sorted_llm(rollup(c, ["model", "provider"], llm_only=True), win, ("model", "provider"))
-    llm_comp = rollup(c, ["component", "model", "provider"], llm_only=True)
-    llm_total = rollup(c, [], llm_only=True).row(0, named=True) if overall["llm_calls"] else None
+    models = _sorted_llm(model_rows, win, ("model", "provider"))
+    llm_total = llm_total_df.row(0, named=True) if overall["llm_calls"] else None
     burn = (llm_total["cost_usd"] or 0.0) / win.hours if llm_total else 0.0
 
     sample = spans.sample(derived(scoped, win))
@@ -102,18 +103,18 @@ def build_report(
             "throughput_per_min": executions / win.minutes,
             "burn_usd_per_hour": burn,
             "cost_status": th.cost_status(burn),
-            "agents": df["agent_id"].n_unique(),
+            "agents": c.dims["agent_id"].n_unique(),
             "components": comps.height,
         },
         "components": component_rows,
         "agent_components": agent_rows,
         "models": models,
         "llm": {
-            "by_provider": _sorted_llm(rollup(c, ["provider"], llm_only=True), win, ("provider",)),
-            "by_agent": _sorted_llm(rollup(c, ["agent_id"], llm_only=True), win, ("agent_id",)),
+            "by_provider": _sorted_llm(by_provider, win, ("provider",)),
+            "by_agent": _sorted_llm(by_agent, win, ("agent_id",)),
             "by_component": [
                 r | {"over_cost_per_operation": (r["cost_per_call"] or 0.0) > th.cost_per_operation}
-                for r in _sorted_llm(rollup(c, ["component"], llm_only=True), win, ("component",))
+                for r in _sorted_llm(by_llm_component, win, ("component",))
             ],
             "burn_usd_per_hour": burn,
             "cost_warning_per_hour": th.cost_warning_per_hour,

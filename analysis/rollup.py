@@ -22,7 +22,15 @@ def rollup(cube: Cube, by: Sequence[str], *, llm_only: bool = False) -> pl.DataF
 
     `llm_only` keeps only frames with a model (the LLM calls).
     """
-    by = list(by)
+    return rollups(cube, [(by, llm_only)])[0]
+
+
+def rollups(cube: Cube, specs: Sequence[tuple[Sequence[str], bool]]) -> list[pl.DataFrame]:
+    """Several rollups (by, llm_only) in one `collect_all`: polars plans them together and runs them in parallel."""
+    return pl.collect_all([_plan(cube, list(by), llm_only) for by, llm_only in specs])
+
+
+def _plan(cube: Cube, by: list[str], llm_only: bool) -> pl.LazyFrame:
     sums = cube.labelled["sums"].lazy()
     if llm_only:
         sums = sums.filter(pl.col("model").is_not_null())
@@ -56,8 +64,7 @@ def rollup(cube: Cube, by: Sequence[str], *, llm_only: bool = False) -> pl.DataF
         cost_per_call=pl.when(pl.col("priced_calls") > 0).then(pl.col("cost_usd") / pl.col("priced_calls")),
     )
     pct = _percentiles(cube, by, llm_only)
-    out = derived.join(pct, on=by, how="left", nulls_equal=True) if by else pl.concat([derived, pct], how="horizontal")
-    return out.collect() if isinstance(out, pl.LazyFrame) else out
+    return derived.join(pct, on=by, how="left", nulls_equal=True) if by else pl.concat([derived, pct], how="horizontal")
 
 
 def _percentiles(cube: Cube, by: list[str], llm_only: bool) -> pl.LazyFrame:
