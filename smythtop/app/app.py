@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 from textual import work
 from textual.app import App, SystemCommand
+from textual.keys import format_key
 from textual.screen import Screen
 from textual.timer import Timer
 
@@ -189,8 +190,8 @@ class SmythtopApp(App):
         self._update_status()
         self._tick_done(None)
 
-    def _update_status(self, *, loading: bool = False) -> None:
-        state = StatusState(
+    def status_state(self, *, loading: bool = False) -> StatusState:
+        return StatusState(
             root=self.root,
             window=self.window,
             refresh_s=self.refresh_s,
@@ -199,6 +200,9 @@ class SmythtopApp(App):
             error=self.error,
             loading=loading,
         )
+
+    def _update_status(self, *, loading: bool = False) -> None:
+        state = self.status_state(loading=loading)
         for screen in self.screen_stack:
             for status in screen.query(StatusLine):
                 status.show(state)
@@ -342,7 +346,8 @@ class SmythtopApp(App):
         for action in keys.CATALOGUE:
             if action.palette and action.scope in ("app", scope):
                 target: Any = self if action.scope == "app" else screen
-                yield SystemCommand(action.description, f"key {action.keys}", partial(target.run_action, action.action))
+                shown = ", ".join(format_key(k) for k in self._keymap.get(action.id, action.keys).split(","))
+                yield SystemCommand(action.description, f"key {shown}", partial(target.run_action, action.action))
         for kind, spec in exporting.FORMATS.items():
             if kind != "parquet":
                 yield SystemCommand(f"Export the window as {spec.label}", spec.help, partial(self.action_export, kind))

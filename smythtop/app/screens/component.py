@@ -166,9 +166,11 @@ class ComponentScreen(Screen):
                 out.append(f"  [dim]+{len(items) - FLOWS_SHOWN} more[/dim]")
             return out if items else [*out, "  [dim]none[/dim]"]
 
-        return "\n".join(
-            side("called by", d.get("callers") or [], "from") + side("calls", d.get("callees") or [], "to")
-        )
+        lines = side("called by", d.get("callers") or [], "from") + side("calls", d.get("callees") or [], "to")
+        after = [f"{a.get('to')} {fmt.pct(a.get('probability'), digits=0)}" for a in (d.get("next") or [])[:3]]
+        if after:  # affinity: which sibling tends to run right after this one
+            lines.append(f"[b]then runs[/b]  {', '.join(after)}")
+        return "\n".join(lines)
 
     def _traces(self, traces: list[dict[str, Any]]) -> None:
         table = self.query_one("#traces", DataTable)

@@ -9,6 +9,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.keys import format_key
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
@@ -33,7 +34,8 @@ def keys_table(current: dict[str, str]) -> Table:
         if action.scope != scope:
             scope = action.scope
             table.add_row(Text(SCOPES[scope], style="bold underline"), "", "")
-        table.add_row(current.get(action.id, action.keys), action.description, action.id)
+        keys = ", ".join(format_key(k) for k in current.get(action.id, action.keys).split(","))
+        table.add_row(keys, action.description, action.id)
     return table
 
 

@@ -55,6 +55,8 @@ class TraceScreen(Screen):
         )
         table = self.query_one("#spans", DataTable)
         table.clear()
+        name_w = max(len(str(s.get("component"))) + 2 * int(s.get("depth") or 0) for s in spans)
+        width = max(WATERFALL, self.size.width - name_w - 30)  # the bar takes the rest of the screen
         for s in spans:
             ok = s.get("success", True)
             name = Text("  " * int(s.get("depth") or 0) + str(s.get("component")), style="" if ok else "red")
@@ -63,7 +65,7 @@ class TraceScreen(Screen):
                 Text(fmt.ms(s["start_ms"]), justify="right"),
                 Text(fmt.ms(s["total_ms"]), justify="right"),
                 Text("✓" if ok else "✗", style="green" if ok else "bold red"),
-                Text(waterfall(s["start_ms"], s["total_ms"], end), style="cyan" if ok else "red"),
+                Text(waterfall(s["start_ms"], s["total_ms"], end, width), style="cyan" if ok else "red"),
                 key=s.get("span_id") or None,
             )
         table.focus()

@@ -102,6 +102,10 @@ class StatusLine(Static):
 
     _shown: tuple | None = None
 
+    def on_mount(self) -> None:
+        """A screen pushed between ticks shows the current state at once."""
+        self.show(self.app.status_state())
+
     def show(self, state: StatusState) -> None:
         """Update only when the text changed, so idle ticks cost no layout or repaint."""
         text = status_text(state)

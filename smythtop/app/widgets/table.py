@@ -47,14 +47,15 @@ class Column:
 
 
 Row = tuple[str, Sequence[Cell]]
+FIT_MAX = 32  # widest a fitted column grows; longer names are cut
 
 
 class DiffTable(DataTable):
     """Rows keyed by a stable string (the component, the model...).
 
-    Every column but the row-key column has a fixed width: a cell update never changes a column's
-    width, so no row is left rendered at a stale width (Textual re-measures auto widths only on idle,
-    after the cursor row may already be cached) and the layout does not jitter from tick to tick."""
+    Every column has a fixed width (a column declared without one is fitted to its widest text when rows
+    change): Textual re-measures auto widths only on idle, after some rows may already be cached at the
+    old width, so auto widths leave rows misaligned; fixed widths also keep the layout from jittering."""
 
     def __init__(self, columns: Sequence[Column], *, sort_column: str | None = None, **kwargs: Any) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
@@ -65,7 +66,20 @@ class DiffTable(DataTable):
 
     def on_mount(self) -> None:
         for col in self.spec:
-            self.add_column(self._label(col), key=col.key, width=col.width)
+            self.add_column(self._label(col), key=col.key, width=col.width or len(col.label) + 1)
+
+    def _fit_columns(self) -> bool:
+        """Give the columns declared without a width the width of their widest text (up to FIT_MAX)."""
+        changed = False
+        for i, col in enumerate(self.spec):
+            if col.width is not None:
+                continue
+            texts = [len(cells[i].text) for cells in self._rows.values()]
+            want = min(FIT_MAX, max([len(col.label) + 1, *texts]))
+            column = self.columns[col.key]
+            if column.width != want:
+                column.width, changed = want, True
+        return changed
 
     # ---- sorting --------------------------------------------------------------------------------
 
@@ -171,6 +185,10 @@ class DiffTable(DataTable):
                     # the stored cells must be the ones in the table: the sort looks them up by identity
                     cells = [a if a != b else b for a, b in zip(cells, old, strict=True)]
                 self._rows[key] = list(cells)
+            if self._fit_columns() and self._rows:
+                # a width changed: rewrite one cell so Textual drops every row it rendered at the old width
+                key, cells = next(iter(self._rows.items()))
+                self.update_cell(key, self.spec[0].key, cells[0], update_width=True)
             self._apply_order()
             self.restore_cursor(cursor_key)
         return written
