@@ -71,8 +71,10 @@ def rate(x: float | None) -> str:
 
 
 def spark(values: list[float | None], width: int | None = None) -> str:
-    """A one-line block sparkline from zero to the maximum; gaps (None) are blank, so an idle bucket never
-    looks like a fast one, and a steady series looks steady instead of magnifying its noise.
+    """A one-line block sparkline; gaps (None) are blank, so an idle bucket never looks like a fast one.
+
+    The scale runs from the minimum to the maximum, but spans at least a quarter of the maximum, so the
+    shape of a real change shows while a steady series stays flat instead of magnifying its noise.
 
     Hand-written because Textual's Sparkline is a widget and a table cell needs a string.
     """
@@ -83,8 +85,10 @@ def spark(values: list[float | None], width: int | None = None) -> str:
     present = [v for v in vals if not _missing(v)]
     if not present:
         return ""
-    hi = max(present) or 1.0
-    return "".join(" " if _missing(v) else SPARK[max(0, min(7, int(v / hi * 7.999)))] for v in vals)
+    hi = max(present)
+    lo = min(min(present), hi * 0.75)
+    scale = (hi - lo) or 1.0
+    return "".join(" " if _missing(v) else SPARK[max(0, min(7, int((v - lo) / scale * 7.999)))] for v in vals)
 
 
 def _bucket_max(chunk: list[float | None]) -> float | None:
