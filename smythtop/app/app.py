@@ -4,7 +4,8 @@ One tick = one thread worker that polls the tail, picks the window's frames and 
 then posts a `SnapshotReady`. The next tick is armed only when that message has been handled, so ticks
 never overlap, and a paused app arms nothing at all. The UI thread only formats finished results.
 
-While frames flow, ticks follow each other `refresh_s` apart. When a tick finds nothing new the next
+While frames flow, ticks start `refresh_s` apart (back to back, never overlapping, when one takes longer).
+When a tick finds nothing new the next
 one waits IDLE_TICK_S, unless watchfiles (inotify) reports a change in the store first: an idle app
 costs almost nothing, and the first frame after a quiet spell shows at once.
 """
@@ -72,7 +73,7 @@ class SmythtopApp(App):
         self._timer_due = 0.0
         self._busy = False
         self._pending: TickRequest | None = None
-        self._finished_at = 0.0
+        self._started_at = 0.0  # monotonic start of the last tick: refresh_s is the period between starts
         self._changed = False  # the store changed while a tick ran
         self._stop_watch = threading.Event()
 
@@ -130,6 +131,7 @@ class SmythtopApp(App):
             self._pending = request
             return
         self._busy = True
+        self._started_at = time.monotonic()
         if self.snapshot is None or request.window != self.snapshot.request.window:
             self._update_status(loading=True)  # the user is waiting for a new window; routine ticks say nothing
         self._tick(request)
@@ -144,33 +146,38 @@ class SmythtopApp(App):
         self.post_message(SnapshotReady(snapshot))
 
     def _tick_done(self, snapshot: Snapshot | None) -> None:
+        """Arm the next tick now that this one is done: `refresh_s` after this one started while frames
+        flow (at once if the tick took longer than that), IDLE_TICK_S when it found nothing new."""
         self._busy = False
-        self._finished_at = time.monotonic()
         if self._pending is not None:
             pending, self._pending = self._pending, None
             self.request_tick(force=pending.force)
         elif self.window.ticking:
             # soon again after the first paint (its tick skips store.check), or while frames flow
             flowing = snapshot is None or snapshot.health is None or snapshot.new_frames > 0 or self._changed
-            self._arm(self.refresh_s if flowing else IDLE_TICK_S)
+            self._arm(self._next_due() if flowing else IDLE_TICK_S)
         self._changed = False
 
+    def _next_due(self) -> float:
+        return max(0.0, self._started_at + self.refresh_s - time.monotonic())
+
     def _arm(self, delay: float) -> None:
+        delay = max(delay, 0.01)  # a Textual timer cannot have a zero interval
         if self._timer is not None:
             self._timer.stop()
         self._timer = self.set_timer(delay, self.request_tick)
         self._timer_due = time.monotonic() + delay
 
     def on_store_changed(self, message: StoreChanged) -> None:
-        """New data: bring an idle tick forward to `refresh_s` after the last one ended."""
+        """New data: bring an idle tick forward to `refresh_s` after the last one started."""
         if not self.window.ticking:
             return
         if self._busy:
             self._changed = True
             return
-        due = self._finished_at + self.refresh_s
-        if self._timer is not None and self._timer_due > due + 0.01:
-            self._arm(max(0.0, due - time.monotonic()))
+        delay = self._next_due()
+        if self._timer is not None and self._timer_due > time.monotonic() + delay + 0.01:
+            self._arm(delay)
 
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
         snap = message.snapshot
@@ -262,7 +269,7 @@ class SmythtopApp(App):
         self.refresh_s = REFRESH_STEPS[max(0, min(len(REFRESH_STEPS) - 1, idx + step))]
         self.notify(f"refresh every {self.refresh_s:g}s", timeout=2)
         if self._timer is not None:
-            self._arm(self.refresh_s)
+            self._arm(self._next_due())
         self._update_status()
 
     # ---- screens --------------------------------------------------------------------------------
