@@ -88,6 +88,8 @@ class SmythtopApp(App):
 
     def on_unmount(self) -> None:
         self._stop_watch.set()
+        if self._timer is not None:
+            self._timer.stop()
 
     def _watch_store(self) -> None:
         """Post StoreChanged when the store's WAL or Parquet directories change (inotify via watchfiles)."""
@@ -123,6 +125,8 @@ class SmythtopApp(App):
 
     def request_tick(self, *, force: bool = False) -> None:
         """Start a tick now, or right after the running one: never two at once."""
+        if self._stop_watch.is_set() or not self.screen_stack:
+            return  # shutting down: a timer or a late message may still call in
         if self._timer is not None:
             self._timer.stop()
             self._timer = None
