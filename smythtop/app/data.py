@@ -37,12 +37,9 @@ class Health:
     """What `store.check` says, reduced to what the status line shows."""
 
     frames: int
-    oldest_ts: int | None
-    newest_ts: int | None
     damaged_regions: int
     quarantined_files: int
     unreadable_parquet: int
-    writers_alive: int
 
 
 @dataclass(frozen=True)
@@ -333,12 +330,9 @@ class Loader:
         rep = store.check(self.root)
         self._health = Health(
             frames=rep.frames,
-            oldest_ts=rep.oldest_ts,
-            newest_ts=rep.newest_ts,
             damaged_regions=rep.damaged_regions,
             quarantined_files=rep.quarantined_files,
             unreadable_parquet=len(rep.unreadable_parquet),
-            writers_alive=rep.writers_alive,
         )
         return self._health
 

@@ -96,12 +96,11 @@ def _bucket_max(chunk: list[float | None]) -> float | None:
     return max(present) if present else None
 
 
-def clock(ns: int | None, *, seconds: bool = True) -> str:
-    """UTC wall time of a ns timestamp: HH:MM:SS (or HH:MM)."""
+def clock(ns: int | None) -> str:
+    """UTC wall time of a ns timestamp: HH:MM:SS."""
     if ns is None:
         return DASH
-    dt = datetime.fromtimestamp(ns / 1e9, tz=UTC)
-    return dt.strftime("%H:%M:%S" if seconds else "%H:%M")
+    return datetime.fromtimestamp(ns / 1e9, tz=UTC).strftime("%H:%M:%S")
 
 
 def stamp(ns: int | None) -> str:

@@ -123,13 +123,6 @@ class TimeWindow:
             raise WindowError("the marked window is empty: move the window before setting the end mark")
         return TimeWindow(span=end - start, end=end, paused_at=self.paused_at)
 
-    def set_range(self, start: int, end: int, clock_ns: int) -> TimeWindow:
-        """An explicit [start, end) range, e.g. typed into the window dialog."""
-        if end <= start:
-            raise WindowError("the end of the window must come after its start")
-        now = self.now(clock_ns)
-        return TimeWindow(span=end - start, end=None if end >= now else end, paused_at=self.paused_at)
-
     def clear_mark(self) -> TimeWindow:
         return replace(self, mark_start=None)
 

@@ -66,13 +66,6 @@ def test_two_marks_make_an_arbitrary_window() -> None:
     assert not w.live
 
 
-def test_set_range_and_empty_range() -> None:
-    w = TimeWindow().set_range(NOW - 3 * HOUR, NOW - HOUR, NOW)
-    assert (w.resolve(NOW).start, w.resolve(NOW).end) == (NOW - 3 * HOUR, NOW - HOUR)
-    with pytest.raises(WindowError):
-        TimeWindow().set_range(NOW, NOW, NOW)
-
-
 def test_span_labels() -> None:
     assert [span_label(PRESETS[p]) for p in PRESETS] == ["5m", "15m", "1h", "6h", "1d", "all"]
     assert span_label(HOUR + 30 * MINUTE) == "1h30m"

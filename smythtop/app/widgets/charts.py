@@ -106,10 +106,8 @@ class LineChart(Widget):
         return Group(*out)
 
 
-def bar_lines(items: Sequence[tuple[str, float, str]], width: int, *, unit: str = "") -> list[Text]:
+def bar_lines(items: Sequence[tuple[str, float, str]], width: int) -> list[Text]:
     """Horizontal bars, one per (label, value, value_text): eighths-of-a-cell resolution."""
-    if not items:
-        return [Text("none in this window", style="dim")]
     label_w = min(max(len(label) for label, _, _ in items), max(8, width // 3))
     text_w = max(len(text) for _, _, text in items)
     bar_w = max(4, width - label_w - text_w - 3)
@@ -122,7 +120,7 @@ def bar_lines(items: Sequence[tuple[str, float, str]], width: int, *, unit: str 
         line = Text(no_wrap=True)
         line.append(label[:label_w].ljust(label_w) + " ", style="bold")
         line.append(bar.ljust(bar_w), style="cyan")
-        line.append(" " + text.rjust(text_w) + unit, style="")
+        line.append(" " + text.rjust(text_w))
         lines.append(line)
     return lines
 

@@ -192,6 +192,3 @@ class DiffTable(DataTable):
             self._apply_order()
             self.restore_cursor(cursor_key)
         return written
-
-    def row_value(self, key: str) -> Sequence[Cell] | None:
-        return self._rows.get(key)
