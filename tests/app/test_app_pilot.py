@@ -237,3 +237,16 @@ async def test_palette_exports_csv_json_and_prometheus(store_root: Path, make_ap
         assert len(text[".csv"].splitlines()) == 121  # header + the window's 120 frames
         assert len(json.loads(text[".json"])) == 120
         assert 'smythtop_component_executions_total{agent_id="a1",component="retriever"} 30.0' in text[".prom"]
+
+
+async def test_status_line_reports_damage_from_store_check(store_root: Path, make_app) -> None:
+    segment = sorted((store_root / "wal").rglob("*.wal"))[0]
+    data = bytearray(segment.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 8] = b"\xff" * 8  # one damaged record in the middle
+    segment.write_bytes(bytes(data))
+    app = make_app(store_root)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.health is not None)
+        assert app.snapshot.window_frames == 119  # the frames after the damage are still read
+        status = str(app.screen.query_one("#status").render())
+        assert "⚠ 1 damaged" in status
