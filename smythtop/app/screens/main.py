@@ -41,7 +41,9 @@ EMPTY_STORE = """[b]No frames in {store} yet.[/b]
 Record from your agent:
 
     [cyan]from smythtop import Collector[/cyan]
-    [cyan]collector = Collector()[/cyan]            [dim]# writes to this store by default[/dim]
+    [cyan]collector = Collector.get_instance()[/cyan]     [dim]# $SMYTHTOP_STORE or the default store[/dim]
+    [cyan]with collector.track("MyComponent", agent_id="my-agent"):[/cyan]
+    [cyan]    ...[/cyan]
 
 or watch a simulated fleet right now:
 
