@@ -138,7 +138,7 @@ class ComponentScreen(Screen):
     def _baseline_text(self, d: dict[str, Any]) -> str:
         lines = []
         if d.get("baseline") is None:
-            lines.append(f"[dim]no baseline saved: `smythtop baseline {self.component}` records one[/dim]")
+            lines.append(f"[dim]no baseline saved: `smythtop baseline --component {self.component}` records one[/dim]")
         for r in d.get("comparison") or []:
             mark = "[bold red]▲ regressed[/]" if r.get("regressed") else "[green]ok[/]"
             p = r.get("p_value")
