@@ -8,7 +8,7 @@ from pathlib import Path
 
 import polars as pl
 
-from store.catalog import list_parquet, rel, superseded
+from store.catalog import list_parquet, parse_parquet_name, rel, superseded
 from store.columns import polars_schema, rows_to_polars
 from store.framing import gc_paused, read_records
 from store.locks import read_lock
@@ -83,13 +83,19 @@ def scan(root: str | os.PathLike[str] | None = None, since: TimeBound = None, un
     lo, hi = to_ns(since), to_ns(until)
     with read_lock(path):
         skip = superseded(path)
-        files = [
-            f.path
-            for f in list_parquet(path)
-            if rel(path, f.path) not in skip and (lo is None or f.max_ts >= lo) and (hi is None or f.min_ts < hi)
-        ]
+        files = [f.path for f in list_parquet(path) if rel(path, f.path) not in skip]
         wal = _read_wal_frames(path, skip)
-    parts = [pl.scan_parquet(files, schema=polars_schema())] if files else []
+    return committed_frames(files, wal, lo, hi)
+
+
+def committed_frames(files: list[Path], wal: pl.DataFrame, lo: int | None, hi: int | None) -> pl.LazyFrame:
+    """Parquet files (pruned by the time range in their names) plus WAL frames, within [lo, hi)."""
+    kept = []
+    for path in files:
+        f = parse_parquet_name(path)
+        if f is not None and (lo is None or f.max_ts >= lo) and (hi is None or f.min_ts < hi):
+            kept.append(path)
+    parts = [pl.scan_parquet(kept, schema=polars_schema())] if kept else []
     parts.append(wal.lazy())
     frame = pl.concat(parts, how="vertical") if len(parts) > 1 else parts[0]
     if lo is not None:

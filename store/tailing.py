@@ -18,7 +18,9 @@ from store.catalog import KIND_WAL, list_parquet, rel, superseded
 from store.columns import rows_to_polars
 from store.compaction import read_sources
 from store.framing import gc_paused, read_records
+from store.locks import read_lock
 from store.paths import PARQUET_DIR, WAL_DIR, ensure_dir, resolve_root
+from store.reader import TimeBound, committed_frames, to_ns
 from store.wal import list_segments
 
 FORGET_AFTER_POLLS = 50  # a vanished segment with no Parquet successor (all quarantined) is dropped
@@ -42,6 +44,25 @@ class Tailer:
             self._read_wal(deliver=False)
         # Listed after the WAL: a segment compacted in between is then known with its full count.
         self._seen_parquet = {f.name for f in list_parquet(self.root)}
+
+    @classmethod
+    def with_history(
+        cls, root: str | os.PathLike[str] | None = None, since: TimeBound = None, until: TimeBound = None
+    ) -> tuple[pl.LazyFrame, Tailer]:
+        """Every committed frame in [since, until) now, and a Tailer that delivers exactly the
+        frames committed after it: no frame in both, none in neither. Both views are taken under
+        the shared publish lock, so no compaction can move frames between them."""
+        tailer = cls.__new__(cls)
+        tailer.root = resolve_root(root)
+        tailer.offsets, tailer.counts, tailer._vanished, tailer._replaced = {}, {}, {}, set()
+        tailer.delivered = 0
+        with read_lock(tailer.root), gc_paused():
+            rows = tailer._read_wal(deliver=True)
+            files = list_parquet(tailer.root)
+            skip = superseded(tailer.root)
+        tailer._seen_parquet = {f.name for f in files}
+        kept = [f.path for f in files if rel(tailer.root, f.path) not in skip]
+        return committed_frames(kept, rows_to_polars(rows), to_ns(since), to_ns(until)), tailer
 
     def _read_wal(self, *, deliver: bool) -> list[tuple]:
         rows: list[tuple] = []
