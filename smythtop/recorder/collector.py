@@ -371,10 +371,15 @@ class Collector:
             self._flush_writer()
             return
         self.kept += len(frames)
-        alerts = performance_events(frames, self.config) if self._events.wants(PERFORMANCE_EVENT) else []
-        written = self._write(frames)
-        for event in alerts:
-            self._events.emit(PERFORMANCE_EVENT, event, self._callback_failed)
+        written = self._write(frames)  # first: nothing below may cost the batch its place on disk
+        if self._events.wants(PERFORMANCE_EVENT):
+            try:  # on frames the store accepted, so every field has its contract type
+                alerts = performance_events(written or _valid_only(frames), self.config)
+            except Exception as exc:
+                self._fault("events", exc)
+                alerts = []
+            for event in alerts:
+                self._events.emit(PERFORMANCE_EVENT, event, self._callback_failed)
         if written and self._events.wants(BATCH_FLUSH):
             self._events.emit(BATCH_FLUSH, written, self._callback_failed)
 

@@ -69,7 +69,7 @@ def performance_events(frames: Iterable[dict[str, Any]], config: Config) -> list
     spent: defaultdict[tuple[str, str], float] = defaultdict(float)
     for f in frames:
         key = (f["agent_id"], f["component"])
-        w = 1.0 / f.get("sample_rate", 1.0)
+        w = 1.0 / (f.get("sample_rate") or 1.0)
         weight[key] += w
         if not f["success"]:
             failed[key] += w

@@ -165,3 +165,21 @@ def test_a_failing_pricer_keeps_the_frame(make, root: Path, monkeypatch: pytest.
     (row,) = read_frames(root)
     assert row["cost_usd"] is None and row["input_tokens"] == 10
     assert c.stats()["pricing_errors"] == 1
+
+
+@pytest.mark.parametrize("bad", [{"sample_rate": None}, {"total_ms": "12"}])
+def test_a_bad_recorded_frame_never_costs_its_batch(make, root: Path, bad: dict) -> None:
+    """With a performance-event listener, one bad `record()` frame used to lose the whole batch."""
+    c = make({"global": {"flush_interval": 60}})
+    events: list = []
+    c.on("performance-event", events.append)
+    for _ in range(5):
+        with c.track("Good", agent_id="a"):
+            pass
+    c.record({"component": "Tool", "agent_id": "a", "total_ms": 3.0, "success": True, **bad})
+    c.flush()
+    frames = read_frames(root)
+    stats = c.stats()
+    assert sum(f["component"] == "Good" for f in frames) == 5
+    assert stats["internal_errors"] == 0
+    assert stats["written"] + stats["rejected"] == 6
