@@ -1,8 +1,20 @@
-"""The whole report as one JSON-serialisable dict (shape: docs/ANALYSIS.md), for the CLI, the TUI and scripts."""
+"""The whole report as one JSON-serialisable dict (shape: docs/ANALYSIS.md), for the CLI, the TUI and scripts.
+
+It is built in two parts so that the live app can refresh them at different paces:
+
+- `build_live`: what every tick needs (window, summary and grade, components with their trend, models, cost
+  series): the cube and six rollups;
+- `build_slow`: the findings (agent x component rows, the LLM breakdowns, bottlenecks, anomalies, trends,
+  regressions, recommendations, flows, affinity, critical path), derived from the live part's cube and
+  rollups plus the span-tree sample.
+
+`build_report` composes the two, so each number has one implementation.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
 import polars as pl
@@ -13,6 +25,30 @@ from analysis.rollup import rollups
 from analysis.rows import clean, llm_row, stat_row
 from analysis.thresholds import Thresholds
 from analysis.window import REPORT_COLUMNS, Window, derived, iso, prepare, scope
+
+# build_report's keys, in order: compose() rebuilds this order from the two parts
+KEYS = ("window", "summary", "components", "agent_components", "models", "llm", "bottlenecks", "anomalies", "trends",
+        "regressions", "recommendations", "flows", "affinity", "critical_path", "cost_series", "thresholds",
+        "estimation")  # fmt: skip
+TREND_KEYS = ("component", "metric", "slope_per_hour", "p_value", "forecast_next_hour", "ci_low", "ci_high", "unit",
+              "level")  # fmt: skip
+LIVE_KEYS = ("window", "summary", "components", "models", "cost_series", "thresholds", "estimation")
+
+
+@dataclass(frozen=True)
+class LivePart:
+    """The live part of a report (`report`, strict JSON) and the intermediate frames the slow part reads."""
+
+    report: dict
+    scoped: pl.LazyFrame
+    df: pl.DataFrame
+    window: Window
+    cube: cube.Cube
+    comps: pl.DataFrame
+    per_bucket: pl.DataFrame
+    fleet_bucket: pl.DataFrame
+    total_ms: float
+    thresholds: Thresholds
 
 
 def _sorted_llm(frame: pl.DataFrame, window: Window, keys: tuple[str, ...]) -> list[dict]:
@@ -29,58 +65,46 @@ def build_report(
     baselines: Mapping[str, Baseline] | None = None,
 ) -> dict:
     """Everything smythtop knows about the frames in [window_from, window_to) (bounds default to the data)."""
+    live = build_live(frames, window_from=window_from, window_to=window_to, thresholds=thresholds)
+    return compose(live.report, build_slow(live, baselines=baselines))
+
+
+def compose(live: Mapping, slow: Mapping) -> dict:
+    """The full report from a live part and a slow part (possibly computed a few seconds earlier)."""
+    estimation = {**live["estimation"], **slow["estimation"]}
+    return {k: estimation if k == "estimation" else (live[k] if k in LIVE_KEYS else slow[k]) for k in KEYS}
+
+
+def build_live(
+    frames: pl.DataFrame | pl.LazyFrame,
+    *,
+    window_from: datetime | None = None,
+    window_to: datetime | None = None,
+    thresholds: Thresholds | None = None,
+) -> LivePart:
+    """What the live panes show, recomputed every tick: summary, components (with trend), models, cost series."""
     th = thresholds or Thresholds()
     scoped = scope(frames, window_from, window_to)
     df, win = prepare(scoped, window_from, window_to, columns=REPORT_COLUMNS)
     c = cube.build(df, win, th)
 
-    (comps, overall_df, per_bucket, fleet_bucket, agent_comps, model_rows, llm_comp, llm_total_df, by_provider,
-     by_agent, by_llm_component) = rollups(c, [
+    comps, overall_df, per_bucket, fleet_bucket, model_rows, llm_total_df = rollups(c, [
         (["component"], False), ([], False), (["component", "b"], False), (["b"], False),
-        (["agent_id", "component"], False), (["model", "provider"], True), (["component", "model", "provider"], True),
-        ([], True), (["provider"], True), (["agent_id"], True), (["component"], True),
+        (["model", "provider"], True), ([], True),
     ])  # fmt: skip
     total_ms = float(comps["total_ms_sum"].sum()) if comps.height else 0.0
     overall = overall_df.row(0, named=True)
-    comp_series = series.by_component(per_bucket, win)
-    fleet_series = series.build(fleet_bucket, win, series.ALL)
     spark = {
         name: [None if v is None else float(v) for v in _dense_p95(part, win)]
         for (name,), part in per_bucket.partition_by("component", as_dict=True).items()
     }
-
     component_rows = [
         stat_row(r, win, th, total_ms) | {"trend": spark.get(r["component"], [])} for r in comps.iter_rows(named=True)
     ]
     component_rows.sort(key=lambda r: (-r["time_share"], r["component"]))
-    agent_rows = [
-        {"agent_id": r["agent_id"], **stat_row(r, win, th, total_ms)} for r in agent_comps.iter_rows(named=True)
-    ]
-    agent_rows.sort(key=lambda r: (-r["time_share"], str(r["agent_id"]), r["component"]))
-
-    models = _sorted_llm(model_rows, win, ("model", "provider"))
     llm_total = llm_total_df.row(0, named=True) if overall["llm_calls"] else None
     burn = (llm_total["cost_usd"] or 0.0) / win.hours if llm_total else 0.0
-
-    sample = spans.sample(derived(scoped, win))
-    critical, traces = spans.critical_path(sample)
-    found = bottlenecks.find(comps, critical, traces, th)
     letter, reason, detail = grade.grade(comps, th)
-
-    recs = recommend.rank(
-        recommend.model_downgrades(llm_comp, win)
-        + recommend.prompt_caching(llm_comp, win)
-        + recommend.retry_policy(comps, win)
-        + recommend.parallelize(spans.parallel_candidates(sample))
-        + recommend.sampling(comps, {s.component: s for s in comp_series}, win, th)
-    )
-
-    regressions = []
-    for name, base in (baselines or {}).items():
-        current = sample_component(df, name, iso(win.start_ns), iso(win.end_ns))
-        if current is not None:
-            regressions += [_regression(r) for r in compare(base, current) if r["regressed"]]
-    regressions.sort(key=lambda r: (r["p_value"], r["component"], r["metric"]))
 
     executions = overall["executions"] or 0.0
     report = {
@@ -107,8 +131,52 @@ def build_report(
             "components": comps.height,
         },
         "components": component_rows,
+        "models": _sorted_llm(model_rows, win, ("model", "provider")),
+        "cost_series": [
+            {"t": iso(win.bucket_start_ns(b)), "cost_usd": float(v)}
+            for b, v in enumerate(_dense(fleet_bucket, "cost_usd", win.n_buckets, 0.0))
+        ],
+        "thresholds": th.to_dict(),
+        "estimation": {"subsample_factor": c.subsample},
+    }
+    return LivePart(clean(report), scoped, df, win, c, comps, per_bucket, fleet_bucket, total_ms, th)
+
+
+def build_slow(live: LivePart, *, baselines: Mapping[str, Baseline] | None = None) -> dict:
+    """The findings, from the live part's cube and rollups plus the span-tree sample (the costly part)."""
+    th, win, c, comps = live.thresholds, live.window, live.cube, live.comps
+    agent_comps, llm_comp, by_provider, by_agent, by_llm_component = rollups(c, [
+        (["agent_id", "component"], False), (["component", "model", "provider"], True),
+        (["provider"], True), (["agent_id"], True), (["component"], True),
+    ])  # fmt: skip
+    agent_rows = [
+        {"agent_id": r["agent_id"], **stat_row(r, win, th, live.total_ms)} for r in agent_comps.iter_rows(named=True)
+    ]
+    agent_rows.sort(key=lambda r: (-r["time_share"], str(r["agent_id"]), r["component"]))
+    comp_series = series.by_component(live.per_bucket, win)
+    fleet_series = series.build(live.fleet_bucket, win, series.ALL)
+    burn = live.report["summary"]["burn_usd_per_hour"]
+
+    sample = spans.sample(derived(live.scoped, win))
+    critical, traces = spans.critical_path(sample)
+    found = bottlenecks.find(comps, critical, traces, th)
+    recs = recommend.rank(
+        recommend.model_downgrades(llm_comp, win)
+        + recommend.prompt_caching(llm_comp, win)
+        + recommend.retry_policy(comps, win)
+        + recommend.parallelize(spans.parallel_candidates(sample))
+        + recommend.sampling(comps, {s.component: s for s in comp_series}, win, th)
+    )
+
+    regressions = []
+    for name, base in (baselines or {}).items():
+        current = sample_component(live.df, name, iso(win.start_ns), iso(win.end_ns))
+        if current is not None:
+            regressions += [_regression(r) for r in compare(base, current) if r["regressed"]]
+    regressions.sort(key=lambda r: (r["p_value"], r["component"], r["metric"]))
+
+    slow = {
         "agent_components": agent_rows,
-        "models": models,
         "llm": {
             "by_provider": _sorted_llm(by_provider, win, ("provider",)),
             "by_agent": _sorted_llm(by_agent, win, ("agent_id",)),
@@ -124,20 +192,7 @@ def build_report(
         "bottlenecks": found,
         "anomalies": anomalies.detect([*comp_series, fleet_series], win),
         "trends": [
-            {
-                k: t[k]
-                for k in (
-                    "component",
-                    "metric",
-                    "slope_per_hour",
-                    "p_value",
-                    "forecast_next_hour",
-                    "ci_low",
-                    "ci_high",
-                    "unit",
-                    "level",
-                )
-            }
+            {k: t[k] for k in TREND_KEYS}
             for t in trends.trends([*comp_series, fleet_series], win.bucket_hours(), win.hours)
         ],
         "regressions": regressions,
@@ -145,19 +200,13 @@ def build_report(
         "flows": semantics.flows(sample),
         "affinity": semantics.affinity(sample),
         "critical_path": [{"component": k, "share": v} for k, v in sorted(critical.items(), key=lambda kv: -kv[1])],
-        "cost_series": [
-            {"t": iso(win.bucket_start_ns(b)), "cost_usd": float(v)}
-            for b, v in enumerate(_dense(fleet_bucket, "cost_usd", win.n_buckets, 0.0))
-        ],
-        "thresholds": th.to_dict(),
         "estimation": {
-            "subsample_factor": c.subsample,
             "span_sample_scale": sample.scale,
             "spans_analysed": sample.spans.height,
             "critical_path_traces": traces,
         },
     }
-    return clean(report)
+    return clean(slow)
 
 
 def _regression(r: dict) -> dict:

@@ -30,6 +30,7 @@ CHECK_EVERY_S = 30.0  # `store.check` reads every WAL segment: not on every tick
 INGEST_WINDOW_S = 10.0
 AGEING_SHARE = 0.1  # with no new frames, a live window re-analyses after ageing by a tenth of its span,
 AGEING_MIN_S, AGEING_MAX_S = 30.0, 600.0  # but not more often than 30 s nor less than every 10 min
+FINDINGS_EVERY_S = 5.0  # a live window's findings (the report's slow part) are refreshed in the background this often
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,16 @@ class Health:
     damaged_regions: int
     quarantined_files: int
     unreadable_parquet: int
+
+
+@dataclass(frozen=True)
+class Findings:
+    """The report's slow part (`analysis.report.build_slow`), for one window key, and when its data was taken."""
+
+    key: tuple
+    slow: dict[str, Any]
+    taken_at: float  # time.monotonic() when the frames it analysed were current
+    ms: float
 
 
 @dataclass(frozen=True)
@@ -62,6 +73,9 @@ class Snapshot:
     health: Health | None
     worker_ms: float
     analysis_ms: float  # the part of worker_ms spent in analysis (0 when the last result was reused)
+    findings_age_s: float  # how old the findings (bottlenecks, recommendations...) are: 0 = from this tick's data
+    findings_ms: float  # what computing those findings took (in this tick, or in the background)
+    findings_inline: bool  # the findings were computed in this tick (counted in analysis_ms)
     new_frames: int  # frames the tail delivered in this tick
     poll_ms: float  # the part of worker_ms spent reading the tail (store.Tailer.poll) and appending to memory
     recomputed: bool
@@ -111,6 +125,11 @@ class Loader:
         self._hist: tuple[tuple[int | None, int | None], pl.DataFrame | None] | None = None
         self._last: Snapshot | None = None
         self._last_key: tuple | None = None
+        self._live: dict[str, Any] | None = None  # the live part of the last report
+        self._findings: Findings | None = None  # the slow part of the last report
+        self._background: threading.Thread | None = None
+        self._done: Findings | None = None  # handed over by the background thread
+        self._done_lock = threading.Lock()
         self._computed = (0.0, -1)  # (monotonic time, window frames) of the last analysis
         self._health: Health | None = None
         self._store_size: tuple[int, int | None] | None = None
@@ -124,6 +143,8 @@ class Loader:
     # ---- the tick -------------------------------------------------------------------------------
 
     def tick(self, request: TickRequest) -> Snapshot:
+        from analysis.report import compose
+
         with self._lock:
             t0 = time.perf_counter()
             bounds = request.window.resolve(self.clock())
@@ -138,15 +159,23 @@ class Loader:
             key = (bounds.start if bounds.end is not None else ("live", request.window.span), bounds.end)
             key = (*key, request.component, source)
             t_analysis = time.perf_counter()
+            fresh = self._take_background(key)
+            inline = False
             if self._reuse(key, count, new_in_window, request.force, request.window.span):
                 report, detail, recomputed = self._last.report, self._last.detail, False
+                if fresh and self._live is not None and self._findings is not None:
+                    report = compose(self._live, self._findings.slow)  # findings finished in the background
             else:
                 data = frames.collect() if source == "memory" else frames  # filter memory once per analysis
-                report = self._report(data, bounds)
+                live = self._live_part(data, bounds)
+                self._findings, inline = self._refresh_findings(live, key, request.force)
+                self._live = live.report
+                report = compose(live.report, self._findings.slow)
                 detail = self._detail(data, request.component, bounds) if request.component else None
                 recomputed = True
                 self._computed = (time.monotonic(), count)
             analysis_ms = (time.perf_counter() - t_analysis) * 1000 if recomputed else 0.0
+            findings = self._findings
             health = self._maybe_check(first=self._last is None)
             if count == 0 and (new is not None or self._store_size is None):
                 total = store.scan(self.root).select(pl.len(), pl.col("ts").max().dt.epoch("ns")).collect()
@@ -162,6 +191,9 @@ class Loader:
                 health=health,
                 worker_ms=(time.perf_counter() - t0) * 1000,
                 analysis_ms=analysis_ms,
+                findings_age_s=0.0 if findings is None else max(0.0, time.monotonic() - findings.taken_at),
+                findings_ms=0.0 if findings is None else findings.ms,
+                findings_inline=inline,
                 new_frames=0 if new is None else new.height,
                 poll_ms=poll_ms,
                 recomputed=recomputed,
@@ -186,16 +218,55 @@ class Loader:
         ageing_s = min(AGEING_MAX_S, max(AGEING_MIN_S, AGEING_SHARE * (span or 0) / 1e9))
         return count == computed_count or time.monotonic() - computed_at < ageing_s
 
-    def _report(self, frames: pl.DataFrame | pl.LazyFrame, bounds: Bounds) -> dict[str, Any]:
-        from analysis.report import build_report
+    def _live_part(self, frames: pl.DataFrame | pl.LazyFrame, bounds: Bounds) -> Any:
+        from analysis.report import build_live
 
-        return build_report(
+        return build_live(
             frames,
             window_from=ns_to_datetime(bounds.start),
             window_to=ns_to_datetime(bounds.shown_end),
             thresholds=self.thresholds,
-            baselines=self._baselines or None,
         )
+
+    def _slow_part(self, live: Any, key: tuple, taken_at: float) -> Findings:
+        from analysis.report import build_slow
+
+        t0 = time.perf_counter()
+        slow = build_slow(live, baselines=self._baselines or None)
+        return Findings(key, slow, taken_at, (time.perf_counter() - t0) * 1000)
+
+    def _refresh_findings(self, live: Any, key: tuple, force: bool) -> tuple[Findings, bool]:
+        """Findings for this tick: inline for a new window or `r` (True), else the last ones, refreshed in a
+        background thread once they are FINDINGS_EVERY_S old. They are the costly part of the report
+        (span trees, detectors, pricing), while the live part is what moves from one tick to the next."""
+        now = time.monotonic()
+        last = self._findings
+        if last is None or last.key != key or force:
+            return self._slow_part(live, key, now), True
+        running = self._background is not None and self._background.is_alive()
+        if not running and now - last.taken_at >= FINDINGS_EVERY_S:
+            self._background = threading.Thread(
+                target=self._in_background, args=(live, key, now), name="smythtop-findings", daemon=True
+            )
+            self._background.start()
+        return last, False
+
+    def _in_background(self, live: Any, key: tuple, taken_at: float) -> None:
+        try:
+            done = self._slow_part(live, key, taken_at)
+        except Exception:  # the next inline or background run tries again; the last findings stay shown
+            return
+        with self._done_lock:
+            self._done = done
+
+    def _take_background(self, key: tuple) -> bool:
+        """Adopt findings the background thread finished, if they are for this window and newer."""
+        with self._done_lock:
+            done, self._done = self._done, None
+        if done is None or done.key != key or (self._findings is not None and done.taken_at <= self._findings.taken_at):
+            return False
+        self._findings = done
+        return True
 
     def _detail(self, frames: pl.DataFrame | pl.LazyFrame, component: str, bounds: Bounds) -> dict[str, Any]:
         from analysis.detail import UnknownComponent, component_detail

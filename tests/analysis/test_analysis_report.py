@@ -10,8 +10,9 @@ import polars as pl
 import pytest
 from analysis_testlib import MIN, MS, T0, T0_NS, frames
 
+from analysis.baseline import establish_baseline
 from analysis.detail import UnknownComponent, component_detail, span_tree
-from analysis.report import build_report
+from analysis.report import LIVE_KEYS, build_live, build_report, build_slow, compose
 from analysis.thresholds import Thresholds
 
 SHAPE = {
@@ -87,6 +88,62 @@ def test_report_has_the_documented_shape_and_is_strict_json() -> None:
     assert report["summary"]["throughput_per_min"] == pytest.approx(
         report["summary"]["executions"] / (report["window"]["duration_s"] / 60)
     )
+
+
+def _close(a: object, b: object, path: str = "") -> None:
+    """Equal, floats to 1e-12 relative (means and rates of exact sums may round differently once)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        assert list(a) == list(b), path
+        for k in a:
+            _close(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, list) and isinstance(b, list):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _close(x, y, f"{path}[{i}]")
+    elif isinstance(a, float) and isinstance(b, float):
+        assert a == pytest.approx(b, rel=1e-12, abs=1e-15), path
+    else:
+        assert a == b, path
+
+
+def _exact_fleet() -> pl.DataFrame:
+    """_fleet with every summed value a binary fraction, so that sums do not depend on the order polars' parallel
+    group-bys add them in (the report is then bit-reproducible), and distinct costs per model."""
+    mini = pl.col("model") == "gpt-4o-mini"
+    return _fleet().with_columns(
+        total_ms=(pl.col("total_ms") * 8).round() / 8,
+        ttft_ms=(pl.col("ttft_ms") * 8).round() / 8,
+        cost_usd=pl.when(mini).then(2.0**-12).when(pl.col("model").is_not_null()).then(2.0**-10),
+        context_utilization=pl.when(mini).then(2.0**-7).otherwise("context_utilization"),
+    )
+
+
+def test_live_and_slow_parts_compose_the_whole_report() -> None:
+    fleet = _exact_fleet()
+    base = establish_baseline(fleet.filter(pl.col("component") == "answer"), "answer")
+    kw = {"window_from": T0, "window_to": T0 + timedelta(hours=1)}
+    live = build_live(fleet, **kw)
+    assert set(live.report) == set(LIVE_KEYS)
+    composed = compose(live.report, build_slow(live, baselines={"answer": base}))
+    _close(composed, build_report(fleet, baselines={"answer": base}, **kw))
+    assert composed["bottlenecks"] and composed["recommendations"] and composed["flows"]
+
+
+def test_findings_of_earlier_frames_leave_the_live_numbers_current() -> None:
+    """What the app shows between two findings refreshes: live numbers of now, findings of a moment ago."""
+    fleet = _exact_fleet()
+    earlier = fleet.filter(pl.col("ts") < pl.lit(T0_NS + 40 * MIN).cast(pl.Datetime("ns", "UTC")))
+    kw = {"window_from": T0, "window_to": T0 + timedelta(hours=1)}
+    live, old = build_live(fleet, **kw), build_live(earlier, **kw)
+    mixed = compose(live.report, build_slow(old))
+    now, then = build_report(fleet, **kw), build_report(earlier, **kw)
+    assert now["summary"]["executions"] > then["summary"]["executions"]
+    for key in set(LIVE_KEYS) - {"estimation"}:
+        _close(mixed[key], now[key], key)
+    for key in set(now) - set(LIVE_KEYS):
+        _close(mixed[key], then[key], key)
+    spans = {k: v for k, v in then["estimation"].items() if k != "subsample_factor"}  # estimation: one key is live
+    assert mixed["estimation"] == {"subsample_factor": now["estimation"]["subsample_factor"], **spans}
 
 
 def test_flows_affinity_and_parallelize() -> None:

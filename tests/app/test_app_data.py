@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import polars as pl
+import pytest
 from app_testlib import NOW, SEC, known_frames, write_frames
 
 import store
-from smythtop.app.data import Loader, TickRequest
+from analysis.report import build_report
+from smythtop.app import data
+from smythtop.app.data import Loader, TickRequest, ns_to_datetime
+from smythtop.app.widgets.status import StatusState, status_text
 from smythtop.app.window import HOUR, MINUTE, TimeWindow
 
 
@@ -76,3 +81,48 @@ def test_empty_store(tmp_path: Path) -> None:
 def test_known_frames_fixture_is_what_the_tests_assume() -> None:
     df = pl.DataFrame(known_frames())
     assert df.height == 120 and df["ts"].max() == NOW - 10 * SEC and df["ts"].min() >= NOW - 15 * MINUTE
+
+
+def test_findings_are_refreshed_in_the_background_while_the_live_part_moves_every_tick(
+    store_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loader = Loader(store_root, clock=lambda: NOW)
+    first = tick(loader, TimeWindow())
+    assert first.findings_inline and first.findings_ms > 0  # a new window gets its findings at once
+    bounds = TimeWindow().resolve(NOW)
+    want = build_report(
+        store.scan(store_root), window_from=ns_to_datetime(bounds.start), window_to=ns_to_datetime(bounds.shown_end)
+    )
+    assert first.report.keys() == want.keys()
+    assert first.report["bottlenecks"] == want["bottlenecks"] and first.report["flows"] == want["flows"]
+    assert [(c["component"], c["executions"], c["p95_ms"], c["trend"]) for c in first.report["components"]] == [
+        (c["component"], c["executions"], c["p95_ms"], c["trend"]) for c in want["components"]
+    ]
+
+    write_frames(store_root, [{"ts": NOW - i * SEC, "agent_id": "b", "component": "new", "total_ms": 1.0,
+                               "success": True} for i in range(1, 6)])  # fmt: skip
+    moved = tick(loader, TimeWindow())
+    assert moved.recomputed and not moved.findings_inline  # findings younger than FINDINGS_EVERY_S are reused
+    assert moved.report["summary"]["executions"] == 125 and "new" in {
+        c["component"] for c in moved.report["components"]
+    }
+    assert {a["agent_id"] for a in moved.report["agent_components"]} == {"a1"}  # still the findings of 120 frames
+
+    monkeypatch.setattr(data, "FINDINGS_EVERY_S", 0.0)
+    write_frames(store_root, [{"ts": NOW - SEC, "agent_id": "b", "component": "new", "total_ms": 1.0,
+                               "success": True}])  # fmt: skip
+    started = tick(loader, TimeWindow())  # due: computed in a background thread, this tick shows the old ones
+    assert not started.findings_inline and loader._background is not None
+    loader._background.join()
+    adopted = tick(loader, TimeWindow())  # nothing new arrived, but the finished findings are shown
+    assert not adopted.recomputed and adopted.report is not started.report
+    assert {a["agent_id"] for a in adopted.report["agent_components"]} == {"a1", "b"}
+    assert adopted.report["summary"] == started.report["summary"]
+
+
+def test_status_line_says_how_old_the_findings_are(store_root: Path) -> None:
+    snap = tick(Loader(store_root, clock=lambda: NOW), TimeWindow())
+    state = StatusState(root=store_root, window=TimeWindow(), refresh_s=0.5, now=NOW, snapshot=snap)
+    assert "findings" not in status_text(state).plain  # fresh: nothing to say
+    lagging = replace(state, snapshot=replace(snap, findings_age_s=3.4))
+    assert "findings 3s ago" in status_text(lagging).plain

@@ -12,6 +12,7 @@ from smythtop.app import fmt
 from smythtop.app.data import Health, Snapshot
 from smythtop.app.window import TimeWindow, span_label
 
+FINDINGS_LAG_S = 1.0  # findings older than this are labelled with their age
 GRADE_STYLE = {"A": "bold green", "B": "green", "C": "yellow", "D": "bold red", "F": "bold white on red"}
 
 
@@ -80,6 +81,8 @@ def status_text(state: StatusState) -> Text:
         parts.append(Text("grade ") + Text(grade, style=GRADE_STYLE.get(grade, "")))
         parts.append(Text(fmt.usd(summary.get("total_cost_usd")), style="bold"))
         parts.append(health_text(snap.health))
+        if snap.findings_age_s >= FINDINGS_LAG_S:  # bottlenecks & co. are refreshed every few seconds, not every tick
+            parts.append(Text(f"findings {snap.findings_age_s:.0f}s ago", style="dim"))
     parts.append(Text(f"↻ {state.refresh_s:g}s", style="dim"))
     if state.loading:
         parts.append(Text("loading…", style="italic dim"))
