@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -96,11 +95,14 @@ def load_baselines(root: Path) -> dict[str, Any]:
 
 
 def save_baseline(root: Path, base: Any) -> Path:
+    from store.paths import atomic_write_bytes, ensure_dir
+
     path = baseline_path(root, base.component)
-    path.parent.mkdir(mode=0o700, exist_ok=True)
-    tmp = path.with_name(f".tmp-{path.name}")
-    tmp.write_text(base.to_json(), encoding="utf-8")
-    os.replace(tmp, path)  # readers see the old baseline or the new one, never half of one
+    try:
+        ensure_dir(path.parent)
+        atomic_write_bytes(path, base.to_json().encode())  # readers see the old or the new one, whole
+    except OSError as err:
+        raise CliError(f"cannot save baseline to {path}: {err.strerror or err}") from None
     return path
 
 

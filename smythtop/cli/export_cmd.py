@@ -148,7 +148,8 @@ def _records(df: pl.DataFrame) -> Iterator[dict[str, Any]]:
 def write_csv(df: pl.DataFrame, out: IO[str]) -> None:
     from store.schema import FIELDS
 
-    writer = csv.writer(out, quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
+    # The default "\r\n" terminator also makes the csv module quote a lone "\r" inside a value.
+    writer = csv.writer(out, quoting=csv.QUOTE_MINIMAL)
     writer.writerow(FIELDS)
     for r in _records(df):
         writer.writerow([_csv_cell(k, v) for k, v in r.items()])
@@ -183,8 +184,13 @@ def write_json(df: pl.DataFrame, out: IO[str], *, lines: bool) -> None:
 
 
 def prometheus_text(df: pl.DataFrame) -> str:
+    import polars as pl
     from prometheus_client import CollectorRegistry, generate_latest
 
+    # The exposition format escapes only \\, \" and \n in label values; a raw carriage return
+    # breaks a line for parsers, so it is sent as a newline (escaped) instead.
+    labels = ("agent_id", "component", "error_type", "model", "provider")
+    df = df.with_columns(pl.col(c).str.replace_all("\r", "\n", literal=True) for c in labels if c in df.columns)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_FramesCollector(df))
     return generate_latest(registry).decode("utf-8")

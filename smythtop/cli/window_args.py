@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)", re.IGNORECASE)
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# Timestamps are int64 ns since the epoch (docs/FORMAT.md): what they can express, and no more.
+_MIN_TIME = datetime(1677, 9, 22, tzinfo=UTC)
+_MAX_TIME = datetime(2262, 4, 11, tzinfo=UTC)
+_MAX_SPAN_S = (datetime(2262, 4, 11) - datetime(1970, 1, 1)).total_seconds()
 
 
 def parse_duration(text: str) -> timedelta:
@@ -36,16 +40,20 @@ def parse_duration(text: str) -> timedelta:
     seconds = sum(float(n) * _UNITS[u.lower()] for n, u in parts)
     if seconds <= 0:
         raise argparse.ArgumentTypeError(f"duration must be positive: {text!r}")
+    if seconds > _MAX_SPAN_S:
+        raise argparse.ArgumentTypeError(f"duration too long: {text!r} (frames are stored from 1677 to 2262)")
     return timedelta(seconds=seconds)
 
 
 def parse_time(text: str) -> datetime:
     """ISO 8601 ('2026-01-01T10:00:00Z', '2026-01-01 10:00', '2026-01-01'); no zone means local time."""
     try:
-        value = datetime.fromisoformat(text.strip())
-    except ValueError:
+        value = datetime.fromisoformat(text.strip()).astimezone(UTC)  # a naive time is taken as local time
+    except (ValueError, OverflowError):
         raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r} (try 2026-01-01T10:00:00Z)") from None
-    return value.astimezone(UTC)  # a naive time is taken as local time
+    if not _MIN_TIME <= value <= _MAX_TIME:
+        raise argparse.ArgumentTypeError(f"time out of range: {text!r} (frames are stored from 1677 to 2262)")
+    return value
 
 
 def add_store_arg(p: argparse.ArgumentParser) -> None:
@@ -97,7 +105,7 @@ def window(args: argparse.Namespace, *, now: datetime | None = None) -> Window:
         now = now or datetime.now(UTC)
         if end is not None:
             raise CliError("--since counts back from now; use --from with --to for a past window")
-        return Window(now - since, now)
+        return Window(max(now - since, _MIN_TIME), now)
     if start is not None and end is not None and end <= start:
         raise CliError("--to must be after --from")
     return Window(start, end)

@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[2]
 SMYTHTOP = str(Path(sys.executable).with_name("smythtop"))
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 T0_NS = int(T0.timestamp()) * 1_000_000_000
-WEIRD = 'tool, "quoted"\nand a new line'
+WEIRD = 'tool, "quoted"\nand a new line\rand a carriage return'
 N_TRACES = 240  # over two hours, one every 30 s
 
 

@@ -83,6 +83,10 @@ def test_user_errors_are_one_line(fleet_store: tuple[Path, list[dict]], tmp_path
     assert bad.returncode == 2 and "not a duration" in bad.stderr and "Traceback" not in bad.stderr
     (tmp_path / "empty").mkdir()
     assert "no frames" in user_error(run("optimize", "--store", str(tmp_path / "empty"), check=False))
+    for args in (["--since", "999999d"], ["--from", "9999-12-31T23:59:59"], ["--to", "1600-01-01"]):
+        proc = run("report", "--store", str(root), *args, check=False)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr
+        assert "out of range" in proc.stderr or "too long" in proc.stderr
     config = tmp_path / "th.toml"
     config.write_text('[alerts]\nerror_rate = "high"\n')
     assert "alerts.error_rate" in user_error(run("report", "--store", str(root), "--config", str(config), check=False))
