@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import store
+from smythtop.recorder import threads
 from smythtop.recorder.clock import SYSTEM_CLOCK, Clock
 from smythtop.recorder.config import Config
 from smythtop.recorder.events import BATCH_FLUSH, PERFORMANCE_EVENT, EventBus, performance_events
@@ -82,6 +83,8 @@ class Collector:
         self._init_process_state()
         _live.add(self)
         if self._enabled:
+            if g.propagate_threads:
+                threads.install()
             self._start_thread()
         else:
             self._disable()

@@ -32,6 +32,7 @@ class GlobalConfig:
     # errors and slow executions are kept on top of it. See docs/RECORDER.md, "Sampling".
     max_frames_per_second: float = 1000.0
     track_memory: bool = False  # RSS delta/peak from /proc/self/statm, about 2 us per execution
+    propagate_threads: bool = True  # carry the trace into Thread and ThreadPoolExecutor (threads.py)
     agent_id: str | None = None  # default: "<program>-<pid>"
     agent_name: str | None = None  # default: the program name
     store: str | None = None  # default: $SMYTHTOP_STORE, $SRE_PERFORMANCE_DIR, ~/.local/share/smythtop/store

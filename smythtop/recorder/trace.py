@@ -2,7 +2,7 @@
 
 The current execution lives in a ContextVar, so nesting, asyncio tasks (which copy the context at
 creation) and `asyncio.to_thread` propagate it for free. Plain threads and executors start with an
-empty context in Python 3.11; `propagate(fn)` carries the caller's context into them.
+empty context in Python 3.11: `threads.install()` carries it into them, `propagate(fn)` by hand.
 
 Ids are cheap on the hot path because they are not made there: a span id is a per-process counter
 value drawn only when someone asks (the flush thread, a child, or the caller), and it is formatted

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -70,30 +72,56 @@ def test_async_exception_recorded_and_reraised(make, root: Path) -> None:
     assert (row["success"], row["error_type"]) == (False, "TimeoutError")
 
 
-def test_propagate_carries_the_trace_into_threads_and_executors(make, root: Path) -> None:
+def test_threads_and_executors_carry_the_trace(make, root: Path) -> None:
     c = make()
 
     def work(name: str) -> None:
         with c.track(name):
             pass
 
+    class Worker(threading.Thread):  # overrides run(): carried all the same
+        def run(self) -> None:
+            work("InSubclass")
+
     with c.track("Parent", agent_id="p") as parent:
-        t = threading.Thread(target=propagate(work), args=("InThread",))
+        t = threading.Thread(target=work, args=("InThread",))
         t.start()
         t.join()
+        w = Worker()
+        w.start()
+        w.join()
         with ThreadPoolExecutor(2) as pool:
-            list(pool.map(propagate(work), ["InPool1", "InPool2"]))
-        bare = threading.Thread(target=work, args=("Unlinked",))  # no propagate: a new trace
-        bare.start()
-        bare.join()
+            list(pool.map(work, ["InPool1", "InPool2"]))
+            pool.submit(propagate(work), "Propagated").result()
+    outside = threading.Thread(target=work, args=("Outside",))  # started with no execution current
+    outside.start()
+    outside.join()
     c.flush()
     rows = {r["component"]: r for r in read_frames(root)}
-    for name in ("InThread", "InPool1", "InPool2"):
-        assert rows[name]["parent_span_id"] == parent.span_id
+    for name in ("InThread", "InSubclass", "InPool1", "InPool2", "Propagated"):
+        assert rows[name]["parent_span_id"] == parent.span_id, name
         assert rows[name]["trace_id"] == parent.trace_id
         assert rows[name]["agent_id"] == "p"
-    assert rows["Unlinked"]["parent_span_id"] is None
-    assert rows["Unlinked"]["trace_id"] != parent.trace_id
+    assert rows["Outside"]["parent_span_id"] is None
+    assert rows["Outside"]["trace_id"] != parent.trace_id
+
+
+def test_thread_propagation_can_be_turned_off(root: Path) -> None:
+    code = f"""
+import threading, store
+from smythtop.recorder import Collector
+c = Collector({{"global": {{"propagate_threads": False}}}}, store={str(root)!r})
+def work():
+    with c.track("Bare"):
+        pass
+with c.track("Parent", agent_id="p") as parent:
+    t = threading.Thread(target=work); t.start(); t.join()
+c.close()
+rows = {{r["component"]: r for r in store.scan({str(root)!r}).collect().iter_rows(named=True)}}
+print(rows["Bare"]["parent_span_id"] is None, rows["Bare"]["trace_id"] != rows["Parent"]["trace_id"])
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.split() == ["True", "True"]
 
 
 def test_many_threads_lose_nothing(make, root: Path) -> None:
