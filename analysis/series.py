@@ -1,7 +1,9 @@
 """Per-bucket metric series (numpy arrays over the window's buckets) that the detectors and trends read.
 
-A bucket with too few frames for a metric holds NaN, not a noisy value: MIN_ROWS frames for latency and
-error rate, MIN_CALLS LLM calls for cost and tokens per call.
+A bucket with too few frames for a metric holds NaN, not a noisy value. The gates count raw recorded frames,
+never weighted ones (one frame at sample_rate 0.1 weighs 10 but is still one sample): MIN_ROWS_P95 frames for
+latency p95 (a p95 of fewer is little more than the bucket's maximum), MIN_ROWS for error rate (the detector's
+exact test allows for small counts), MIN_CALLS LLM calls for cost and tokens per call.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import polars as pl
 from analysis.window import Window
 
 MIN_ROWS = 5
-MIN_CALLS = 3
+MIN_ROWS_P95 = 20
+MIN_CALLS = 10
 ALL = "(all)"  # the component name of fleet-wide series
 
 
@@ -25,6 +28,7 @@ class Series:
     executions: np.ndarray  # weighted
     values: dict[str, np.ndarray] = field(default_factory=dict)  # metric -> per-bucket value or NaN
     cost_per_hour: np.ndarray | None = None  # USD/hour in each bucket (0 where nothing ran)
+    p50_ms: np.ndarray | None = None  # latency p50 where latency_p95_ms is set: the latency spread, for its noise
 
 
 def _dense(frame: pl.DataFrame, column: str, n: int, fill: float = np.nan) -> np.ndarray:
@@ -43,26 +47,30 @@ def build(per_bucket: pl.DataFrame, window: Window, component: str) -> Series:
     execs = _dense(per_bucket, "executions", n, 0.0)
     errors = _dense(per_bucket, "errors", n, 0.0)
     p95 = _dense(per_bucket, "p95_ms", n)
+    p50 = _dense(per_bucket, "p50_ms", n)
     cost = _dense(per_bucket, "cost_usd", n, 0.0)
     priced = _dense(per_bucket, "priced_calls", n, 0.0)
-    priced_rows = _dense(per_bucket, "cost_usd_w", n, 0.0)  # weighted, but >= the row count
     calls = _dense(per_bucket, "llm_calls", n, 0.0)
     tokens = _dense(per_bucket, "input_tokens", n, 0.0) + _dense(per_bucket, "output_tokens", n, 0.0)
     spans_ns = np.array([window.bucket_end_ns(b) - window.bucket_start_ns(b) for b in range(n)], dtype=np.float64)
     # A bucket cut short by the window's end (the live edge) is not comparable: long executions that started
     # in it may not have been recorded yet. Detectors and trends skip it; sparklines still show it.
     full = spans_ns >= window.bucket_ns / 2
-    ok = (rows >= MIN_ROWS) & full
     with np.errstate(invalid="ignore", divide="ignore"):
+        # Raw LLM calls: the rollup keeps only weighted call counts, so scale the bucket's raw/weighted frame
+        # ratio onto them (exact when the bucket's frames share one sample_rate, as a component's usually do).
+        raw_share = np.where(execs > 0, rows / execs, 0.0)
+        raw_calls, raw_priced = calls * raw_share, priced * raw_share
+        lat_ok = (rows >= MIN_ROWS_P95) & full
         values = {
-            "latency_p95_ms": np.where(ok, p95, np.nan),
-            "error_rate": np.where(ok & (execs > 0), errors / execs, np.nan),
-            "cost_per_call_usd": np.where(full & (priced_rows >= MIN_CALLS) & (priced > 0), cost / priced, np.nan),
-            "tokens_per_call": np.where(full & (calls >= MIN_CALLS), tokens / calls, np.nan),
+            "latency_p95_ms": np.where(lat_ok, p95, np.nan),
+            "error_rate": np.where((rows >= MIN_ROWS) & full & (execs > 0), errors / execs, np.nan),
+            "cost_per_call_usd": np.where(full & (raw_priced >= MIN_CALLS - 1e-9), cost / priced, np.nan),
+            "tokens_per_call": np.where(full & (raw_calls >= MIN_CALLS - 1e-9), tokens / calls, np.nan),
         }
     with np.errstate(invalid="ignore", divide="ignore"):
         per_hour = np.where(full, cost / (spans_ns / 3.6e12), np.nan)
-    return Series(component, rows, execs, values, per_hour)
+    return Series(component, rows, execs, values, per_hour, np.where(lat_ok, p50, np.nan))
 
 
 def by_component(per_bucket: pl.DataFrame, window: Window) -> list[Series]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import numpy as np
+import polars as pl
 import pytest
 from analysis_testlib import MIN, T0, T0_NS, frames, series_frames, window_of
 
@@ -113,3 +114,112 @@ def test_report_trends_include_cost_per_hour_and_flat_has_high_p() -> None:
     assert lat["p_value"] > 0.001
     assert all(set(t) >= {"component", "metric", "slope_per_hour", "p_value", "forecast_next_hour"}
                for t in report["trends"])  # fmt: skip
+
+
+# Known answers on bucketed inputs: a (b)-rollup frame built directly from generated samples, run through the
+# same gates (series.build) and detector the report uses. Percentiles are numpy's inverted_cdf, which the
+# report's histogram percentiles match within 2 %.
+SEEDS = range(20)
+
+
+def _bucketed(
+    rng: np.random.Generator,
+    rows: int,
+    *,
+    sigma: float = 1.0,
+    factor: np.ndarray | None = None,
+    error_rate: float = 0.0,
+    cost_factor: np.ndarray | None = None,
+    sample_rate: float = 1.0,
+) -> pl.DataFrame:
+    """One component's per-bucket rollup: latency lognormal(3, sigma) * factor, Bernoulli errors, LLM calls
+    with gamma-distributed cost * cost_factor and uniform token counts; `rows` raw frames per bucket."""
+    n = N_BUCKETS
+    lat = rng.lognormal(3.0, sigma, (n, rows)) * (np.ones(n) if factor is None else factor)[:, None]
+    p50, p95, p99 = np.quantile(lat, [0.5, 0.95, 0.99], axis=1, method="inverted_cdf")
+    w = 1.0 / sample_rate
+    cost = rng.gamma(2.0, 0.001, (n, rows)).sum(axis=1) * (np.ones(n) if cost_factor is None else cost_factor)
+    tokens = rng.integers(550, 1650, (n, rows)).sum(axis=1)
+    return pl.DataFrame({
+        "b": np.arange(n, dtype=np.int32), "rows": np.full(n, rows), "executions": np.full(n, rows * w),
+        "errors": rng.binomial(rows, error_rate, n) * w, "p50_ms": p50, "p95_ms": p95, "p99_ms": p99,
+        "cost_usd": cost * w, "priced_calls": np.full(n, rows * w), "llm_calls": np.full(n, rows * w),
+        "input_tokens": tokens * w, "output_tokens": np.zeros(n),
+    })  # fmt: skip
+
+
+def _detect(frame: pl.DataFrame, component: str = "svc") -> list[dict]:
+    start, end = window_of(N_BUCKETS)
+    win = make_window(T0_NS, T0_NS + N_BUCKETS * MIN)
+    assert (win.n_buckets, win.bucket_ns) == (N_BUCKETS, MIN) and end > start
+    return anomalies.detect([series.build(frame, win, component)], win)
+
+
+def _bucket_of(iso_ts: str) -> int:
+    return round((datetime.fromisoformat(iso_ts).timestamp() - T0.timestamp()) / 60)
+
+
+@pytest.mark.parametrize("sigma", [1.0, 1.5])
+@pytest.mark.parametrize("rows", [5, 20, 100, 200])
+def test_flat_lognormal_latency_and_costs_give_no_anomalies_in_any_seed(rows: int, sigma: float) -> None:
+    flagged = {seed: _detect(_bucketed(np.random.default_rng(seed), rows, sigma=sigma)) for seed in SEEDS}
+    assert {seed: a for seed, a in flagged.items() if a} == {}
+
+
+@pytest.mark.parametrize("rows", [5, 20, 50, 100, 200])
+def test_flat_five_percent_error_rate_gives_no_anomalies_in_any_seed(rows: int) -> None:
+    flagged = {seed: _detect(_bucketed(np.random.default_rng(seed), rows, error_rate=0.05)) for seed in SEEDS}
+    assert {seed: a for seed, a in flagged.items() if a} == {}
+
+
+@pytest.mark.parametrize(("rows", "sigma"), [(100, 1.0), (200, 1.5)])
+def test_latency_doubling_for_the_last_third_is_a_level_shift_at_its_start(rows: int, sigma: float) -> None:
+    factor = np.where(np.arange(N_BUCKETS) >= 40, 2.0, 1.0)
+    for seed in SEEDS:
+        found = _detect(_bucketed(np.random.default_rng(seed), rows, sigma=sigma, factor=factor))
+        lat = [a for a in found if a["metric"] == "latency_p95_ms"]
+        assert lat, (seed, found)
+        assert all(a["direction"] == "up" for a in found), (seed, found)
+        assert lat[0]["method"] == "change_point" and abs(_bucket_of(lat[0]["from"]) - 40) <= 2, (seed, lat)
+        assert lat[0]["value"] > 1.5 * lat[0]["baseline_value"]
+
+
+def test_three_bucket_x3_latency_spike_is_found_in_18_of_20_seeds() -> None:
+    factor = np.where((np.arange(N_BUCKETS) >= 40) & (np.arange(N_BUCKETS) < 43), 3.0, 1.0)
+    hits = 0
+    for seed in SEEDS:
+        found = _detect(_bucketed(np.random.default_rng(seed), 100, factor=factor))
+        assert all(40 <= _bucket_of(a["from"]) <= 42 and a["direction"] == "up" for a in found), (seed, found)
+        hits += any(a["metric"] == "latency_p95_ms" for a in found)
+    assert hits >= 18
+
+
+def test_model_switch_doubling_cost_per_call_is_flagged() -> None:
+    cost_factor = np.where(np.arange(N_BUCKETS) >= 30, 2.0, 1.0)
+    for seed in SEEDS:
+        found = _detect(_bucketed(np.random.default_rng(seed), 20, cost_factor=cost_factor))
+        cost = [a for a in found if a["metric"] == "cost_per_call_usd"]
+        assert cost and cost[0]["direction"] == "up" and abs(_bucket_of(cost[0]["from"]) - 30) <= 2, (seed, found)
+        assert [a["metric"] for a in found] == ["cost_per_call_usd"]
+
+
+def test_gates_count_raw_frames_not_weighted_ones() -> None:
+    rng = np.random.default_rng(3)
+    win = make_window(T0_NS, T0_NS + N_BUCKETS * MIN)
+    sampled = series.build(_bucketed(rng, 4, sample_rate=0.1), win, "svc")  # 4 frames weighing 40 per bucket
+    assert np.isnan(sampled.values["cost_per_call_usd"]).all()
+    assert np.isnan(sampled.values["tokens_per_call"]).all()
+    assert np.isnan(sampled.values["latency_p95_ms"]).all()
+    full = series.build(_bucketed(rng, 40, sample_rate=0.1), win, "svc")
+    assert not np.isnan(full.values["cost_per_call_usd"]).any()
+    assert not np.isnan(full.values["latency_p95_ms"]).any()
+
+
+def test_error_spike_is_an_exact_test_on_counts() -> None:
+    rng = np.random.default_rng(5)
+    frame = _bucketed(rng, 50, error_rate=0.05)
+    frame = frame.with_columns(errors=pl.when(pl.col("b") == 45).then(pl.lit(15.0)).otherwise(pl.col("errors")))
+    found = _detect(frame)
+    assert [(a["metric"], a["method"], a["direction"], _bucket_of(a["from"])) for a in found] == [
+        ("error_rate", "fisher_exact", "up", 45)
+    ]
