@@ -17,12 +17,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 import store
 from smythtop.app.window import Bounds, TimeWindow
+
+if TYPE_CHECKING:
+    from analysis.report import LivePart
 
 MEM_ROWS = 3_000_000  # above this a window is analysed lazily from the store instead of kept in memory
 RECHUNK_AFTER = 64  # tail batches appended before memory is rechunked into one block
@@ -130,6 +133,7 @@ class Loader:
         self._background: threading.Thread | None = None
         self._done: Findings | None = None  # handed over by the background thread
         self._done_lock = threading.Lock()
+        self._failed: str | None = None  # why the last background refresh failed
         self._computed = (0.0, -1)  # (monotonic time, window frames) of the last analysis
         self._health: Health | None = None
         self._store_size: tuple[int, int | None] | None = None
@@ -200,7 +204,7 @@ class Loader:
                 source=source,
                 store_frames=store_frames,
                 store_newest_ts=newest,
-                warning=self._warning,
+                warning=self._warning or self._failed,
             )
             self._last, self._last_key = snap, key
             return snap
@@ -218,7 +222,7 @@ class Loader:
         ageing_s = min(AGEING_MAX_S, max(AGEING_MIN_S, AGEING_SHARE * (span or 0) / 1e9))
         return count == computed_count or time.monotonic() - computed_at < ageing_s
 
-    def _live_part(self, frames: pl.DataFrame | pl.LazyFrame, bounds: Bounds) -> Any:
+    def _live_part(self, frames: pl.DataFrame | pl.LazyFrame, bounds: Bounds) -> LivePart:
         from analysis.report import build_live
 
         return build_live(
@@ -228,21 +232,23 @@ class Loader:
             thresholds=self.thresholds,
         )
 
-    def _slow_part(self, live: Any, key: tuple, taken_at: float) -> Findings:
+    def _slow_part(self, live: LivePart, key: tuple, taken_at: float) -> Findings:
         from analysis.report import build_slow
 
         t0 = time.perf_counter()
         slow = build_slow(live, baselines=self._baselines or None)
         return Findings(key, slow, taken_at, (time.perf_counter() - t0) * 1000)
 
-    def _refresh_findings(self, live: Any, key: tuple, force: bool) -> tuple[Findings, bool]:
+    def _refresh_findings(self, live: LivePart, key: tuple, force: bool) -> tuple[Findings, bool]:
         """Findings for this tick: inline for a new window or `r` (True), else the last ones, refreshed in a
         background thread once they are FINDINGS_EVERY_S old. They are the costly part of the report
         (span trees, detectors, pricing), while the live part is what moves from one tick to the next."""
         now = time.monotonic()
         last = self._findings
         if last is None or last.key != key or force:
-            return self._slow_part(live, key, now), True
+            findings = self._slow_part(live, key, now)
+            self._failed = None
+            return findings, True
         running = self._background is not None and self._background.is_alive()
         if not running and now - last.taken_at >= FINDINGS_EVERY_S:
             self._background = threading.Thread(
@@ -251,13 +257,15 @@ class Loader:
             self._background.start()
         return last, False
 
-    def _in_background(self, live: Any, key: tuple, taken_at: float) -> None:
+    def _in_background(self, live: LivePart, key: tuple, taken_at: float) -> None:
         try:
             done = self._slow_part(live, key, taken_at)
-        except Exception:  # the next inline or background run tries again; the last findings stay shown
+        except Exception as err:  # the last findings stay shown, with the error; the next refresh tries again
+            with self._done_lock:
+                self._failed = f"findings not refreshed: {type(err).__name__}: {err}"
             return
         with self._done_lock:
-            self._done = done
+            self._done, self._failed = done, None
 
     def _take_background(self, key: tuple) -> bool:
         """Adopt findings the background thread finished, if they are for this window and newer."""

@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 from app_testlib import NOW, SEC, known_frames, write_frames
 
+import analysis.report
 import store
 from analysis.report import build_report
 from smythtop.app import data
@@ -118,6 +119,28 @@ def test_findings_are_refreshed_in_the_background_while_the_live_part_moves_ever
     assert not adopted.recomputed and adopted.report is not started.report
     assert {a["agent_id"] for a in adopted.report["agent_components"]} == {"a1", "b"}
     assert adopted.report["summary"] == started.report["summary"]
+
+
+def test_a_failed_background_refresh_keeps_the_last_findings_and_says_why(
+    store_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loader = Loader(store_root, clock=lambda: NOW)
+    first = tick(loader, TimeWindow())
+    monkeypatch.setattr(data, "FINDINGS_EVERY_S", 0.0)
+
+    def broken(*args: object, **kwargs: object) -> dict:
+        raise ValueError("no findings today")
+
+    monkeypatch.setattr(analysis.report, "build_slow", broken)
+    write_frames(store_root, [{"ts": NOW - SEC, "agent_id": "b", "component": "new", "total_ms": 1.0,
+                               "success": True}])  # fmt: skip
+    tick(loader, TimeWindow())
+    assert loader._background is not None
+    loader._background.join()
+    after = tick(loader, TimeWindow())
+    assert after.warning is not None and "no findings today" in after.warning
+    assert after.report["bottlenecks"] == first.report["bottlenecks"]
+    assert after.report["agent_components"] == first.report["agent_components"]
 
 
 def test_status_line_says_how_old_the_findings_are(store_root: Path) -> None:
