@@ -64,6 +64,11 @@ class Damaged:
     def insert(self, pos: int, garbage: bytes) -> None:
         """Insert garbage anywhere after the header."""
         pos = HEADER_SIZE + pos % (len(self.buf) - HEADER_SIZE + 1)
+        # Inserting bytes equal to the ones just before them is the same byte string as inserting
+        # them earlier: slide the insertion left so the model blames the bytes a reader would.
+        while pos > HEADER_SIZE and self.buf[pos - 1] == garbage[-1]:
+            garbage = garbage[-1:] + garbage[:-1]
+            pos -= 1
         self.buf[pos:pos] = garbage
         self.origin[pos:pos] = [(GARBAGE, -1)] * len(garbage)
 
