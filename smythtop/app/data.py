@@ -326,11 +326,10 @@ class Loader:
     def _reload(self, start: int | None) -> None:
         """(Re)build memory from `start` to the tail; memory stays None when it would be too big.
 
-        The tailer is created just before the scan: a frame flushed in the few milliseconds between
-        the two can be counted twice, never lost.
+        The snapshot and the tailer come from one `Tailer.with_history` call, so each frame is in
+        exactly one of them.
         """
-        self._tailer = store.Tailer(self.root)
-        lazy = store.scan(self.root, since=start)
+        lazy, self._tailer = store.Tailer.with_history(self.root, since=start)
         self.scans += 1
         rows = lazy.select(pl.len()).collect().item()
         self._mem = lazy.collect() if rows <= self.mem_rows else None
