@@ -38,12 +38,19 @@ def publish_lock(root: Path) -> contextlib.AbstractContextManager[bool]:
 
 @contextlib.contextmanager
 def read_lock(root: Path) -> Iterator[None]:
-    """Shared publish lock for readers; a store we cannot lock (read-only media) is read as is."""
+    """Shared publish lock for readers; a store we cannot lock (read-only media) is read as is.
+
+    The lock file is created if missing: a reader that found none and skipped locking could race
+    the very first publish of a compactor that creates it a moment later."""
+    path = root / PUBLISH_LOCK
     try:
-        fd = os.open(root / PUBLISH_LOCK, os.O_RDONLY)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
     except OSError:
-        yield
-        return
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            yield  # no store yet, or read-only media without the file: nobody can publish there
+            return
     try:
         fcntl.flock(fd, fcntl.LOCK_SH)
         yield
