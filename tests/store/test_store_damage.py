@@ -19,7 +19,6 @@ import store
 from store.framing import HEADER_SIZE, encode_frame, encode_header, read_records
 from store.schema import validate
 
-GARBAGE = -1
 HEADER = 0  # chunk ids: 0 is the header, k >= 1 is record k
 
 
@@ -32,10 +31,9 @@ def _frames(n: int) -> list[dict]:
 
 @dataclass
 class Damaged:
-    """A segment's bytes with the origin of every byte, so the expected outcome of a read is known."""
+    """A segment's original records and its damaged bytes, so the expected outcome of a read is known."""
 
     buf: bytearray
-    origin: list[tuple[int, int]]  # per byte: (chunk id, index in the chunk), or (GARBAGE, -1)
     chunks: dict[int, bytes]  # chunk id -> its original bytes
     ts: dict[int, int]  # record chunk id -> its frame's ts
 
@@ -50,9 +48,7 @@ class Damaged:
             ts[k] = msgpack.unpackb(chunks[k][8:])[0]
             pos += len(chunks[k])
             k += 1
-        origin = [(c, i) for c, chunk in chunks.items() for i in range(len(chunk))]
-        assert len(origin) == len(data)
-        return cls(bytearray(data), origin, chunks, ts)
+        return cls(bytearray(data), chunks, ts)
 
     @property
     def sizes(self) -> dict[int, int]:
@@ -64,13 +60,7 @@ class Damaged:
     def insert(self, pos: int, garbage: bytes) -> None:
         """Insert garbage anywhere after the header."""
         pos = HEADER_SIZE + pos % (len(self.buf) - HEADER_SIZE + 1)
-        # Inserting bytes equal to the ones just before them is the same byte string as inserting
-        # them earlier: slide the insertion left so the model blames the bytes a reader would.
-        while pos > HEADER_SIZE and self.buf[pos - 1] == garbage[-1]:
-            garbage = garbage[-1:] + garbage[:-1]
-            pos -= 1
         self.buf[pos:pos] = garbage
-        self.origin[pos:pos] = [(GARBAGE, -1)] * len(garbage)
 
     def delete(self, pos: int, length: int) -> None:
         """Delete bytes after the header (a truncation when it reaches the end)."""
@@ -78,29 +68,30 @@ class Damaged:
             return
         pos = HEADER_SIZE + pos % (len(self.buf) - HEADER_SIZE)
         del self.buf[pos : pos + length]
-        del self.origin[pos : pos + length]
 
-    def _intact(self) -> set[int]:
-        """Chunks whose bytes are all still there, contiguous, in order and unchanged."""
-        where: dict[int, list[int]] = {}
-        for p, (c, _) in enumerate(self.origin):
-            where.setdefault(c, []).append(p)
-        out = set()
-        for c, chunk in self.chunks.items():
-            ps = where.get(c, [])
-            if len(ps) == len(chunk) and ps[-1] - ps[0] + 1 == len(chunk) and self.buf[ps[0] : ps[-1] + 1] == chunk:
-                out.add(c)
-        if HEADER in out and where[HEADER][0] != 0:
-            out.discard(HEADER)  # a header is only a header at offset 0
+    def _found(self) -> dict[int, int]:
+        """Where each chunk that survived stands: its exact bytes, in order (the header only at 0).
+
+        Judged by bytes, not by where the damage was aimed: inserting or deleting bytes next to equal
+        bytes gives the same byte string as the same change a byte away, and a reader sees only bytes.
+        """
+        out, pos = {}, 0
+        if self.buf[:HEADER_SIZE] == self.chunks[HEADER]:
+            out[HEADER], pos = 0, HEADER_SIZE
+        for c in sorted(self.ts):
+            at = self.buf.find(self.chunks[c], pos)
+            if at >= 0:
+                out[c], pos = at, at + len(self.chunks[c])
         return out
 
     def expected_ts(self) -> list[int]:
-        intact = self._intact()
-        return [self.ts[c] for c in sorted(self.ts) if c in intact]
+        return [self.ts[c] for c in sorted(self._found()) if c != HEADER]
 
     def damaged_bytes(self) -> bytes:
-        intact = self._intact()
-        return bytes(b for b, (c, _) in zip(self.buf, self.origin, strict=True) if c not in intact)
+        kept = bytearray(len(self.buf))
+        for c, at in self._found().items():
+            kept[at : at + len(self.chunks[c])] = b"\x01" * len(self.chunks[c])
+        return bytes(b for b, k in zip(self.buf, kept, strict=True) if not k)
 
 
 MUTATION = st.one_of(
