@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from store.paths import JOURNAL_DIR, PARQUET_DIR, PARQUET_SUFFIX, TMP_PREFIX, WAL_DIR, atomic_write_bytes
+from store.paths import JOURNAL_DIR, PARQUET_DIR, PARQUET_SUFFIX, TMP_PREFIX, atomic_write_bytes
 
 SOURCES_KEY = b"smythtop.sources"  # Parquet key-value metadata: JSON provenance
 KIND_WAL = "w"  # made from WAL segments: rows in source order
@@ -94,7 +94,3 @@ def superseded(root: Path) -> set[str]:
 
 def rel(root: Path, path: Path) -> str:
     return path.relative_to(root).as_posix()
-
-
-def wal_rel(writer: str, segment: str) -> str:
-    return f"{WAL_DIR}/{writer}/{segment}"

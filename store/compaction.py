@@ -117,17 +117,16 @@ def _delete_sources(root: Path, sources: list[str]) -> None:
             fsync_dir(parent)
 
 
-def _publish(root: Path, tmp: Path | None, journal: Journal | None, sources: list[str], fsync: bool) -> None:
+def publish(root: Path, tmp: Path | None, journal: Journal | None, sources: list[str]) -> None:
+    """Rename `tmp` into place as the journal's target (if any), then delete `sources`."""
     with publish_lock(root):
         if tmp is not None and journal is not None:
             os.rename(tmp, root / journal.target)
-            if fsync:
-                fsync_dir(tmp.parent)
+            fsync_dir(tmp.parent)
         _delete_sources(root, sources)
         if journal is not None:
             journal.path.unlink()
-            if fsync:
-                fsync_dir(journal.path.parent)
+            fsync_dir(journal.path.parent)
 
 
 def _quarantine(root: Path, seg: Segment, data: bytes, damage: list[Damage], result: CompactionResult) -> None:
@@ -146,7 +145,7 @@ def _recover(root: Path, result: CompactionResult) -> None:
     """Finish or roll back what a crashed compactor left: journals first, then temp files."""
     for journal in list_journals(root):
         if (root / journal.target).exists():
-            _publish(root, None, None, list(journal.sources), True)
+            publish(root, None, None, list(journal.sources))
         journal.path.unlink()
         result.journals_recovered += 1
     for sub in (PARQUET_DIR, JOURNAL_DIR, QUARANTINE_DIR):
@@ -170,7 +169,7 @@ def _flush_group(
     root: Path, rows: list[tuple], sources: list[dict], paths: list[str], result: CompactionResult
 ) -> None:
     if not rows:
-        _publish(root, None, None, paths, True)  # every byte was quarantined: nothing to replace them
+        publish(root, None, None, paths)  # every byte was quarantined: nothing to replace them
         return
     with gc_paused():
         table = rows_to_arrow(rows)
@@ -179,7 +178,7 @@ def _flush_group(
     tmp = root / PARQUET_DIR / f"{TMP_PREFIX}{name}"
     write_parquet(table, tmp, sources=sources, kind=KIND_WAL)
     journal = write_journal(root, f"{PARQUET_DIR}/{name}", paths)
-    _publish(root, tmp, journal, paths, True)
+    publish(root, tmp, journal, paths)
     result.frames_written += len(rows)
     result.files_written.append(name)
 
@@ -245,7 +244,7 @@ def _merge_small(root: Path, max_rows: int, min_age_s: float, result: Compaction
         tmp = root / PARQUET_DIR / f"{TMP_PREFIX}{name}"
         write_parquet(table.replace_schema_metadata(ARROW_SCHEMA.metadata), tmp, sources=srcs, kind=KIND_MERGE)
         journal = write_journal(root, f"{PARQUET_DIR}/{name}", srcs)
-        _publish(root, tmp, journal, srcs, True)
+        publish(root, tmp, journal, srcs)
         result.files_written.append(name)
         result.files_merged += len(group)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from store.catalog import list_parquet, rel
-from store.compaction import _publish
+from store.compaction import publish
 from store.errors import StoreUnavailable
 from store.locks import compactor_lock
 from store.paths import resolve_root
@@ -62,5 +62,5 @@ def _select_and_delete(path: Path, cutoff: int, max_bytes: int | None) -> tuple[
                 doomed.append((f, size))
                 total -= size
         if doomed:
-            _publish(path, None, None, [rel(path, f.path) for f, _ in doomed], True)
+            publish(path, None, None, [rel(path, f.path) for f, _ in doomed])
     return doomed, kept

@@ -52,10 +52,7 @@ class Tailer:
         """Every committed frame in [since, until) now, and a Tailer that delivers exactly the
         frames committed after it: no frame in both, none in neither. Both views are taken under
         the shared publish lock, so no compaction can move frames between them."""
-        tailer = cls.__new__(cls)
-        tailer.root = resolve_root(root)
-        tailer.offsets, tailer.counts, tailer._vanished, tailer._replaced = {}, {}, {}, set()
-        tailer.delivered = 0
+        tailer = cls(root, from_start=True)  # nothing read yet: the locked read below starts it
         with read_lock(tailer.root), gc_paused():
             rows = tailer._read_wal(deliver=True)
             files = list_parquet(tailer.root)
