@@ -34,9 +34,8 @@ import math
 
 import numpy as np
 from scipy import special, stats
-
-from analysis.series import Series
-from analysis.window import Window, iso
+from smythtop.analysis.series import Series
+from smythtop.analysis.window import Window, iso
 
 RATIO_METRICS = frozenset({"latency_p95_ms", "cost_per_call_usd", "tokens_per_call"})
 ROLL_WINDOW = 12

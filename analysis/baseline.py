@@ -21,8 +21,7 @@ from datetime import datetime
 import numpy as np
 import polars as pl
 from scipy import stats
-
-from analysis.window import iso, prepare
+from smythtop.analysis.window import iso, prepare
 
 SAMPLE_SIZE = 1000
 ALPHA = 0.05

@@ -18,8 +18,7 @@ costs the fleet most comes first.
 from __future__ import annotations
 
 import polars as pl
-
-from analysis.thresholds import Thresholds
+from smythtop.analysis.thresholds import Thresholds
 
 SEVERITIES = ("low", "medium", "high", "critical")
 MIN_ROWS = 5

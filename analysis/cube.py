@@ -24,10 +24,9 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import polars as pl
-
-from analysis import weights as wt
-from analysis.thresholds import Thresholds
-from analysis.window import Window
+from smythtop.analysis import weights as wt
+from smythtop.analysis.thresholds import Thresholds
+from smythtop.analysis.window import Window
 
 DIM = ("agent_id", "component", "model", "provider")
 SUBSAMPLE_ROWS = 1_000_000

@@ -8,13 +8,12 @@ from datetime import datetime
 
 import numpy as np
 import polars as pl
-
-from analysis import anomalies, bottlenecks, cube, recommend, semantics, series, spans, trends
-from analysis.baseline import Baseline, compare, sample_component
-from analysis.rollup import PHASES, rollup
-from analysis.rows import clean, cost_or_none, llm_row, stat_row
-from analysis.thresholds import Thresholds
-from analysis.window import conform, iso, prepare
+from smythtop.analysis import anomalies, bottlenecks, cube, recommend, semantics, series, spans, trends
+from smythtop.analysis.baseline import Baseline, compare, sample_component
+from smythtop.analysis.rollup import PHASES, rollup
+from smythtop.analysis.rows import clean, cost_or_none, llm_row, stat_row
+from smythtop.analysis.thresholds import Thresholds
+from smythtop.analysis.window import conform, iso, prepare
 
 HISTOGRAM_BINS = 20
 SLOWEST = 10

@@ -15,8 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import polars as pl
-
-from analysis.thresholds import Thresholds
+from smythtop.analysis.thresholds import Thresholds
 
 MIN_ROWS = 20
 GRADES = "ABCDF"

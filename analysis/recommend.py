@@ -15,12 +15,11 @@ import math
 
 import numpy as np
 import polars as pl
-
-from analysis import pricing
-from analysis.pricing import Usage
-from analysis.series import Series
-from analysis.thresholds import Thresholds
-from analysis.window import Window
+from smythtop.analysis import pricing
+from smythtop.analysis.pricing import Usage
+from smythtop.analysis.series import Series
+from smythtop.analysis.thresholds import Thresholds
+from smythtop.analysis.window import Window
 
 DAY_S = 86400.0
 LOW_CONTEXT_UTILIZATION = 0.25

@@ -18,13 +18,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import polars as pl
-
-from analysis import anomalies, bottlenecks, cube, grade, recommend, semantics, series, spans, trends
-from analysis.baseline import Baseline, compare, sample_component
-from analysis.rollup import rollups
-from analysis.rows import clean, llm_row, stat_row
-from analysis.thresholds import Thresholds
-from analysis.window import REPORT_COLUMNS, Window, derived, iso, prepare, scope
+from smythtop.analysis import anomalies, bottlenecks, cube, grade, recommend, semantics, series, spans, trends
+from smythtop.analysis.baseline import Baseline, compare, sample_component
+from smythtop.analysis.rollup import rollups
+from smythtop.analysis.rows import clean, llm_row, stat_row
+from smythtop.analysis.thresholds import Thresholds
+from smythtop.analysis.window import REPORT_COLUMNS, Window, derived, iso, prepare, scope
 
 # build_report's keys, in order: compose() rebuilds this order from the two parts
 KEYS = ("window", "summary", "components", "agent_components", "models", "llm", "bottlenecks", "anomalies", "trends",

@@ -8,9 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import polars as pl
-
-from analysis import weights as wt
-from analysis.cube import Cube
+from smythtop.analysis import weights as wt
+from smythtop.analysis.cube import Cube
 
 PHASES = ("input_ms", "core_ms", "output_ms", "queue_ms")
 TOKENS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")

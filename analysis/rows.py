@@ -7,10 +7,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-
-from analysis.rollup import PHASES
-from analysis.thresholds import Thresholds
-from analysis.window import Window
+from smythtop.analysis.rollup import PHASES
+from smythtop.analysis.thresholds import Thresholds
+from smythtop.analysis.window import Window
 
 
 def clean(value: Any) -> Any:

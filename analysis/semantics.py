@@ -12,8 +12,7 @@ ends of an edge survive with probability r_parent * r_child.
 from __future__ import annotations
 
 import polars as pl
-
-from analysis.spans import SpanSample
+from smythtop.analysis.spans import SpanSample
 
 
 def flows(s: SpanSample, limit: int = 50) -> list[dict]:

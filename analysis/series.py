@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
-
-from analysis.window import Window
+from smythtop.analysis.window import Window
 
 MIN_ROWS = 5
 MIN_ROWS_P95 = 20

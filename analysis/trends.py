@@ -12,8 +12,7 @@ import math
 
 import numpy as np
 from scipy import stats
-
-from analysis.series import Series
+from smythtop.analysis.series import Series
 
 MIN_POINTS = 6
 METRICS = {  # metric -> (unit, lower bound, upper bound)

@@ -58,7 +58,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 @cache
 def frame_schema() -> pl.Schema:
     """The polars schema of a frame, derived from the store's Arrow schema (the single source of truth)."""
-    from store.schema import arrow_schema
+    from smythtop.store.schema import arrow_schema
 
     return pl.from_arrow(arrow_schema().empty_table()).schema  # type: ignore[union-attr]
 

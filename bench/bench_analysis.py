@@ -49,7 +49,7 @@ def _unit_prices(model: str, provider: str) -> tuple[float, float, float, int]:
 
 def generate_fleet(n_rows: int, *, seed: int = 0, hours: float = 6.0, agents: int = 8) -> pl.DataFrame:
     """About n_rows frames (a multiple of 6) spread over `hours` ending now, in the store's schema."""
-    from analysis.window import frame_schema
+    from smythtop.analysis.window import frame_schema
 
     rng = np.random.default_rng(seed)
     n_tr = max(1, n_rows // 6)
@@ -172,8 +172,8 @@ def generate_fleet(n_rows: int, *, seed: int = 0, hours: float = 6.0, agents: in
 
 def write_store(df: pl.DataFrame, root: Path, files: int = 8) -> None:
     """Parquet files named like compacted ones (`<min_ts>-<max_ts>-m<hex>.parquet`), so store.scan finds them."""
-    from store.catalog import KIND_MERGE, parquet_name
-    from store.paths import PARQUET_DIR
+    from smythtop.store.catalog import KIND_MERGE, parquet_name
+    from smythtop.store.paths import PARQUET_DIR
 
     out = root / PARQUET_DIR
     out.mkdir(parents=True, exist_ok=True)
@@ -192,7 +192,7 @@ def _cpu(fn: object) -> str:
 
 
 def run(table: Table) -> None:
-    from analysis.report import build_report
+    from smythtop.analysis.report import build_report
 
     for n in (1_000_000, 10_000_000):
         label = f"{n // 1_000_000}M"
@@ -209,7 +209,7 @@ def run(table: Table) -> None:
             peer=_cpu(lambda df=df: build_report(df)),
         )
         with tempfile.TemporaryDirectory(prefix="smythtop-bench-") as tmp:
-            import store
+            from smythtop import store
 
             write_store(df, Path(tmp))
             del df

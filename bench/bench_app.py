@@ -58,10 +58,10 @@ def big_store() -> Path:
     if marker.exists():
         return root
     import pyarrow.parquet as pq
+    from smythtop.store.catalog import KIND_MERGE, parquet_name
+    from smythtop.store.paths import PARQUET_DIR
 
     from bench.frames import realistic_table
-    from store.catalog import KIND_MERGE, parquet_name
-    from store.paths import PARQUET_DIR
 
     out = root / PARQUET_DIR
     out.mkdir(parents=True, exist_ok=True)
@@ -115,8 +115,8 @@ def first_paint(table: Table, root: Path) -> None:
 
 def _writer(root: str, t0: float, base_ns: int, duration: float, probes: mp.Queue, ready: mp.Event) -> None:
     """Append INGEST_PER_S frames/s in 50 ms batches; the last of each batch is a timed probe."""
-    import store
     from bench.frames import realistic_frames
+    from smythtop import store
 
     pool = realistic_frames(20_000, seed=9)
     per_batch = int(INGEST_PER_S * BATCH_S)
@@ -264,10 +264,10 @@ def idle_cpu(table: Table) -> None:
 
 def _idle_cpu(table: Table, *, ago_s: float, seconds: float, label: str) -> None:
     import pyarrow.parquet as pq
+    from smythtop.store.catalog import KIND_MERGE, parquet_name
+    from smythtop.store.paths import PARQUET_DIR
 
     from bench.frames import realistic_table
-    from store.catalog import KIND_MERGE, parquet_name
-    from store.paths import PARQUET_DIR
 
     with tempfile.TemporaryDirectory(prefix="smythtop-bench-idle-") as tmp:
         root = Path(tmp) / "store"

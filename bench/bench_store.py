@@ -31,15 +31,15 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from smythtop.store.catalog import KIND_MERGE, parquet_name
+from smythtop.store.columns import rows_to_arrow
+from smythtop.store.compaction import ROW_GROUP_ROWS, ZSTD_LEVEL, write_parquet
+from smythtop.store.framing import encode_frame, read_records
+from smythtop.store.schema import validate
 
-import store
 from bench.frames import DEFAULT_START_NS, FRAMES_PER_S, realistic_frames, realistic_table
 from bench.harness import Table
-from store.catalog import KIND_MERGE, parquet_name
-from store.columns import rows_to_arrow
-from store.compaction import ROW_GROUP_ROWS, ZSTD_LEVEL, write_parquet
-from store.framing import encode_frame, read_records
-from store.schema import validate
+from smythtop import store
 
 ENCODE_FRAMES = 20_000
 ENCODE_ROUNDS = 7

@@ -21,9 +21,9 @@ from functools import cache
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from smythtop.store.schema import FIELDS
 
-import store
-from store.schema import FIELDS
+from smythtop import store
 
 DEFAULT_START_NS = 1_748_822_400_000_000_000  # 2025-06-02T00:00:00Z, fixed so runs are comparable
 FRAMES_PER_S = 20.0  # arrival rate of the whole mix when span_s is not given

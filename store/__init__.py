@@ -9,24 +9,24 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from store.errors import FrameError, StoreError, StoreUnavailable
-from store.paths import default_root
-from store.schema import FIELDS, REQUIRED, SCHEMA_VERSION
-from store.wal import Writer
+from smythtop.store.errors import FrameError, StoreError, StoreUnavailable
+from smythtop.store.paths import default_root
+from smythtop.store.schema import FIELDS, REQUIRED, SCHEMA_VERSION
+from smythtop.store.wal import Writer
 
 _LAZY = {
-    "scan": "store.reader",
-    "read_wal": "store.reader",
-    "compact": "store.compaction",
-    "CompactionResult": "store.compaction",
-    "apply_retention": "store.retention",
-    "RetentionResult": "store.retention",
-    "check": "store.integrity",
-    "CheckReport": "store.integrity",
-    "tail": "store.tailing",
-    "Tailer": "store.tailing",
-    "arrow_schema": "store.schema",
-    "polars_schema": "store.columns",
+    "scan": "smythtop.store.reader",
+    "read_wal": "smythtop.store.reader",
+    "compact": "smythtop.store.compaction",
+    "CompactionResult": "smythtop.store.compaction",
+    "apply_retention": "smythtop.store.retention",
+    "RetentionResult": "smythtop.store.retention",
+    "check": "smythtop.store.integrity",
+    "CheckReport": "smythtop.store.integrity",
+    "tail": "smythtop.store.tailing",
+    "Tailer": "smythtop.store.tailing",
+    "arrow_schema": "smythtop.store.schema",
+    "polars_schema": "smythtop.store.columns",
 }
 
 __all__ = [

@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from store.paths import JOURNAL_DIR, PARQUET_DIR, PARQUET_SUFFIX, TMP_PREFIX, atomic_write_bytes
+from smythtop.store.paths import JOURNAL_DIR, PARQUET_DIR, PARQUET_SUFFIX, TMP_PREFIX, atomic_write_bytes
 
 SOURCES_KEY = b"smythtop.sources"  # Parquet key-value metadata: JSON provenance
 KIND_WAL = "w"  # made from WAL segments: rows in source order

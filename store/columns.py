@@ -6,8 +6,7 @@ from collections.abc import Sequence
 
 import polars as pl
 import pyarrow as pa
-
-from store.schema import FIELDS, arrow_schema
+from smythtop.store.schema import FIELDS, arrow_schema
 
 ARROW_SCHEMA = arrow_schema()
 

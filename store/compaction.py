@@ -18,8 +18,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-
-from store.catalog import (
+from smythtop.store.catalog import (
     KIND_MERGE,
     KIND_WAL,
     SOURCES_KEY,
@@ -31,11 +30,11 @@ from store.catalog import (
     rel,
     write_journal,
 )
-from store.columns import ARROW_SCHEMA, rows_to_arrow
-from store.errors import StoreUnavailable
-from store.framing import Damage, gc_paused, read_records
-from store.locks import compactor_lock, publish_lock
-from store.paths import (
+from smythtop.store.columns import ARROW_SCHEMA, rows_to_arrow
+from smythtop.store.errors import StoreUnavailable
+from smythtop.store.framing import Damage, gc_paused, read_records
+from smythtop.store.locks import compactor_lock, publish_lock
+from smythtop.store.paths import (
     FILE_MODE,
     JOURNAL_DIR,
     PARQUET_DIR,
@@ -49,7 +48,7 @@ from store.paths import (
     resolve_root,
     unlink_quiet,
 )
-from store.wal import Segment, list_segments, writer_alive
+from smythtop.store.wal import Segment, list_segments, writer_alive
 
 MAX_ROWS_PER_FILE = 1_000_000
 ROW_GROUP_ROWS = 128 * 1024

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from store.schema import FrameError
+from smythtop.store.schema import FrameError
 
 __all__ = ["FrameError", "StoreError", "StoreUnavailable"]
 

@@ -14,8 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import msgspec
-
-from store.schema import SCHEMA_VERSION, FrameRow
+from smythtop.store.schema import SCHEMA_VERSION, FrameRow
 
 MAGIC = b"SMYTHWAL"
 HEADER = struct.Struct("<8sHHI")  # magic, schema version, flags, crc32 of the 12 bytes before it

@@ -7,11 +7,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pyarrow.parquet as pq
-
-from store.catalog import list_journals, list_parquet, rel, superseded
-from store.framing import read_records
-from store.paths import QUARANTINE_DIR, resolve_root
-from store.wal import list_segments
+from smythtop.store.catalog import list_journals, list_parquet, rel, superseded
+from smythtop.store.framing import read_records
+from smythtop.store.paths import QUARANTINE_DIR, resolve_root
+from smythtop.store.wal import list_segments
 
 
 @dataclass

@@ -9,7 +9,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from store.paths import COMPACTOR_LOCK, FILE_MODE, PUBLISH_LOCK, ensure_dir
+from smythtop.store.paths import COMPACTOR_LOCK, FILE_MODE, PUBLISH_LOCK, ensure_dir
 
 
 @contextlib.contextmanager

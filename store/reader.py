@@ -7,13 +7,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
-
-from store.catalog import list_parquet, parse_parquet_name, rel, superseded
-from store.columns import polars_schema, rows_to_polars
-from store.framing import gc_paused, read_records
-from store.locks import read_lock
-from store.paths import resolve_root
-from store.wal import list_segments
+from smythtop.store.catalog import list_parquet, parse_parquet_name, rel, superseded
+from smythtop.store.columns import polars_schema, rows_to_polars
+from smythtop.store.framing import gc_paused, read_records
+from smythtop.store.locks import read_lock
+from smythtop.store.paths import resolve_root
+from smythtop.store.wal import list_segments
 
 TimeBound = datetime | int | None
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

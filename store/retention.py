@@ -7,11 +7,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from store.catalog import list_parquet, rel
-from store.compaction import publish
-from store.errors import StoreUnavailable
-from store.locks import compactor_lock
-from store.paths import resolve_root
+from smythtop.store.catalog import list_parquet, rel
+from smythtop.store.compaction import publish
+from smythtop.store.errors import StoreUnavailable
+from smythtop.store.locks import compactor_lock
+from smythtop.store.paths import resolve_root
 
 NS_PER_DAY = 86_400 * 1_000_000_000
 

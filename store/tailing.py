@@ -13,15 +13,14 @@ from collections.abc import Iterator
 
 import polars as pl
 import pyarrow.parquet as pq
-
-from store.catalog import KIND_WAL, list_parquet, rel, superseded
-from store.columns import rows_to_polars
-from store.compaction import read_sources
-from store.framing import gc_paused, read_records
-from store.locks import read_lock
-from store.paths import PARQUET_DIR, WAL_DIR, ensure_dir, resolve_root
-from store.reader import TimeBound, committed_frames, to_ns
-from store.wal import list_segments
+from smythtop.store.catalog import KIND_WAL, list_parquet, rel, superseded
+from smythtop.store.columns import rows_to_polars
+from smythtop.store.compaction import read_sources
+from smythtop.store.framing import gc_paused, read_records
+from smythtop.store.locks import read_lock
+from smythtop.store.paths import PARQUET_DIR, WAL_DIR, ensure_dir, resolve_root
+from smythtop.store.reader import TimeBound, committed_frames, to_ns
+from smythtop.store.wal import list_segments
 
 FORGET_AFTER_POLLS = 50  # a vanished segment with no Parquet successor (all quarantined) is dropped
 

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from store.errors import FrameError, StoreUnavailable
-from store.framing import HEADER_SIZE, encode_frame, encode_header
-from store.paths import (
+from smythtop.store.errors import FrameError, StoreUnavailable
+from smythtop.store.framing import HEADER_SIZE, encode_frame, encode_header
+from smythtop.store.paths import (
     FILE_MODE,
     TMP_PREFIX,
     WAL_DIR,
@@ -35,7 +35,7 @@ from store.paths import (
     resolve_root,
     unlink_quiet,
 )
-from store.schema import validate
+from smythtop.store.schema import validate
 
 DEFAULT_SEGMENT_BYTES = 8 << 20
 DEFAULT_SEGMENT_AGE_S = 30.0

@@ -95,7 +95,7 @@ def _thresholds(data: dict[str, Any], where: str) -> Any:
     """Latency SLOs, error budget and cost limits from the recorder's [alerts] and [llm] sections."""
     if "alerts" not in data and "llm" not in data:
         return None
-    from analysis.thresholds import Thresholds
+    from smythtop.analysis.thresholds import Thresholds
 
     try:
         return Thresholds.from_config(data)

@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-import store
+from smythtop import store
 from smythtop.app.window import Bounds, TimeWindow
 
 if TYPE_CHECKING:
-    from analysis.report import LivePart
+    from smythtop.analysis.report import LivePart
 
 MEM_ROWS = 3_000_000  # above this a window is analysed lazily from the store instead of kept in memory
 RECHUNK_AFTER = 64  # tail batches appended before memory is rechunked into one block
@@ -147,7 +147,7 @@ class Loader:
     # ---- the tick -------------------------------------------------------------------------------
 
     def tick(self, request: TickRequest) -> Snapshot:
-        from analysis.report import compose
+        from smythtop.analysis.report import compose
 
         with self._lock:
             t0 = time.perf_counter()
@@ -223,7 +223,7 @@ class Loader:
         return count == computed_count or time.monotonic() - computed_at < ageing_s
 
     def _live_part(self, frames: pl.DataFrame | pl.LazyFrame, bounds: Bounds) -> LivePart:
-        from analysis.report import build_live
+        from smythtop.analysis.report import build_live
 
         return build_live(
             frames,
@@ -233,7 +233,7 @@ class Loader:
         )
 
     def _slow_part(self, live: LivePart, key: tuple, taken_at: float) -> Findings:
-        from analysis.report import build_slow
+        from smythtop.analysis.report import build_slow
 
         t0 = time.perf_counter()
         slow = build_slow(live, baselines=self._baselines or None)
@@ -277,7 +277,7 @@ class Loader:
         return True
 
     def _detail(self, frames: pl.DataFrame | pl.LazyFrame, component: str, bounds: Bounds) -> dict[str, Any]:
-        from analysis.detail import UnknownComponent, component_detail
+        from smythtop.analysis.detail import UnknownComponent, component_detail
 
         try:
             return component_detail(
@@ -431,7 +431,7 @@ class Loader:
 
     def span_tree(self, trace_id: str) -> list[dict[str, Any]]:
         """The spans of one trace; looked up in the whole store, since a trace may straddle the window."""
-        from analysis.detail import span_tree
+        from smythtop.analysis.detail import span_tree
 
         with self._lock:
             frames = store.scan(self.root).filter(pl.col("trace_id") == trace_id).collect()

@@ -12,7 +12,7 @@ import pkgutil
 import sys
 from collections.abc import Sequence
 
-from store.errors import StoreError
+from smythtop.store.errors import StoreError
 
 
 def _command_modules() -> list[str]:

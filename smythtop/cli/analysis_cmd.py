@@ -81,7 +81,7 @@ def baseline_path(root: Path, component: str) -> Path:
 
 def load_baselines(root: Path) -> dict[str, Any]:
     """Every saved baseline, by component; a damaged file is an error naming it, never silently skipped."""
-    from analysis.baseline import Baseline
+    from smythtop.analysis.baseline import Baseline
 
     out = {}
     directory = root / BASELINE_DIR
@@ -95,7 +95,7 @@ def load_baselines(root: Path) -> dict[str, Any]:
 
 
 def save_baseline(root: Path, base: Any) -> Path:
-    from store.paths import atomic_write_bytes, ensure_dir
+    from smythtop.store.paths import atomic_write_bytes, ensure_dir
 
     path = baseline_path(root, base.component)
     try:
@@ -110,7 +110,7 @@ def save_baseline(root: Path, base: Any) -> Path:
 
 
 def _build(args: argparse.Namespace) -> tuple[dict, Path]:
-    from analysis.report import build_report
+    from smythtop.analysis.report import build_report
 
     df, win, root = load_frames(args)
     report = build_report(
@@ -147,7 +147,7 @@ def _optimize(args: argparse.Namespace) -> int:
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    from analysis.detail import UnknownComponent, component_detail
+    from smythtop.analysis.detail import UnknownComponent, component_detail
 
     df, win, root = load_frames(args)
     base = load_baselines(root).get(args.component)
@@ -172,7 +172,7 @@ def _analyze(args: argparse.Namespace) -> int:
 
 
 def _baseline(args: argparse.Namespace) -> int:
-    from analysis.baseline import establish_baseline
+    from smythtop.analysis.baseline import establish_baseline
 
     df, _, root = load_frames(args, component=args.component)
     try:

@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     if args.backfill is not None and not args.backfill > 0:
         raise CliError("--backfill must be a positive number of hours")
 
-    import store
+    from smythtop import store
     from smythtop.fleet import FleetOptions, FleetReport, backfill, run_fleet
 
     root = Path(args.store).expanduser() if args.store else store.default_root()
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _check_writable(root: Path) -> None:
     """Fail with one clear line before starting agents that would only count dropped frames."""
-    import store
+    from smythtop import store
 
     try:
         store.Writer(root).close()

@@ -119,7 +119,7 @@ def write_text(df: pl.DataFrame, fmt: str, out: IO[str]) -> None:
 def write_parquet(df: pl.DataFrame, out: IO[bytes]) -> None:
     import pyarrow.parquet as pq
 
-    import store
+    from smythtop import store
 
     schema = store.arrow_schema()
     table = df.select(schema.names).to_arrow().cast(schema)  # polars' view types -> the contract's plain types
@@ -135,7 +135,7 @@ def _iso_ns(ns: int) -> str:
 def _records(df: pl.DataFrame) -> Iterator[dict[str, Any]]:
     import polars as pl
 
-    from store.schema import FIELDS
+    from smythtop.store.schema import FIELDS
 
     rows = df.select(pl.col("ts").dt.epoch("ns"), *[c for c in FIELDS if c != "ts"])
     for r in rows.iter_rows(named=True):
@@ -146,7 +146,7 @@ def _records(df: pl.DataFrame) -> Iterator[dict[str, Any]]:
 
 
 def write_csv(df: pl.DataFrame, out: IO[str]) -> None:
-    from store.schema import FIELDS
+    from smythtop.store.schema import FIELDS
 
     # The default "\r\n" terminator also makes the csv module quote a lone "\r" inside a value.
     writer = csv.writer(out, quoting=csv.QUOTE_MINIMAL)

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-import store
+from smythtop import store
 from smythtop.cli import CliError
 
 

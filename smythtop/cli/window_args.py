@@ -21,7 +21,7 @@ from smythtop.cli import CliError
 if TYPE_CHECKING:
     import polars as pl
 
-    from analysis.thresholds import Thresholds
+    from smythtop.analysis.thresholds import Thresholds
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)", re.IGNORECASE)
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -112,7 +112,7 @@ def window(args: argparse.Namespace, *, now: datetime | None = None) -> Window:
 
 
 def store_root(args: argparse.Namespace) -> Path:
-    import store
+    from smythtop import store
 
     given = getattr(args, "store", None)
     root = Path(given).expanduser() if given else store.default_root()
@@ -125,7 +125,7 @@ def load_frames(args: argparse.Namespace, *, component: str | None = None) -> tu
     """The window's frames (filtered by --agent and component), or a one-line error if there are none."""
     import polars as pl
 
-    import store
+    from smythtop import store
 
     root = store_root(args)
     win = window(args)
@@ -143,7 +143,7 @@ def load_frames(args: argparse.Namespace, *, component: str | None = None) -> tu
 
 
 def thresholds(args: argparse.Namespace) -> Thresholds:
-    from analysis.thresholds import Thresholds
+    from smythtop.analysis.thresholds import Thresholds
 
     path = getattr(args, "config", None)
     if not path:

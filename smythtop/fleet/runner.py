@@ -203,7 +203,7 @@ def _maintain(collector: Collector, options: FleetOptions, stop: threading.Event
 def _compact(root: Path | None, retention_days: float | None = None) -> None:
     """Compact (and apply retention); a failure is logged, never fatal to the demo."""
     try:
-        import store
+        from smythtop import store
 
         store.compact(root)
         if retention_days is not None:

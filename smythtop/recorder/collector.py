@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-import store
+from smythtop import store
 from smythtop.recorder import threads
 from smythtop.recorder.clock import SYSTEM_CLOCK, Clock
 from smythtop.recorder.config import Config
@@ -524,7 +524,7 @@ class Collector:
 
 
 def _valid_only(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    from store.schema import validate
+    from smythtop.store.schema import validate
 
     good = []
     for frame in frames:

@@ -149,7 +149,7 @@ class Config:
 
     def store_root(self, override: str | os.PathLike[str] | None = None) -> Path:
         """An explicit root wins, then global.store, then the environment (store.default_root)."""
-        import store
+        from smythtop import store
 
         chosen = override if override is not None else self.global_.store
         return Path(chosen).expanduser() if chosen is not None else store.default_root()

@@ -8,8 +8,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-
-from analysis.window import frame_schema
+from smythtop.analysis.window import frame_schema
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 T0_NS = int(T0.timestamp()) * 1_000_000_000

@@ -8,10 +8,9 @@ import numpy as np
 import polars as pl
 import pytest
 from analysis_testlib import MIN, T0, T0_NS, frames, series_frames, window_of
-
-from analysis import anomalies, series, trends
-from analysis.report import build_report
-from analysis.window import make_window
+from smythtop.analysis import anomalies, series, trends
+from smythtop.analysis.report import build_report
+from smythtop.analysis.window import make_window
 
 N_BUCKETS = 60
 

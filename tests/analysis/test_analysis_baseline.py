@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from analysis_testlib import MIN, T0_NS, frames
-
-from analysis.baseline import Baseline, establish_baseline
-from analysis.detail import component_detail
-from analysis.report import build_report
+from smythtop.analysis.baseline import Baseline, establish_baseline
+from smythtop.analysis.detail import component_detail
+from smythtop.analysis.report import build_report
 
 
 def _llm(rng: np.random.Generator, n: int, start: int, model: str, price_in: float, price_out: float,

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from analysis_testlib import MS, T0_NS, frames
-
-from analysis.report import build_report
-from analysis.thresholds import Thresholds
+from smythtop.analysis.report import build_report
+from smythtop.analysis.thresholds import Thresholds
 
 
 def _trace(i: int, children: list[tuple[str, float]], *, start_ns: int, gap_ms: float = 1.0) -> list[dict]:

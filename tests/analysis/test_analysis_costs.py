@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 from analysis_testlib import MIN, T0_NS, frames
 from genai_prices import Usage, calc_price
-
-from analysis.report import build_report
+from smythtop.analysis.report import build_report
 
 MODELS = (("gpt-4o", "openai"), ("claude-sonnet-4-5", "anthropic"), ("gemini-2.5-flash", "google"))
 

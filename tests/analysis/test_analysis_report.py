@@ -9,11 +9,10 @@ import numpy as np
 import polars as pl
 import pytest
 from analysis_testlib import MIN, MS, T0, T0_NS, frames
-
-from analysis.baseline import establish_baseline
-from analysis.detail import UnknownComponent, component_detail, span_tree
-from analysis.report import LIVE_KEYS, build_live, build_report, build_slow, compose
-from analysis.thresholds import Thresholds
+from smythtop.analysis.baseline import establish_baseline
+from smythtop.analysis.detail import UnknownComponent, component_detail, span_tree
+from smythtop.analysis.report import LIVE_KEYS, build_live, build_report, build_slow, compose
+from smythtop.analysis.thresholds import Thresholds
 
 SHAPE = {
     "window": {"from", "to"},

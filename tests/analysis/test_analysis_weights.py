@@ -8,12 +8,11 @@ import pytest
 from analysis_testlib import T0_NS, frames
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from analysis import cube, weights
-from analysis.report import build_report
-from analysis.rollup import rollup
-from analysis.thresholds import Thresholds
-from analysis.window import prepare
+from smythtop.analysis import cube, weights
+from smythtop.analysis.report import build_report
+from smythtop.analysis.rollup import rollup
+from smythtop.analysis.thresholds import Thresholds
+from smythtop.analysis.window import prepare
 
 RATES = np.array([1.0, 0.5, 0.25, 0.1])  # weights 1, 2, 4, 10: expanding by them is exact
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import store
+from smythtop import store
 
 NOW = 1_750_000_000 * 10**9  # 2025-06-15 15:06:40 UTC: the fixed clock of every app test
 SEC = 10**9

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+import smythtop.analysis.report
 from app_testlib import NOW, SEC, known_frames, write_frames
+from smythtop.analysis.report import build_report
 
-import analysis.report
-import store
-from analysis.report import build_report
+from smythtop import store
 from smythtop.app import data
 from smythtop.app.data import Loader, TickRequest, ns_to_datetime
 from smythtop.app.widgets.status import StatusState, status_text
@@ -131,7 +131,7 @@ def test_a_failed_background_refresh_keeps_the_last_findings_and_says_why(
     def broken(*args: object, **kwargs: object) -> dict:
         raise ValueError("no findings today")
 
-    monkeypatch.setattr(analysis.report, "build_slow", broken)
+    monkeypatch.setattr(smythtop.analysis.report, "build_slow", broken)
     write_frames(store_root, [{"ts": NOW - SEC, "agent_id": "b", "component": "new", "total_ms": 1.0,
                                "success": True}])  # fmt: skip
     tick(loader, TimeWindow())

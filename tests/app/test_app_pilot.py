@@ -11,7 +11,7 @@ import pytest
 from app_testlib import NOW, SEC, wait_for, write_frames
 from textual.widgets import DataTable, Input
 
-import store
+from smythtop import store
 from smythtop.app.config import AppConfig
 from smythtop.app.screens.component import ComponentScreen
 from smythtop.app.screens.export import ExportModal

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from genai_prices import Usage, calc_price
 
-import store
+from smythtop import store
 
 REPO = Path(__file__).resolve().parents[2]
 SMYTHTOP = str(Path(sys.executable).with_name("smythtop"))

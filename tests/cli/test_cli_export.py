@@ -11,9 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 from cli_testlib import WEIRD, run, user_error
 from prometheus_client.parser import text_string_to_metric_families
+from smythtop.store.schema import FIELDS
 
-import store
-from store.schema import FIELDS
+from smythtop import store
 
 
 def test_parquet_has_the_store_schema(fleet_store: tuple[Path, list[dict]], tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-import store
+from smythtop import store
 from smythtop.recorder import Collector
 
 REPO = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import by_component, read_frames
 
-import store
+from smythtop import store
 from smythtop.cli import main
 from smythtop.fleet import FleetOptions, backfill, run_fleet
 

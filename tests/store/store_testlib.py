@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+from smythtop.store.schema import FIELDS
 
-import store
-from store.schema import FIELDS
+from smythtop import store
 
 REPO = Path(__file__).resolve().parents[2]
 PY = sys.executable

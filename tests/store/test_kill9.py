@@ -16,7 +16,7 @@ from pathlib import Path
 
 from store_testlib import PY, REPO, duplicates, scan_ts, tmp_leftovers
 
-import store
+from smythtop import store
 
 KILLS = int(os.environ.get("SMYTHTOP_KILLS", "30"))
 SPAN = 10**9  # ts = SPAN * (iteration + 1) + seq: the iteration and sequence number are in the ts
@@ -25,7 +25,7 @@ LINE = 13  # one "%12d\n" record per confirmed flush in the side file
 # The writer child: append a random batch, flush, and only then log the batch's last seq with one os.write.
 WRITER = r"""
 import os, random, sys, time
-import store
+from smythtop import store
 root, side, base, seed = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 rng = random.Random(seed)
 log = os.open(side, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -44,7 +44,7 @@ while time.monotonic() < stop and seq < 900_000:
 # A compactor child, killed along with the writer: its crash can land anywhere in the publish protocol.
 COMPACTOR = r"""
 import sys, time
-import store
+from smythtop import store
 root, ready = sys.argv[1], sys.argv[2]
 open(ready, "w").close()
 stop = time.monotonic() + 20

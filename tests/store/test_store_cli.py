@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from store_testlib import PY, REPO, frame, scan_ts, write_frames
 
-import store
+from smythtop import store
 
 # The console script installed next to the interpreter running the tests (.venv/bin/smythtop).
 SMYTHTOP = Path(PY).parent / "smythtop"

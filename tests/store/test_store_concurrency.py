@@ -11,7 +11,7 @@ from pathlib import Path
 
 from store_testlib import BASE_TS, PY, REPO, df_ts, duplicates, read_rows, scan_ts
 
-import store
+from smythtop import store
 
 WRITERS = 4
 FRAMES = 2500  # per writer
@@ -19,7 +19,7 @@ SPAN = 10**7  # writer k writes ts = BASE_TS + k * SPAN + i
 
 WRITER = r"""
 import sys, time
-import store
+from smythtop import store
 root, k, n, base = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 with store.Writer(root, segment_bytes=2048, buffer_bytes=1024) as w:
     for i in range(n):

@@ -13,11 +13,11 @@ from pathlib import Path
 import msgpack
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from smythtop.store.framing import HEADER_SIZE, encode_frame, encode_header, read_records
+from smythtop.store.schema import validate
 from store_testlib import df_ts, frame, scan_ts
 
-import store
-from store.framing import HEADER_SIZE, encode_frame, encode_header, read_records
-from store.schema import validate
+from smythtop import store
 
 HEADER = 0  # chunk ids: 0 is the header, k >= 1 is record k
 

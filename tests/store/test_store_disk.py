@@ -17,10 +17,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from smythtop.store.framing import read_records
 from store_testlib import PY, REPO, frame, read_rows, run_py, scan_ts, store_files, umask, write_frames
 
-import store
-from store.framing import read_records
+from smythtop import store
 
 
 def _run(*cmd: str) -> subprocess.CompletedProcess[str]:
@@ -90,7 +90,7 @@ def test_store_remounted_read_only_is_still_readable(tmp_path: Path) -> None:
 
 NOBODY = r"""
 import sys
-import store
+from smythtop import store
 try:
     store.Writer(sys.argv[1])
 except store.StoreUnavailable as err:
@@ -202,7 +202,8 @@ def test_writer_creation_on_a_full_disk(tmp_path: Path) -> None:
 
 CRASH_BEFORE_DELETE = r"""
 import os, sys
-import store, store.compaction as c
+from smythtop import store
+import smythtop.store.compaction as c
 c._delete_sources = lambda *a, **k: os._exit(9)
 store.compact(sys.argv[1])
 """

@@ -11,15 +11,16 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from smythtop.store.catalog import list_parquet
 from store_testlib import PY, REPO, duplicates, frame, run_py, scan_ts, tmp_leftovers, write_frames
 
-import store
-from store.catalog import list_parquet
+from smythtop import store
 
 # The compactor child: crash (exit status 9, no clean-up, locks dropped by the kernel) at one step.
 CRASH = r"""
 import os, sys
-import store, store.compaction as c
+from smythtop import store
+import smythtop.store.compaction as c
 root, point, merge_age = sys.argv[1], sys.argv[2], float(sys.argv[3])
 die = lambda *a, **k: os._exit(9)
 if point == "before_journal":          # temp Parquet written and fsynced, no journal yet
@@ -171,7 +172,7 @@ def test_second_compactor_is_busy(root: Path) -> None:
     code = r"""
 import sys, time
 from pathlib import Path
-from store.locks import compactor_lock
+from smythtop.store.locks import compactor_lock
 with compactor_lock(Path(sys.argv[1])) as ours:
     assert ours
     print("held", flush=True)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from smythtop.store.tailing import Tailer
 from store_testlib import BASE_TS, df_ts, duplicates, frame
 
-import store
-from store.tailing import Tailer
+from smythtop import store
 
 
 def test_history_and_tail_meet_exactly_under_compaction(tmp_path: Path) -> None:

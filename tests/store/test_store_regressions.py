@@ -13,13 +13,13 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import smythtop.store.compaction
+import smythtop.store.wal
+from smythtop.store.framing import encode_frame, read_records
+from smythtop.store.schema import validate
 from store_testlib import PY, REPO, df_ts, frame, run_py, scan_ts, umask, write_frames
 
-import store
-import store.compaction
-import store.wal
-from store.framing import encode_frame, read_records
-from store.schema import validate
+from smythtop import store
 
 
 def _run(*cmd: str) -> subprocess.CompletedProcess[str]:
@@ -52,14 +52,14 @@ def test_tailer_no_duplicates_while_compaction_publishes(root: Path, monkeypatch
     assert sorted(df_ts(tailer.poll())) == [frame(i)["ts"] for i in range(20)]
 
     published, release = threading.Event(), threading.Event()
-    delete = store.compaction._delete_sources
+    delete = smythtop.store.compaction._delete_sources
 
     def slow_delete(*args: object, **kwargs: object) -> None:
         published.set()  # the Parquet file is in place; the sources are not deleted yet
         release.wait(30)
         delete(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(store.compaction, "_delete_sources", slow_delete)
+    monkeypatch.setattr(smythtop.store.compaction, "_delete_sources", slow_delete)
     compactor = threading.Thread(target=store.compact, args=(root,))
     compactor.start()
     got: list[int] = []
@@ -81,7 +81,7 @@ def test_tailer_no_duplicates_after_compactor_crash(root: Path) -> None:
     tailer = store.Tailer(root, from_start=True)
     assert len(df_ts(tailer.poll())) == 10
     code = (
-        "import os, sys, store, store.compaction as c\n"
+        "import os, sys\nfrom smythtop import store\nimport smythtop.store.compaction as c\n"
         "c._delete_sources = lambda *a: os._exit(9)\n"
         "store.compact(sys.argv[1])"
     )
@@ -191,7 +191,9 @@ def test_writer_starting_during_compaction(root: Path, monkeypatch: pytest.Monke
             fired.append(store.compact(root))
         real_flock(fd, op)
 
-    monkeypatch.setattr(store.wal, "fcntl", SimpleNamespace(flock=flock, LOCK_EX=fcntl.LOCK_EX, LOCK_NB=fcntl.LOCK_NB))
+    monkeypatch.setattr(
+        smythtop.store.wal, "fcntl", SimpleNamespace(flock=flock, LOCK_EX=fcntl.LOCK_EX, LOCK_NB=fcntl.LOCK_NB)
+    )
     with store.Writer(root) as w:
         w.append(frame(10))
     assert fired

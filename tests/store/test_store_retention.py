@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from smythtop.store.catalog import list_parquet
 from store_testlib import frame, scan_ts, write_frames
 
-import store
-from store.catalog import list_parquet
+from smythtop import store
 
 NOW = 1_750_000_000_000_000_000
 DAY = 86_400 * 10**9

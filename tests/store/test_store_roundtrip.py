@@ -14,10 +14,10 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from smythtop.store.schema import FIELDS
 from store_testlib import BASE_TS, OPTIONAL, expected_row, frame, full_frame, read_rows
 
-import store
-from store.schema import FIELDS
+from smythtop import store
 
 
 def _frames() -> list[dict[str, Any]]:

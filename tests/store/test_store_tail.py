@@ -8,10 +8,10 @@ import time
 from pathlib import Path
 
 import pytest
+import smythtop.store.tailing
 from store_testlib import df_ts, duplicates, frame, write_frames
 
-import store
-import store.tailing
+from smythtop import store
 
 
 def _ts(ids: range | list[int]) -> list[int]:
@@ -22,12 +22,12 @@ def test_tail_delivers_frames_written_after_it_starts(root: Path, monkeypatch: p
     write_frames(root, range(10))  # before the tail: not delivered
     ready = threading.Event()
 
-    class SignallingTailer(store.tailing.Tailer):
+    class SignallingTailer(smythtop.store.tailing.Tailer):
         def __init__(self, *args: object, **kwargs: object) -> None:
             super().__init__(*args, **kwargs)  # type: ignore[arg-type]
             ready.set()
 
-    monkeypatch.setattr(store.tailing, "Tailer", SignallingTailer)
+    monkeypatch.setattr(smythtop.store.tailing, "Tailer", SignallingTailer)
     stop = threading.Event()
     got: list[int] = []
     errors: list[BaseException] = []

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from smythtop.store.framing import read_records
 from store_testlib import BASE_TS, expected_row, frame, read_rows
 
-import store
-from store.framing import read_records
+from smythtop import store
 
 _MISSING = object()
 

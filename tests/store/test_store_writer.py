@@ -7,10 +7,10 @@ import threading
 from pathlib import Path
 
 import pytest
+from smythtop.store.framing import read_records
 from store_testlib import duplicates, frame, scan_ts
 
-import store
-from store.framing import read_records
+from smythtop import store
 
 
 def test_threads_share_one_writer(root: Path) -> None:
