@@ -23,8 +23,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from smythtop import store
 from smythtop.errors import SmythtopError
 from smythtop.store.paths import atomic_write
+from smythtop.store.schema import FIELDS
 
 if TYPE_CHECKING:
     import polars as pl
@@ -73,8 +75,6 @@ def write_text(df: pl.DataFrame, fmt: str, out: IO[str]) -> None:
 def write_parquet(df: pl.DataFrame, out: IO[bytes]) -> None:
     import pyarrow.parquet as pq
 
-    from smythtop import store
-
     schema = store.arrow_schema()
     table = df.select(schema.names).to_arrow().cast(schema)  # polars' view types -> the contract's plain types
     pq.write_table(table.replace_schema_metadata(schema.metadata), out, compression="zstd")
@@ -89,8 +89,6 @@ def _iso_ns(ns: int) -> str:
 def _records(df: pl.DataFrame) -> Iterator[dict[str, Any]]:
     import polars as pl
 
-    from smythtop.store.schema import FIELDS
-
     rows = df.select(pl.col("ts").dt.epoch("ns"), *[c for c in FIELDS if c != "ts"])
     for r in rows.iter_rows(named=True):
         r["ts"] = _iso_ns(r["ts"])
@@ -100,8 +98,6 @@ def _records(df: pl.DataFrame) -> Iterator[dict[str, Any]]:
 
 
 def write_csv(df: pl.DataFrame, out: IO[str]) -> None:
-    from smythtop.store.schema import FIELDS
-
     # The default "\r\n" terminator also makes the csv module quote a lone "\r" inside a value.
     writer = csv.writer(out, quoting=csv.QUOTE_MINIMAL)
     writer.writerow(FIELDS)

@@ -1,6 +1,6 @@
 """Messages to the app: from the workers, each carrying a finished, plain-Python result, and from the
 screens and widgets, each a request the app acts on (they bubble up the DOM to it), so no screen needs
-to know the app's class and `smythtop.app.app` is imported by nothing below it.
+to know the app's class and no screen or widget imports `smythtop.app.app`.
 
 `can_replace` lets Textual drop a stale snapshot still waiting in the queue when a newer one arrives,
 so a slow UI never replays old states.
