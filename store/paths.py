@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import IO, Any
 
 WAL_DIR = "wal"
 PARQUET_DIR = "parquet"
@@ -48,17 +51,34 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Publish a small file by tmp + fsync + rename + fsync(dir), so readers see all or nothing."""
-    tmp = path.with_name(f"{TMP_PREFIX}{path.name}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+@contextlib.contextmanager
+def atomic_write(path: Path, *, text: bool = False, encoding: str = "utf-8", newline: str = "") -> Iterator[IO[Any]]:
+    """Write `path` whole or not at all; yields the open file (bytes, or text with `encoding` and `newline`).
+
+    After Prometheus' and VictoriaMetrics' temp + sync + rename: a fresh temp file beside the target
+    (`mkstemp`: O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600, so it is never anyone else's file nor readable by
+    others), flushed and fsynced, renamed over the target, then the directory fsynced. Readers see the old
+    file or the new one, whole. On any exception the temp file is removed and the target is untouched.
+    """
+    mode, enc, nl = ("w", encoding, newline) if text else ("wb", None, None)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=TMP_PREFIX)
+    tmp = Path(name)
     try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+        with os.fdopen(fd, mode, encoding=enc, newline=nl) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        unlink_quiet(tmp)
+        raise
     fsync_dir(path.parent)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Publish a small file (a journal, a quarantined region, a baseline) with `atomic_write`."""
+    with atomic_write(path) as fh:
+        fh.write(data)
 
 
 def unlink_quiet(path: Path) -> bool:

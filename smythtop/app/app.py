@@ -28,7 +28,17 @@ from textual.timer import Timer
 from smythtop.app import exporting, fmt, keys
 from smythtop.app.config import REFRESH_STEPS, AppConfig
 from smythtop.app.data import Loader, Snapshot, TickRequest
-from smythtop.app.messages import ExportDone, SnapshotReady, SpanTreeReady, StoreChanged, TickFailed
+from smythtop.app.messages import (
+    ClearMark,
+    ExportDone,
+    OpenComponent,
+    OpenTrace,
+    SnapshotReady,
+    SpanTreeReady,
+    StatusWanted,
+    StoreChanged,
+    TickFailed,
+)
 from smythtop.app.screens.component import ComponentScreen
 from smythtop.app.screens.export import ExportModal
 from smythtop.app.screens.help import HelpScreen
@@ -36,6 +46,7 @@ from smythtop.app.screens.main import MainScreen
 from smythtop.app.screens.trace import TraceScreen
 from smythtop.app.widgets.status import StatusLine, StatusState
 from smythtop.app.window import TimeWindow, WindowError
+from smythtop.errors import SmythtopError
 
 IDLE_TICK_S = 5.0  # the pace of ticks while nothing new arrives (the window still ages)
 WATCH_TIMEOUT_MS = 5000
@@ -82,7 +93,7 @@ class SmythtopApp(App):
     def on_mount(self) -> None:
         if self.config.keymap:
             self.set_keymap(self.config.keymap)
-        self.push_screen(MainScreen())
+        self.push_screen(MainScreen(self.root))
         self.request_tick()
         threading.Thread(target=self._watch_store, name="smythtop-watch", daemon=True).start()
 
@@ -218,6 +229,9 @@ class SmythtopApp(App):
             for status in screen.query(StatusLine):
                 status.show(state)
 
+    def on_status_wanted(self, message: StatusWanted) -> None:
+        self._update_status()
+
     # ---- window actions -------------------------------------------------------------------------
 
     def _set_window(self, change: Callable[[], TimeWindow]) -> None:
@@ -249,7 +263,7 @@ class SmythtopApp(App):
                 timeout=4,
             )
 
-    def clear_mark(self) -> None:
+    def on_clear_mark(self, message: ClearMark) -> None:
         if self.window.mark_start is not None:
             self.window = self.window.clear_mark()
             self._update_status()
@@ -285,13 +299,13 @@ class SmythtopApp(App):
     def current_keys(self) -> dict[str, str]:
         return {a.id: self._keymap.get(a.id, a.keys) for a in keys.CATALOGUE}
 
-    def open_component(self, component: str) -> None:
-        self.push_screen(ComponentScreen(component))
+    def on_open_component(self, message: OpenComponent) -> None:
+        self.push_screen(ComponentScreen(message.component, self.snapshot))
         self.request_tick(force=True)
 
-    def open_trace(self, trace_id: str) -> None:
-        self.push_screen(TraceScreen(trace_id))
-        self._load_trace(trace_id)
+    def on_open_trace(self, message: OpenTrace) -> None:
+        self.push_screen(TraceScreen(message.trace_id))
+        self._load_trace(message.trace_id)
 
     @work(thread=True, exclusive=True, group="trace", exit_on_error=False)
     def _load_trace(self, trace_id: str) -> None:
@@ -337,6 +351,9 @@ class SmythtopApp(App):
     def _export(self, kind: str, component: str | None, window: TimeWindow, path: Path) -> None:
         try:
             rows = exporting.export(self.loader, kind, window.resolve(self.clock()), component, path)
+        except SmythtopError as err:  # says what is wrong in one line, e.g. "cannot write PATH: Permission denied"
+            self.post_message(ExportDone(path, 0, kind, str(err)))
+            return
         except Exception as err:
             self.post_message(ExportDone(path, 0, kind, f"{type(err).__name__}: {err}"))
             return

@@ -23,6 +23,8 @@ import polars as pl
 
 from smythtop import store
 from smythtop.app.window import Bounds, TimeWindow
+from smythtop.baselines import load_baselines
+from smythtop.errors import SmythtopError
 
 if TYPE_CHECKING:
     from smythtop.analysis.report import LivePart
@@ -293,12 +295,9 @@ class Loader:
 
     def _load_baselines(self) -> None:
         """Baselines saved by `smythtop baseline`; a damaged one is reported, not fatal to the dashboard."""
-        from smythtop.cli import CliError
-        from smythtop.cli.analysis_cmd import load_baselines
-
         try:
             self._baselines, self._warning = load_baselines(self.root), None
-        except CliError as err:
+        except SmythtopError as err:
             self._baselines, self._warning = {}, str(err)
 
     # ---- where a window's frames come from -------------------------------------------------------

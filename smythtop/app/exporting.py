@@ -1,13 +1,11 @@
-"""Writing the selected window to a file, on a worker thread, with `smythtop export`'s own writers.
+"""What the app offers to export (labels, file suffixes, a proposed name) and the export of a window.
 
-Parquet carries the store's exact Arrow schema (`store.arrow_schema()`, docs/FORMAT.md); CSV, JSON and
-Prometheus text are the formats of `smythtop export`, so a file from the app and one from the command
-line are the same bytes for the same window.
+The writing is `smythtop.exporters.write_file`, the same as `smythtop export`'s, so a file from the app
+and one from the command line are the same bytes for the same window.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +13,7 @@ from pathlib import Path
 from smythtop.app import fmt
 from smythtop.app.data import Loader
 from smythtop.app.window import Bounds
+from smythtop.exporters import write_file
 
 
 @dataclass(frozen=True)
@@ -45,24 +44,7 @@ def proposed_name(bounds: Bounds, component: str | None, suffix: str) -> str:
 
 
 def export(loader: Loader, kind: str, bounds: Bounds, component: str | None, path: Path) -> int:
-    """Export the window (or one component's frames in it); returns the number of frames written.
-
-    Written to a temporary name and renamed, so a failed export never leaves half a file.
-    """
-    from smythtop.cli import export_cmd
-
-    if kind not in FORMATS:
-        raise ValueError(f"unknown export format {kind!r}")
+    """Export the window (or one component's frames in it), whole or not at all; returns the frames written."""
     frames = loader.window_frames(bounds, component).sort("ts")
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        if kind == "parquet":
-            with open(tmp, "wb") as fh:
-                export_cmd.write_parquet(frames, fh)
-        else:
-            with open(tmp, "w", newline="", encoding="utf-8") as fh:
-                export_cmd.write_text(frames, kind, fh)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_file(frames, kind, path)
     return frames.height

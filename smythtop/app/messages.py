@@ -1,4 +1,6 @@
-"""Messages the workers post to the UI thread; each carries a finished, plain-Python result.
+"""Messages to the app: from the workers, each carrying a finished, plain-Python result, and from the
+screens and widgets, each a request the app acts on (they bubble up the DOM to it), so no screen needs
+to know the app's class and no screen or widget imports `smythtop.app.app`.
 
 `can_replace` lets Textual drop a stale snapshot still waiting in the queue when a newer one arrives,
 so a slow UI never replays old states.
@@ -63,3 +65,27 @@ class ExportDone(Message):
         self.kind = kind
         self.error = error
         super().__init__()
+
+
+class OpenComponent(Message):
+    """A screen asks for a component's drill-down (Enter on a row of the main screen)."""
+
+    def __init__(self, component: str) -> None:
+        self.component = component
+        super().__init__()
+
+
+class OpenTrace(Message):
+    """A screen asks for a trace's span tree (Enter on a slowest trace)."""
+
+    def __init__(self, trace_id: str) -> None:
+        self.trace_id = trace_id
+        super().__init__()
+
+
+class ClearMark(Message):
+    """A screen asks to drop a half-made window mark (Escape on the main screen)."""
+
+
+class StatusWanted(Message):
+    """A status line was just mounted (its screen was pushed between ticks) and wants the current state."""

@@ -1,6 +1,7 @@
 """The `smythtop` console script: one argparse tree, one module per command group.
 
-User errors raise `CliError` and become one line on stderr with exit code 2; no tracebacks.
+User errors (`smythtop.errors.SmythtopError`, of which `CliError` is the CLI's own, and the store's
+`StoreError`) become one line on stderr with exit code 2; no tracebacks.
 Command modules are imported lazily so `smythtop store stats` never pays for textual.
 """
 
@@ -12,6 +13,7 @@ import pkgutil
 import sys
 from collections.abc import Sequence
 
+from smythtop.errors import SmythtopError
 from smythtop.store.errors import StoreError
 
 
@@ -20,8 +22,8 @@ def _command_modules() -> list[str]:
     return sorted(f"{__name__}.{m.name}" for m in pkgutil.iter_modules(__path__) if m.name.endswith("_cmd"))
 
 
-class CliError(Exception):
-    """A user error: printed as one line, exit status 2."""
+class CliError(SmythtopError):
+    """A user error in the command line's own terms (arguments, a missing store): one line, exit status 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from smythtop.cli.top_cmd import run as func
     try:
         return int(func(args) or 0)
-    except (CliError, StoreError) as err:
+    except (SmythtopError, StoreError) as err:
         print(f"smythtop: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -12,12 +12,10 @@ import json
 import sys
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
+from smythtop.baselines import load_baselines, save_baseline
 from smythtop.cli import CliError
 from smythtop.cli.window_args import add_config_arg, add_window_args, load_frames, thresholds
-
-BASELINE_DIR = "baselines"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -70,40 +68,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_window_args(p)
     fmt(p)
     p.set_defaults(func=_baseline)
-
-
-# ---- baselines on disk ---------------------------------------------------------------------------
-
-
-def baseline_path(root: Path, component: str) -> Path:
-    return root / BASELINE_DIR / f"{quote(component, safe='')}.json"
-
-
-def load_baselines(root: Path) -> dict[str, Any]:
-    """Every saved baseline, by component; a damaged file is an error naming it, never silently skipped."""
-    from smythtop.analysis.baseline import Baseline
-
-    out = {}
-    directory = root / BASELINE_DIR
-    for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
-        try:
-            base = Baseline.from_json(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError) as err:
-            raise CliError(f"cannot read baseline {path}: {err} (delete it or re-run `smythtop baseline`)") from None
-        out[base.component] = base
-    return out
-
-
-def save_baseline(root: Path, base: Any) -> Path:
-    from smythtop.store.paths import atomic_write_bytes, ensure_dir
-
-    path = baseline_path(root, base.component)
-    try:
-        ensure_dir(path.parent)
-        atomic_write_bytes(path, base.to_json().encode())  # readers see the old or the new one, whole
-    except OSError as err:
-        raise CliError(f"cannot save baseline to {path}: {err.strerror or err}") from None
-    return path
 
 
 # ---- commands ------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ who calls it and whom it calls, and its slowest traces (Enter opens a trace's sp
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from textual import on
 from textual.app import ComposeResult
@@ -16,12 +16,9 @@ from textual.widgets import DataTable, Footer, Static
 
 from smythtop.app import fmt, keys
 from smythtop.app.data import Snapshot
+from smythtop.app.messages import OpenTrace
 from smythtop.app.widgets.charts import BarChart, LineChart, Series
 from smythtop.app.widgets.status import StatusLine
-
-if TYPE_CHECKING:
-    from smythtop.app.app import SmythtopApp
-
 
 FLOWS_SHOWN = 6
 _SEV = {"critical": "bold white on red", "high": "bold red", "medium": "yellow", "low": "green"}
@@ -46,12 +43,12 @@ def box(title: str, *children, id: str) -> Vertical:
 class ComponentScreen(Screen):
     BINDINGS = keys.bindings("component")
 
-    app: SmythtopApp
-
-    def __init__(self, component: str) -> None:
+    def __init__(self, component: str, snapshot: Snapshot | None = None) -> None:
+        """`snapshot` is the app's latest: shown at once if it already holds this component's detail."""
         super().__init__()
         self.component = component
         self.detail: dict[str, Any] | None = None
+        self._initial = snapshot
 
     def compose(self) -> ComposeResult:
         yield StatusLine(id="status")
@@ -72,9 +69,9 @@ class ComponentScreen(Screen):
         table = self.query_one("#traces", DataTable)
         table.add_columns("when (UTC)", "total", "ok", "trace")
         table.focus()  # Enter opens the highlighted trace at once
-        snap = self.app.snapshot
-        if snap is not None and snap.request.component == self.component:
-            self.show_snapshot(snap)
+        if self._initial is not None and self.detail is None:  # unless a newer snapshot was shown already
+            self.show_snapshot(self._initial)
+        self._initial = None
 
     def show_snapshot(self, snapshot: Snapshot) -> None:
         if snapshot.request.component != self.component or snapshot.detail is None or snapshot.detail is self.detail:
@@ -200,7 +197,7 @@ class ComponentScreen(Screen):
             return
         trace_id = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         if trace_id:
-            self.app.open_trace(trace_id)
+            self.post_message(OpenTrace(trace_id))
 
     def action_back(self) -> None:
         self.app.pop_screen()

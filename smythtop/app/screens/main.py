@@ -6,7 +6,7 @@ rows on the UI thread (formatting only, no queries).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 from textual import on
 from textual.app import ComposeResult
@@ -16,6 +16,7 @@ from textual.widgets import DataTable, Footer, Input, Static, Tab, Tabs
 
 from smythtop.app import fmt, keys
 from smythtop.app.data import Snapshot
+from smythtop.app.messages import ClearMark, OpenComponent
 from smythtop.app.widgets.panes import (
     BottlenecksPane,
     ComponentsPane,
@@ -25,9 +26,6 @@ from smythtop.app.widgets.panes import (
     RecommendationsPane,
 )
 from smythtop.app.widgets.status import StatusLine
-
-if TYPE_CHECKING:
-    from smythtop.app.app import SmythtopApp
 
 PANES = (
     ("components", "Components"),
@@ -60,10 +58,9 @@ Press [b]6[/b] for the whole store, [b][[/b] to pan back, [b]Z[/b] to zoom out, 
 class MainScreen(Screen):
     BINDINGS = keys.bindings("main")
 
-    app: SmythtopApp
-
-    def __init__(self) -> None:
+    def __init__(self, root: Path) -> None:
         super().__init__(id="main")
+        self.root = root  # named by the empty-store text
         self.needle = ""
         self.snapshot: Snapshot | None = None
 
@@ -154,7 +151,7 @@ class MainScreen(Screen):
     def _empty_text(self, snap: Snapshot) -> str:
         frames = snap.store_frames
         if frames == 0:
-            return EMPTY_STORE.format(store=self.app.root)
+            return EMPTY_STORE.format(store=self.root)
         newest = f", the newest at {fmt.stamp(snap.store_newest_ts)} UTC" if snap.store_newest_ts else ""
         bounds = snap.bounds
         start = fmt.stamp(bounds.start) if bounds.start is not None else "the first frame"
@@ -181,7 +178,7 @@ class MainScreen(Screen):
     def action_open_component(self) -> None:
         component = self.selected_component()
         if component:
-            self.app.open_component(component)
+            self.post_message(OpenComponent(component))
 
     # ---- filter and sort ------------------------------------------------------------------------
 
@@ -214,7 +211,7 @@ class MainScreen(Screen):
         if had_filter:
             self._render_panes()
             self.focused_pane_table_focus()
-        self.app.clear_mark()
+        self.post_message(ClearMark())
 
     def action_sort(self, reverse: bool) -> None:
         pane = self.focused_pane()

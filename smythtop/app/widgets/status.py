@@ -10,6 +10,7 @@ from textual.widgets import Static
 
 from smythtop.app import fmt
 from smythtop.app.data import Health, Snapshot
+from smythtop.app.messages import StatusWanted
 from smythtop.app.window import TimeWindow, span_label
 
 FINDINGS_LAG_S = 1.0  # findings older than this are labelled with their age
@@ -107,7 +108,7 @@ class StatusLine(Static):
 
     def on_mount(self) -> None:
         """A screen pushed between ticks shows the current state at once."""
-        self.show(self.app.status_state())
+        self.post_message(StatusWanted())
 
     def show(self, state: StatusState) -> None:
         """Update only when the text changed, so idle ticks cost no layout or repaint."""
