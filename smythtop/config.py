@@ -104,7 +104,7 @@ class AlertsConfig(_Section):
 class AdvancedConfig(_Section):
     """[advanced]: store maintenance."""
 
-    retention_days: Positive = 30.0  # applied by store maintenance (`smythtop store retention`, the demo)
+    retention_days: Positive = 30.0  # applied by the demo fleet after compaction (`smythtop store retention --days`)
     compression: bool = True  # seed compatibility: the store always writes zstd Parquet
 
 
