@@ -1,7 +1,8 @@
 """The limits a report judges against: latency SLOs, error budget, memory pressure and cost.
 
-The defaults suit an LLM agent (multi-second model calls), and every field can come from the recorder's
-config (`alerts` and `llm.cost_thresholds` sections) through `Thresholds.from_config`.
+The defaults suit an LLM agent (multi-second model calls). A pure value object: the analysis reads no files;
+the front-ends build it from the config file's `[alerts]` and `[llm.cost_thresholds]` (`smythtop.thresholds`,
+docs/CONFIG.md), whose defaults are these.
 """
 
 from __future__ import annotations
@@ -51,31 +52,3 @@ class Thresholds:
         out = asdict(self)
         out["latency_p95_ms_by_component"] = dict(self.latency_p95_ms_by_component)
         return out
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> Thresholds:
-        """Read the recorder's config shape: `alerts.{latency_p95_ms, error_rate, memory_pressure,
-        cost_per_operation}`, `alerts.latency_p95_ms_by_component`, `llm.cost_thresholds.{warning, critical}`
-        ($/hour). Missing keys keep their defaults; a wrong type raises ValueError naming the key."""
-        alerts = config.get("alerts") or {}
-        costs = (config.get("llm") or {}).get("cost_thresholds") or {}
-        kwargs: dict[str, Any] = {}
-        for key in ("latency_p95_ms", "error_rate", "memory_pressure", "cost_per_operation"):
-            if key in alerts:
-                kwargs[key] = _number(f"alerts.{key}", alerts[key])
-        per_comp = alerts.get("latency_p95_ms_by_component") or {}
-        if not isinstance(per_comp, Mapping):
-            raise ValueError("alerts.latency_p95_ms_by_component must be a table of component = ms")
-        kwargs["latency_p95_ms_by_component"] = {
-            str(k): _number(f"alerts.latency_p95_ms_by_component.{k}", v) for k, v in per_comp.items()
-        }
-        for key, name in (("warning", "cost_warning_per_hour"), ("critical", "cost_critical_per_hour")):
-            if key in costs:
-                kwargs[name] = _number(f"llm.cost_thresholds.{key}", costs[key])
-        return cls(**kwargs)
-
-
-def _number(key: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{key} must be a number, got {value!r}")
-    return float(value)

@@ -28,6 +28,7 @@ from smythtop.errors import SmythtopError
 
 if TYPE_CHECKING:
     from smythtop.analysis.report import LivePart
+    from smythtop.analysis.thresholds import Thresholds
 
 MEM_ROWS = 3_000_000  # above this a window is analysed lazily from the store instead of kept in memory
 RECHUNK_AFTER = 64  # tail batches appended before memory is rechunked into one block
@@ -114,7 +115,7 @@ class Loader:
         root: str | Path,
         *,
         clock: Callable[[], int] = time.time_ns,
-        thresholds: Any = None,
+        thresholds: Thresholds | None = None,
         mem_rows: int = MEM_ROWS,
     ) -> None:
         self.root = Path(root)

@@ -29,6 +29,7 @@ class CliError(SmythtopError):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smythtop", description="htop for AI agents: live performance and cost.")
     parser.add_argument("--store", metavar="DIR", help="store the dashboard opens when no command is given")
+    parser.add_argument("--config", metavar="FILE", help="config file (default: $SMYTHTOP_CONFIG, docs/CONFIG.md)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _command_modules():
         importlib.import_module(name).register(sub)

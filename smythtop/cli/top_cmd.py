@@ -1,6 +1,7 @@
-"""`smythtop top [--store DIR]` (and bare `smythtop`): open the live app on a store.
+"""`smythtop top [--store DIR] [--config FILE]` (and bare `smythtop`): open the live app on a store.
 
-Textual is imported inside the handler, so other commands never pay for it.
+The config file is found by the one discovery rule (docs/CONFIG.md), so the app judges a store against the same
+thresholds as `smythtop report`. Textual is imported inside the handler, so other commands never pay for it.
 """
 
 from __future__ import annotations
@@ -10,9 +11,14 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from smythtop import store
 from smythtop.cli import CliError
+from smythtop.cli.window_args import add_config_arg
+
+if TYPE_CHECKING:
+    from smythtop.app.config import AppConfig
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,19 +31,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def add_app_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", metavar="FILE", help="app config (default: ~/.config/smythtop/config.toml)")
+    add_config_arg(parser)
     parser.add_argument("--keys", action="store_true", help="print the key bindings and their ids, then exit")
 
 
 def run(args: argparse.Namespace) -> int:
     """Open the app on `args.store`; a store that does not exist yet opens empty and says how to fill it."""
-    from smythtop.app.config import ConfigError, load_config
     from smythtop.app.keys import CATALOGUE
 
-    try:
-        config = load_config(getattr(args, "config", None))
-    except ConfigError as err:
-        raise CliError(str(err)) from None
+    config = _app_config(getattr(args, "config", None))
     if getattr(args, "keys", False):
         current = {a.id: config.keymap.get(a.id, a.keys) for a in CATALOGUE}
         for a in CATALOGUE:
@@ -52,7 +54,17 @@ def require_terminal(hint: str = "for scripts use `smythtop report` or `smythtop
         raise CliError(f"the dashboard needs a terminal; {hint}")
 
 
-def open_app(root: Path, config=None) -> int:
+def _app_config(path: str | None) -> AppConfig:
+    from smythtop.app.config import load_config
+    from smythtop.errors import ConfigError
+
+    try:
+        return load_config(path)
+    except ConfigError as err:
+        raise CliError(str(err)) from None
+
+
+def open_app(root: Path, config: AppConfig | None = None) -> int:
     """Run the app in this terminal until the user quits."""
     require_terminal()
     if root.exists() and not root.is_dir():
@@ -70,6 +82,7 @@ def open_app_beside(root: Path, background: Callable[[threading.Event], object])
     finishes its in-flight requests, closes its recorder and compacts before this returns).
     """
     require_terminal("`smythtop demo --no-ui` runs the fleet without the dashboard")
+    config = _app_config(None)
     from smythtop.app import SmythtopApp
 
     stop = threading.Event()
@@ -84,7 +97,7 @@ def open_app_beside(root: Path, background: Callable[[threading.Event], object])
     thread = threading.Thread(target=work, name="smythtop-background", daemon=True)
     thread.start()
     try:
-        SmythtopApp(root).run()
+        SmythtopApp(root, config=config).run()
     finally:
         stop.set()
         print("stopping the fleet ...", flush=True)

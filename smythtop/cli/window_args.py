@@ -4,13 +4,13 @@
 --since 15m            the last 15 minutes (s, m, h, d, w; combinations like 1h30m)
 --from ISO [--to ISO]  an absolute window; a time without a zone is local time
 (none)                 the whole store
+--config FILE          the thresholds to judge against (default: $SMYTHTOP_CONFIG, else the user config file)
 """
 
 from __future__ import annotations
 
 import argparse
 import re
-import tomllib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -76,11 +76,13 @@ def add_window_args(p: argparse.ArgumentParser, *, agent: bool = True) -> None:
 
 
 def add_config_arg(p: argparse.ArgumentParser) -> None:
+    # SUPPRESS: a subcommand's default must not overwrite `smythtop --config FILE <command>`
     p.add_argument(
         "--config",
         metavar="FILE",
-        help="TOML with [alerts] latency_p95_ms, error_rate, memory_pressure, cost_per_operation,"
-        " [alerts.latency_p95_ms_by_component] and [llm.cost_thresholds] warning/critical ($/h)",
+        default=argparse.SUPPRESS,
+        help="smythtop config file: thresholds from [alerts] and [llm.cost_thresholds], see docs/CONFIG.md"
+        " (default: $SMYTHTOP_CONFIG, else ~/.config/smythtop/config.toml if present)",
     )
 
 
@@ -143,18 +145,12 @@ def load_frames(args: argparse.Namespace, *, component: str | None = None) -> tu
 
 
 def thresholds(args: argparse.Namespace) -> Thresholds:
-    from smythtop.analysis.thresholds import Thresholds
+    """The thresholds of `--config FILE`, else of the file the discovery rule finds, else the defaults."""
+    from smythtop.config import Config
+    from smythtop.errors import ConfigError
+    from smythtop.thresholds import thresholds_from_config
 
-    path = getattr(args, "config", None)
-    if not path:
-        return Thresholds()
     try:
-        data = tomllib.loads(Path(path).expanduser().read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CliError(f"config file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
-        raise CliError(f"cannot read config file {path}: {err}") from None
-    try:
-        return Thresholds.from_config(data)
-    except ValueError as err:
-        raise CliError(f"{path}: {err}") from None
+        return thresholds_from_config(Config.load(getattr(args, "config", None)))
+    except ConfigError as err:
+        raise CliError(str(err)) from None

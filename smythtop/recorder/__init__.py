@@ -4,9 +4,10 @@ Importing this package loads only the standard library, msgspec and the store's 
 textual, polars, pyarrow or scipy, and genai-prices only later, in the flush thread.
 """
 
+from smythtop.config import Config
+from smythtop.errors import ConfigError
 from smythtop.recorder.clock import VirtualClock
 from smythtop.recorder.collector import Collector
-from smythtop.recorder.config import Config, ConfigError
 from smythtop.recorder.events import PerformanceEvent
 from smythtop.recorder.fingerprint import config_hash
 from smythtop.recorder.trace import current, propagate

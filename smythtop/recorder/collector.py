@@ -5,7 +5,7 @@
     with collector.track("LLMAssistant", agent_id="support-bot") as t:
         t.llm(model="gpt-4.1", provider="openai", input_tokens=1200, output_tokens=300)
 
-Trackers go into a bounded ring buffer; a daemon thread drains it every flush_interval (and when
+Trackers go into a bounded ring buffer; a daemon thread drains it every flush_interval_s (and when
 it is half full), turns them into frames, prices LLM usage, fires events and appends to the store.
 No failure of the recorder raises into the agent: it is counted (`stats()`) and logged once.
 """
@@ -29,7 +29,7 @@ from typing import Any, ParamSpec, TypeVar
 from smythtop import store
 from smythtop.recorder import threads
 from smythtop.recorder.clock import SYSTEM_CLOCK, Clock
-from smythtop.recorder.config import Config
+from smythtop.recorder.config import Config, enabled, store_root
 from smythtop.recorder.events import BATCH_FLUSH, PERFORMANCE_EVENT, EventBus, performance_events
 from smythtop.recorder.fingerprint import config_hash
 from smythtop.recorder.frames import Defaults, Record, record_frame, tracker_frame
@@ -65,8 +65,8 @@ class Collector:
     ) -> None:
         self.config = Config.load(config)
         g = self.config.global_
-        self._enabled = self.config.enabled
-        self.store_root = self.config.store_root(store)
+        self._enabled = enabled(self.config)
+        self.store_root = store_root(self.config, store)
         self._clock = clock or SYSTEM_CLOCK
         self._now = self._clock.monotonic_ns
         self._buf: deque[Any] = deque(maxlen=g.buffer_size)
@@ -325,7 +325,7 @@ class Collector:
         self._thread.start()
 
     def _run(self) -> None:
-        interval = self.config.global_.flush_interval
+        interval = self.config.global_.flush_interval_s
         while not self._stopping:
             self._wake.wait(interval)
             self._wake.clear()

@@ -79,14 +79,14 @@ def performance_events(frames: Iterable[dict[str, Any]], config: Config) -> list
         events.extend(_execution_events(f, config))
     for (agent, comp), total in weight.items():
         rate = failed[(agent, comp)] / total
-        if alerts.error_rate is not None and rate > alerts.error_rate:
+        if rate > alerts.error_rate:
             msg = f"{comp} error rate {rate:.1%} over {total:.0f} executions"
             events.append(PerformanceEvent("error-rate", "critical", comp, agent, rate, alerts.error_rate, msg))
-        if alerts.cost_per_operation is not None and priced[(agent, comp)]:
+        if priced[(agent, comp)]:
             mean = spent[(agent, comp)] / priced[(agent, comp)]
-            if mean > alerts.cost_per_operation:
+            if mean > alerts.cost_per_call_usd:
                 msg = f"{comp} mean cost ${mean:.4f} per operation"
-                threshold = alerts.cost_per_operation
+                threshold = alerts.cost_per_call_usd
                 events.append(PerformanceEvent("cost-per-operation", "warning", comp, agent, mean, threshold, msg))
     return events
 
@@ -98,16 +98,17 @@ def _execution_events(f: dict[str, Any], config: Config) -> Iterable[Performance
     if not f["success"]:
         msg = f"{comp} failed: {f.get('error_type') or 'error'}"
         yield PerformanceEvent("error", "warning", comp, agent, 1.0, 0.0, msg, f)
-    if alerts.latency_p95_ms is not None and f["total_ms"] > alerts.latency_p95_ms:
+    slo_ms = alerts.latency_for(comp)
+    if f["total_ms"] > slo_ms:
         msg = f"{comp} took {f['total_ms']:.0f} ms"
-        yield PerformanceEvent("slow", "warning", comp, agent, f["total_ms"], alerts.latency_p95_ms, msg, f)
+        yield PerformanceEvent("slow", "warning", comp, agent, f["total_ms"], slo_ms, msg, f)
     usd = f.get("cost_usd")
     if usd is not None:
-        for severity, threshold in (("critical", cost.critical), ("warning", cost.warning)):
-            if threshold is not None and usd >= threshold:
+        for severity, threshold in (("critical", cost.call_critical_usd), ("warning", cost.call_warning_usd)):
+            if usd >= threshold:
                 yield PerformanceEvent("cost", severity, comp, agent, usd, threshold, f"{comp} call cost ${usd:.4f}", f)
                 break
     pressure = f.get("mem_pressure")
-    if alerts.memory_pressure is not None and pressure is not None and pressure > alerts.memory_pressure:
+    if pressure is not None and pressure > alerts.memory_pressure:
         msg = f"memory pressure {pressure:.0%} in {comp}"
         yield PerformanceEvent("memory", "critical", comp, agent, pressure, alerts.memory_pressure, msg, f)

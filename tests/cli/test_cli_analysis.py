@@ -95,8 +95,8 @@ def test_user_errors_are_one_line(fleet_store: tuple[Path, list[dict]], tmp_path
 def test_config_thresholds_change_the_grade(fleet_store: tuple[Path, list[dict]], tmp_path: Path) -> None:
     root, _ = fleet_store
     config = tmp_path / "th.toml"
-    config.write_text("[alerts]\nlatency_p95_ms = 100\nerror_rate = 0.5\n[llm.cost_thresholds]\nwarning = 0.0001\n"
-                      "critical = 0.001\n")  # fmt: skip
+    config.write_text("[alerts]\nlatency_p95_ms = 100\nerror_rate = 0.5\n[llm.cost_thresholds]\n"
+                      "burn_warning_usd_per_hour = 0.0001\nburn_critical_usd_per_hour = 0.001\n")  # fmt: skip
     report = json.loads(run("report", "--store", str(root), "--config", str(config), "--format", "json").stdout)
     assert report["summary"]["grade"] == "F"  # nothing meets a 100 ms SLO
     assert report["summary"]["cost_status"] == "critical"

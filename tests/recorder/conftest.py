@@ -21,9 +21,10 @@ def root(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for var in ("SMYTHTOP_DISABLED", "SRE_PERFORMANCE_DISABLED", "SMYTHTOP_CONFIG", "SMYTHTOP_AGENT_ID"):
         monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))  # the user's own config file stays out
 
 
 @pytest.fixture

@@ -87,8 +87,8 @@ def test_atexit_flushes_and_the_thread_never_keeps_the_process_alive(root: Path)
 
 def test_performance_events_for_errors_slowness_cost_and_rates(make, root: Path) -> None:
     config = {
-        "llm": {"cost_thresholds": {"warning": 0.01, "critical": 0.5}},
-        "alerts": {"latency_p95_ms": 30.0, "error_rate": 0.2, "cost_per_operation": 0.02},
+        "llm": {"cost_thresholds": {"call_warning_usd": 0.01, "call_critical_usd": 0.5}},
+        "alerts": {"latency_p95_ms": 30.0, "error_rate": 0.2, "memory_pressure": 0.9, "cost_per_call_usd": 0.02},
     }
     c = make(config)
     events: list[PerformanceEvent] = []
@@ -107,7 +107,7 @@ def test_performance_events_for_errors_slowness_cost_and_rates(make, root: Path)
     with c.track("Cheap", agent_id="a") as t:
         t.llm("gpt-4o-mini", "openai", input_tokens=1_000, output_tokens=100)
     with c.track("Hog", agent_id="a") as t:
-        t.set(mem_pressure=0.95)  # over the default 0.9
+        t.set(mem_pressure=0.95)  # over 0.9
     c.flush()
     kinds = sorted((e.kind, e.severity, e.component) for e in events)
     assert kinds == [

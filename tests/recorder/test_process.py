@@ -84,9 +84,9 @@ def test_config_from_dict_and_toml(tmp_path: Path) -> None:
         "advanced": {"retention_days": 14, "compression": True},
     }
     cfg = Config.from_dict(data)
-    assert cfg.global_.sampling_rate == 0.5 and cfg.global_.flush_interval == 2.0
+    assert cfg.global_.sampling_rate == 0.5 and cfg.global_.flush_interval_s == 2.0
     assert cfg.components.whitelist == ("LLM*",) and cfg.components.custom_sampling_rates == {"LLMPlanner": 1.0}
-    assert cfg.llm.cost_thresholds.critical == 2.0 and cfg.llm.track_quality is False
+    assert cfg.llm.cost_thresholds.call_critical_usd == 2.0 and cfg.llm.track_quality is False
     assert cfg.alerts.latency_p95_ms == 800.0 and cfg.advanced.retention_days == 14.0
     toml = tmp_path / "smythtop.toml"
     toml.write_text(
@@ -120,7 +120,7 @@ def test_config_errors_name_the_key(data: dict, key: str) -> None:
 
 
 def test_config_file_errors(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="cannot read"):
+    with pytest.raises(ConfigError, match="does not exist"):
         Config.from_toml(tmp_path / "missing.toml")
     bad = tmp_path / "bad.toml"
     bad.write_text("[global\n")

@@ -1,0 +1,316 @@
+"""smythtop's one config file: its schema (msgspec Structs), where it is found, and how bad input is reported.
+
+One TOML file serves every front-end: the recorder reads `[global]`, `[components]`, `[llm]`, `[alerts]` and
+`[advanced]`; the analysis judges against `[alerts]` and `[llm.cost_thresholds]` (converted to its own
+`Thresholds` by `smythtop.thresholds`); the app reads `[app]` and `[keys]`. docs/CONFIG.md lists every key
+and who reads it.
+
+Discovery: an explicitly named file (`--config FILE`, `Collector(config=path)`), else `$SMYTHTOP_CONFIG`, else
+`$XDG_CONFIG_HOME/smythtop/config.toml` (default `~/.config/smythtop/config.toml`). A named file, by argument or
+by the variable, must exist; the default one may be absent (then every key has its default).
+
+msgspec validates types and ranges; its messages are reworded into one line naming the key path and the file.
+Unknown sections and keys are errors, so a typo never silently keeps a default. Older key names are accepted
+as aliases (`ALIASES`); giving both spellings of one key is an error. The recorder imports this module, so it
+stays light: msgspec, tomllib and the standard library only.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import msgspec
+from msgspec import Meta
+
+from smythtop.errors import ConfigError
+
+ENV_CONFIG = "SMYTHTOP_CONFIG"
+
+Rate = Annotated[float, Meta(ge=0.0, le=1.0)]
+Share = Annotated[float, Meta(gt=0.0, le=1.0)]
+Positive = Annotated[float, Meta(gt=0.0)]
+
+
+class _Section(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """Every section: unknown keys are errors, and a loaded config cannot change under its readers."""
+
+
+class GlobalConfig(_Section):
+    """[global]: what the recorder records, and where."""
+
+    enabled: bool = True  # false: the Collector records nothing (also $SMYTHTOP_DISABLED=1)
+    sampling_rate: Rate = 1.0  # share of ordinary executions kept; errors and slow ones are always kept
+    buffer_size: Annotated[int, Meta(ge=1)] = 10_000  # frames held in memory between flushes
+    flush_interval_s: Positive = 1.0  # seconds between flushes: smythtop shows data within about this long
+    # Per component, the kept-by-chance frames are capped near this many per second (0 = no cap).
+    max_frames_per_second: Annotated[float, Meta(ge=0.0)] = 1000.0
+    track_memory: bool = False  # RSS delta/peak from /proc/self/statm, about 2 us per execution
+    propagate_threads: bool = True  # carry the trace into Thread and ThreadPoolExecutor
+    agent_id: str | None = None  # default: $SMYTHTOP_AGENT_ID, else "<program>-<pid>"
+    agent_name: str | None = None  # default: the program name
+    store: str | None = None  # default: $SMYTHTOP_STORE, $SRE_PERFORMANCE_DIR, ~/.local/share/smythtop/store
+
+
+class ComponentsConfig(_Section):
+    """[components]: which components the recorder tracks, and at what rate."""
+
+    whitelist: tuple[str, ...] = ()  # fnmatch patterns; empty = every component
+    blacklist: tuple[str, ...] = ()
+    custom_sampling_rates: dict[str, Rate] = {}  # pattern -> sampling rate; the first match wins
+
+
+class CostThresholds(_Section):
+    """[llm.cost_thresholds]: one LLM call's cost (the recorder's `cost` event) and the burn rate (the analysis)."""
+
+    call_warning_usd: Positive = 0.10  # USD per call: a warning `cost` event
+    call_critical_usd: Positive = 1.00  # USD per call: a critical `cost` event
+    burn_warning_usd_per_hour: Positive = 1.0  # LLM spend per hour that makes the report's cost_status "warning"
+    burn_critical_usd_per_hour: Positive = 5.0  # ... "critical"
+
+    def __post_init__(self) -> None:
+        if self.call_critical_usd < self.call_warning_usd:
+            raise ValueError("call_critical_usd must be >= call_warning_usd")
+        if self.burn_critical_usd_per_hour < self.burn_warning_usd_per_hour:
+            raise ValueError("burn_critical_usd_per_hour must be >= burn_warning_usd_per_hour")
+
+
+class LlmConfig(_Section):
+    """[llm]: what the recorder keeps of LLM usage, and the cost limits."""
+
+    track_tokens: bool = True  # false drops token counts and context fields (after pricing)
+    track_costs: bool = True  # false: no pricing, cost_usd stays null
+    track_quality: bool = True  # false drops the quality field
+    cost_thresholds: CostThresholds = CostThresholds()
+
+
+class AlertsConfig(_Section):
+    """[alerts]: the limits the recorder's events and the analysis' grade both judge against."""
+
+    latency_p95_ms: Positive = 2000.0  # p95 SLO of every component not named below; one execution over it: "slow"
+    latency_p95_ms_by_component: dict[str, Positive] = {}  # component -> its own p95 SLO in ms
+    error_rate: Share = 0.05  # error budget: share of failed executions
+    memory_pressure: Share = 0.85  # process RSS / memory limit at or above which an execution is under pressure
+    cost_per_call_usd: Positive = 0.05  # mean USD per priced call of a component
+
+    def latency_for(self, component: str) -> float:
+        return self.latency_p95_ms_by_component.get(component, self.latency_p95_ms)
+
+
+class AdvancedConfig(_Section):
+    """[advanced]: store maintenance."""
+
+    retention_days: Positive = 30.0  # applied by the demo fleet after compaction (`smythtop store retention --days`)
+    compression: bool = True  # seed compatibility: the store always writes zstd Parquet
+
+
+class AppSection(_Section):
+    """[app]: the live dashboard."""
+
+    refresh_s: Annotated[float, Meta(ge=0.1, le=60.0)] = 0.5  # seconds between refreshes while frames flow
+
+
+class Config(_Section):
+    """The whole file. `keys` maps a key binding id of the app to a key or a list of keys; the app checks the ids
+    (this module must not import the app)."""
+
+    global_: GlobalConfig = msgspec.field(default_factory=GlobalConfig, name="global")
+    components: ComponentsConfig = ComponentsConfig()
+    llm: LlmConfig = LlmConfig()
+    alerts: AlertsConfig = AlertsConfig()
+    advanced: AdvancedConfig = AdvancedConfig()
+    app: AppSection = AppSection()
+    keys: dict[str, str | list[str]] = {}
+
+    @classmethod
+    def load(cls, source: Config | Mapping[str, Any] | str | os.PathLike[str] | None = None) -> Config:
+        """A Config, a dict, an explicitly named TOML file, or None (then the discovery rule: `config_path`)."""
+        if isinstance(source, Config):
+            return source
+        if isinstance(source, Mapping):
+            return cls.from_dict(source)
+        path = config_path(source)
+        return cls.from_toml(path) if path is not None else cls()
+
+    @classmethod
+    def from_toml(cls, path: str | os.PathLike[str]) -> Config:
+        path = Path(path).expanduser()
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read config file {path}: {getattr(exc, 'strerror', None) or exc}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        return cls.from_dict(data, path)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None, path: str | os.PathLike[str] | None = None) -> Config:
+        """Validate `{"global": {...}, "alerts": {...}, ...}`; `path` only names the file in errors."""
+        where = f"in {path}" if path is not None else "in the config given"
+        renamed: dict[str, str] = {}
+        canonical = _resolve_aliases(dict(data or {}), where, renamed)
+        try:
+            return msgspec.convert(canonical, cls)
+        except msgspec.ValidationError as exc:
+            raise ConfigError(_reword(str(exc), canonical, where, renamed)) from None
+
+
+def user_config_path() -> Path:
+    """`$XDG_CONFIG_HOME/smythtop/config.toml`, default `~/.config/smythtop/config.toml`."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "smythtop" / "config.toml"
+
+
+def config_path(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    """The file to read: `explicit`, else $SMYTHTOP_CONFIG, else the user config file if it exists (else None).
+    A file named by argument or variable must exist: a typo there must not silently mean the defaults."""
+    if explicit is not None:
+        named, how = Path(explicit).expanduser(), "config file"
+    elif os.environ.get(ENV_CONFIG):
+        named, how = Path(os.environ[ENV_CONFIG]).expanduser(), f"${ENV_CONFIG}"
+    else:
+        default = user_config_path()
+        return default if default.exists() else None
+    if not named.is_file():
+        raise ConfigError(f"{how} {named} does not exist" if not named.exists() else f"{how} {named} is not a file")
+    return named
+
+
+# ---- aliases: names accepted before units were in the key names ----------------------------------------------
+
+# (section path, old name) -> new name
+ALIASES: dict[tuple[tuple[str, ...], str], str] = {
+    (("global",), "flush_interval"): "flush_interval_s",
+    (("alerts",), "cost_per_operation"): "cost_per_call_usd",
+    # The old pair meant USD per call to the recorder (and the seed) but USD per hour to the analysis;
+    # it keeps the recorder's, documented meaning.
+    (("llm", "cost_thresholds"), "warning"): "call_warning_usd",
+    (("llm", "cost_thresholds"), "critical"): "call_critical_usd",
+}
+
+
+def _resolve_aliases(data: dict[str, Any], where: str, renamed: dict[str, str]) -> dict[str, Any]:
+    """A copy of `data` with every alias renamed to its key (noted in `renamed`, new -> old dotted name, so errors
+    name the key as written); both spellings in one table is an error."""
+    for (section, old), new in ALIASES.items():
+        parent: Any = data
+        for name in section:
+            parent = parent.get(name) if isinstance(parent, dict) else None
+        if not isinstance(parent, dict) or old not in parent:
+            continue
+        dotted = ".".join(section)
+        if new in parent:
+            raise ConfigError(
+                f"config keys {dotted}.{old} and {dotted}.{new} {where} are two spellings of one key; keep {new}"
+            )
+        table = data
+        for name in section:  # copy the tables on the way down: the caller's dict is never changed
+            table[name] = dict(table[name])
+            table = table[name]
+        table[new] = table.pop(old)
+        renamed[f"{dotted}.{new}"] = f"{dotted}.{old}"
+    return data
+
+
+# ---- msgspec's validation errors, reworded into one line naming the key and the file ------------------------
+
+_ERROR = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<at>[^`]*)`)?$", re.DOTALL)
+_UNKNOWN = re.compile(r"^Object contains unknown field `(?P<key>.*)`$")
+_SEGMENT = re.compile(r"\.([^.\[]+)|\[(\d+|\.\.\.)\]")
+_WORDS = {
+    "float": "a number",
+    "int": "a whole number",
+    "bool": "true or false",
+    "str": "a string",
+    "array": "a list",
+    "object": "a table",
+    "null": "nothing",
+}
+
+
+def _reword(message: str, data: dict[str, Any], where: str, renamed: dict[str, str]) -> str:
+    match = _ERROR.match(message)
+    what, at = (match["what"], match["at"] or "") if match else (message, "")
+    path = _concrete_path(at, data)
+    unknown = _UNKNOWN.match(what)
+    if unknown:
+        key = ".".join([*path, unknown["key"]])
+        return f"unknown config key {key} {where} (known: {', '.join(_known(path))})"
+    key = renamed.get(".".join(path), ".".join(path)) or "(top level)"
+    if not what.startswith("Expected "):  # a check of several keys (__post_init__) at the table's path
+        return f"config table {key} {where}: {what}"
+    what = re.sub(r", got `[^`]*`$", "", what).replace("Expected ", "must be ", 1)
+    what = re.sub(r"`([^`]*)`", lambda m: " or ".join(_WORDS.get(t, t) for t in m[1].split(" | ")), what)
+    value = _value_at(path, data)
+    return f"config key {key} {where} {what}" + ("" if value is _MISSING else f", got {value!r}")
+
+
+def _concrete_path(at: str, data: Any) -> list[str]:
+    """`$.a.b[...]` (msgspec does not name the dict key) -> ["a", "b", "<the key whose value fails>"]."""
+    path: list[str] = []
+    node = data
+    for name, index in _SEGMENT.findall(at):
+        if name:
+            path.append(name)
+        elif index == "...":
+            path.append(_failing_key(path, node))
+        else:
+            path[-1] += f"[{index}]"
+            node = node[int(index)] if isinstance(node, list) and int(index) < len(node) else None
+            continue
+        node = node.get(path[-1]) if isinstance(node, dict) else None
+    return path
+
+
+def _failing_key(path: list[str], table: Any) -> str:
+    """The first key of a table of values (e.g. custom_sampling_rates) whose value alone fails validation."""
+    if not isinstance(table, dict):
+        return "..."
+    for key, value in table.items():
+        trial = _nest(path, {key: value})
+        try:
+            msgspec.convert(trial, Config)
+        except msgspec.ValidationError:
+            return str(key)
+    return "..."
+
+
+def _nest(path: list[str], leaf: Any) -> Any:
+    for name in reversed(path):
+        leaf = {name: leaf}
+    return leaf
+
+
+_MISSING = object()
+
+
+def _value_at(path: list[str], data: Any) -> Any:
+    node = data
+    for name in path:
+        key, _, index = name.partition("[")
+        if not isinstance(node, dict) or key not in node:
+            return _MISSING
+        node = node[key]
+        if index:
+            i = int(index.rstrip("]"))
+            if not isinstance(node, list) or i >= len(node):
+                return _MISSING
+            node = node[i]
+    return node
+
+
+def _known(path: list[str]) -> list[str]:
+    """The keys of the section at `path` (the file's names, e.g. `global`, not `global_`)."""
+    kind: Any = Config
+    for name in path:
+        fields = {f.encode_name: f.type for f in msgspec.structs.fields(kind)}
+        kind = fields.get(name)
+        if not (isinstance(kind, type) and issubclass(kind, msgspec.Struct)):
+            return []
+    return [f.encode_name for f in msgspec.structs.fields(kind)]

@@ -1,0 +1,101 @@
+"""One store, one config file, one judgement: `report`, `analyze`, `optimize` and the app all find the file by
+the same rule ($SMYTHTOP_CONFIG here, no --config) and judge against the same thresholds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from smythtop import store
+from smythtop.app.config import load_config
+from smythtop.app.data import Loader, TickRequest
+from smythtop.app.window import TimeWindow
+from smythtop.cli import main
+
+NOW = 1_750_000_000 * 10**9
+SEC = 10**9
+# Every `answer` takes 500 ms: within the default 2000 ms SLO, far over this file's 300 ms.
+CONFIG = "[alerts.latency_p95_ms_by_component]\nanswer = 300\n[app]\nrefresh_s = 1\n"
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    root = tmp_path / "store"
+    with store.Writer(root) as writer:
+        for i in range(60):
+            writer.append({"ts": NOW - (i + 1) * 10 * SEC, "agent_id": "a", "component": "answer",
+                           "total_ms": 500.0, "success": True})  # fmt: skip
+            writer.append({"ts": NOW - (i + 1) * 10 * SEC + 1, "agent_id": "a", "component": "plan",
+                           "total_ms": 50.0, "success": True})  # fmt: skip
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("SMYTHTOP_CONFIG", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+
+
+def cli_json(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
+    capsys.readouterr()
+    assert main([*args, "--format", "json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def app_report(root: Path) -> dict[str, Any]:
+    """What the app shows: its thresholds from the config it loads, its loader on the whole store."""
+    loader = Loader(root, clock=lambda: NOW, thresholds=load_config().thresholds)
+    return loader.tick(TickRequest(window=TimeWindow().preset("all"))).report
+
+
+def judged(capsys: pytest.CaptureFixture[str], root: Path) -> dict[str, Any]:
+    report = cli_json(capsys, "report", "--store", str(root))
+    detail = cli_json(capsys, "analyze", "--store", str(root), "--component", "answer")
+    optimize = cli_json(capsys, "optimize", "--store", str(root))
+    return {
+        "report": report["summary"]["grade"],
+        "app": app_report(root)["summary"]["grade"],
+        "analyze": (detail["summary"]["slo_p95_ms"], detail["summary"]["slo_attainment"]),
+        "optimize": optimize["recommendations"] == report["recommendations"],
+        "slo": report["thresholds"]["latency_p95_ms_by_component"],
+    }
+
+
+def test_report_analyze_optimize_and_the_app_judge_alike(
+    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    defaults = judged(capsys, root)
+    assert defaults == {"report": "A", "app": "A", "analyze": (2000, 1.0), "optimize": True, "slo": {}}
+    config = tmp_path / "config.toml"
+    config.write_text(CONFIG)
+    monkeypatch.setenv("SMYTHTOP_CONFIG", str(config))
+    assert judged(capsys, root) == {
+        "report": "F",
+        "app": "F",
+        "analyze": (300, 0.0),
+        "optimize": True,
+        "slo": {"answer": 300},
+    }
+    monkeypatch.delenv("SMYTHTOP_CONFIG")  # --config names the same file
+    report = cli_json(capsys, "report", "--store", str(root), "--config", str(config))
+    assert report["summary"]["grade"] == "F"
+    assert cli_json(capsys, "--config", str(config), "report", "--store", str(root))["summary"]["grade"] == "F"
+
+
+def test_a_bad_or_missing_config_is_one_line_naming_the_file(
+    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[alerts]\nlatncy_p95_ms = 300\n")
+    for args in (["report", "--config", str(bad)], ["analyze", "--component", "answer", "--config", str(bad)]):
+        assert main([*args, "--store", str(root)]) == 2
+        assert capsys.readouterr().err.startswith(f"smythtop: error: unknown config key alerts.latncy_p95_ms in {bad}")
+    monkeypatch.setenv("SMYTHTOP_CONFIG", str(tmp_path / "absent.toml"))
+    assert main(["optimize", "--store", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"smythtop: error: $SMYTHTOP_CONFIG {tmp_path / 'absent.toml'} does not exist\n"
+    assert main(["top", "--keys"]) == 2  # the app refuses it the same way
+    assert capsys.readouterr().err == err
