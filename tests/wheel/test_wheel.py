@@ -92,8 +92,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
     _pip(venv / "bin" / "python", "install", str(wheel), "import-linter>=2.1")
     home = base / "agent-project"
     (home / "store").mkdir(parents=True)
-    (home / "store" / "__init__.py").write_text("raise ImportError('the agent project own store package was imported')\n")
-    (home / "analysis.py").write_text("raise ImportError('the agent project own analysis module was imported')\n")
+    (home / "store" / "__init__.py").write_text('raise ImportError("the agent project\x27s own store/ was imported")\n')
+    (home / "analysis.py").write_text('raise ImportError("the agent project\x27s own analysis.py was imported")\n')
     yield Installed(venv, home, wheel)
 
 
