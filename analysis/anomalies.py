@@ -34,6 +34,7 @@ import math
 
 import numpy as np
 from scipy import special, stats
+from smythtop.analysis.results import Anomaly
 from smythtop.analysis.series import Series
 from smythtop.analysis.window import Window, iso
 
@@ -251,9 +252,9 @@ def _segment(y: np.ndarray, idx: np.ndarray, sd: float, counts, found: list, dep
     _segment(y, idx[split:], sd, counts, found, depth + 1)
 
 
-def detect(series: list[Series], window: Window) -> list[dict]:
+def detect(series: list[Series], window: Window) -> list[Anomaly]:
     """Every anomaly of every (component, metric), highest score first."""
-    out: list[dict] = []
+    out: list[Anomaly] = []
     for s in series:
         for metric, x in s.values.items():
             y = _working(metric, x)
@@ -270,19 +271,19 @@ def detect(series: list[Series], window: Window) -> list[dict]:
                 found.append((a, b, z, base, val, "fisher_exact" if metric == "error_rate" else "rolling_median_mad"))
             for a, b, z, base, val, method in found:
                 out.append(
-                    {
-                        "component": s.component,
-                        "metric": metric,
-                        "from": iso(window.bucket_start_ns(a)),
-                        "to": iso(window.bucket_end_ns(b)),
-                        "direction": "up" if z > 0 else "down",
-                        "score": round(abs(z), 3),
-                        "method": method,
-                        "baseline_value": _round(_original(metric, base)),
-                        "value": _round(_original(metric, val)),
-                    }
+                    Anomaly(
+                        component=s.component,
+                        metric=metric,
+                        from_=iso(window.bucket_start_ns(a)),
+                        to=iso(window.bucket_end_ns(b)),
+                        direction="up" if z > 0 else "down",
+                        score=round(abs(z), 3),
+                        method=method,
+                        baseline_value=_round(_original(metric, base)),
+                        value=_round(_original(metric, val)),
+                    )
                 )
-    out.sort(key=lambda a: (-a["score"], a["component"], a["metric"], a["from"]))
+    out.sort(key=lambda a: (-a.score, a.component, a.metric, a.from_))
     return out
 
 

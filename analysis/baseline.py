@@ -21,6 +21,7 @@ from datetime import datetime
 import numpy as np
 import polars as pl
 from scipy import stats
+from smythtop.analysis.results import Comparison
 from smythtop.analysis.window import iso, prepare
 
 SAMPLE_SIZE = 1000
@@ -188,7 +189,7 @@ def _mwu(a: np.ndarray, b: np.ndarray) -> float:
     return float(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue)
 
 
-def compare(baseline: Baseline, current: ComponentSample) -> list[dict]:
+def compare(baseline: Baseline, current: ComponentSample) -> list[Comparison]:
     """Every metric of the current window against the baseline, with its test and p-value."""
     base_lat = np.asarray(baseline.latency_sample)
     base_cost = np.asarray(baseline.cost_sample)
@@ -228,4 +229,4 @@ def compare(baseline: Baseline, current: ComponentSample) -> list[dict]:
     for r in rows:
         r["change"] = (r["current"] - r["baseline"]) / r["baseline"] if r["baseline"] else None
         r["regressed"] = bool(r["worse"] and not math.isnan(r["p_value"]) and r["p_value"] < ALPHA)
-    return rows
+    return [Comparison(**r) for r in rows]

@@ -18,9 +18,10 @@ costs the fleet most comes first.
 from __future__ import annotations
 
 import polars as pl
+from smythtop.analysis.results import Bottleneck, Severity
 from smythtop.analysis.thresholds import Thresholds
 
-SEVERITIES = ("low", "medium", "high", "critical")
+SEVERITIES = (Severity.LOW, Severity.MEDIUM, Severity.HIGH, Severity.CRITICAL)
 MIN_ROWS = 5
 
 
@@ -33,21 +34,23 @@ def _level(value: float, steps: tuple[float, float, float, float]) -> int | None
     return level
 
 
-def _item(component: str, kind: str, level: int, impact: float, evidence: str, suggestion: str, **metrics) -> dict:
-    return {
-        "component": component,
-        "kind": kind,
-        "severity": SEVERITIES[level],
-        "evidence": evidence,
-        "suggestion": suggestion,
-        "score": round(level + min(max(impact, 0.0), 0.999), 4),
-        "metrics": {k: (round(v, 6) if isinstance(v, float) else v) for k, v in metrics.items()},
-    }
+def _item(
+    component: str, kind: str, level: int, impact: float, evidence: str, suggestion: str, **metrics
+) -> Bottleneck:
+    return Bottleneck(
+        component=component,
+        kind=kind,
+        severity=SEVERITIES[level],
+        evidence=evidence,
+        suggestion=suggestion,
+        score=round(level + min(max(impact, 0.0), 0.999), 4),
+        metrics={k: (round(v, 6) if isinstance(v, float) else v) for k, v in metrics.items()},
+    )
 
 
-def find(components: pl.DataFrame, critical: dict[str, float], traces: int, thresholds: Thresholds) -> list[dict]:
+def find(components: pl.DataFrame, critical: dict[str, float], traces: int, thresholds: Thresholds) -> list[Bottleneck]:
     """All bottlenecks from per-component rollup rows and critical-path shares, worst first."""
-    out: list[dict] = []
+    out: list[Bottleneck] = []
     total_ms = float(components["total_ms_sum"].sum()) or 1.0
     total_errors = float(components["errors"].sum()) or 1.0
     if critical:
@@ -168,5 +171,5 @@ def find(components: pl.DataFrame, critical: dict[str, float], traces: int, thre
                         mem_delta_p95_bytes=r["mem_delta_p95_bytes"],
                     )
                 )
-    out.sort(key=lambda b: (-b["score"], b["component"], b["kind"]))
+    out.sort(key=lambda b: (-b.score, b.component, b.kind))
     return out

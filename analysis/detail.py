@@ -10,8 +10,19 @@ import numpy as np
 import polars as pl
 from smythtop.analysis import anomalies, bottlenecks, cube, recommend, semantics, series, spans, trends
 from smythtop.analysis.baseline import Baseline, compare, sample_component
+from smythtop.analysis.results import (
+    BaselineSummary,
+    ComponentSummary,
+    Detail,
+    ErrorType,
+    HistogramBin,
+    LatencyPoint,
+    Phases,
+    SlowTrace,
+    Span,
+)
 from smythtop.analysis.rollup import PHASES, rollup
-from smythtop.analysis.rows import clean, cost_or_none, llm_row, stat_row
+from smythtop.analysis.rows import llm_row, stat_fields
 from smythtop.analysis.thresholds import Thresholds
 from smythtop.analysis.window import conform, iso, prepare
 
@@ -23,7 +34,7 @@ class UnknownComponent(ValueError):
     """The component has no frames in the window."""
 
 
-def latency_histogram(values: pl.DataFrame, bins: int = HISTOGRAM_BINS) -> list[dict]:
+def latency_histogram(values: pl.DataFrame, bins: int = HISTOGRAM_BINS) -> list[HistogramBin]:
     """Weighted counts in `bins` log-spaced bins from the fastest to the slowest execution."""
     lo, hi = values.select(lo=pl.col("total_ms").min(), hi=pl.col("total_ms").max()).row(0)
     lo = max(float(lo), 1e-3)
@@ -37,7 +48,9 @@ def latency_histogram(values: pl.DataFrame, bins: int = HISTOGRAM_BINS) -> list[
     )
     by_bin = dict(counts.select(pl.col("i").cast(pl.Int64), "count").iter_rows())
     edges = np.exp(math.log(lo) + step * np.arange(bins + 1))
-    return [{"lo_ms": float(edges[i]), "le_ms": float(edges[i + 1]), "count": by_bin.get(i, 0.0)} for i in range(bins)]
+    return [
+        HistogramBin(lo_ms=float(edges[i]), le_ms=float(edges[i + 1]), count=by_bin.get(i, 0.0)) for i in range(bins)
+    ]
 
 
 def component_detail(
@@ -48,7 +61,7 @@ def component_detail(
     window_to: datetime | None = None,
     thresholds: Thresholds | None = None,
     baseline: Baseline | None = None,
-) -> dict:
+) -> Detail:
     """Stats, latency series and histogram, phases, errors, models, baseline comparison, callers/callees and
     the slowest traces of one component. Raises UnknownComponent if it has no frames in the window."""
     th = thresholds or Thresholds()
@@ -66,14 +79,12 @@ def component_detail(
     p95 = dict(per_bucket.select("b", "p95_ms").iter_rows())
     rows = dict(per_bucket.select("b", "rows").iter_rows())
     latency_series = [
-        {"t": iso(win.bucket_start_ns(b)), "p50_ms": p50.get(b), "p95_ms": p95.get(b), "executions": rows.get(b, 0)}
+        LatencyPoint(t=iso(win.bucket_start_ns(b)), p50_ms=p50.get(b), p95_ms=p95.get(b), executions=rows.get(b, 0))
         for b in range(win.n_buckets)
     ]
     total_ms = float(df.select((pl.col("total_ms") * pl.col("w")).sum()).item())
-    summary = stat_row(stats, win, th, total_ms)
     mean = stats["mean_ms"] or 0.0
-    phases = {p: stats[p] for p in PHASES}
-    phase_shares = {p: (stats[p] / mean) if stats[p] is not None and mean else None for p in PHASES}
+    phase_shares = Phases(**{p: (stats[p] / mean) if stats[p] is not None and mean else None for p in PHASES})
 
     errors = (
         mine.filter(~pl.col("success"))
@@ -82,15 +93,15 @@ def component_detail(
         .sort(["count", "error_type"], descending=[True, False])
     )
     total_errors = float(errors["count"].sum()) if errors.height else 0.0
-    error_rows = [{**r, "share": r["count"] / total_errors} for r in errors.iter_rows(named=True)]
+    error_rows = [ErrorType(**r, share=r["count"] / total_errors) for r in errors.iter_rows(named=True)]
 
     models = [
         llm_row(r, win, ("model", "provider"))
         for r in rollup(c, ["model", "provider"], llm_only=True).iter_rows(named=True)
     ]
-    models.sort(key=lambda m: -(m["cost_usd"] or 0.0))
+    models.sort(key=lambda m: -(m.cost_usd or 0.0))
 
-    comparison: list[dict] = []
+    comparison = []
     if baseline is not None:
         current = sample_component(df, component, iso(win.start_ns), iso(win.end_ns))
         if current is not None:
@@ -114,36 +125,35 @@ def component_detail(
         .head(SLOWEST)
         .select("trace_id", "span_id", "agent_id", "t", "total_ms", "success", "error_type", "model", "cost_usd")
     )
-    return clean(
-        {
-            "component": component,
-            "window": win.to_dict(),
-            "summary": summary | {"critical_path_share": critical.get(component), "cost_usd": cost_or_none(stats)},
-            "latency_series": latency_series,
-            "histogram": latency_histogram(mine),
-            "phases": phases,
-            "phase_shares": phase_shares,
-            "errors": error_rows,
-            "models": models,
-            "baseline": baseline.summary() if baseline else None,
-            "comparison": comparison,
-            "regressions": [r for r in comparison if r["regressed"]],
-            "bottlenecks": found,
-            "anomalies": anomalies.detect([s], win),
-            "trends": trends.trends([s], win.bucket_hours(), win.hours),
-            "recommendations": recs,
-            "callers": [f for f in flows if f["to"] == component],
-            "callees": [f for f in flows if f["from"] == component],
-            "next": [a for a in affinity if a["from"] == component],
-            "previous": [a for a in affinity if a["to"] == component],
-            "slowest_traces": [
-                {**{k: v for k, v in r.items() if k != "t"}, "ts": iso(r["t"])} for r in slowest.iter_rows(named=True)
-            ],
-        }
+    summary = stat_fields(stats, win, th, total_ms)
+    return Detail(
+        component=component,
+        window=win.result(),
+        summary=ComponentSummary(**summary, critical_path_share=critical.get(component)),
+        latency_series=latency_series,
+        histogram=latency_histogram(mine),
+        phases=summary["phases"],
+        phase_shares=phase_shares,
+        errors=error_rows,
+        models=models,
+        baseline=BaselineSummary(**baseline.summary()) if baseline else None,
+        comparison=comparison,
+        regressions=[r for r in comparison if r.regressed],
+        bottlenecks=found,
+        anomalies=anomalies.detect([s], win),
+        trends=trends.trends([s], win.bucket_hours(), win.hours),
+        recommendations=recs,
+        callers=[f for f in flows if f.to == component],
+        callees=[f for f in flows if f.from_ == component],
+        next=[a for a in affinity if a.from_ == component],
+        previous=[a for a in affinity if a.to == component],
+        slowest_traces=[
+            SlowTrace(**{k: v for k, v in r.items() if k != "t"}, ts=iso(r["t"])) for r in slowest.iter_rows(named=True)
+        ],
     )
 
 
-def span_tree(frames: pl.DataFrame | pl.LazyFrame, trace_id: str) -> list[dict]:
+def span_tree(frames: pl.DataFrame | pl.LazyFrame, trace_id: str) -> list[Span]:
     """The spans of one trace in depth-first start order, with depth and start offset from the trace start.
 
     Spans whose parent is missing (sampled out, or still running) are shown as roots. Empty if unknown.
@@ -175,7 +185,7 @@ def span_tree(frames: pl.DataFrame | pl.LazyFrame, trace_id: str) -> list[dict]:
     for r in rows:
         parent = r["parent_span_id"] if r["parent_span_id"] in ids and r["parent_span_id"] != r["span_id"] else None
         kids[parent].append(r)
-    out: list[dict] = []
+    out: list[Span] = []
     seen: set[int] = set()
 
     def visit(r: dict, depth: int) -> None:
@@ -183,19 +193,19 @@ def span_tree(frames: pl.DataFrame | pl.LazyFrame, trace_id: str) -> list[dict]:
             return
         seen.add(id(r))
         out.append(
-            {
-                "depth": depth,
-                "component": r["component"],
-                "span_id": r["span_id"],
-                "parent_span_id": r["parent_span_id"],
-                "start_ms": (r["t"] - start) / 1e6,
-                "total_ms": r["total_ms"],
-                "success": r["success"],
-                "agent_id": r["agent_id"],
-                "error_type": r["error_type"],
-                "model": r["model"],
-                "cost_usd": r["cost_usd"],
-            }
+            Span(
+                depth=depth,
+                component=r["component"],
+                span_id=r["span_id"],
+                parent_span_id=r["parent_span_id"],
+                start_ms=(r["t"] - start) / 1e6,
+                total_ms=r["total_ms"],
+                success=r["success"],
+                agent_id=r["agent_id"],
+                error_type=r["error_type"],
+                model=r["model"],
+                cost_usd=r["cost_usd"],
+            )
         )
         for k in kids.get(r["span_id"], []) if r["span_id"] is not None else []:
             visit(k, depth + 1)
@@ -204,4 +214,4 @@ def span_tree(frames: pl.DataFrame | pl.LazyFrame, trace_id: str) -> list[dict]:
         visit(root, 0)
     for r in rows:  # spans in a parent cycle are unreachable from a root: list them rather than drop them
         visit(r, 0)
-    return clean(out)
+    return out

@@ -12,9 +12,8 @@ Anything below the last step is F.
 
 from __future__ import annotations
 
-from typing import Any
-
 import polars as pl
+from smythtop.analysis.results import GradeDetail, SubGrades, WorstComponent
 from smythtop.analysis.thresholds import Thresholds
 
 MIN_ROWS = 20
@@ -37,11 +36,11 @@ def _error_grade(rate: float, limit: float) -> str:
     return next((GRADES[i] for i, f in enumerate(_ERROR_FACTORS) if rate <= f * limit), "F")
 
 
-def grade(components: pl.DataFrame, thresholds: Thresholds) -> tuple[str, str, dict[str, Any]]:
+def grade(components: pl.DataFrame, thresholds: Thresholds) -> tuple[str, str, GradeDetail]:
     """(letter, one-line reason, detail) from per-component rollup rows (executions, errors, slo_ok, rows)."""
     executions = float(components["executions"].sum()) if components.height else 0.0
     if executions <= 0:
-        return "-", "no executions in the window", {"rule": RULE}
+        return "-", "no executions in the window", GradeDetail(rule=RULE)
     attainment = float(components["slo_ok"].sum()) / executions
     error_rate = float(components["errors"].sum()) / executions
     eligible = components.filter(pl.col("rows") >= MIN_ROWS)
@@ -64,19 +63,19 @@ def grade(components: pl.DataFrame, thresholds: Thresholds) -> tuple[str, str, d
             f"worst component {worst_row['component']}: {worst_row['slo_attainment']:.1%} within {slo_ms:g} ms"
             f" (p95 {worst_row['p95_ms']:.0f} ms)"
         )
-    detail = {
-        "slo_attainment": attainment,
-        "error_rate": error_rate,
-        "error_rate_threshold": thresholds.error_rate,
-        "worst_component": None
+    detail = GradeDetail(
+        slo_attainment=attainment,
+        error_rate=error_rate,
+        error_rate_threshold=thresholds.error_rate,
+        worst_component=None
         if worst_row is None
-        else {
-            "component": worst_row["component"],
-            "slo_attainment": worst_row["slo_attainment"],
-            "p95_ms": worst_row["p95_ms"],
-            "slo_p95_ms": thresholds.latency_for(worst_row["component"]),
-        },
-        "grades": subs,
-        "rule": RULE,
-    }
+        else WorstComponent(
+            component=worst_row["component"],
+            slo_attainment=worst_row["slo_attainment"],
+            p95_ms=worst_row["p95_ms"],
+            slo_p95_ms=thresholds.latency_for(worst_row["component"]),
+        ),
+        grades=SubGrades(**subs),
+        rule=RULE,
+    )
     return letter, f"{letter}: " + "; ".join(reasons), detail

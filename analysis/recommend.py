@@ -17,6 +17,7 @@ import numpy as np
 import polars as pl
 from smythtop.analysis import pricing
 from smythtop.analysis.pricing import Usage
+from smythtop.analysis.results import Recommendation
 from smythtop.analysis.series import Series
 from smythtop.analysis.thresholds import Thresholds
 from smythtop.analysis.window import Window
@@ -54,7 +55,7 @@ def _mean_usage(r: dict) -> Usage | None:
     )
 
 
-def model_downgrades(llm: pl.DataFrame, window: Window) -> list[dict]:
+def model_downgrades(llm: pl.DataFrame, window: Window) -> list[Recommendation]:
     """An expensive model at low context utilisation or with short outputs -> the cheapest same-provider
     sibling (by genai-prices on the real mean call) whose context window holds the largest observed input."""
     out = []
@@ -87,27 +88,27 @@ def model_downgrades(llm: pl.DataFrame, window: Window) -> list[dict]:
         if short:
             signals.append(f"mean output {usage.output_tokens} tokens")
         out.append(
-            {
-                "kind": "model_downgrade",
-                "component": r["component"],
-                "title": f"Try {cand.model} instead of {r['model']} for {r['component']}",
-                "rationale": (
+            Recommendation(
+                kind="model_downgrade",
+                component=r["component"],
+                title=f"Try {cand.model} instead of {r['model']} for {r['component']}",
+                rationale=(
                     f"{r['model']} runs {r['llm_calls']:,.0f} calls with {' and '.join(signals)}. On the mean call"
                     f" ({usage.input_tokens} in / {usage.output_tokens} out / {usage.cache_read_tokens} cached tokens)"
                     f" genai-prices gives ${current:.6f} for {r['model']} and ${cost:.6f} for {cand.model}"
                     f" ({cand.provider}), saving {per_call / current:.0%} per call. Check quality before switching."
                 ),
-                "est_savings_usd_per_day": round(_per_day(per_call * r["llm_calls"], window), 4),
-                "est_latency_gain_ms": None,
-                "confidence": _confidence(r["rows"], 0.8 if low_util and short else 0.6),
-                "model": r["model"],
-                "suggested_model": cand.model,
-            }
+                est_savings_usd_per_day=round(_per_day(per_call * r["llm_calls"], window), 4),
+                est_latency_gain_ms=None,
+                confidence=_confidence(r["rows"], 0.8 if low_util and short else 0.6),
+                model=r["model"],
+                suggested_model=cand.model,
+            )
         )
     return out
 
 
-def prompt_caching(llm: pl.DataFrame, window: Window) -> list[dict]:
+def prompt_caching(llm: pl.DataFrame, window: Window) -> list[Recommendation]:
     """Large inputs with a low cache-read share: the 5th percentile of input tokens is taken as the prefix
     every call repeats (nearly every call is at least that long, so the saving is conservative). Priced with
     genai-prices' cache-read price, minus one cache write (where the provider charges for it) per CACHE_TTL_S."""
@@ -141,11 +142,11 @@ def prompt_caching(llm: pl.DataFrame, window: Window) -> list[dict]:
         if saving <= 0:
             continue
         out.append(
-            {
-                "kind": "prompt_caching",
-                "component": r["component"],
-                "title": f"Cache the {prefix:,}-token prompt prefix of {r['component']} ({r['model']})",
-                "rationale": (
+            Recommendation(
+                kind="prompt_caching",
+                component=r["component"],
+                title=f"Cache the {prefix:,}-token prompt prefix of {r['component']} ({r['model']})",
+                rationale=(
                     f"95% of calls send at least {prefix:,} input tokens (mean {usage.input_tokens:,}) but only"
                     f" {share:.0%} are cache reads. Caching the repeated prefix at genai-prices' cache-read price of"
                     f" ${read_price}/MTok cuts the mean call from ${now:.6f} to ${then:.6f}"
@@ -155,16 +156,16 @@ def prompt_caching(llm: pl.DataFrame, window: Window) -> list[dict]:
                         else "."
                     )
                 ),
-                "est_savings_usd_per_day": round(saving, 4),
-                "est_latency_gain_ms": None,
-                "confidence": _confidence(r["rows"], 0.7),
-                "model": r["model"],
-            }
+                est_savings_usd_per_day=round(saving, 4),
+                est_latency_gain_ms=None,
+                confidence=_confidence(r["rows"], 0.7),
+                model=r["model"],
+            )
         )
     return out
 
 
-def retry_policy(components: pl.DataFrame, window: Window) -> list[dict]:
+def retry_policy(components: pl.DataFrame, window: Window) -> list[Recommendation]:
     """Time and money spent on failed attempts and retries (an upper bound of what a better policy saves)."""
     out = []
     for r in components.iter_rows(named=True):
@@ -173,24 +174,24 @@ def retry_policy(components: pl.DataFrame, window: Window) -> list[dict]:
             continue
         cost = r["failed_cost_usd"] or 0.0
         out.append(
-            {
-                "kind": "retry_policy",
-                "component": r["component"],
-                "title": f"Tighten the retry policy of {r['component']}",
-                "rationale": (
+            Recommendation(
+                kind="retry_policy",
+                component=r["component"],
+                title=f"Tighten the retry policy of {r['component']}",
+                rationale=(
                     f"{waste_ms / r['total_ms_sum']:.0%} of {r['component']}'s time went to {r['errors']:,.0f} failed"
                     f" attempts and {r['retry_count_sum'] or 0:,.0f} retries (${cost:.4f} in the window). Retry only"
                     " transient errors, with capped exponential backoff; the figures are what that waste costs now."
                 ),
-                "est_savings_usd_per_day": round(_per_day(cost, window), 4),
-                "est_latency_gain_ms": round(waste_ms / r["executions"], 3),
-                "confidence": _confidence(r["rows"], 0.6),
-            }
+                est_savings_usd_per_day=round(_per_day(cost, window), 4),
+                est_latency_gain_ms=round(waste_ms / r["executions"], 3),
+                confidence=_confidence(r["rows"], 0.6),
+            )
         )
     return out
 
 
-def parallelize(candidates: list[dict], per_parent: int = 2) -> list[dict]:
+def parallelize(candidates: list[dict], per_parent: int = 2) -> list[Recommendation]:
     """From spans.parallel_candidates: the sibling runs worth most under each parent component."""
     out = []
     taken: dict[str, int] = {}
@@ -202,25 +203,27 @@ def parallelize(candidates: list[dict], per_parent: int = 2) -> list[dict]:
         single = len(c["members"]) == 1
         what = f"the {c['run_length']:g} {c['members'][0]} calls" if single else ", ".join(c["members"])
         others = c["patterns"] - 1
-        out.append({
-            "kind": "parallelize",
-            "component": parent,
-            "title": f"Run {what} concurrently inside {parent}",
-            "rationale": (
+        out.append(Recommendation(
+            kind="parallelize",
+            component=parent,
+            title=f"Run {what} concurrently inside {parent}",
+            rationale=(
                 f"In {c['parents']:,.0f} executions of {parent} (mean {c['mean_parent_ms']:,.0f} ms) {what} ran one"
                 f" after another; evidence they are independent: {c['why']}. Running them concurrently saves the"
                 " sum of their times minus the slowest"
                 + (f" ({others} other sibling set{'s' if others > 1 else ''} under {parent} could too)." if others
                    else ".")
             ),
-            "est_savings_usd_per_day": 0.0,
-            "est_latency_gain_ms": round(c["mean_gain_ms"], 3),
-            "confidence": _confidence(c["rows"], 0.8 if "either order" in c["why"] else 0.5),
-        })  # fmt: skip
+            est_savings_usd_per_day=0.0,
+            est_latency_gain_ms=round(c["mean_gain_ms"], 3),
+            confidence=_confidence(c["rows"], 0.8 if "either order" in c["why"] else 0.5),
+        ))  # fmt: skip
     return out
 
 
-def sampling(components: pl.DataFrame, series: dict[str, Series], window: Window, thresholds: Thresholds) -> list:
+def sampling(
+    components: pl.DataFrame, series: dict[str, Series], window: Window, thresholds: Thresholds
+) -> list[Recommendation]:
     """Hot, stable components recorded at full rate: sampling keeps the signal and cuts recording overhead."""
     out = []
     for r in components.iter_rows(named=True):
@@ -242,29 +245,29 @@ def sampling(components: pl.DataFrame, series: dict[str, Series], window: Window
             continue
         saved = _per_day(r["rows"] * (1 - rate), window)
         out.append(
-            {
-                "kind": "sampling",
-                "component": r["component"],
-                "title": f"Sample {r['component']} at {rate:g}",
-                "rationale": (
+            Recommendation(
+                kind="sampling",
+                component=r["component"],
+                title=f"Sample {r['component']} at {rate:g}",
+                rationale=(
                     f"{per_min:,.0f} executions/min with a stable p95 (CV {cv:.0%} across buckets) and error rate"
                     f" {r['error_rate']:.2%}. At {rate:g} each {window.bucket_s:g} s bucket still keeps about"
                     f" {rows_per_bucket * rate:,.0f} frames (errors and slow outliers are always kept), and"
                     f" {saved:,.0f} fewer frames/day are recorded and stored."
                 ),
-                "est_savings_usd_per_day": 0.0,
-                "est_latency_gain_ms": None,
-                "confidence": _confidence(r["rows"], 0.9),
-                "suggested_sample_rate": rate,
-                "est_frames_saved_per_day": round(saved),
-            }
+                est_savings_usd_per_day=0.0,
+                est_latency_gain_ms=None,
+                confidence=_confidence(r["rows"], 0.9),
+                suggested_sample_rate=rate,
+                est_frames_saved_per_day=round(saved),
+            )
         )
     return out
 
 
-def rank(recs: list[dict]) -> list[dict]:
+def rank(recs: list[Recommendation]) -> list[Recommendation]:
     """By estimated $/day, then by ms, both descending."""
     return sorted(
         recs,
-        key=lambda r: (-(r["est_savings_usd_per_day"] or 0.0), -(r["est_latency_gain_ms"] or 0.0), r["component"]),
+        key=lambda r: (-(r.est_savings_usd_per_day or 0.0), -(r.est_latency_gain_ms or 0.0), r.component),
     )

@@ -1,12 +1,13 @@
-"""The whole report as one JSON-serialisable dict (shape: docs/ANALYSIS.md), for the CLI, the TUI and scripts.
+"""The whole report as one typed result (`results.Report`, JSON shape: docs/ANALYSIS.md), for the CLI, the TUI
+and scripts.
 
 It is built in two parts so that the live app can refresh them at different paces:
 
 - `build_live`: what every tick needs (window, summary and grade, components with their trend, models, cost
-  series): the cube and six rollups;
+  series): the cube and six rollups; `LivePart.report` is a `results.LiveReport`;
 - `build_slow`: the findings (agent x component rows, the LLM breakdowns, bottlenecks, anomalies, trends,
   regressions, recommendations, flows, affinity, critical path), derived from the live part's cube and
-  rollups plus the span-tree sample.
+  rollups plus the span-tree sample: a `results.Findings`.
 
 `build_report` composes the two, so each number has one implementation.
 """
@@ -17,28 +18,40 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+import msgspec
 import polars as pl
 from smythtop.analysis import anomalies, bottlenecks, cube, grade, recommend, semantics, series, spans, trends
 from smythtop.analysis.baseline import Baseline, compare, sample_component
+from smythtop.analysis.results import (
+    AgentComponentRow,
+    Comparison,
+    ComponentRow,
+    CostPoint,
+    CriticalPathShare,
+    Estimation,
+    Findings,
+    LiveEstimation,
+    LiveReport,
+    LlmBreakdown,
+    LlmRow,
+    Regression,
+    Report,
+    Severity,
+    SpanEstimation,
+    Summary,
+    ThresholdsUsed,
+)
 from smythtop.analysis.rollup import rollups
-from smythtop.analysis.rows import clean, llm_row, stat_row
+from smythtop.analysis.rows import llm_row, stat_fields
 from smythtop.analysis.thresholds import Thresholds
 from smythtop.analysis.window import REPORT_COLUMNS, Window, derived, iso, prepare, scope
-
-# build_report's keys, in order: compose() rebuilds this order from the two parts
-KEYS = ("window", "summary", "components", "agent_components", "models", "llm", "bottlenecks", "anomalies", "trends",
-        "regressions", "recommendations", "flows", "affinity", "critical_path", "cost_series", "thresholds",
-        "estimation")  # fmt: skip
-TREND_KEYS = ("component", "metric", "slope_per_hour", "p_value", "forecast_next_hour", "ci_low", "ci_high", "unit",
-              "level")  # fmt: skip
-LIVE_KEYS = ("window", "summary", "components", "models", "cost_series", "thresholds", "estimation")
 
 
 @dataclass(frozen=True)
 class LivePart:
-    """The live part of a report (`report`, strict JSON) and the intermediate frames the slow part reads."""
+    """The live part of a report (`report`) and the intermediate frames the slow part reads."""
 
-    report: dict
+    report: LiveReport
     scoped: pl.LazyFrame
     df: pl.DataFrame
     window: Window
@@ -50,9 +63,9 @@ class LivePart:
     thresholds: Thresholds
 
 
-def _sorted_llm(frame: pl.DataFrame, window: Window, keys: tuple[str, ...]) -> list[dict]:
+def _sorted_llm(frame: pl.DataFrame, window: Window, keys: tuple[str, ...]) -> list[LlmRow]:
     rows = [llm_row(r, window, keys) for r in frame.iter_rows(named=True)]
-    return sorted(rows, key=lambda m: (-(m["cost_usd"] or 0.0), -m["calls"], *[str(m[k]) for k in keys]))
+    return sorted(rows, key=lambda m: (-(m.cost_usd or 0.0), -m.calls, *[str(getattr(m, k)) for k in keys]))
 
 
 def build_report(
@@ -62,16 +75,17 @@ def build_report(
     window_to: datetime | None = None,
     thresholds: Thresholds | None = None,
     baselines: Mapping[str, Baseline] | None = None,
-) -> dict:
+) -> Report:
     """Everything smythtop knows about the frames in [window_from, window_to) (bounds default to the data)."""
     live = build_live(frames, window_from=window_from, window_to=window_to, thresholds=thresholds)
     return compose(live.report, build_slow(live, baselines=baselines))
 
 
-def compose(live: Mapping, slow: Mapping) -> dict:
+def compose(live: LiveReport, slow: Findings) -> Report:
     """The full report from a live part and a slow part (possibly computed a few seconds earlier)."""
-    estimation = {**live["estimation"], **slow["estimation"]}
-    return {k: estimation if k == "estimation" else (live[k] if k in LIVE_KEYS else slow[k]) for k in KEYS}
+    parts = msgspec.structs.asdict(live) | msgspec.structs.asdict(slow)
+    estimation = msgspec.structs.asdict(live.estimation) | msgspec.structs.asdict(slow.estimation)
+    return Report(**(parts | {"estimation": Estimation(**estimation)}))
 
 
 def build_live(
@@ -98,50 +112,51 @@ def build_live(
         for (name,), part in per_bucket.partition_by("component", as_dict=True).items()
     }
     component_rows = [
-        stat_row(r, win, th, total_ms) | {"trend": spark.get(r["component"], [])} for r in comps.iter_rows(named=True)
+        ComponentRow(**stat_fields(r, win, th, total_ms), trend=spark.get(r["component"], []))
+        for r in comps.iter_rows(named=True)
     ]
-    component_rows.sort(key=lambda r: (-r["time_share"], r["component"]))
+    component_rows.sort(key=lambda r: (-r.time_share, r.component))
     llm_total = llm_total_df.row(0, named=True) if overall["llm_calls"] else None
     burn = (llm_total["cost_usd"] or 0.0) / win.hours if llm_total else 0.0
     letter, reason, detail = grade.grade(comps, th)
 
     executions = overall["executions"] or 0.0
-    report = {
-        "window": win.to_dict(),
-        "summary": {
-            "executions": executions,
-            "rows": overall["rows"],
-            "success_rate": 1.0 - overall["error_rate"] if executions else None,
-            "error_rate": overall["error_rate"] if executions else None,
-            "p50_ms": overall["p50_ms"],
-            "p95_ms": overall["p95_ms"],
-            "p99_ms": overall["p99_ms"],
-            "total_cost_usd": overall["cost_usd"] or 0.0,
-            "unpriced_llm_calls": overall["unpriced_calls"] or 0.0,
-            "llm_calls": overall["llm_calls"] or 0.0,
-            "grade": letter,
-            "grade_reason": reason,
-            "grade_detail": detail,
-            "slo_attainment": overall["slo_attainment"] if executions else None,
-            "throughput_per_min": executions / win.minutes,
-            "burn_usd_per_hour": burn,
-            "cost_status": th.cost_status(burn),
-            "agents": c.dims["agent_id"].n_unique(),
-            "components": comps.height,
-        },
-        "components": component_rows,
-        "models": _sorted_llm(model_rows, win, ("model", "provider")),
-        "cost_series": [
-            {"t": iso(win.bucket_start_ns(b)), "cost_usd": float(v)}
+    report = LiveReport(
+        window=win.result(),
+        summary=Summary(
+            executions=executions,
+            rows=overall["rows"],
+            success_rate=1.0 - overall["error_rate"] if executions else None,
+            error_rate=overall["error_rate"] if executions else None,
+            p50_ms=overall["p50_ms"],
+            p95_ms=overall["p95_ms"],
+            p99_ms=overall["p99_ms"],
+            total_cost_usd=overall["cost_usd"] or 0.0,
+            unpriced_llm_calls=overall["unpriced_calls"] or 0.0,
+            llm_calls=overall["llm_calls"] or 0.0,
+            grade=letter,
+            grade_reason=reason,
+            grade_detail=detail,
+            slo_attainment=overall["slo_attainment"] if executions else None,
+            throughput_per_min=executions / win.minutes,
+            burn_usd_per_hour=burn,
+            cost_status=Severity(th.cost_status(burn)),
+            agents=c.dims["agent_id"].n_unique(),
+            components=comps.height,
+        ),
+        components=component_rows,
+        models=_sorted_llm(model_rows, win, ("model", "provider")),
+        cost_series=[
+            CostPoint(t=iso(win.bucket_start_ns(b)), cost_usd=float(v))
             for b, v in enumerate(_dense(fleet_bucket, "cost_usd", win.n_buckets, 0.0))
         ],
-        "thresholds": th.to_dict(),
-        "estimation": {"subsample_factor": c.subsample},
-    }
-    return LivePart(clean(report), scoped, df, win, c, comps, per_bucket, fleet_bucket, total_ms, th)
+        thresholds=ThresholdsUsed(**th.to_dict()),
+        estimation=LiveEstimation(subsample_factor=c.subsample),
+    )
+    return LivePart(report, scoped, df, win, c, comps, per_bucket, fleet_bucket, total_ms, th)
 
 
-def build_slow(live: LivePart, *, baselines: Mapping[str, Baseline] | None = None) -> dict:
+def build_slow(live: LivePart, *, baselines: Mapping[str, Baseline] | None = None) -> Findings:
     """The findings, from the live part's cube and rollups plus the span-tree sample (the costly part)."""
     th, win, c, comps = live.thresholds, live.window, live.cube, live.comps
     agent_comps, llm_comp, by_provider, by_agent, by_llm_component = rollups(c, [
@@ -149,12 +164,13 @@ def build_slow(live: LivePart, *, baselines: Mapping[str, Baseline] | None = Non
         (["provider"], True), (["agent_id"], True), (["component"], True),
     ])  # fmt: skip
     agent_rows = [
-        {"agent_id": r["agent_id"], **stat_row(r, win, th, live.total_ms)} for r in agent_comps.iter_rows(named=True)
+        AgentComponentRow(agent_id=r["agent_id"], **stat_fields(r, win, th, live.total_ms))
+        for r in agent_comps.iter_rows(named=True)
     ]
-    agent_rows.sort(key=lambda r: (-r["time_share"], str(r["agent_id"]), r["component"]))
+    agent_rows.sort(key=lambda r: (-r.time_share, str(r.agent_id), r.component))
     comp_series = series.by_component(live.per_bucket, win)
     fleet_series = series.build(live.fleet_bucket, win, series.ALL)
-    burn = live.report["summary"]["burn_usd_per_hour"]
+    burn = live.report.summary.burn_usd_per_hour
 
     sample = spans.sample(derived(live.scoped, win))
     critical, traces = spans.critical_path(sample)
@@ -171,45 +187,49 @@ def build_slow(live: LivePart, *, baselines: Mapping[str, Baseline] | None = Non
     for name, base in (baselines or {}).items():
         current = sample_component(live.df, name, iso(win.start_ns), iso(win.end_ns))
         if current is not None:
-            regressions += [_regression(r) for r in compare(base, current) if r["regressed"]]
-    regressions.sort(key=lambda r: (r["p_value"], r["component"], r["metric"]))
+            regressions += [_regression(r) for r in compare(base, current) if r.regressed]
+    regressions.sort(key=lambda r: (r.p_value, r.component, r.metric))
 
-    slow = {
-        "agent_components": agent_rows,
-        "llm": {
-            "by_provider": _sorted_llm(by_provider, win, ("provider",)),
-            "by_agent": _sorted_llm(by_agent, win, ("agent_id",)),
-            "by_component": [
-                r | {"over_cost_per_operation": (r["cost_per_call"] or 0.0) > th.cost_per_operation}
+    return Findings(
+        agent_components=agent_rows,
+        llm=LlmBreakdown(
+            by_provider=_sorted_llm(by_provider, win, ("provider",)),
+            by_agent=_sorted_llm(by_agent, win, ("agent_id",)),
+            by_component=[
+                msgspec.structs.replace(r, over_cost_per_operation=(r.cost_per_call or 0.0) > th.cost_per_operation)
                 for r in _sorted_llm(by_llm_component, win, ("component",))
             ],
-            "burn_usd_per_hour": burn,
-            "cost_warning_per_hour": th.cost_warning_per_hour,
-            "cost_critical_per_hour": th.cost_critical_per_hour,
-            "status": th.cost_status(burn),
-        },
-        "bottlenecks": found,
-        "anomalies": anomalies.detect([*comp_series, fleet_series], win),
-        "trends": [
-            {k: t[k] for k in TREND_KEYS}
-            for t in trends.trends([*comp_series, fleet_series], win.bucket_hours(), win.hours)
+            burn_usd_per_hour=burn,
+            cost_warning_per_hour=th.cost_warning_per_hour,
+            cost_critical_per_hour=th.cost_critical_per_hour,
+            status=Severity(th.cost_status(burn)),
+        ),
+        bottlenecks=found,
+        anomalies=anomalies.detect([*comp_series, fleet_series], win),
+        trends=trends.trends([*comp_series, fleet_series], win.bucket_hours(), win.hours),
+        regressions=regressions,
+        recommendations=recs,
+        flows=semantics.flows(sample),
+        affinity=semantics.affinity(sample),
+        critical_path=[
+            CriticalPathShare(component=k, share=v) for k, v in sorted(critical.items(), key=lambda kv: -kv[1])
         ],
-        "regressions": regressions,
-        "recommendations": recs,
-        "flows": semantics.flows(sample),
-        "affinity": semantics.affinity(sample),
-        "critical_path": [{"component": k, "share": v} for k, v in sorted(critical.items(), key=lambda kv: -kv[1])],
-        "estimation": {
-            "span_sample_scale": sample.scale,
-            "spans_analysed": sample.spans.height,
-            "critical_path_traces": traces,
-        },
-    }
-    return clean(slow)
+        estimation=SpanEstimation(
+            span_sample_scale=sample.scale, spans_analysed=sample.spans.height, critical_path_traces=traces
+        ),
+    )
 
 
-def _regression(r: dict) -> dict:
-    return {k: r[k] for k in ("component", "metric", "baseline", "current", "p_value", "test", "change")}
+def _regression(r: Comparison) -> Regression:
+    return Regression(
+        component=r.component,
+        metric=r.metric,
+        baseline=r.baseline,
+        current=r.current,
+        p_value=r.p_value,
+        test=r.test,
+        change=r.change,
+    )
 
 
 def _dense(frame: pl.DataFrame, column: str, n: int, fill: float | None) -> list:

@@ -1,28 +1,14 @@
-"""Result rows as the report and the drill-down print them: strict-JSON values, null for what is unknown."""
+"""Result rows as the report and the drill-down show them, from rollup rows: null for what is unknown."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
+from smythtop.analysis.results import LlmRow, Phases
 from smythtop.analysis.rollup import PHASES
 from smythtop.analysis.thresholds import Thresholds
 from smythtop.analysis.window import Window
-
-
-def clean(value: Any) -> Any:
-    """NaN/inf -> None, numpy scalars -> Python, recursively: strict JSON."""
-    if isinstance(value, dict):
-        return {k: clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [clean(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def cost_or_none(r: Mapping[str, Any]) -> float | None:
@@ -32,7 +18,8 @@ def cost_or_none(r: Mapping[str, Any]) -> float | None:
     return r["cost_usd"] or 0.0
 
 
-def stat_row(r: Mapping[str, Any], window: Window, thresholds: Thresholds, total_ms: float) -> dict:
+def stat_fields(r: Mapping[str, Any], window: Window, thresholds: Thresholds, total_ms: float) -> dict[str, Any]:
+    """The fields of `results.StatRow` (shared by the component, agent x component and drill-down rows)."""
     comp = r["component"]
     return {
         "component": comp,
@@ -54,28 +41,29 @@ def stat_row(r: Mapping[str, Any], window: Window, thresholds: Thresholds, total
         "executions_per_min": r["executions"] / window.minutes,
         "slo_p95_ms": thresholds.latency_for(comp),
         "slo_attainment": r["slo_attainment"],
-        "phases": {p: r[p] for p in PHASES},
+        "phases": Phases(**{p: r[p] for p in PHASES}),
         "mem_delta_mean_bytes": r["mem_delta_mean_bytes"],
         "mem_delta_p95_bytes": r["mem_delta_p95_bytes"],
         "mem_pressure_mean": r["mem_pressure_mean"],
     }
 
 
-def llm_row(r: Mapping[str, Any], window: Window, keys: tuple[str, ...]) -> dict:
+def llm_row(r: Mapping[str, Any], window: Window, keys: tuple[str, ...]) -> LlmRow:
+    """An LLM row keyed by `keys` (e.g. model and provider); the other key fields stay UNSET."""
     cost = cost_or_none(r)
-    return {
+    return LlmRow(
         **{k: r[k] for k in keys},
-        "calls": r["llm_calls"],
-        "input_tokens": r["input_tokens"],
-        "output_tokens": r["output_tokens"],
-        "cache_read_tokens": r["cache_read_tokens"],
-        "cache_write_tokens": r["cache_write_tokens"],
-        "reasoning_tokens": r["reasoning_tokens"],
-        "cost_usd": cost,
-        "cost_per_call": r["cost_per_call"],
-        "unpriced_calls": r["unpriced_calls"],
-        "mean_context_utilization": r["mean_context_utilization"],
-        "p95_ms": r["p95_ms"],
-        "p95_ttft_ms": r["p95_ttft_ms"],
-        "burn_usd_per_hour": (cost or 0.0) / window.hours,
-    }
+        calls=r["llm_calls"],
+        input_tokens=r["input_tokens"],
+        output_tokens=r["output_tokens"],
+        cache_read_tokens=r["cache_read_tokens"],
+        cache_write_tokens=r["cache_write_tokens"],
+        reasoning_tokens=r["reasoning_tokens"],
+        cost_usd=cost,
+        cost_per_call=r["cost_per_call"],
+        unpriced_calls=r["unpriced_calls"],
+        mean_context_utilization=r["mean_context_utilization"],
+        p95_ms=r["p95_ms"],
+        p95_ttft_ms=r["p95_ttft_ms"],
+        burn_usd_per_hour=(cost or 0.0) / window.hours,
+    )

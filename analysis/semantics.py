@@ -12,10 +12,11 @@ ends of an edge survive with probability r_parent * r_child.
 from __future__ import annotations
 
 import polars as pl
+from smythtop.analysis.results import Affinity, Flow
 from smythtop.analysis.spans import SpanSample
 
 
-def flows(s: SpanSample, limit: int = 50) -> list[dict]:
+def flows(s: SpanSample, limit: int = 50) -> list[Flow]:
     if s.empty:
         return []
     e = s.edges.with_columns(ew=pl.col("w") * pl.col("parent_w") * s.scale)
@@ -35,20 +36,20 @@ def flows(s: SpanSample, limit: int = 50) -> list[dict]:
         .head(limit)
     )
     return [
-        {
-            "from": r["parent_component"],
-            "to": r["component"],
-            "count": round(r["count"], 3),
-            "probability": round(r["probability"], 6),
-            "bytes": int(r["bytes_in"]) if r["measured"] else None,
-            "transformation_ratio": None if r["ratio"] is None else round(r["ratio"], 6),
-            "information_loss": None if r["ratio"] is None else round(max(0.0, 1.0 - r["ratio"]), 6),
-        }
+        Flow(
+            from_=r["parent_component"],
+            to=r["component"],
+            count=round(r["count"], 3),
+            probability=round(r["probability"], 6),
+            bytes=int(r["bytes_in"]) if r["measured"] else None,
+            transformation_ratio=None if r["ratio"] is None else round(r["ratio"], 6),
+            information_loss=None if r["ratio"] is None else round(max(0.0, 1.0 - r["ratio"]), 6),
+        )
         for r in per_edge.iter_rows(named=True)
     ]
 
 
-def affinity(s: SpanSample, limit: int = 50) -> list[dict]:
+def affinity(s: SpanSample, limit: int = 50) -> list[Affinity]:
     if s.empty:
         return []
     sib = s.siblings.filter(pl.col("prev_component").is_not_null())
@@ -63,11 +64,11 @@ def affinity(s: SpanSample, limit: int = 50) -> list[dict]:
         .head(limit)
     )
     return [
-        {
-            "from": r["prev_component"],
-            "to": r["component"],
-            "count": round(r["count"], 3),
-            "probability": round(r["probability"], 6),
-        }
+        Affinity(
+            from_=r["prev_component"],
+            to=r["component"],
+            count=round(r["count"], 3),
+            probability=round(r["probability"], 6),
+        )
         for r in pairs.iter_rows(named=True)
     ]

@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 from scipy import stats
+from smythtop.analysis.results import Trend
 from smythtop.analysis.series import Series
 
 MIN_POINTS = 6
@@ -44,11 +45,11 @@ def fit(hours: np.ndarray, y: np.ndarray, horizon_h: float, lo: float, hi: float
     }
 
 
-def trends(series: list[Series], bucket_hours: list[float], window_hours: float) -> list[dict]:
+def trends(series: list[Series], bucket_hours: list[float], window_hours: float) -> list[Trend]:
     """Latency p95, error rate and cost/hour trends of every series; significant and steep first."""
     hours = np.asarray(bucket_hours)
     horizon = window_hours + 0.5
-    out = []
+    out: list[tuple[tuple, Trend]] = []
     for s in series:
         data = {
             "latency_p95_ms": s.values["latency_p95_ms"],
@@ -62,8 +63,8 @@ def trends(series: list[Series], bucket_hours: list[float], window_hours: float)
             result = fit(hours, y, horizon, lo, hi)
             if result is None:
                 continue
-            out.append({"component": s.component, "metric": metric, "unit": unit, **result})
-    for t in out:
-        t["relative_slope"] = t["slope_per_hour"] / t["level"] if t["level"] else 0.0
-    out.sort(key=lambda t: (t["p_value"] >= 0.05, -abs(t["relative_slope"]), t["component"], t["metric"]))
-    return out
+            relative_slope = result["slope_per_hour"] / result["level"] if result["level"] else 0.0
+            key = (result["p_value"] >= 0.05, -abs(relative_slope), s.component, metric)
+            out.append((key, Trend(component=s.component, metric=metric, unit=unit, **result)))
+    out.sort(key=lambda kt: kt[0])
+    return [t for _, t in out]

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 
 import polars as pl
+from smythtop.analysis import results
 
 NS_PER_S = 1_000_000_000
 TARGET_BUCKETS = 60
@@ -113,13 +114,11 @@ class Window:
         """Each bucket's midpoint, in hours since the window start (the x of every trend fit)."""
         return [((b + 0.5) * self.bucket_ns) / (3600 * NS_PER_S) for b in range(self.n_buckets)]
 
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "from": iso(self.start_ns),
-            "to": iso(self.end_ns),
-            "bucket_s": self.bucket_s,
-            "duration_s": self.duration_s,
-        }
+    def result(self) -> results.Window:
+        """The window as results show it: ISO bounds, bucket width and duration."""
+        return results.Window(
+            from_=iso(self.start_ns), to=iso(self.end_ns), bucket_s=self.bucket_s, duration_s=self.duration_s
+        )
 
 
 def make_window(start_ns: int, end_ns: int, target_buckets: int = TARGET_BUCKETS) -> Window:

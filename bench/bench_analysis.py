@@ -198,7 +198,7 @@ def run(table: Table) -> None:
         label = f"{n // 1_000_000}M"
         df = generate_fleet(n, seed=1)
         report = build_report(df)  # warm-up, and a sanity check that the report is real
-        assert report["summary"]["executions"] > 0 and report["bottlenecks"] and report["components"]
+        assert report.summary.executions > 0 and report.bottlenecks and report.components
         secs = median_time(lambda df=df: build_report(df), repeat=5 if n < 5_000_000 else 3)
         table.add(
             "analysis",

@@ -25,7 +25,8 @@ from textual.keys import format_key
 from textual.screen import Screen
 from textual.timer import Timer
 
-from smythtop.app import exporting, fmt, keys
+from smythtop import fmt
+from smythtop.app import exporting, keys
 from smythtop.app.config import REFRESH_STEPS, AppConfig
 from smythtop.app.data import Loader, Snapshot, TickRequest
 from smythtop.app.messages import (

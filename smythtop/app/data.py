@@ -27,6 +27,7 @@ from smythtop.baselines import load_baselines
 from smythtop.errors import SmythtopError
 
 if TYPE_CHECKING:
+    from smythtop.analysis import results
     from smythtop.analysis.report import LivePart
     from smythtop.analysis.thresholds import Thresholds
 
@@ -54,9 +55,17 @@ class Findings:
     """The report's slow part (`analysis.report.build_slow`), for one window key, and when its data was taken."""
 
     key: tuple
-    slow: dict[str, Any]
+    slow: results.Findings
     taken_at: float  # time.monotonic() when the frames it analysed were current
     ms: float
+
+
+@dataclass(frozen=True)
+class MissingDetail:
+    """The drill-down's component has no frames in the window (e.g. the window moved past its last execution)."""
+
+    component: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -68,12 +77,12 @@ class TickRequest:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """Everything the UI needs for one repaint; plain Python values only."""
+    """Everything the UI needs for one repaint: typed results and plain Python values only."""
 
     request: TickRequest
     bounds: Bounds
-    report: dict[str, Any]
-    detail: dict[str, Any] | None
+    report: results.Report
+    detail: results.Detail | MissingDetail | None
     window_frames: int
     ingest_per_s: float
     health: Health | None
@@ -131,7 +140,7 @@ class Loader:
         self._hist: tuple[tuple[int | None, int | None], pl.DataFrame | None] | None = None
         self._last: Snapshot | None = None
         self._last_key: tuple | None = None
-        self._live: dict[str, Any] | None = None  # the live part of the last report
+        self._live: results.LiveReport | None = None  # the live part of the last report
         self._findings: Findings | None = None  # the slow part of the last report
         self._background: threading.Thread | None = None
         self._done: Findings | None = None  # handed over by the background thread
@@ -279,7 +288,9 @@ class Loader:
         self._findings = done
         return True
 
-    def _detail(self, frames: pl.DataFrame | pl.LazyFrame, component: str, bounds: Bounds) -> dict[str, Any]:
+    def _detail(
+        self, frames: pl.DataFrame | pl.LazyFrame, component: str, bounds: Bounds
+    ) -> results.Detail | MissingDetail:
         from smythtop.analysis.detail import UnknownComponent, component_detail
 
         try:
@@ -292,7 +303,7 @@ class Loader:
                 baseline=(self._baselines or {}).get(component),
             )
         except UnknownComponent as err:  # e.g. the window moved past its last execution
-            return {"component": component, "missing": str(err)}
+            return MissingDetail(component, str(err))
 
     def _load_baselines(self) -> None:
         """Baselines saved by `smythtop baseline`; a damaged one is reported, not fatal to the dashboard."""
@@ -429,7 +440,7 @@ class Loader:
                 frames = frames.filter(pl.col("component") == component)
             return frames.collect() if isinstance(frames, pl.LazyFrame) else frames
 
-    def span_tree(self, trace_id: str) -> list[dict[str, Any]]:
+    def span_tree(self, trace_id: str) -> list[results.Span]:
         """The spans of one trace; looked up in the whole store, since a trace may straddle the window."""
         from smythtop.analysis.detail import span_tree
 

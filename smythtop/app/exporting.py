@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from smythtop.app import fmt
+from smythtop import fmt
 from smythtop.app.data import Loader
 from smythtop.app.window import Bounds
 from smythtop.exporters import write_file

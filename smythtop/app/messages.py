@@ -9,11 +9,14 @@ so a slow UI never replays old states.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
 from smythtop.app.data import Snapshot
+
+if TYPE_CHECKING:
+    from smythtop.analysis.results import Span
 
 
 class SnapshotReady(Message):
@@ -46,7 +49,7 @@ class StoreChanged(Message):
 
 
 class SpanTreeReady(Message):
-    def __init__(self, trace_id: str, spans: list[dict[str, Any]], error: str | None = None) -> None:
+    def __init__(self, trace_id: str, spans: list[Span], error: str | None = None) -> None:
         self.trace_id = trace_id
         self.spans = spans
         self.error = error

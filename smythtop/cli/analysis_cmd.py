@@ -1,7 +1,8 @@
 """`smythtop report | analyze | optimize | baseline`: the analysis engine from the shell.
 
 JSON output is exactly what `analysis.report.build_report` / `analysis.detail.component_detail` return
-(docs/ANALYSIS.md); text output is a readable rendering of the same dict. Baselines live in the store as
+(typed results, `msgspec.to_builtins`; shape in docs/ANALYSIS.md); text output is a readable rendering of the
+same result. Baselines live in the store as
 `<store>/baselines/<component, percent-encoded>.json`.
 """
 
@@ -11,11 +12,16 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from smythtop.baselines import load_baselines, save_baseline
 from smythtop.cli import CliError
 from smythtop.cli.window_args import add_config_arg, add_window_args, load_frames, thresholds
+
+if TYPE_CHECKING:
+    from smythtop.analysis.results import Report
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -73,7 +79,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 # ---- commands ------------------------------------------------------------------------------------
 
 
-def _build(args: argparse.Namespace) -> tuple[dict, Path]:
+def _build(args: argparse.Namespace) -> tuple[Report, Path]:
     from smythtop.analysis.report import build_report
 
     df, win, root = load_frames(args)
@@ -100,9 +106,8 @@ def _report(args: argparse.Namespace) -> int:
 
 def _optimize(args: argparse.Namespace) -> int:
     report, root = _build(args)
-    recs = report["recommendations"]
     if args.format == "json":
-        _print_json({"window": report["window"], "recommendations": recs})
+        _print_json({"window": report.window, "recommendations": report.recommendations})
     else:
         from smythtop.cli import report_text
 
@@ -168,5 +173,7 @@ def _baseline(args: argparse.Namespace) -> int:
 
 
 def _print_json(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=2, allow_nan=False)
+    """Typed results (or plain values holding them) as indented JSON: `json.dump` of `msgspec.to_builtins`, so
+    the bytes are those of the plain dicts the analysis used to return."""
+    json.dump(msgspec.to_builtins(data), sys.stdout, indent=2, allow_nan=False)
     sys.stdout.write("\n")

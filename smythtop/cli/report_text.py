@@ -1,19 +1,18 @@
 """Text renderings of the report, the recommendations and a component's detail, with rich tables.
 
-Only presentation: every number comes from the dicts `analysis` returns. Unpriced cost shows as
-"unpriced", unknown values as "-", never as 0.
+Only presentation: every number comes from the typed results `analysis` returns, formatted by `smythtop.fmt`
+(the app's rules). Unpriced cost shows as "unpriced", unknown values as "–", never as 0.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-_SEVERITY_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan"}
-
+from smythtop.analysis.results import Bottleneck, Detail, Recommendation, Report, Severity
+from smythtop.fmt import count, ms, pct, rate, usd
 
 _TEXT_COLUMNS = {
     "component",
@@ -44,26 +43,8 @@ def _console() -> Console:
     return Console(highlight=False, soft_wrap=False, width=None if probe.is_terminal else 160)
 
 
-def ms(v: float | None) -> str:
-    if v is None:
-        return "-"
-    return f"{v / 1000:,.2f} s" if v >= 10_000 else f"{v:,.1f} ms" if v < 100 else f"{v:,.0f} ms"
-
-
-def pct(v: float | None, digits: int = 1) -> str:
-    return "-" if v is None else f"{v * 100:.{digits}f}%"
-
-
-def usd(v: float | None) -> str:
-    if v is None:
-        return "unpriced"
-    if v == 0:
-        return "$0"
-    return f"${v:,.2f}" if abs(v) >= 1 else f"${v:,.4f}" if abs(v) >= 0.0001 else f"${v:.2e}"
-
-
-def count(v: float | None) -> str:
-    return "-" if v is None else f"{v:,.0f}"
+def _styled(text: str, severity: Severity | None) -> str:
+    return f"[{severity.style}]{text}[/]" if severity else text
 
 
 def _table(title: str, *columns: str) -> Table:
@@ -73,34 +54,35 @@ def _table(title: str, *columns: str) -> Table:
     return table
 
 
-def render_report(r: dict[str, Any], root: Path) -> None:
+def render_report(r: Report, root: Path) -> None:
     out = _console()
-    s, w = r["summary"], r["window"]
+    s, w = r.summary, r.window
     out.print(f"[bold]smythtop report[/bold]  {root}")
-    out.print(f"window  {w['from']} .. {w['to']}  ({w['duration_s'] / 3600:.2f} h, buckets of {w['bucket_s']:g} s)")
+    out.print(f"window  {w.from_} .. {w.to}  ({w.duration_s / 3600:.2f} h, buckets of {w.bucket_s:g} s)")
     out.print(
-        f"grade   [bold]{s['grade']}[/bold]  {s['grade_reason'].split(': ', 1)[-1]}\n"
-        f"        {count(s['executions'])} executions ({s['throughput_per_min']:,.1f}/min), success"
-        f" {pct(s['success_rate'], 2)}, p50 {ms(s['p50_ms'])}, p95 {ms(s['p95_ms'])}, p99 {ms(s['p99_ms'])}\n"
-        f"cost    {usd(s['total_cost_usd'])} in the window, burn {usd(s['burn_usd_per_hour'])}/h ({s['cost_status']}),"
-        f" {count(s['llm_calls'])} LLM calls, {count(s['unpriced_llm_calls'])} unpriced"
+        f"grade   [bold]{_styled(s.grade, Severity.of_grade(s.grade))}[/bold]  {s.grade_reason.split(': ', 1)[-1]}\n"
+        f"        {count(s.executions)} executions ({rate(s.throughput_per_min)}/min), success"
+        f" {pct(s.success_rate, digits=2)}, p50 {ms(s.p50_ms)}, p95 {ms(s.p95_ms)}, p99 {ms(s.p99_ms)}\n"
+        f"cost    {usd(s.total_cost_usd)} in the window, burn {usd(s.burn_usd_per_hour)}/h"
+        f" ({_styled(s.cost_status, s.cost_status)}), {count(s.llm_calls)} LLM calls,"
+        f" {count(s.unpriced_llm_calls)} unpriced"
     )
     t = _table("Components", "component", "execs", "/min", "errors", "p50", "p95", "p99", "SLO", "share", "cost")
-    for c in r["components"]:
+    for c in r.components:
         t.add_row(
-            c["component"],
-            count(c["executions"]),
-            f"{c['executions_per_min']:,.1f}",
-            pct(c["error_rate"]),
-            ms(c["p50_ms"]),
-            ms(c["p95_ms"]),
-            ms(c["p99_ms"]),
-            ms(c["slo_p95_ms"]),
-            pct(c["time_share"]),
-            usd(c["cost_usd"]),
+            c.component,
+            count(c.executions),
+            rate(c.executions_per_min),
+            pct(c.error_rate),
+            ms(c.p50_ms),
+            ms(c.p95_ms),
+            ms(c.p99_ms),
+            ms(c.slo_p95_ms),
+            pct(c.time_share),
+            usd(c.cost_usd),
         )
     out.print(t)
-    if r["models"]:
+    if r.models:
         t = _table(
             "LLM models",
             "model",
@@ -115,172 +97,171 @@ def render_report(r: dict[str, Any], root: Path) -> None:
             "p95",
             "unpriced",
         )
-        for m in r["models"]:
+        for m in r.models:
             t.add_row(
-                m["model"],
-                m["provider"] or "-",
-                count(m["calls"]),
-                count(m["input_tokens"]),
-                count(m["output_tokens"]),
-                count(m["cache_read_tokens"]),
-                usd(m["cost_usd"]),
-                usd(m["burn_usd_per_hour"]),
-                pct(m["mean_context_utilization"]),
-                ms(m["p95_ms"]),
-                count(m["unpriced_calls"]),
+                m.model or "?",
+                m.provider or "–",
+                count(m.calls),
+                count(m.input_tokens),
+                count(m.output_tokens),
+                count(m.cache_read_tokens),
+                usd(m.cost_usd),
+                usd(m.burn_usd_per_hour),
+                pct(m.mean_context_utilization),
+                ms(m.p95_ms),
+                count(m.unpriced_calls),
             )
         out.print(t)
-    _bottlenecks(out, r["bottlenecks"])
-    if r["anomalies"]:
+    _bottlenecks(out, r.bottlenecks)
+    if r.anomalies:
         t = _table("Anomalies", "component", "metric", "from", "to", "dir", "score", "value", "baseline")
-        for a in r["anomalies"][:15]:
+        for a in r.anomalies[:15]:
             t.add_row(
-                a["component"],
-                a["metric"],
-                a["from"],
-                a["to"],
-                a["direction"],
-                f"{a['score']:.1f}",
-                f"{a['value']:.4g}",
-                f"{a['baseline_value']:.4g}",
+                a.component,
+                a.metric,
+                a.from_,
+                a.to,
+                a.direction,
+                f"{a.score:.1f}",
+                _num(a.value),
+                _num(a.baseline_value),
             )
         out.print(t)
-    significant = [x for x in r["trends"] if x["p_value"] < 0.05]
+    significant = [x for x in r.trends if x.p_value < 0.05]
     if significant:
         t = _table("Trends (p < 0.05)", "component", "metric", "slope/h", "95% CI", "p", "next hour")
         for x in significant[:15]:
             t.add_row(
-                x["component"],
-                x["metric"],
-                f"{x['slope_per_hour']:+.4g}",
-                f"{x['ci_low']:+.3g} .. {x['ci_high']:+.3g}",
-                f"{x['p_value']:.2g}",
-                f"{x['forecast_next_hour']:.4g} {x['unit']}",
+                x.component,
+                x.metric,
+                f"{x.slope_per_hour:+.4g}",
+                f"{x.ci_low:+.3g} .. {x.ci_high:+.3g}",
+                f"{x.p_value:.2g}",
+                f"{x.forecast_next_hour:.4g} {x.unit}",
             )
         out.print(t)
-    if r["regressions"]:
+    if r.regressions:
         t = _table("Regressions against baselines", "component", "metric", "baseline", "current", "change", "p")
-        for x in r["regressions"]:
-            change = "-" if x["change"] is None else f"{x['change']:+.0%}"
-            t.add_row(
-                x["component"],
-                x["metric"],
-                f"{x['baseline']:.4g}",
-                f"{x['current']:.4g}",
-                change,
-                f"{x['p_value']:.2g}",
-            )
+        for x in r.regressions:
+            t.add_row(x.component, x.metric, _num(x.baseline), _num(x.current), _change(x.change), _num(x.p_value, 2))
         out.print(t)
-    _recommendations(out, r["recommendations"][:10])
-    if r["flows"]:
+    _recommendations(out, r.recommendations[:10])
+    if r.flows:
         t = _table("Flows (parent -> child)", "from", "to", "count", "P(to|from)", "bytes", "out/in")
-        for f in r["flows"][:12]:
-            ratio = "-" if f["transformation_ratio"] is None else f"{f['transformation_ratio']:.2f}"
-            t.add_row(f["from"], f["to"], count(f["count"]), pct(f["probability"]), count(f["bytes"]), ratio)
+        for f in r.flows[:12]:
+            ratio = "–" if f.transformation_ratio is None else f"{f.transformation_ratio:.2f}"
+            t.add_row(f.from_, f.to, count(f.count), pct(f.probability), count(f.bytes), ratio)
         out.print(t)
 
 
-def _bottlenecks(out: Console, items: list[dict]) -> None:
+def _num(v: float | None, digits: int = 4) -> str:
+    """A measured value in its own unit, `digits` significant digits; "–" when unknown."""
+    return "–" if v is None else f"{v:.{digits}g}"
+
+
+def _change(v: float | None) -> str:
+    return "–" if v is None else f"{v:+.0%}"
+
+
+def _bottlenecks(out: Console, items: list[Bottleneck]) -> None:
     if not items:
         out.print("[bold]Bottlenecks[/bold]  none")
         return
     t = _table("Bottlenecks (worst first)", "component", "kind", "severity", "evidence")
     for b in items:
-        t.add_row(b["component"], b["kind"], f"[{_SEVERITY_STYLE[b['severity']]}]{b['severity']}[/]", b["evidence"])
+        t.add_row(b.component, b.kind, _styled(b.severity, b.severity), b.evidence)
     out.print(t)
 
 
-def _recommendations(out: Console, recs: list[dict]) -> None:
+def _recommendations(out: Console, recs: list[Recommendation]) -> None:
     if not recs:
         out.print("[bold]Recommendations[/bold]  none")
         return
     t = _table("Recommendations", "kind", "component", "$/day", "ms gain", "conf.", "title")
     for x in recs:
-        gain = "-" if x["est_latency_gain_ms"] is None else f"{x['est_latency_gain_ms']:,.0f}"
         t.add_row(
-            x["kind"], x["component"], usd(x["est_savings_usd_per_day"]), gain, f"{x['confidence']:.2f}", x["title"]
+            x.kind,
+            x.component,
+            usd(x.est_savings_usd_per_day),
+            ms(x.est_latency_gain_ms),
+            f"{x.confidence:.2f}",
+            x.title,
         )
     out.print(t)
 
 
-def render_recommendations(r: dict[str, Any], root: Path) -> None:
+def render_recommendations(r: Report, root: Path) -> None:
     out = _console()
-    w = r["window"]
-    out.print(f"[bold]smythtop optimize[/bold]  {root}  window {w['from']} .. {w['to']}")
-    _recommendations(out, r["recommendations"])
-    for i, x in enumerate(r["recommendations"], 1):
-        out.print(f"\n[bold]{i}. {x['title']}[/bold]\n   {x['rationale']}")
+    w = r.window
+    out.print(f"[bold]smythtop optimize[/bold]  {root}  window {w.from_} .. {w.to}")
+    _recommendations(out, r.recommendations)
+    for i, x in enumerate(r.recommendations, 1):
+        out.print(f"\n[bold]{i}. {x.title}[/bold]\n   {x.rationale}")
 
 
-def render_detail(d: dict[str, Any]) -> None:
+def render_detail(d: Detail) -> None:
     out = _console()
-    s = d["summary"]
-    out.print(f"[bold]{d['component']}[/bold]  window {d['window']['from']} .. {d['window']['to']}")
+    s = d.summary
+    out.print(f"[bold]{d.component}[/bold]  window {d.window.from_} .. {d.window.to}")
     out.print(
-        f"{count(s['executions'])} executions ({s['executions_per_min']:,.1f}/min), errors {pct(s['error_rate'])},"
-        f" p50 {ms(s['p50_ms'])}, p95 {ms(s['p95_ms'])} (SLO {ms(s['slo_p95_ms'])}, {pct(s['slo_attainment'])}"
-        f" within), p99 {ms(s['p99_ms'])}, cost {usd(s['cost_usd'])}, critical-path share"
-        f" {pct(s['critical_path_share'])}"
+        f"{count(s.executions)} executions ({rate(s.executions_per_min)}/min), errors {pct(s.error_rate)},"
+        f" p50 {ms(s.p50_ms)}, p95 {ms(s.p95_ms)} (SLO {ms(s.slo_p95_ms)}, {pct(s.slo_attainment)}"
+        f" within), p99 {ms(s.p99_ms)}, cost {usd(s.cost_usd)}, critical-path share"
+        f" {pct(s.critical_path_share)}"
     )
-    hist = d["histogram"]
-    peak = max((b["count"] for b in hist), default=0) or 1
+    peak = max((b.count for b in d.histogram), default=0) or 1
     t = _table("Latency histogram", "<= ms", "count", "")
-    for b in hist:
-        t.add_row(ms(b["le_ms"]), count(b["count"]), "#" * round(30 * b["count"] / peak))
+    for b in d.histogram:
+        t.add_row(ms(b.le_ms), count(b.count), "#" * round(30 * b.count / peak))
     out.print(t)
     t = _table("Phases", "phase", "mean", "share")
-    for name, v in d["phases"].items():
-        t.add_row(name.removesuffix("_ms"), ms(v), pct(d["phase_shares"][name]))
+    for name in d.phases.__struct_fields__:
+        t.add_row(name.removesuffix("_ms"), ms(getattr(d.phases, name)), pct(getattr(d.phase_shares, name)))
     out.print(t)
-    if d["errors"]:
+    if d.errors:
         t = _table("Errors by type", "error_type", "count", "share")
-        for e in d["errors"]:
-            t.add_row(e["error_type"], count(e["count"]), pct(e["share"]))
+        for e in d.errors:
+            t.add_row(e.error_type, count(e.count), pct(e.share))
         out.print(t)
-    if d["models"]:
+    if d.models:
         t = _table("Models", "model", "calls", "cost", "cost/call", "p95", "p95 TTFT", "ctx use")
-        for m in d["models"]:
+        for m in d.models:
             t.add_row(
-                m["model"],
-                count(m["calls"]),
-                usd(m["cost_usd"]),
-                usd(m["cost_per_call"]),
-                ms(m["p95_ms"]),
-                ms(m["p95_ttft_ms"]),
-                pct(m["mean_context_utilization"]),
+                m.model or "?",
+                count(m.calls),
+                usd(m.cost_usd),
+                usd(m.cost_per_call),
+                ms(m.p95_ms),
+                ms(m.p95_ttft_ms),
+                pct(m.mean_context_utilization),
             )
         out.print(t)
-    if d["comparison"]:
+    if d.comparison:
         t = _table("Against the baseline", "metric", "baseline", "current", "change", "test", "p", "regressed")
-        for x in d["comparison"]:
-            change = "-" if x["change"] is None else f"{x['change']:+.0%}"
+        for x in d.comparison:
             t.add_row(
-                x["metric"],
-                f"{x['baseline']:.4g}",
-                f"{x['current']:.4g}",
-                change,
-                x["test"],
-                f"{x['p_value']:.2g}" if x["p_value"] is not None else "-",
-                "yes" if x["regressed"] else "no",
+                x.metric,
+                _num(x.baseline),
+                _num(x.current),
+                _change(x.change),
+                x.test,
+                _num(x.p_value, 2),
+                "yes" if x.regressed else "no",
             )
         out.print(t)
     else:
         out.print("no baseline saved (run `smythtop baseline --component NAME`)")
-    _bottlenecks(out, d["bottlenecks"])
-    for title, rows, key in (
-        ("Called by", d["callers"], "from"),
-        ("Calls", d["callees"], "to"),
-        ("Runs next", d["next"], "to"),
-    ):
-        if rows:
+    _bottlenecks(out, d.bottlenecks)
+    for title, flows in (("Called by", [(f.from_, f.count, f.probability) for f in d.callers]),
+                         ("Calls", [(f.to, f.count, f.probability) for f in d.callees]),
+                         ("Runs next", [(a.to, a.count, a.probability) for a in d.next])):  # fmt: skip
+        if flows:
             t = _table(title, "component", "count", "probability")
-            for f in rows[:10]:
-                t.add_row(f[key], count(f["count"]), pct(f["probability"]))
+            for name, n, p in flows[:10]:
+                t.add_row(name, count(n), pct(p))
             out.print(t)
     t = _table("Slowest executions", "ts", "total", "ok", "agent", "trace_id")
-    for x in d["slowest_traces"]:
-        t.add_row(
-            x["ts"], ms(x["total_ms"]), "yes" if x["success"] else "no", x["agent_id"] or "-", x["trace_id"] or "-"
-        )
+    for x in d.slowest_traces:
+        t.add_row(x.ts, ms(x.total_ms), "yes" if x.success else "no", x.agent_id or "–", x.trace_id or "–")
     out.print(t)
-    _recommendations(out, d["recommendations"])
+    _recommendations(out, d.recommendations)

@@ -8,6 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 from analysis_testlib import MIN, T0, T0_NS, frames, series_frames, window_of
+from msgspec import to_builtins
 from smythtop.analysis import anomalies, series, trends
 from smythtop.analysis.report import build_report
 from smythtop.analysis.window import make_window
@@ -17,7 +18,7 @@ N_BUCKETS = 60
 
 def _report(rows: list[dict]) -> dict:
     start, end = window_of(N_BUCKETS)
-    return build_report(frames(rows), window_from=start, window_to=end)
+    return to_builtins(build_report(frames(rows), window_from=start, window_to=end))
 
 
 def _lognormal_buckets(rng: np.random.Generator, medians: list[float], n: int = 60) -> list[np.ndarray]:
@@ -87,7 +88,7 @@ def test_theil_sen_slope_is_per_hour_over_time_not_index() -> None:
     s = series.Series("svc", rows=np.full(n, 100.0), executions=np.full(n, 100.0),
                       values={"latency_p95_ms": y, "error_rate": np.full(n, np.nan)},
                       cost_per_hour=None)  # fmt: skip
-    (t,) = trends.trends([s], win.bucket_hours(), win.hours)
+    (t,) = to_builtins(trends.trends([s], win.bucket_hours(), win.hours))
     assert t["metric"] == "latency_p95_ms"
     assert t["slope_per_hour"] == pytest.approx(60, rel=0.05)
     assert t["ci_low"] < 60 < t["ci_high"]
@@ -151,7 +152,7 @@ def _detect(frame: pl.DataFrame, component: str = "svc") -> list[dict]:
     start, end = window_of(N_BUCKETS)
     win = make_window(T0_NS, T0_NS + N_BUCKETS * MIN)
     assert (win.n_buckets, win.bucket_ns) == (N_BUCKETS, MIN) and end > start
-    return anomalies.detect([series.build(frame, win, component)], win)
+    return to_builtins(anomalies.detect([series.build(frame, win, component)], win))
 
 
 def _bucket_of(iso_ts: str) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from analysis_testlib import MIN, T0_NS, frames
+from msgspec import to_builtins
 from smythtop.analysis.baseline import Baseline, establish_baseline
 from smythtop.analysis.detail import component_detail
 from smythtop.analysis.report import build_report
@@ -40,7 +41,7 @@ def test_model_switch_shows_as_cost_regression_with_small_p() -> None:
     before = _llm(rng, 300, T0_NS, "gpt-4o-mini", 0.15e-6, 0.6e-6)
     base = establish_baseline(frames(before), "answer")
     after = _llm(rng, 300, T0_NS + 100 * MIN, "gpt-4o", 2.5e-6, 10e-6)
-    report = build_report(frames(after), baselines={"answer": base})
+    report = to_builtins(build_report(frames(after), baselines={"answer": base}))
     cost = [r for r in report["regressions"] if r["metric"] == "cost_per_call_usd"]
     assert cost, report["regressions"]
     assert cost[0]["p_value"] < 0.01
@@ -54,9 +55,9 @@ def test_latency_and_error_regressions_and_no_false_alarm() -> None:
     base = establish_baseline(frames(_llm(rng, 400, T0_NS, "gpt-4o", 2.5e-6, 10e-6)), "answer")
     same = build_report(frames(_llm(rng, 400, T0_NS + 100 * MIN, "gpt-4o", 2.5e-6, 10e-6)),
                         baselines={"answer": base})  # fmt: skip
-    assert same["regressions"] == []
+    assert same.regressions == []
     worse = _llm(rng, 400, T0_NS + 200 * MIN, "gpt-4o", 2.5e-6, 10e-6, ms=1400.0, fail=0.15)
-    detail = component_detail(frames(worse), "answer", baseline=base)
+    detail = to_builtins(component_detail(frames(worse), "answer", baseline=base))
     metrics = {r["metric"]: r for r in detail["regressions"]}
     assert metrics["latency_p95_ms"]["p_value"] < 1e-6 and metrics["latency_p95_ms"]["test"] == "mann_whitney_u"
     assert metrics["error_rate"]["p_value"] < 1e-6 and metrics["error_rate"]["test"] == "two_proportion_z"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from analysis_testlib import MS, T0_NS, frames
+from msgspec import to_builtins
 from smythtop.analysis.report import build_report
 from smythtop.analysis.thresholds import Thresholds
 
@@ -33,7 +34,7 @@ def test_injected_slow_span_is_found_and_ranked_first() -> None:
             kids.insert(2, ("slow_tool", rng.uniform(2500, 3500)))  # injected
         rows += _trace(i, kids, start_ns=T0_NS + i * 5000 * MS)
     th = Thresholds(latency_p95_ms=1000.0, latency_p95_ms_by_component={"handle_request": 5000.0})
-    report = build_report(frames(rows), thresholds=th)
+    report = to_builtins(build_report(frames(rows), thresholds=th))
     top = report["bottlenecks"][0]
     assert top["component"] == "slow_tool"
     assert top["kind"] in {"critical_path", "slo_p95"}
@@ -60,7 +61,7 @@ def test_critical_path_counts_parallel_children_once() -> None:
             {"ts": start + MS, "component": "slow_branch", "total_ms": 500.0, "trace_id": tid, "span_id": "b",
              "parent_span_id": "r"},
         ]  # fmt: skip
-    shares = {c["component"]: c["share"] for c in build_report(frames(rows))["critical_path"]}
+    shares = {c.component: c.share for c in build_report(frames(rows)).critical_path}
     assert shares["slow_branch"] == pytest.approx(500 / 502)
     assert shares.get("fast_branch", 0.0) == 0.0
     assert shares["root"] == pytest.approx(2 / 502)
@@ -76,7 +77,7 @@ def test_each_detector_fires_on_its_own_problem() -> None:
         rows.append({"ts": ts, "component": "retrier", "total_ms": 300.0, "retry_count": 2})
         rows.append({"ts": ts, "component": "hungry", "total_ms": 50.0, "mem_pressure": 0.97 if i < 60 else 0.5})
         rows.append({"ts": ts, "component": "fine", "total_ms": 50.0})
-    found = {(b["component"], b["kind"]): b for b in build_report(frames(rows))["bottlenecks"]}
+    found = {(b["component"], b["kind"]): b for b in to_builtins(build_report(frames(rows)).bottlenecks)}
     assert found[("queued", "queue")]["severity"] == "high"  # 75 % of its time in the queue
     assert found[("flaky", "error_rate")]["severity"] == "critical"  # 25 % = 5x the 5 % threshold
     assert found[("flaky", "retry_waste")]["metrics"]["waste_share"] == pytest.approx(0.25)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from analysis_testlib import MIN, T0_NS, frames
 from genai_prices import Usage, calc_price
+from msgspec import to_builtins
 from smythtop.analysis.report import build_report
 
 MODELS = (("gpt-4o", "openai"), ("claude-sonnet-4-5", "anthropic"), ("gemini-2.5-flash", "google"))
@@ -36,7 +37,7 @@ def test_cost_totals_equal_genai_prices_weighted() -> None:
     rows = _llm_rows(rng, 300)
     rows.append({"ts": T0_NS, "component": "llm_0", "total_ms": 100.0, "model": "in-house-llm-7",
                  "provider": "acme", "input_tokens": 100, "output_tokens": 10, "cost_usd": None})  # fmt: skip
-    report = build_report(frames(rows))
+    report = to_builtins(build_report(frames(rows)))
     expected = Decimal(0)
     per_model: dict[str, Decimal] = {}
     for r in rows[:-1]:
@@ -69,7 +70,7 @@ def test_model_downgrade_is_priced_on_the_mean_call_with_genai_prices() -> None:
          "context_utilization": 0.008}
         for i in range(240)
     ]  # fmt: skip
-    report = build_report(frames(rows))
+    report = to_builtins(build_report(frames(rows)))
     rec = next(r for r in report["recommendations"] if r["kind"] == "model_downgrade")
     assert rec["component"] == "classifier" and rec["suggested_model"] == "gpt-4o-mini"
     mean = Usage(input_tokens=1000, output_tokens=20)
@@ -89,7 +90,7 @@ def test_prompt_caching_uses_cache_read_prices_and_counts_cache_writes() -> None
          "cache_read_tokens": 0, "cost_usd": 0.03, "context_utilization": 0.04}
         for i in range(240)
     ]  # fmt: skip
-    report = build_report(frames(rows))
+    report = to_builtins(build_report(frames(rows)))
     rec = next(r for r in report["recommendations"] if r["kind"] == "prompt_caching")
     mean_in, prefix = 8750, 8000
     now = calc_price(Usage(input_tokens=mean_in, output_tokens=400), "claude-sonnet-4-5", provider_id="anthropic")
@@ -116,7 +117,7 @@ def test_recommendations_sorted_by_dollars_then_ms() -> None:
         {"ts": T0_NS + i * MIN // 4, "component": "flaky", "total_ms": 500.0, "success": i % 3 != 0}
         for i in range(240)
     ]  # fmt: skip
-    recs = build_report(frames(rows))["recommendations"]
+    recs = to_builtins(build_report(frames(rows)).recommendations)
     kinds = [r["kind"] for r in recs]
     assert "model_downgrade" in kinds and "retry_policy" in kinds
     keys = [(r["est_savings_usd_per_day"], r["est_latency_gain_ms"] or 0.0) for r in recs]

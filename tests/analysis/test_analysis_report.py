@@ -9,9 +9,10 @@ import numpy as np
 import polars as pl
 import pytest
 from analysis_testlib import MIN, MS, T0, T0_NS, frames
+from msgspec import to_builtins
 from smythtop.analysis.baseline import establish_baseline
 from smythtop.analysis.detail import UnknownComponent, component_detail, span_tree
-from smythtop.analysis.report import LIVE_KEYS, build_live, build_report, build_slow, compose
+from smythtop.analysis.report import build_live, build_report, build_slow, compose
 from smythtop.analysis.thresholds import Thresholds
 
 SHAPE = {
@@ -31,6 +32,7 @@ SHAPE = {
     "flows": {"from", "to", "count", "probability", "bytes"},
     "cost_series": {"t", "cost_usd"},
 }  # fmt: skip
+LIVE_KEYS = ("window", "summary", "components", "models", "cost_series", "thresholds", "estimation")
 
 
 def _fleet(n_traces: int = 120, seed: int = 0) -> pl.DataFrame:
@@ -69,7 +71,7 @@ def _fleet(n_traces: int = 120, seed: int = 0) -> pl.DataFrame:
 
 
 def test_report_has_the_documented_shape_and_is_strict_json() -> None:
-    report = build_report(_fleet())
+    report = to_builtins(build_report(_fleet()))
     text = json.dumps(report, allow_nan=False)
     assert json.loads(text) == report
     for key, fields in SHAPE.items():
@@ -122,9 +124,9 @@ def test_live_and_slow_parts_compose_the_whole_report() -> None:
     base = establish_baseline(fleet.filter(pl.col("component") == "answer"), "answer")
     kw = {"window_from": T0, "window_to": T0 + timedelta(hours=1)}
     live = build_live(fleet, **kw)
-    assert set(live.report) == set(LIVE_KEYS)
-    composed = compose(live.report, build_slow(live, baselines={"answer": base}))
-    _close(composed, build_report(fleet, baselines={"answer": base}, **kw))
+    assert set(to_builtins(live.report)) == set(LIVE_KEYS)
+    composed = to_builtins(compose(live.report, build_slow(live, baselines={"answer": base})))
+    _close(composed, to_builtins(build_report(fleet, baselines={"answer": base}, **kw)))
     assert composed["bottlenecks"] and composed["recommendations"] and composed["flows"]
 
 
@@ -134,8 +136,8 @@ def test_findings_of_earlier_frames_leave_the_live_numbers_current() -> None:
     earlier = fleet.filter(pl.col("ts") < pl.lit(T0_NS + 40 * MIN).cast(pl.Datetime("ns", "UTC")))
     kw = {"window_from": T0, "window_to": T0 + timedelta(hours=1)}
     live, old = build_live(fleet, **kw), build_live(earlier, **kw)
-    mixed = compose(live.report, build_slow(old))
-    now, then = build_report(fleet, **kw), build_report(earlier, **kw)
+    mixed = to_builtins(compose(live.report, build_slow(old)))
+    now, then = to_builtins(build_report(fleet, **kw)), to_builtins(build_report(earlier, **kw))
     assert now["summary"]["executions"] > then["summary"]["executions"]
     for key in set(LIVE_KEYS) - {"estimation"}:
         _close(mixed[key], now[key], key)
@@ -146,7 +148,7 @@ def test_findings_of_earlier_frames_leave_the_live_numbers_current() -> None:
 
 
 def test_flows_affinity_and_parallelize() -> None:
-    report = build_report(_fleet())
+    report = to_builtins(build_report(_fleet()))
     flows = {(f["from"], f["to"]): f for f in report["flows"]}
     assert flows[("agent_run", "search")]["count"] == 240
     assert flows[("agent_run", "search")]["probability"] == pytest.approx(0.5)
@@ -171,8 +173,8 @@ def test_parallelize_gain_is_sum_minus_slowest() -> None:
             rows.append({"ts": t, "component": "fetch_page", "total_ms": ms, "trace_id": tid, "span_id": f"c{j}",
                          "parent_span_id": "r"})  # fmt: skip
             t += int(ms * MS)
-    rec = next(r for r in build_report(frames(rows))["recommendations"] if r["kind"] == "parallelize")
-    assert rec["est_latency_gain_ms"] == pytest.approx(100 + 300 + 200 - 300)
+    rec = next(r for r in build_report(frames(rows)).recommendations if r.kind == "parallelize")
+    assert rec.est_latency_gain_ms == pytest.approx(100 + 300 + 200 - 300)
 
 
 def test_grade_is_per_component_slo_not_pooled_p95() -> None:
@@ -182,11 +184,11 @@ def test_grade_is_per_component_slo_not_pooled_p95() -> None:
         rows.append({"ts": ts, "component": "cache", "total_ms": 5.0})
         rows.append({"ts": ts, "component": "llm", "total_ms": 3000.0})
     th = Thresholds(latency_p95_ms=50.0, latency_p95_ms_by_component={"llm": 5000.0})
-    good = build_report(frames(rows), thresholds=th)
+    good = to_builtins(build_report(frames(rows), thresholds=th))
     assert good["summary"]["p95_ms"] > 50  # a pooled p95 would fail the cache SLO...
     assert good["summary"]["grade"] == "A"  # ...but every execution met its own component's SLO
     rows += [{"ts": T0_NS + i * MS, "component": "search", "total_ms": 400.0} for i in range(100)]
-    bad = build_report(frames(rows), thresholds=th)
+    bad = to_builtins(build_report(frames(rows), thresholds=th))
     assert bad["summary"]["grade"] == "F"
     assert "search" in bad["summary"]["grade_reason"]
     assert bad["summary"]["grade_detail"]["worst_component"]["component"] == "search"
@@ -194,34 +196,34 @@ def test_grade_is_per_component_slo_not_pooled_p95() -> None:
 
 def test_grade_from_error_rate() -> None:
     rows = [{"ts": T0_NS + i * MS, "component": "c", "total_ms": 10.0, "success": i % 25 != 0} for i in range(500)]
-    summary = build_report(frames(rows))["summary"]  # 4 % errors vs the 5 % threshold
+    summary = to_builtins(build_report(frames(rows)).summary)  # 4 % errors vs the 5 % threshold
     assert summary["grade"] == "C" and "error rate 4.00%" in summary["grade_reason"]
 
 
 def test_empty_window_and_missing_columns() -> None:
     df = frames([{"ts": T0_NS, "component": "c", "total_ms": 10.0}])
-    empty = build_report(df, window_from=T0 + timedelta(hours=1), window_to=T0 + timedelta(hours=2))
+    empty = to_builtins(build_report(df, window_from=T0 + timedelta(hours=1), window_to=T0 + timedelta(hours=2)))
     assert empty["summary"]["executions"] == 0 and empty["components"] == [] and empty["summary"]["grade"] == "-"
     assert json.dumps(empty, allow_nan=False)
     minimal = pl.DataFrame({"ts": [T0], "component": ["c"], "total_ms": [10.0]})
-    assert build_report(minimal)["summary"]["executions"] == 1
+    assert build_report(minimal).summary.executions == 1
 
 
 def test_component_detail_and_span_tree() -> None:
     df = _fleet()
-    d = component_detail(df, "search")
+    d = to_builtins(component_detail(df, "search"))
     assert d["summary"]["executions"] == 240
     assert sum(b["count"] for b in d["histogram"]) == 240
     assert {c["from"] for c in d["callers"]} == {"agent_run"}
     assert {n["to"] for n in d["next"]} == {"search", "answer"}
     slowest = d["slowest_traces"]
     assert len(slowest) == 10 and slowest[0]["total_ms"] == max(s["total_ms"] for s in slowest)
-    assert len(d["latency_series"]) == len(build_report(df)["cost_series"])
+    assert len(d["latency_series"]) == len(build_report(df).cost_series)
     planner = component_detail(df, "planner")
-    assert planner["models"][0]["model"] == "gpt-4o" and planner["models"][0]["p95_ttft_ms"] > 0
+    assert planner.models[0].model == "gpt-4o" and planner.models[0].p95_ttft_ms > 0
     with pytest.raises(UnknownComponent, match="nope"):
         component_detail(df, "nope")
-    tree = span_tree(df, slowest[0]["trace_id"])
+    tree = to_builtins(span_tree(df, slowest[0]["trace_id"]))
     assert [(r["depth"], r["component"]) for r in tree] == [
         (0, "agent_run"), (1, "planner"), (1, "search"), (1, "search"), (1, "answer")]  # fmt: skip
     offsets = [r["start_ms"] for r in tree]

@@ -8,6 +8,7 @@ import pytest
 from analysis_testlib import T0_NS, frames
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from msgspec import to_builtins
 from smythtop.analysis import cube, weights
 from smythtop.analysis.report import build_report
 from smythtop.analysis.rollup import rollup
@@ -37,7 +38,7 @@ def test_weighted_percentiles_match_numpy_on_expanded_data() -> None:
     rng = np.random.default_rng(3)
     rows = _rows(rng, 4000, "alpha") + _rows(rng, 1500, "beta")
     df = frames(rows)
-    report = build_report(df)
+    report = to_builtins(build_report(df))
     for comp in ("alpha", "beta"):
         part = df.filter(pl.col("component") == comp)
         expanded = np.repeat(part["total_ms"].to_numpy(), (1 / part["sample_rate"].to_numpy()).round().astype(int))
@@ -58,7 +59,7 @@ def test_weighted_percentiles_match_numpy_on_expanded_data() -> None:
 def test_unweighted_sample_gives_the_ordinary_percentiles() -> None:
     values = np.arange(1, 61, dtype=float)  # 1..60 ms: neighbours differ by > 1 %, so each has its own bin
     df = frames({"ts": T0_NS + i, "component": "c", "total_ms": v} for i, v in enumerate(values))
-    row = build_report(df)["components"][0]
+    row = to_builtins(build_report(df).components[0])
     assert (row["p50_ms"], row["p95_ms"], row["p99_ms"]) == (30.0, 57.0, 60.0)
     assert row["mean_ms"] == pytest.approx(30.5)
 
@@ -106,9 +107,9 @@ def test_subsample_keeps_sums_exact_and_percentiles_close(monkeypatch: pytest.Mo
         for i, ms in enumerate(rng.lognormal(5, 0.5, 12_000))
     ]  # fmt: skip
     df = frames(rows)
-    full = build_report(df)
+    full = to_builtins(build_report(df))
     monkeypatch.setattr(cube, "SUBSAMPLE_ROWS", 1_500)
-    part = build_report(df)
+    part = to_builtins(build_report(df))
     assert full["estimation"]["subsample_factor"] == 1 and part["estimation"]["subsample_factor"] == 8
     for key in ("executions", "total_cost_usd", "success_rate", "slo_attainment", "llm_calls"):
         assert part["summary"][key] == pytest.approx(full["summary"][key], rel=1e-12), key

@@ -26,7 +26,7 @@ def test_live_window_is_memory_fed_by_the_tail(store_root: Path) -> None:
     loader = Loader(store_root, clock=lambda: NOW)
     snap = tick(loader, TimeWindow())
     assert (snap.window_frames, snap.source, loader.scans) == (120, "memory", 1)
-    assert snap.report["summary"]["executions"] == 120 and snap.recomputed
+    assert snap.report.summary.executions == 120 and snap.recomputed
     again = tick(loader, TimeWindow())
     assert not again.recomputed and again.report is snap.report  # nothing changed: no analysis
     write_frames(store_root, [{"ts": NOW - i * SEC, "agent_id": "b", "component": "new", "total_ms": 1.0,
@@ -34,7 +34,7 @@ def test_live_window_is_memory_fed_by_the_tail(store_root: Path) -> None:
     snap = tick(loader, TimeWindow())
     assert (snap.window_frames, loader.scans) == (125, 1)  # from the tail, no re-scan
     assert snap.recomputed and snap.ingest_per_s > 0
-    assert {c["component"] for c in snap.report["components"]} >= {"new", "planner"}
+    assert {c.component for c in snap.report.components} >= {"new", "planner"}
 
 
 def test_only_a_window_outside_memory_rescans(store_root: Path) -> None:
@@ -69,14 +69,14 @@ def test_window_frames_match_a_scan(store_root: Path) -> None:
 def test_a_window_too_big_for_memory_is_analysed_lazily(store_root: Path) -> None:
     loader = Loader(store_root, clock=lambda: NOW, mem_rows=50)
     snap = tick(loader, TimeWindow())
-    assert (snap.source, snap.window_frames, snap.report["summary"]["executions"]) == ("lazy", 120, 120)
+    assert (snap.source, snap.window_frames, snap.report.summary.executions) == ("lazy", 120, 120)
     write_frames(store_root, [{"ts": NOW - SEC, "agent_id": "b", "component": "new", "total_ms": 1.0, "success": True}])
     assert tick(loader, TimeWindow()).window_frames == 121
 
 
 def test_empty_store(tmp_path: Path) -> None:
     snap = tick(Loader(tmp_path / "none", clock=lambda: NOW), TimeWindow())
-    assert (snap.window_frames, snap.store_frames, snap.report["summary"]["executions"]) == (0, 0, 0)
+    assert (snap.window_frames, snap.store_frames, snap.report.summary.executions) == (0, 0, 0)
 
 
 def test_known_frames_fixture_is_what_the_tests_assume() -> None:
@@ -94,20 +94,18 @@ def test_findings_are_refreshed_in_the_background_while_the_live_part_moves_ever
     want = build_report(
         store.scan(store_root), window_from=ns_to_datetime(bounds.start), window_to=ns_to_datetime(bounds.shown_end)
     )
-    assert first.report.keys() == want.keys()
-    assert first.report["bottlenecks"] == want["bottlenecks"] and first.report["flows"] == want["flows"]
-    assert [(c["component"], c["executions"], c["p95_ms"], c["trend"]) for c in first.report["components"]] == [
-        (c["component"], c["executions"], c["p95_ms"], c["trend"]) for c in want["components"]
+    assert type(first.report) is type(want)  # the same fields
+    assert first.report.bottlenecks == want.bottlenecks and first.report.flows == want.flows
+    assert [(c.component, c.executions, c.p95_ms, c.trend) for c in first.report.components] == [
+        (c.component, c.executions, c.p95_ms, c.trend) for c in want.components
     ]
 
     write_frames(store_root, [{"ts": NOW - i * SEC, "agent_id": "b", "component": "new", "total_ms": 1.0,
                                "success": True} for i in range(1, 6)])  # fmt: skip
     moved = tick(loader, TimeWindow())
     assert moved.recomputed and not moved.findings_inline  # findings younger than FINDINGS_EVERY_S are reused
-    assert moved.report["summary"]["executions"] == 125 and "new" in {
-        c["component"] for c in moved.report["components"]
-    }
-    assert {a["agent_id"] for a in moved.report["agent_components"]} == {"a1"}  # still the findings of 120 frames
+    assert moved.report.summary.executions == 125 and "new" in {c.component for c in moved.report.components}
+    assert {a.agent_id for a in moved.report.agent_components} == {"a1"}  # still the findings of 120 frames
 
     monkeypatch.setattr(data, "FINDINGS_EVERY_S", 0.0)
     write_frames(store_root, [{"ts": NOW - SEC, "agent_id": "b", "component": "new", "total_ms": 1.0,
@@ -117,8 +115,8 @@ def test_findings_are_refreshed_in_the_background_while_the_live_part_moves_ever
     loader._background.join()
     adopted = tick(loader, TimeWindow())  # nothing new arrived, but the finished findings are shown
     assert not adopted.recomputed and adopted.report is not started.report
-    assert {a["agent_id"] for a in adopted.report["agent_components"]} == {"a1", "b"}
-    assert adopted.report["summary"] == started.report["summary"]
+    assert {a.agent_id for a in adopted.report.agent_components} == {"a1", "b"}
+    assert adopted.report.summary == started.report.summary
 
 
 def test_a_failed_background_refresh_keeps_the_last_findings_and_says_why(
@@ -139,8 +137,8 @@ def test_a_failed_background_refresh_keeps_the_last_findings_and_says_why(
     loader._background.join()
     after = tick(loader, TimeWindow())
     assert after.warning is not None and "no findings today" in after.warning
-    assert after.report["bottlenecks"] == first.report["bottlenecks"]
-    assert after.report["agent_components"] == first.report["agent_components"]
+    assert after.report.bottlenecks == first.report.bottlenecks
+    assert after.report.agent_components == first.report.agent_components
 
 
 def test_status_line_says_how_old_the_findings_are(store_root: Path) -> None:

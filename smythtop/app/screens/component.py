@@ -6,28 +6,27 @@ who calls it and whom it calls, and its slowest traces (Enter opens a trace's sp
 
 from __future__ import annotations
 
-from typing import Any
-
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Container, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from smythtop.app import fmt, keys
-from smythtop.app.data import Snapshot
+from smythtop import fmt
+from smythtop.analysis.results import Detail, SlowTrace
+from smythtop.app import keys
+from smythtop.app.data import MissingDetail, Snapshot
 from smythtop.app.messages import OpenTrace
 from smythtop.app.widgets.charts import BarChart, LineChart, Series
 from smythtop.app.widgets.status import StatusLine
 
 FLOWS_SHOWN = 6
-_SEV = {"critical": "bold white on red", "high": "bold red", "medium": "yellow", "low": "green"}
 
 
-def _num(x: Any, *, sign: bool = False) -> str:
+def _num(x: float | None, *, sign: bool = False) -> str:
     """4 significant digits, without scientific notation for the magnitudes a dashboard shows."""
-    if not isinstance(x, (int, float)):
-        return str(x)
+    if x is None:
+        return fmt.DASH
     plus = "+" if sign else ""
     if abs(x) >= 1000:
         return f"{x:{plus},.0f}"
@@ -47,7 +46,7 @@ class ComponentScreen(Screen):
         """`snapshot` is the app's latest: shown at once if it already holds this component's detail."""
         super().__init__()
         self.component = component
-        self.detail: dict[str, Any] | None = None
+        self.detail: Detail | MissingDetail | None = None
         self._initial = snapshot
 
     def compose(self) -> ComposeResult:
@@ -79,108 +78,90 @@ class ComponentScreen(Screen):
         self.detail = snapshot.detail
         self._render_detail(snapshot.detail)
 
-    def _render_detail(self, d: dict[str, Any]) -> None:
-        if d.get("missing"):
-            self.query_one("#headline", Static).update(f"[b]{self.component}[/b]  [yellow]{d['missing']}[/yellow]")
+    def _render_detail(self, d: Detail | MissingDetail) -> None:
+        if isinstance(d, MissingDetail):
+            self.query_one("#headline", Static).update(f"[b]{self.component}[/b]  [yellow]{d.reason}[/yellow]")
             return
-        s = d.get("summary") or {}
+        s = d.summary
         self.query_one("#headline", Static).update(
-            f"[b]{self.component}[/b]  {fmt.count(s.get('executions'))} executions · "
-            f"p50 {fmt.ms(s.get('p50_ms'))} · p95 {fmt.ms(s.get('p95_ms'))} · p99 {fmt.ms(s.get('p99_ms'))} · "
-            f"errors {fmt.pct(s.get('error_rate'))} · cost {fmt.usd(s.get('cost_usd'))}"
+            f"[b]{self.component}[/b]  {fmt.count(s.executions)} executions · "
+            f"p50 {fmt.ms(s.p50_ms)} · p95 {fmt.ms(s.p95_ms)} · p99 {fmt.ms(s.p99_ms)} · "
+            f"errors {fmt.pct(s.error_rate)} · cost {fmt.usd(s.cost_usd)}"
         )
-        series = d.get("latency_series") or []
+        series = d.latency_series
         self.query_one("#latency", LineChart).plot(
             [
-                Series("p50", [p.get("p50_ms") for p in series], "green"),
-                Series("p95", [p.get("p95_ms") for p in series], "yellow"),
+                Series("p50", [p.p50_ms for p in series], "green"),
+                Series("p95", [p.p95_ms for p in series], "yellow"),
             ],
-            (fmt.clock(fmt.iso_to_ns(series[0]["t"])), fmt.clock(fmt.iso_to_ns(series[-1]["t"])))
-            if series
-            else ("", ""),
+            (fmt.clock(fmt.iso_to_ns(series[0].t)), fmt.clock(fmt.iso_to_ns(series[-1].t))) if series else ("", ""),
         )
-        bins = d.get("histogram") or []
-        used = [i for i, b in enumerate(bins) if b.get("count")]
-        bins = bins[used[0] : used[-1] + 1] if used else []  # empty bins beyond the extremes say nothing
+        used = [i for i, b in enumerate(d.histogram) if b.count]
+        bins = d.histogram[used[0] : used[-1] + 1] if used else []  # empty bins beyond the extremes say nothing
         self.query_one("#histogram", BarChart).plot(
-            [(f"≤{fmt.ms(b.get('le_ms'))}", b.get("count") or 0, fmt.count(b.get("count"))) for b in bins]
+            [(f"≤{fmt.ms(b.le_ms)}", b.count, fmt.count(b.count)) for b in bins]
         )
-        phases = d.get("phases") or {}
+        phases = [(name, getattr(d.phases, name)) for name in d.phases.__struct_fields__]
         self.query_one("#phases", BarChart).plot(
-            [(name.removesuffix("_ms"), v, fmt.ms(v)) for name, v in phases.items() if v is not None],
+            [(name.removesuffix("_ms"), v, fmt.ms(v)) for name, v in phases if v is not None],
             empty="no phase timings recorded",
         )
         self.query_one("#errors", BarChart).plot(
-            [
-                (e.get("error_type") or "?", e.get("count") or 0, fmt.count(e.get("count")))
-                for e in d.get("errors") or []
-            ],
+            [(e.error_type, e.count, fmt.count(e.count)) for e in d.errors],
             empty="no errors in this window",
         )
         self.query_one("#models", BarChart).plot(
-            [
-                (
-                    m.get("model") or "?",
-                    m.get("calls") or 0,
-                    f"{fmt.count(m.get('calls'))} · {fmt.usd(m.get('cost_usd'))}",
-                )
-                for m in d.get("models") or []
-            ],
+            [(m.model or "?", m.calls, f"{fmt.count(m.calls)} · {fmt.usd(m.cost_usd)}") for m in d.models],
             empty="no LLM calls",
         )
         self.query_one("#baseline", Static).update(self._baseline_text(d))
         self.query_one("#flows", Static).update(self._flows_text(d))
-        self._traces(d.get("slowest_traces") or [])
+        self._traces(d.slowest_traces)
 
-    def _baseline_text(self, d: dict[str, Any]) -> str:
+    def _baseline_text(self, d: Detail) -> str:
         lines = []
-        if d.get("baseline") is None:
+        if d.baseline is None:
             lines.append(f"[dim]no baseline saved: `smythtop baseline --component {self.component}` records one[/dim]")
-        for r in d.get("comparison") or []:
-            mark = "[bold red]▲ regressed[/]" if r.get("regressed") else "[green]ok[/]"
-            p = r.get("p_value")
+        for r in d.comparison:
+            mark = "[bold red]▲ regressed[/]" if r.regressed else "[green]ok[/]"
             lines.append(
-                f"{mark} {r.get('metric')}: {_num(r.get('baseline'))} → {_num(r.get('current'))}"
-                + (f" (p={p:.2g}, {r.get('test')})" if isinstance(p, (int, float)) else "")
+                f"{mark} {r.metric}: {_num(r.baseline)} → {_num(r.current)}"
+                + (f" (p={r.p_value:.2g}, {r.test})" if r.p_value is not None else "")
             )
-        for b in d.get("bottlenecks") or []:
-            lines.append(f"[{_SEV.get(b.get('severity'), '')}]{b.get('severity')}[/] {b.get('evidence')}")
-        for a in d.get("anomalies") or []:
-            lines.append(f"[magenta]anomaly[/] {a.get('metric')} {a.get('direction')} {a.get('from')} → {a.get('to')}")
-        for t in d.get("trends") or []:
-            slope, p = t.get("slope_per_hour"), t.get("p_value")
-            lines.append(f"[cyan]trend[/] {t.get('metric')} {_num(slope, sign=True)}/h (p={_num(p)})")
+        for b in d.bottlenecks:
+            lines.append(f"[{b.severity.style}]{b.severity}[/] {b.evidence}")
+        for a in d.anomalies:
+            lines.append(f"[magenta]anomaly[/] {a.metric} {a.direction} {a.from_} → {a.to}")
+        for t in d.trends:
+            lines.append(f"[cyan]trend[/] {t.metric} {_num(t.slope_per_hour, sign=True)}/h (p={_num(t.p_value)})")
         return "\n".join(lines) or "[dim]nothing unusual in this window[/dim]"
 
-    def _flows_text(self, d: dict[str, Any]) -> str:
-        def side(title: str, items: list[dict[str, Any]], key: str) -> list[str]:
+    def _flows_text(self, d: Detail) -> str:
+        def side(title: str, items: list[tuple[str, float, float]]) -> list[str]:
             out = [f"[b]{title}[/b]"]
-            out += [
-                f"  {f.get(key)}  {fmt.count(f.get('count'))}× ({fmt.pct(f.get('probability'), digits=0)})"
-                for f in items[:FLOWS_SHOWN]
-            ]
+            out += [f"  {name}  {fmt.count(n)}× ({fmt.pct(p, digits=0)})" for name, n, p in items[:FLOWS_SHOWN]]
             if len(items) > FLOWS_SHOWN:
                 out.append(f"  [dim]+{len(items) - FLOWS_SHOWN} more[/dim]")
             return out if items else [*out, "  [dim]none[/dim]"]
 
-        lines = side("called by", d.get("callers") or [], "from") + side("calls", d.get("callees") or [], "to")
-        after = [f"{a.get('to')} {fmt.pct(a.get('probability'), digits=0)}" for a in (d.get("next") or [])[:3]]
+        lines = side("called by", [(f.from_, f.count, f.probability) for f in d.callers])
+        lines += side("calls", [(f.to, f.count, f.probability) for f in d.callees])
+        after = [f"{a.to} {fmt.pct(a.probability, digits=0)}" for a in d.next[:3]]
         if after:  # affinity: which sibling tends to run right after this one
             lines.append(f"[b]then runs[/b]  {', '.join(after)}")
         return "\n".join(lines)
 
-    def _traces(self, traces: list[dict[str, Any]]) -> None:
+    def _traces(self, traces: list[SlowTrace]) -> None:
         table = self.query_one("#traces", DataTable)
         cursor = table.cursor_row
         table.clear()
         for t in traces:
-            ok = t.get("success", True)
             table.add_row(
-                fmt.stamp(fmt.iso_to_ns(t.get("ts"))),
-                fmt.ms(t.get("total_ms")),
-                "✓" if ok else "[red]✗[/red]",
-                t.get("trace_id"),
-                key=t.get("trace_id"),
+                fmt.stamp(fmt.iso_to_ns(t.ts)),
+                fmt.ms(t.total_ms),
+                "✓" if t.success else "[red]✗[/red]",
+                t.trace_id,
+                key=t.trace_id,
             )
         if table.row_count:
             table.move_cursor(row=min(cursor, table.row_count - 1), animate=False)

@@ -14,7 +14,8 @@ from textual.containers import Container
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static, Tab, Tabs
 
-from smythtop.app import fmt, keys
+from smythtop import fmt
+from smythtop.app import keys
 from smythtop.app.data import Snapshot
 from smythtop.app.messages import ClearMark, OpenComponent
 from smythtop.app.widgets.panes import (
@@ -165,7 +166,7 @@ class MainScreen(Screen):
             return None
         if isinstance(pane, RankedPane):
             item = pane.item(key)
-            return item.get("component") if item else None
+            return item.component if item else None
         if isinstance(pane, ComponentsPane):
             return key
         return None

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from smythtop.app import fmt, keys
+from smythtop import fmt
+from smythtop.analysis.results import Span
+from smythtop.app import keys
 from smythtop.app.widgets.status import StatusLine
 
 WATERFALL = 40
@@ -39,7 +39,7 @@ class TraceScreen(Screen):
         yield table
         yield Footer()
 
-    def show_spans(self, spans: list[dict[str, Any]], error: str | None) -> None:
+    def show_spans(self, spans: list[Span], error: str | None) -> None:
         head = self.query_one("#headline", Static)
         if error:
             head.update(f"[b]trace[/b] {self.trace_id}  [red]{error}[/red]")
@@ -47,26 +47,26 @@ class TraceScreen(Screen):
         if not spans:
             head.update(f"[b]trace[/b] {self.trace_id}  [dim]no spans found in the store[/dim]")
             return
-        end = max(s["start_ms"] + s["total_ms"] for s in spans)
-        failed = sum(1 for s in spans if not s.get("success", True))
+        end = max(s.start_ms + s.total_ms for s in spans)
+        failed = sum(1 for s in spans if not s.success)
         head.update(
             f"[b]trace[/b] {self.trace_id}  {len(spans)} spans · {fmt.ms(end)} end to end"
             + (f" · [red]{failed} failed[/red]" if failed else "")
         )
         table = self.query_one("#spans", DataTable)
         table.clear()
-        name_w = max(len(str(s.get("component"))) + 2 * int(s.get("depth") or 0) for s in spans)
+        name_w = max(len(s.component) + 2 * s.depth for s in spans)
         width = max(WATERFALL, self.size.width - name_w - 30)  # the bar takes the rest of the screen
         for s in spans:
-            ok = s.get("success", True)
-            name = Text("  " * int(s.get("depth") or 0) + str(s.get("component")), style="" if ok else "red")
+            ok = s.success
+            name = Text("  " * s.depth + s.component, style="" if ok else "red")
             table.add_row(
                 name,
-                Text(fmt.ms(s["start_ms"]), justify="right"),
-                Text(fmt.ms(s["total_ms"]), justify="right"),
+                Text(fmt.ms(s.start_ms), justify="right"),
+                Text(fmt.ms(s.total_ms), justify="right"),
                 Text("✓" if ok else "✗", style="green" if ok else "bold red"),
-                Text(waterfall(s["start_ms"], s["total_ms"], end, width), style="cyan" if ok else "red"),
-                key=s.get("span_id") or None,
+                Text(waterfall(s.start_ms, s.total_ms, end, width), style="cyan" if ok else "red"),
+                key=s.span_id or None,
             )
         table.focus()
 

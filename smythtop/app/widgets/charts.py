@@ -14,7 +14,7 @@ from rich.console import Group
 from rich.text import Text
 from textual.widget import Widget
 
-from smythtop.app import fmt
+from smythtop import fmt
 
 # Dot bit for (x, y) inside one braille cell, x in 0..1, y in 0..3 (Unicode braille patterns).
 _DOT = ((0x01, 0x02, 0x04, 0x40), (0x08, 0x10, 0x20, 0x80))

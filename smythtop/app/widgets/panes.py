@@ -1,4 +1,4 @@
-"""The four panes of the main screen, each fed from the report dict and nothing else.
+"""The four panes of the main screen, each fed from the typed report and nothing else.
 
 A pane turns report rows into table cells (formatting only: no arithmetic on frames) and syncs its
 DiffTable. The filter matches the row key (component or model) as a case-insensitive substring.
@@ -12,10 +12,9 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Sparkline, Static
 
-from smythtop.app import fmt
+from smythtop import fmt
+from smythtop.analysis.results import Bottleneck, Recommendation, Report
 from smythtop.app.widgets.table import Cell, Column, DiffTable, Row
-
-SEVERITY_STYLE = {"critical": "bold white on red", "high": "bold red", "medium": "yellow", "low": "green"}
 
 
 def error_style(rate: float | None) -> str:
@@ -46,10 +45,10 @@ class Pane(Vertical, can_focus=False):
     def compose(self) -> ComposeResult:
         yield self.table
 
-    def rows(self, report: dict[str, Any], needle: str) -> list[Row]:
+    def rows(self, report: Report, needle: str) -> list[Row]:
         raise NotImplementedError
 
-    def show(self, report: dict[str, Any], needle: str = "") -> None:
+    def show(self, report: Report, needle: str = "") -> None:
         rows = self.rows(report, needle)
         self.shown = len(rows)
         self.table.sync(rows)
@@ -78,30 +77,29 @@ class ComponentsPane(Pane):
         Column("trend", "p95 trend", sortable=False, width=12, right=False),
     ]
 
-    def rows(self, report: dict[str, Any], needle: str) -> list[Row]:
-        comps = report.get("components", [])
+    def rows(self, report: Report, needle: str) -> list[Row]:
+        comps = report.components
         self.total = len(comps)
         out: list[Row] = []
         for c in comps:
-            name = c["component"]
+            name = c.component
             if not matches(name, needle):
                 continue
-            unpriced = c.get("unpriced_llm_calls") or 0
-            cost = c.get("cost_usd")
+            unpriced, cost = c.unpriced_llm_calls or 0, c.cost_usd
             cost_text = fmt.usd(cost) if not unpriced else ("unpriced" if not cost else f"{fmt.usd(cost)}*")
             out.append(
                 (
                     name,
                     [
                         Cell(name, name, "bold", right=False),
-                        Cell(fmt.rate(c.get("executions_per_min")), c.get("executions_per_min")),
-                        Cell(fmt.ms(c.get("p50_ms")), c.get("p50_ms")),
-                        Cell(fmt.ms(c.get("p95_ms")), c.get("p95_ms")),
-                        Cell(fmt.ms(c.get("p99_ms")), c.get("p99_ms")),
-                        Cell(fmt.pct(c.get("error_rate")), c.get("error_rate"), error_style(c.get("error_rate"))),
-                        Cell(fmt.pct(c.get("time_share"), digits=0), c.get("time_share")),
+                        Cell(fmt.rate(c.executions_per_min), c.executions_per_min),
+                        Cell(fmt.ms(c.p50_ms), c.p50_ms),
+                        Cell(fmt.ms(c.p95_ms), c.p95_ms),
+                        Cell(fmt.ms(c.p99_ms), c.p99_ms),
+                        Cell(fmt.pct(c.error_rate), c.error_rate, error_style(c.error_rate)),
+                        Cell(fmt.pct(c.time_share, digits=0), c.time_share),
                         Cell(cost_text, cost, "dim" if cost_text == "unpriced" else ""),
-                        Cell(fmt.spark(c.get("trend") or [], 12), None, "cyan", right=False),
+                        Cell(fmt.spark(c.trend, 12), None, "cyan", right=False),
                     ],
                 )
             )
@@ -127,18 +125,18 @@ class CostPane(Pane):
         yield Static("", id="cost-caption", classes="caption")
         yield Sparkline([], summary_function=max, id="cost-spark")
 
-    def rows(self, report: dict[str, Any], needle: str) -> list[Row]:
-        models = report.get("models", [])
+    def rows(self, report: Report, needle: str) -> list[Row]:
+        models = report.models
         self.total = len(models)
         out: list[Row] = []
         for m in models:
-            model = m.get("model") or "?"
-            key = f"{m.get('provider') or ''}/{model}"
+            model = m.model or "?"
+            key = f"{m.provider or ''}/{model}"
             if not matches(key, needle):
                 continue
-            calls, unpriced = m.get("calls") or 0, m.get("unpriced_calls") or 0
+            calls, unpriced = m.calls or 0, m.unpriced_calls or 0
             all_unpriced = calls > 0 and unpriced >= calls
-            cost = None if all_unpriced else m.get("cost_usd")
+            cost = None if all_unpriced else m.cost_usd
             cost_text = fmt.usd(cost) if not unpriced or all_unpriced else f"{fmt.usd(cost)}*"
             out.append(
                 (
@@ -147,28 +145,28 @@ class CostPane(Pane):
                         Cell(model, model, "bold", right=False),
                         Cell(fmt.count(calls), calls),
                         Cell(cost_text, cost, "dim" if cost is None else ""),
-                        Cell(fmt.usd(None if all_unpriced else m.get("burn_usd_per_hour")), m.get("burn_usd_per_hour")),
-                        Cell(fmt.count(m.get("input_tokens")), m.get("input_tokens")),
-                        Cell(fmt.count(m.get("output_tokens")), m.get("output_tokens")),
-                        Cell(fmt.count(m.get("cache_read_tokens")), m.get("cache_read_tokens")),
-                        Cell(fmt.pct(m.get("mean_context_utilization"), digits=0), m.get("mean_context_utilization")),
+                        Cell(fmt.usd(None if all_unpriced else m.burn_usd_per_hour), m.burn_usd_per_hour),
+                        Cell(fmt.count(m.input_tokens), m.input_tokens),
+                        Cell(fmt.count(m.output_tokens), m.output_tokens),
+                        Cell(fmt.count(m.cache_read_tokens), m.cache_read_tokens),
+                        Cell(fmt.pct(m.mean_context_utilization, digits=0), m.mean_context_utilization),
                     ],
                 )
             )
         return out
 
-    def show(self, report: dict[str, Any], needle: str = "") -> None:
+    def show(self, report: Report, needle: str = "") -> None:
         super().show(report, needle)
-        series = [p.get("cost_usd") or 0.0 for p in report.get("cost_series", [])]
-        summary = report.get("summary", {})
+        series = [p.cost_usd or 0.0 for p in report.cost_series]
+        summary = report.summary
         caption = self.query_one("#cost-caption", Static)
         spark = self.query_one("#cost-spark", Sparkline)
         if series:
             spark.data = series
         spark.display = bool(series) and any(series)
-        burn = summary.get("burn_usd_per_hour")
-        unpriced = summary.get("unpriced_llm_calls") or 0
-        text = f"total {fmt.usd(summary.get('total_cost_usd'))} · burn {fmt.usd(burn)}/h"
+        burn = summary.burn_usd_per_hour
+        unpriced = summary.unpriced_llm_calls or 0
+        text = f"total {fmt.usd(summary.total_cost_usd)} · burn {fmt.usd(burn)}/h"
         if unpriced:
             text += f" · {fmt.count(unpriced)} unpriced calls (* = partly priced)"
         if series and any(series):
@@ -181,9 +179,9 @@ class RankedPane(Pane):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._items: dict[str, dict[str, Any]] = {}
+        self._items: dict[str, Bottleneck | Recommendation] = {}
 
-    def item(self, key: str) -> dict[str, Any] | None:
+    def item(self, key: str) -> Bottleneck | Recommendation | None:
         return self._items.get(key)
 
     def _keyed(self, base: str) -> str:
@@ -204,10 +202,10 @@ class RankedPane(Pane):
         item = self._items.get(key or "")
         self.query_one(".detail", Static).update(self.detail_text(item) if item else "")
 
-    def detail_text(self, item: dict[str, Any]) -> str:
+    def detail_text(self, item: Any) -> str:
         raise NotImplementedError
 
-    def show(self, report: dict[str, Any], needle: str = "") -> None:
+    def show(self, report: Report, needle: str = "") -> None:
         super().show(report, needle)
         self._show_detail(self.table.cursor_key)
 
@@ -222,36 +220,33 @@ class BottlenecksPane(RankedPane):
         Column("kind", "kind", descending=False, right=False, width=14),
         Column("evidence", "evidence", sortable=False, right=False, width=60),
     ]
-    _SEV_RANK: ClassVar[dict[str, int]] = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 
-    def rows(self, report: dict[str, Any], needle: str) -> list[Row]:
-        items = report.get("bottlenecks", [])
+    def rows(self, report: Report, needle: str) -> list[Row]:
+        items = report.bottlenecks
         self.total = len(items)
         self._items = {}
         out: list[Row] = []
         for i, b in enumerate(items, 1):
-            comp = b.get("component") or ""
-            if not matches(comp, needle):
+            if not matches(b.component, needle):
                 continue
-            key = self._keyed(f"{comp}|{b.get('kind')}")
+            key = self._keyed(f"{b.component}|{b.kind}")
             self._items[key] = b
-            sev = str(b.get("severity") or "")
             out.append(
                 (
                     key,
                     [
                         Cell(str(i), i),
-                        Cell(sev, self._SEV_RANK.get(sev, -1), SEVERITY_STYLE.get(sev, ""), right=False),
-                        Cell(comp, comp, "bold", right=False),
-                        Cell(str(b.get("kind") or ""), b.get("kind"), right=False),
-                        Cell(str(b.get("evidence") or ""), None, right=False),
+                        Cell(b.severity.value, b.severity.rank, b.severity.style, right=False),
+                        Cell(b.component, b.component, "bold", right=False),
+                        Cell(b.kind, b.kind, right=False),
+                        Cell(b.evidence, None, right=False),
                     ],
                 )
             )
         return out
 
-    def detail_text(self, item: dict[str, Any]) -> str:
-        return f"{item.get('evidence') or ''}\n→ {item.get('suggestion') or ''}"
+    def detail_text(self, item: Bottleneck) -> str:
+        return f"{item.evidence}\n→ {item.suggestion}"
 
 
 class RecommendationsPane(RankedPane):
@@ -266,18 +261,17 @@ class RecommendationsPane(RankedPane):
         Column("confidence", "conf", width=5),
     ]
 
-    def rows(self, report: dict[str, Any], needle: str) -> list[Row]:
-        items = report.get("recommendations", [])
+    def rows(self, report: Report, needle: str) -> list[Row]:
+        items = report.recommendations
         self.total = len(items)
         self._items = {}
         out: list[Row] = []
         for i, r in enumerate(items, 1):
-            comp = r.get("component") or ""
-            if not matches(comp, needle):
+            if not matches(r.component, needle):
                 continue
-            key = self._keyed(f"{comp}|{r.get('kind')}|{r.get('title')}")
+            key = self._keyed(f"{r.component}|{r.kind}|{r.title}")
             self._items[key] = r
-            save, gain, conf = r.get("est_savings_usd_per_day"), r.get("est_latency_gain_ms"), r.get("confidence")
+            save, gain, conf = r.est_savings_usd_per_day, r.est_latency_gain_ms, r.confidence
             out.append(
                 (
                     key,
@@ -285,13 +279,13 @@ class RecommendationsPane(RankedPane):
                         Cell(str(i), i),
                         Cell(fmt.usd(save, unpriced=fmt.DASH), save, "green" if save else ""),
                         Cell(fmt.ms(gain), gain),
-                        Cell(comp, comp, "bold", right=False),
-                        Cell(str(r.get("title") or ""), None, right=False),
-                        Cell(fmt.pct(conf, digits=0) if isinstance(conf, (int, float)) else str(conf or ""), conf),
+                        Cell(r.component, r.component, "bold", right=False),
+                        Cell(r.title, None, right=False),
+                        Cell(fmt.pct(conf, digits=0), conf),
                     ],
                 )
             )
         return out
 
-    def detail_text(self, item: dict[str, Any]) -> str:
-        return f"why: {item.get('rationale') or ''}"
+    def detail_text(self, item: Recommendation) -> str:
+        return f"why: {item.rationale}"

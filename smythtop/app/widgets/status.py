@@ -8,13 +8,13 @@ from pathlib import Path
 from rich.text import Text
 from textual.widgets import Static
 
-from smythtop.app import fmt
+from smythtop import fmt
+from smythtop.analysis.results import Severity
 from smythtop.app.data import Health, Snapshot
 from smythtop.app.messages import StatusWanted
 from smythtop.app.window import TimeWindow, span_label
 
 FINDINGS_LAG_S = 1.0  # findings older than this are labelled with their age
-GRADE_STYLE = {"A": "bold green", "B": "green", "C": "yellow", "D": "bold red", "F": "bold white on red"}
 
 
 @dataclass(frozen=True)
@@ -75,12 +75,12 @@ def status_text(state: StatusState) -> Text:
     parts.append(window_text(state.window, state.snapshot, state.now))
     snap = state.snapshot
     if snap is not None:
-        summary = snap.report.get("summary", {})
+        summary = snap.report.summary
         parts.append(Text(f"{fmt.count(snap.window_frames)} frames"))
         parts.append(Text(f"{fmt.count(snap.ingest_per_s)}/s in"))
-        grade = str(summary.get("grade") or "–")
-        parts.append(Text("grade ") + Text(grade, style=GRADE_STYLE.get(grade, "")))
-        parts.append(Text(fmt.usd(summary.get("total_cost_usd")), style="bold"))
+        severity = Severity.of_grade(summary.grade)  # None for "-": no executions in the window
+        parts.append(Text("grade ") + Text(summary.grade, style=severity.style if severity else ""))
+        parts.append(Text(fmt.usd(summary.total_cost_usd), style="bold"))
         parts.append(health_text(snap.health))
         if snap.findings_age_s >= FINDINGS_LAG_S:  # bottlenecks & co. are refreshed every few seconds, not every tick
             parts.append(Text(f"findings {snap.findings_age_s:.0f}s ago", style="dim"))

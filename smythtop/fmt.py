@@ -1,6 +1,8 @@
-"""Short, fixed-width renderings of numbers for table cells: 12.3ms, 1.24s, $0.042, 1.2K, 4.5%.
+"""Short, fixed-width renderings of numbers, shared by the app's table cells and the CLI's text report:
+12.3ms, 1.24s, $0.042, 1.2K, 4.5%.
 
-Missing values are an en dash, never a made-up zero; a cost of None is "unpriced".
+Missing values are an en dash, never a made-up zero; a cost of None is "unpriced". Plain Python only (no
+textual, no polars), so every front-end can import it.
 """
 
 from __future__ import annotations
