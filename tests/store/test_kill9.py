@@ -123,6 +123,7 @@ def test_kill9_loop(tmp_path: Path) -> None:
             if thread is not None:
                 thread.join(timeout=60)
         assert writer.returncode == -signal.SIGKILL, f"seed {seed} iteration {it}: the writer exited on its own"
+        assert thread is None or not thread.is_alive(), f"seed {seed} iteration {it}: compacting thread still runs"
         concurrent_compactions += sum(r.frames_written for r in results)
         confirmed = _confirmed(side)
         total_confirmed += confirmed + 1
