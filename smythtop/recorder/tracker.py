@@ -80,10 +80,10 @@ class Tracker:
                 self._rate = 1.0
             buf = st.buf
             if len(buf) >= st.high_water:
-                st.collector._filling(len(buf))
+                st.sink.filling(len(buf))
             buf.append(self)
         except Exception as exc:  # the agent goes on whatever happens here
-            self._st.collector._fault("tracker", exc)
+            self._st.sink.fault("tracker", exc)
         return False
 
     def _finish(self, end: int, et: type[BaseException] | None) -> None:
@@ -110,7 +110,7 @@ class Tracker:
             self._rate = 1.0
         buf = st.buf
         if len(buf) >= st.high_water:
-            st.collector._filling(len(buf))
+            st.sink.filling(len(buf))
         buf.append(self)
 
     # -- what the caller adds -------------------------------------------------------------------
@@ -124,9 +124,7 @@ class Tracker:
         """`with t.phase("input"):` times one phase; repeated phases add up. Phases: input, core,
         output, and queue (waiting inside the block, e.g. for a rate limiter)."""
         if name not in PHASES:
-            self._st.collector._warn_once(
-                f"phase:{name}", f"unknown phase {name!r} ignored (known: {', '.join(PHASES)})"
-            )
+            self._st.sink.warn_once(f"phase:{name}", f"unknown phase {name!r} ignored (known: {', '.join(PHASES)})")
         return Phase(self, name)
 
     def llm(
@@ -279,7 +277,7 @@ class FullTracker(Tracker):
                 self._sample_memory()
             self._finish(end, et)
         except Exception as exc:
-            self._st.collector._fault("tracker", exc)
+            self._st.sink.fault("tracker", exc)
         return False
 
 
@@ -309,7 +307,7 @@ class Phase:
                     if rss is not None:
                         x[MEM_PEAK] = max(x.get(MEM_PEAK, 0), rss)
         except Exception as exc:
-            t._st.collector._fault("phase", exc)
+            t._st.sink.fault("phase", exc)
         return False
 
 
