@@ -69,7 +69,8 @@ class Tracker:
             self._err = et
             rate = st.rate
             if et is None and rate < 1.0:
-                if dur <= st.keep_above:
+                x = self._x  # a failure reported with fail() (error_type) is kept like a raised one
+                if dur <= st.keep_above and (x is None or "error_type" not in x):
                     if _random() >= rate:
                         st.sampled_out += 1
                         return False
@@ -99,7 +100,8 @@ class Tracker:
         self._err = et
         rate = st.rate
         if et is None and rate < 1.0:
-            if dur <= st.keep_above:
+            x = self._x
+            if dur <= st.keep_above and (x is None or "error_type" not in x):
                 if _random() >= rate:
                     st.sampled_out += 1
                     return
@@ -196,7 +198,8 @@ class Tracker:
         x["tags"] = {**x.get("tags", {}), **tags}
 
     def fail(self, error_type: str = "Error") -> None:
-        """Mark the execution failed without raising, e.g. a tool that returned an error status."""
+        """Mark the execution failed without raising, e.g. a tool that returned an error status; like a
+        raised error, it is always kept (sample_rate 1.0)."""
         self._extras()["error_type"] = error_type
 
     # -- ids, on demand -------------------------------------------------------------------------
