@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import PY, REPO, read_frames
+from recorder_testlib import PY, REPO, read_frames
 from waiting import wait_until
 
 from smythtop.recorder import PerformanceEvent, VirtualClock

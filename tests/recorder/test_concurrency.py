@@ -10,7 +10,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from conftest import read_frames
+from recorder_testlib import read_frames
 from waiting import joined
 
 from smythtop.recorder import propagate

@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import by_component, read_frames
+from recorder_testlib import by_component, read_frames
 from waiting import joined, wait_until
 
 from smythtop import store
@@ -79,6 +79,7 @@ def test_backfill_traces_are_whole_trees(history: list[dict]) -> None:
     assert any(len(s) > 1 and len({t["ts"] for t in s}) == 1 for s in by_parent.values())
 
 
+@pytest.mark.slow
 def test_backfill_is_reproducible_with_a_seed(tmp_path: Path, history: list[dict]) -> None:
     again = tmp_path / "again"
     backfill(FleetOptions(store=again, agents=6, rate=3.0, seed=42), 0.25, end_ns=END)

@@ -7,7 +7,7 @@ import random
 from pathlib import Path
 
 import pytest
-from conftest import by_component, read_frames
+from recorder_testlib import by_component, read_frames
 
 from smythtop.recorder import VirtualClock
 from smythtop.recorder.sampling import weighted_quantile
