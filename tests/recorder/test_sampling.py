@@ -41,7 +41,7 @@ def test_weights_recover_counts_and_sums(make, root: Path) -> None:
 
 def test_errors_are_always_kept_at_weight_one(make, root: Path) -> None:
     random.seed(11)
-    c = make({"global": {"sampling_rate": 0.01, "flush_interval": 3600}})  # one drain, at the end: no mid-run adaptation
+    c = make({"global": {"sampling_rate": 0.01, "flush_interval": 3600}})  # one drain, at the end
     for i in range(5_000):
         try:
             with c.track("Tool", agent_id="a"):
