@@ -31,7 +31,7 @@ test: lint
 	$(PY) -m pytest
 
 soak: $(VENV)/.installed-test
-	SMYTHTOP_KILLS=200 $(PY) -m pytest tests/store/test_kill9.py -q
+	SMYTHTOP_KILLS=200 $(PY) -m pytest -m soak -q
 
 bench: $(VENV)/.installed-bench
 	$(PY) -m bench

@@ -35,7 +35,7 @@ from smythtop.recorder.fingerprint import config_hash
 from smythtop.recorder.frames import Defaults, Record, record_frame, tracker_frame
 from smythtop.recorder.memory import memory_limit
 from smythtop.recorder.pricing import Pricer, PricingError
-from smythtop.recorder.sampling import ComponentState, adapt, component_policy
+from smythtop.recorder.sampling import ComponentState, Sink, adapt, component_policy
 from smythtop.recorder.trace import CURRENT
 from smythtop.recorder.tracker import NOOP, FullTracker, NoopTracker, RemoteParent, Tracker, apply_track_fields
 
@@ -71,6 +71,7 @@ class Collector:
         self._now = self._clock.monotonic_ns
         self._buf: deque[Any] = deque(maxlen=g.buffer_size)
         self._high_water = max(1, g.buffer_size // 2)
+        self._sink = Sink(self._buf, self._high_water, self._filling, self._fault, self._warn_once)
         self._states: dict[str, ComponentState] = {}
         self._events = EventBus()
         self._pricer = Pricer()
@@ -238,7 +239,7 @@ class Collector:
             st = self._states.get(component)
             if st is None:
                 excluded, rate = component_policy(self.config, component)
-                st = ComponentState(component, self, self._now, rate)
+                st = ComponentState(component, self._sink, self._now, rate)
                 st.excluded = excluded
                 st.memory = self.config.global_.track_memory
                 st.full = st.memory or self._clock is not SYSTEM_CLOCK

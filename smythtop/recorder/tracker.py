@@ -69,7 +69,8 @@ class Tracker:
             self._err = et
             rate = st.rate
             if et is None and rate < 1.0:
-                if dur <= st.keep_above:
+                x = self._x  # a failure reported with fail() (error_type) is kept like a raised one
+                if dur <= st.keep_above and (x is None or "error_type" not in x):
                     if _random() >= rate:
                         st.sampled_out += 1
                         return False
@@ -80,10 +81,10 @@ class Tracker:
                 self._rate = 1.0
             buf = st.buf
             if len(buf) >= st.high_water:
-                st.collector._filling(len(buf))
+                st.sink.filling(len(buf))
             buf.append(self)
         except Exception as exc:  # the agent goes on whatever happens here
-            self._st.collector._fault("tracker", exc)
+            self._st.sink.fault("tracker", exc)
         return False
 
     def _finish(self, end: int, et: type[BaseException] | None) -> None:
@@ -99,7 +100,8 @@ class Tracker:
         self._err = et
         rate = st.rate
         if et is None and rate < 1.0:
-            if dur <= st.keep_above:
+            x = self._x
+            if dur <= st.keep_above and (x is None or "error_type" not in x):
                 if _random() >= rate:
                     st.sampled_out += 1
                     return
@@ -110,7 +112,7 @@ class Tracker:
             self._rate = 1.0
         buf = st.buf
         if len(buf) >= st.high_water:
-            st.collector._filling(len(buf))
+            st.sink.filling(len(buf))
         buf.append(self)
 
     # -- what the caller adds -------------------------------------------------------------------
@@ -124,9 +126,7 @@ class Tracker:
         """`with t.phase("input"):` times one phase; repeated phases add up. Phases: input, core,
         output, and queue (waiting inside the block, e.g. for a rate limiter)."""
         if name not in PHASES:
-            self._st.collector._warn_once(
-                f"phase:{name}", f"unknown phase {name!r} ignored (known: {', '.join(PHASES)})"
-            )
+            self._st.sink.warn_once(f"phase:{name}", f"unknown phase {name!r} ignored (known: {', '.join(PHASES)})")
         return Phase(self, name)
 
     def llm(
@@ -198,7 +198,8 @@ class Tracker:
         x["tags"] = {**x.get("tags", {}), **tags}
 
     def fail(self, error_type: str = "Error") -> None:
-        """Mark the execution failed without raising, e.g. a tool that returned an error status."""
+        """Mark the execution failed without raising, e.g. a tool that returned an error status; like a
+        raised error, it is always kept (sample_rate 1.0)."""
         self._extras()["error_type"] = error_type
 
     # -- ids, on demand -------------------------------------------------------------------------
@@ -279,7 +280,7 @@ class FullTracker(Tracker):
                 self._sample_memory()
             self._finish(end, et)
         except Exception as exc:
-            self._st.collector._fault("tracker", exc)
+            self._st.sink.fault("tracker", exc)
         return False
 
 
@@ -309,7 +310,7 @@ class Phase:
                     if rss is not None:
                         x[MEM_PEAK] = max(x.get(MEM_PEAK, 0), rss)
         except Exception as exc:
-            t._st.collector._fault("phase", exc)
+            t._st.sink.fault("phase", exc)
         return False
 
 

@@ -45,11 +45,12 @@ def write_frames(root: Path, frames: list[dict[str, Any]]) -> None:
             writer.append(f)
 
 
-async def wait_for(pilot, predicate: Callable[[], bool], timeout: float = 20.0) -> None:
-    """Let the app run until `predicate()` holds (ticks run in worker threads)."""
+async def wait_for(pilot, predicate: Callable[[], bool], what: str = "the app", timeout: float = 20.0) -> None:
+    """Let the app run until `predicate()` holds (ticks run in worker threads); fail naming `what`
+    after `timeout` seconds."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not predicate():
         if loop.time() > deadline:
-            raise AssertionError("timed out waiting for the app")
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
         await pilot.pause(0.05)

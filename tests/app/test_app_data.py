@@ -10,6 +10,7 @@ import pytest
 import smythtop.analysis.report
 from app_testlib import NOW, SEC, known_frames, write_frames
 from smythtop.analysis.report import build_report
+from waiting import joined
 
 from smythtop import store
 from smythtop.app import data
@@ -112,7 +113,7 @@ def test_findings_are_refreshed_in_the_background_while_the_live_part_moves_ever
                                "success": True}])  # fmt: skip
     started = tick(loader, TimeWindow())  # due: computed in a background thread, this tick shows the old ones
     assert not started.findings_inline and loader._background is not None
-    loader._background.join()
+    joined(loader._background, "the background findings")
     adopted = tick(loader, TimeWindow())  # nothing new arrived, but the finished findings are shown
     assert not adopted.recomputed and adopted.report is not started.report
     assert {a.agent_id for a in adopted.report.agent_components} == {"a1", "b"}
@@ -134,7 +135,7 @@ def test_a_failed_background_refresh_keeps_the_last_findings_and_says_why(
                                "success": True}])  # fmt: skip
     tick(loader, TimeWindow())
     assert loader._background is not None
-    loader._background.join()
+    joined(loader._background, "the background findings")
     after = tick(loader, TimeWindow())
     assert after.warning is not None and "no findings today" in after.warning
     assert after.report.bottlenecks == first.report.bottlenecks

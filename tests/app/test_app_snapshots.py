@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from app_testlib import NOW, known_frames, write_frames
+from app_testlib import NOW, known_frames, wait_for, write_frames
 
 from smythtop.app import SmythtopApp
 from smythtop.app.config import AppConfig
@@ -24,8 +24,8 @@ def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SmythtopApp:
 
 def settled(app: SmythtopApp):
     async def wait(pilot) -> None:
-        while app.snapshot is None or app.snapshot.health is None:  # the second tick brings store.check
-            await pilot.pause(0.05)
+        # The second tick brings store.check.
+        await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.health is not None, "store health")
         await pilot.pause(0.2)
 
     return wait
@@ -43,8 +43,7 @@ def test_drill_down(app: SmythtopApp, snap_compare) -> None:
     async def drill(pilot) -> None:
         await settled(app)(pilot)
         await pilot.press("down", "enter")  # the second component by time share: retriever
-        while getattr(app.screen, "detail", None) is None:
-            await pilot.pause(0.05)
+        await wait_for(pilot, lambda: getattr(app.screen, "detail", None) is not None, "the drill-down's detail")
         await pilot.pause(0.2)
 
     assert snap_compare(app, terminal_size=(160, 50), run_before=drill)

@@ -1,4 +1,4 @@
-"""Fixtures for the recorder tests: a fresh store root, collectors closed at teardown, and reading back."""
+"""Fixtures for the recorder tests: a fresh store root, collectors closed at teardown."""
 
 from __future__ import annotations
 
@@ -8,11 +8,7 @@ from typing import Any
 
 import pytest
 
-from smythtop import store
 from smythtop.recorder import Collector
-
-REPO = Path(__file__).resolve().parents[2]
-PY = str(REPO / ".venv" / "bin" / "python") if (REPO / ".venv" / "bin" / "python").exists() else "python3"
 
 
 @pytest.fixture
@@ -41,17 +37,3 @@ def make(root: Path) -> Iterator[Callable[..., Collector]]:
     yield build
     for c in made:
         c.close()
-
-
-def read_frames(root: Path) -> list[dict[str, Any]]:
-    """Every committed frame in the store, oldest first, as plain dicts."""
-    import polars as pl
-
-    return store.scan(root).with_columns(pl.col("ts").dt.epoch("ns")).sort("ts").collect().to_dicts()
-
-
-def by_component(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    out: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        out.setdefault(row["component"], []).append(row)
-    return out

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import subprocess
 import threading
-import time
 from pathlib import Path
 
-from conftest import PY, REPO, read_frames
+import pytest
+from recorder_testlib import PY, REPO, read_frames
+from waiting import wait_until
 
-from smythtop.recorder import PerformanceEvent
+from smythtop.recorder import PerformanceEvent, VirtualClock
+
+START = 1_767_225_600 * 10**9  # 2026-01-01T00:00Z: the virtual clock of the events test
 
 
 def test_full_buffer_drops_the_oldest_and_counts_every_drop(make, root: Path) -> None:
@@ -47,9 +50,7 @@ def test_flush_interval_writes_without_an_explicit_flush(make, root: Path) -> No
     c = make({"global": {"flush_interval": 0.05}})
     with c.track("Periodic", agent_id="a"):
         pass
-    deadline = time.monotonic() + 10
-    while c.stats()["written"] == 0 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: c.stats()["written"] > 0, "the flush thread's periodic flush")
     assert [r["component"] for r in read_frames(root)] == ["Periodic"]
 
 
@@ -58,10 +59,8 @@ def test_half_full_buffer_wakes_the_flush_thread(make, root: Path) -> None:
     for _ in range(150):
         with c.track("Fill", agent_id="a"):
             pass
-    deadline = time.monotonic() + 10
-    while c.stats()["written"] < 100 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert c.stats()["written"] >= 100  # well before the hour-long interval
+    # Written well before the hour-long interval: the half-full buffer woke the flush thread.
+    wait_until(lambda: c.stats()["written"] >= 100, "the flush woken by a half-full buffer")
 
 
 ATEXIT_SCRIPT = r"""
@@ -76,10 +75,13 @@ for i in range(25):
 
 
 def test_atexit_flushes_and_the_thread_never_keeps_the_process_alive(root: Path) -> None:
-    started = time.monotonic()
-    proc = subprocess.run([PY, "-c", ATEXIT_SCRIPT, str(root)], cwd=REPO, capture_output=True, text=True, timeout=60)
+    try:  # a flush thread keeping the process alive would hold it for the hour-long flush_interval
+        proc = subprocess.run(
+            [PY, "-c", ATEXIT_SCRIPT, str(root)], cwd=REPO, capture_output=True, text=True, timeout=60
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("the script did not exit within 60 s: something kept the process alive")
     assert proc.returncode == 0, proc.stderr
-    assert time.monotonic() - started < 30
     rows = read_frames(root)
     assert sorted(r["retry_count"] for r in rows) == list(range(25))
     assert {r["agent_id"] for r in rows} == {"script"}
@@ -87,10 +89,12 @@ def test_atexit_flushes_and_the_thread_never_keeps_the_process_alive(root: Path)
 
 def test_performance_events_for_errors_slowness_cost_and_rates(make, root: Path) -> None:
     config = {
+        "global": {"flush_interval_s": 3600},  # one batch, so the per-batch rates see every execution
         "llm": {"cost_thresholds": {"call_warning_usd": 0.01, "call_critical_usd": 0.5}},
         "alerts": {"latency_p95_ms": 30.0, "error_rate": 0.2, "memory_pressure": 0.9, "cost_per_call_usd": 0.02},
     }
-    c = make(config)
+    clock = VirtualClock(START)  # only "Slow" takes time, so no other execution can be slow by chance
+    c = make(config, clock=clock)
     events: list[PerformanceEvent] = []
     c.on("performance-event", events.append)
     for i in range(4):
@@ -101,7 +105,7 @@ def test_performance_events_for_errors_slowness_cost_and_rates(make, root: Path)
         except OSError:
             pass
     with c.track("Slow", agent_id="a"):
-        time.sleep(0.05)
+        clock.advance(50)
     with c.track("Pricey", agent_id="a") as t:  # about $0.10: a warning, not critical
         t.llm("gpt-4.1", "openai", input_tokens=40_000, output_tokens=2_500)
     with c.track("Cheap", agent_id="a") as t:

@@ -10,7 +10,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from conftest import read_frames
+from recorder_testlib import read_frames
+from waiting import joined
 
 from smythtop.recorder import propagate
 
@@ -86,16 +87,16 @@ def test_threads_and_executors_carry_the_trace(make, root: Path) -> None:
     with c.track("Parent", agent_id="p") as parent:
         t = threading.Thread(target=work, args=("InThread",))
         t.start()
-        t.join()
+        joined(t, "the traced thread")
         w = Worker()
         w.start()
-        w.join()
+        joined(w, "the Thread subclass")
         with ThreadPoolExecutor(2) as pool:
-            list(pool.map(work, ["InPool1", "InPool2"]))
-            pool.submit(propagate(work), "Propagated").result()
+            list(pool.map(work, ["InPool1", "InPool2"], timeout=30))
+            pool.submit(propagate(work), "Propagated").result(timeout=30)
     outside = threading.Thread(target=work, args=("Outside",))  # started with no execution current
     outside.start()
-    outside.join()
+    joined(outside, "the thread started outside any execution")
     c.flush()
     rows = {r["component"]: r for r in read_frames(root)}
     for name in ("InThread", "InSubclass", "InPool1", "InPool2", "Propagated"):
@@ -108,7 +109,8 @@ def test_threads_and_executors_carry_the_trace(make, root: Path) -> None:
 
 def test_thread_propagation_can_be_turned_off(root: Path) -> None:
     code = f"""
-import threading, store
+import threading
+from smythtop import store
 from smythtop.recorder import Collector
 c = Collector({{"global": {{"propagate_threads": False}}}}, store={str(root)!r})
 def work():
@@ -125,7 +127,8 @@ print(rows["Bare"]["parent_span_id"] is None, rows["Bare"]["trace_id"] != rows["
 
 
 def test_many_threads_lose_nothing(make, root: Path) -> None:
-    c = make({"global": {"flush_interval": 0.05, "buffer_size": 100_000}})
+    # No volume cap: 8,000 executions per component would trip it if the run took over a second.
+    c = make({"global": {"flush_interval": 0.05, "buffer_size": 100_000, "max_frames_per_second": 0}})
     per_thread, threads = 2_000, 8
 
     def worker(n: int) -> None:
@@ -137,7 +140,7 @@ def test_many_threads_lose_nothing(make, root: Path) -> None:
     for t in pool:
         t.start()
     for t in pool:
-        t.join()
+        joined(t, "a recording thread")
     assert c.flush()
     rows = read_frames(root)
     assert len(rows) == per_thread * threads

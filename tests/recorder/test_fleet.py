@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import statistics
 import threading
-import time
 from pathlib import Path
 
 import pytest
-from conftest import by_component, read_frames
+from recorder_testlib import by_component, read_frames
+from waiting import joined, wait_until
 
 from smythtop import store
 from smythtop.cli import main
-from smythtop.fleet import FleetOptions, backfill, run_fleet
+from smythtop.fleet import FleetOptions, FleetReport, backfill, run_fleet
 
 END = 1_767_225_600 * 10**9  # 2026-01-01T00:00Z
 IDS = ("trace_id", "span_id", "parent_span_id")
@@ -79,6 +79,7 @@ def test_backfill_traces_are_whole_trees(history: list[dict]) -> None:
     assert any(len(s) > 1 and len({t["ts"] for t in s}) == 1 for s in by_parent.values())
 
 
+@pytest.mark.slow
 def test_backfill_is_reproducible_with_a_seed(tmp_path: Path, history: list[dict]) -> None:
     again = tmp_path / "again"
     backfill(FleetOptions(store=again, agents=6, rate=3.0, seed=42), 0.25, end_ns=END)
@@ -96,19 +97,22 @@ def test_live_fleet_runs_in_a_thread_and_stops_cleanly(tmp_path: Path) -> None:
     root = tmp_path / "live"
     stop = threading.Event()
     options = FleetOptions(store=root, agents=3, rate=40.0, seed=1, compact_every_s=0.5)
+    live = FleetReport()
     result: list = []
-    thread = threading.Thread(target=lambda: result.append(run_fleet(options, stop)), daemon=True)
+    thread = threading.Thread(target=lambda: result.append(run_fleet(options, stop, report=live)), daemon=True)
     thread.start()
-    time.sleep(2.0)
+    # Live: some requests dispatched and a batch written while it runs; then it must stop.
+    wait_until(lambda: live.requests >= 20 and live.frames > 0, "20 live requests and a written batch", 60)
     stop.set()
-    thread.join(20)
-    assert not thread.is_alive()
+    joined(thread, "the stopped fleet", 30)
     (report,) = result
-    assert report.requests > 20
+    assert report is live and report.requests >= 20
     rows = read_frames(root)
-    assert len(rows) == report.frames == report.stats["written"] > 50
+    assert len(rows) == report.frames == report.stats["written"]
+    # Every dispatched request ran to its end, even those still queued at the stop: one root each.
     queued = [r["queue_ms"] for r in rows if r["component"] == "HandleRequest"]
-    assert queued and all(q is not None and q >= 0 for q in queued)
+    assert len(queued) == report.requests
+    assert all(q is not None and q >= 0 for q in queued)
     check = store.check(root)
     assert check.ok and check.wal_frames == 0 and check.parquet_frames == len(rows)  # compacted at the end
 

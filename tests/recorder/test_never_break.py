@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import read_frames
+from recorder_testlib import read_frames
 
 from smythtop.recorder import Collector
 from smythtop.recorder.tracker import NOOP

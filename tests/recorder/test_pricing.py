@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import read_frames
 from genai_prices import Usage, calc_price
+from recorder_testlib import read_frames
 
 from smythtop.recorder import VirtualClock
 

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import PY, REPO, read_frames
+from recorder_testlib import PY, REPO, read_frames
 
 from smythtop.recorder import Collector, Config, ConfigError
 

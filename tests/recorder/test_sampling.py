@@ -7,7 +7,7 @@ import random
 from pathlib import Path
 
 import pytest
-from conftest import by_component, read_frames
+from recorder_testlib import by_component, read_frames
 
 from smythtop.recorder import VirtualClock
 from smythtop.recorder.sampling import weighted_quantile
@@ -41,7 +41,7 @@ def test_weights_recover_counts_and_sums(make, root: Path) -> None:
 
 def test_errors_are_always_kept_at_weight_one(make, root: Path) -> None:
     random.seed(11)
-    c = make({"global": {"sampling_rate": 0.01}})
+    c = make({"global": {"sampling_rate": 0.01, "flush_interval": 3600}})  # one drain, at the end
     for i in range(5_000):
         try:
             with c.track("Tool", agent_id="a"):
@@ -90,7 +90,7 @@ def test_whitelist_blacklist_and_custom_rates(make, root: Path) -> None:
             "blacklist": ["Tool:debug"],
             "custom_sampling_rates": {"Noisy": 0.25, "LLM*": 1.0},
         },
-        "global": {"sampling_rate": 0.5, "max_frames_per_second": 0},
+        "global": {"sampling_rate": 0.5, "max_frames_per_second": 0, "flush_interval": 3600},
     }
     c = make(config)
     for name in ("LLMPlanner", "Tool:search", "Tool:debug", "Cache", "Noisy"):
@@ -124,7 +124,7 @@ def test_volume_cap_lowers_the_rate_of_a_hot_component(make, root: Path) -> None
 
 def test_record_is_sampled_by_the_same_rule(make, root: Path) -> None:
     random.seed(4)
-    c = make({"global": {"sampling_rate": 0.02}})
+    c = make({"global": {"sampling_rate": 0.02, "flush_interval": 3600}})
     for i in range(2_000):
         c.record({"agent_id": "a", "component": "Ext", "total_ms": 5.0, "success": i % 500 != 0})
     c.flush()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import by_component, read_frames
+from recorder_testlib import by_component, read_frames
 
 from smythtop.recorder import Collector, RemoteParent, VirtualClock, config_hash
 

@@ -14,6 +14,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from store_testlib import PY, REPO, duplicates, scan_ts, tmp_leftovers
 
 from smythtop import store
@@ -75,6 +76,8 @@ def _compact_loop(root: Path, stop: threading.Event, results: list) -> None:
         results.append(store.compact(root))
 
 
+@pytest.mark.soak
+@pytest.mark.slow
 def test_kill9_loop(tmp_path: Path) -> None:
     root = tmp_path / "store"
     rng = random.Random(int(os.environ.get("SMYTHTOP_KILL_SEED", "0")) or None)
@@ -123,6 +126,7 @@ def test_kill9_loop(tmp_path: Path) -> None:
             if thread is not None:
                 thread.join(timeout=60)
         assert writer.returncode == -signal.SIGKILL, f"seed {seed} iteration {it}: the writer exited on its own"
+        assert thread is None or not thread.is_alive(), f"seed {seed} iteration {it}: compacting thread still runs"
         concurrent_compactions += sum(r.frames_written for r in results)
         confirmed = _confirmed(side)
         total_confirmed += confirmed + 1

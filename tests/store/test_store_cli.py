@@ -34,6 +34,7 @@ def _iso(ns: int) -> str:
     return datetime.fromtimestamp(ns / 1e9, UTC).isoformat(timespec="seconds")
 
 
+@pytest.mark.slow
 def test_store_commands_report_real_numbers(root: Path) -> None:
     write_frames(root, range(40), segment_bytes=1024, buffer_bytes=256)
     segments = len(list((root / "wal").glob("*/*.wal")))

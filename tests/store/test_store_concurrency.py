@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from store_testlib import BASE_TS, PY, REPO, df_ts, duplicates, read_rows, scan_ts
+from waiting import joined
 
 from smythtop import store
 
@@ -89,11 +90,11 @@ def test_writers_compactor_and_tailer_concurrently(root: Path) -> None:
         for p in procs:
             p.kill()
         stop_compactor.set()
-        threads[0].join(120)
-        threads[2].join(120)
+        joined(threads[0], "the compactor thread", 120)
+        joined(threads[2], "the scanner thread", 120)
         final = store.compact(root)
         stop_tailer.set()
-        threads[1].join(120)
+        joined(threads[1], "the tailer thread", 120)
     assert not errors, errors
     assert not final.busy
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import msgpack
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from smythtop.store.framing import HEADER_SIZE, encode_frame, encode_header, read_records
@@ -197,6 +198,7 @@ def _store_with_damage(root: Path, n: int, mutations: list[tuple] | None, noise:
     return seg
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     n=st.integers(1, 10),

@@ -24,7 +24,7 @@ from smythtop import store
 
 
 def _run(*cmd: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, capture_output=True, text=True, check=False)
+    return subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=60)
 
 
 @contextlib.contextmanager

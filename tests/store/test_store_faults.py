@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import select
 import subprocess
 import time
 from pathlib import Path
@@ -182,7 +183,9 @@ with compactor_lock(Path(sys.argv[1])) as ours:
         [PY, "-c", code, str(root)], cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
     try:
-        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        assert holder.stdout is not None
+        assert select.select([holder.stdout], [], [], 30)[0], "timed out after 30 s waiting for the lock holder"
+        assert holder.stdout.readline() == "held\n"
         result = store.compact(root)
         assert result.busy and result.frames_written == 0
         assert store.check(root).wal_frames == 10

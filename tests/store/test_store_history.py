@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
+import pytest
 from smythtop.store.tailing import Tailer
 from store_testlib import BASE_TS, df_ts, duplicates, frame
+from waiting import joined
 
 from smythtop import store
 
@@ -34,15 +37,20 @@ def test_history_and_tail_meet_exactly_under_compaction(tmp_path: Path) -> None:
     compactor = threading.Thread(target=compact)
     writer.start()
     compactor.start()
-    started.wait(30)
-    history, tailer = Tailer.with_history(root)
-    seen = df_ts(history.collect())
-    in_history = len(seen)
-    while writer.is_alive():
-        seen += df_ts(tailer.poll())
-    writer.join()
-    stop.set()
-    compactor.join()
+    try:
+        assert started.wait(30), "the writer did not reach a third of its frames within 30 s"
+        history, tailer = Tailer.with_history(root)
+        seen = df_ts(history.collect())
+        in_history = len(seen)
+        deadline = time.monotonic() + 120  # a bound, not a measurement
+        while writer.is_alive():  # poll as fast as possible while it writes
+            if time.monotonic() > deadline:
+                pytest.fail("timed out after 120 s waiting for the writer thread to finish")
+            seen += df_ts(tailer.poll())
+        joined(writer, "the writer thread")
+    finally:
+        stop.set()
+    joined(compactor, "the compactor thread")
     store.compact(root)
     for _ in range(3):
         seen += df_ts(tailer.poll())

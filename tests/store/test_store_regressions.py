@@ -23,7 +23,7 @@ from smythtop import store
 
 
 def _run(*cmd: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, capture_output=True, text=True, check=False)
+    return subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=60)
 
 
 @contextlib.contextmanager
@@ -70,6 +70,7 @@ def test_tailer_no_duplicates_while_compaction_publishes(root: Path, monkeypatch
     finally:
         release.set()
         compactor.join(30)
+    assert not compactor.is_alive(), "the compactor thread did not finish within 30 s"
     got += df_ts(tailer.poll())
     assert got == [], f"{len(got)} frames delivered again"
 
@@ -169,6 +170,7 @@ def test_cli_compact_on_read_only_store_is_one_line(tmp_path: Path) -> None:
                 text=True,
                 cwd=REPO,
                 check=False,
+                timeout=120,
             )
             assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
             assert len(proc.stderr.strip().splitlines()) == 1

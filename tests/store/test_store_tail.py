@@ -64,7 +64,7 @@ def test_tail_delivers_frames_written_after_it_starts(root: Path, monkeypatch: p
         stop.set()
         thread.join(30)
     assert not errors, errors
-    assert not thread.is_alive()
+    assert not thread.is_alive(), "the tailing thread did not finish within 30 s"
     assert duplicates(got) == {}
     assert sorted(got) == sorted(written)
 

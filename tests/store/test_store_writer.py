@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from smythtop.store.framing import read_records
 from store_testlib import duplicates, frame, scan_ts
+from waiting import joined
 
 from smythtop import store
 
@@ -27,7 +28,7 @@ def test_threads_share_one_writer(root: Path) -> None:
         for t in pool:
             t.start()
         for t in pool:
-            t.join()
+            joined(t, "a writing thread")
         assert w.appended == threads * per_thread
     assert w.flushed == threads * per_thread
     ts = scan_ts(root)

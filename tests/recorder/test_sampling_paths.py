@@ -1,0 +1,171 @@
+"""The tracker's two sampling paths decide alike, and as docs/RECORDER.md says.
+
+`Tracker.__exit__` inlines the keep/drop decision for the common case (system clock, no memory
+sampling); `FullTracker` reaches it through `_finish`. Hypothesis drives both over the same
+executions (durations, raised and reported errors, random draws) on virtual clocks, under
+configured rates and volume caps, with flushes that adapt rate and threshold between windows.
+Every decision and weight must match the other path's and the documented rule's, and so must the
+adapted state after every flush.
+"""
+
+from __future__ import annotations
+
+import ast
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from smythtop.recorder import Collector, VirtualClock, sampling, tracker
+from smythtop.recorder.sampling import ComponentState
+from smythtop.recorder.tracker import FullTracker, Tracker
+
+T0 = 1_750_000_000 * 10**9
+NS = 10**9
+COMPONENT = "Comp"
+OUTCOMES = ("ok", "ok", "ok", "raised", "reported")  # mostly successes; errors raised or t.fail()
+
+
+class Failure(Exception):
+    """The error an execution raises."""
+
+
+@dataclass(frozen=True, slots=True)
+class Execution:
+    duration_ns: int
+    outcome: str
+    draw: float  # what random.random() returns if the path asks for a draw
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    kept: bool
+    weight: float | None  # 1 / sample_rate of a kept execution
+    draws: int  # random numbers the path used
+
+
+executions = st.builds(
+    Execution,
+    # Whole milliseconds, so that durations often tie the learned threshold exactly.
+    duration_ns=st.integers(0, 40).map(lambda ms: ms * 10**6) | st.integers(0, 40 * 10**6),
+    outcome=st.sampled_from(OUTCOMES),
+    draw=st.floats(0.0, 1.0, exclude_max=True),
+)
+# A window: its executions, then a flush after `seconds` (adaptation needs a second or more).
+windows = st.tuples(st.lists(executions, max_size=80), st.floats(1.0, 3.0))
+
+
+class Route:
+    """One collector whose component takes one of the two paths, on its own virtual clock."""
+
+    def __init__(self, root: Path, config: dict[str, Any], fast: bool) -> None:
+        self.clock = VirtualClock(T0)
+        self.collector = Collector(config, store=root, clock=self.clock)
+        self.state: ComponentState = self.collector._state(COMPONENT)
+        self.state.full = not fast  # the virtual clock makes it full; the fast path is asked for here
+        self.fast = fast
+        self.draws = 0
+
+    def run(self, e: Execution) -> Decision:
+        self.draws = 0
+
+        def draw() -> float:
+            self.draws += 1
+            return e.draw
+
+        buf = self.state.buf
+        before = len(buf)
+        with mock.patch.object(tracker, "_random", draw), mock.patch.object(tracker, "_now", self.clock.monotonic_ns):
+            t = self.collector.track(COMPONENT, agent_id="a")
+            assert type(t) is (Tracker if self.fast else FullTracker)
+            try:
+                with t:
+                    if e.outcome == "reported":
+                        t.fail("Refused")
+                    self.clock.set(self.clock.monotonic_ns() + e.duration_ns)
+                    if e.outcome == "raised":
+                        raise Failure
+            except Failure:
+                pass
+        kept = len(buf) == before + 1
+        assert not kept or buf[-1] is t
+        return Decision(kept, 1.0 / t._rate if kept else None, self.draws)
+
+    def flush(self, seconds: float) -> tuple[float, int, float, int]:
+        self.clock.set(self.clock.monotonic_ns() + int(seconds * NS))
+        assert self.collector.flush()
+        s = self.state
+        return s.rate, s.keep_above, s.seen_rate, s.sampled_out
+
+
+def documented(s: ComponentState, e: Execution) -> Decision:
+    """docs/RECORDER.md, "Sampling": errors and executions slower than the threshold are kept at
+    weight 1; the rest with probability `rate`, at weight 1/rate."""
+    if s.rate >= 1.0 or e.outcome != "ok" or e.duration_ns > s.keep_above:
+        return Decision(True, 1.0, 0)
+    return Decision(e.draw < s.rate, 1.0 / s.rate if e.draw < s.rate else None, 1)
+
+
+@contextmanager
+def two_paths(config: dict[str, Any]) -> Iterator[tuple[Route, Route]]:
+    with tempfile.TemporaryDirectory(prefix="smythtop-paths-") as tmp:
+        fast = Route(Path(tmp) / "fast", config, fast=True)
+        full = Route(Path(tmp) / "full", config, fast=False)
+        try:
+            yield fast, full
+        finally:
+            fast.collector.close()
+            full.collector.close()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    rate=st.sampled_from([1.0, 0.5, 0.1]) | st.floats(0.01, 1.0),
+    cap=st.sampled_from([0.0, 5.0, 20.0, 100.0]),
+    plan=st.lists(windows, min_size=1, max_size=4),
+)
+def test_fast_and_full_paths_keep_and_weigh_alike(rate: float, cap: float, plan: list) -> None:
+    config = {"global": {"sampling_rate": rate, "max_frames_per_second": cap, "flush_interval": 3600}}
+    with two_paths(config) as (fast, full):
+        for window, seconds in plan:
+            for i, e in enumerate(window):
+                expected = documented(full.state, e)
+                got_fast, got_full = fast.run(e), full.run(e)
+                assert got_fast == got_full, f"execution {i} of the window: {e}"
+                assert got_full == expected, f"execution {i} of the window: {e}"
+            assert fast.flush(seconds) == full.flush(seconds)
+        assert fast.collector.stats() == full.collector.stats()
+
+
+def test_the_paths_are_exercised_past_warm_up_and_under_the_cap() -> None:
+    """The property above reaches a learned threshold and a capped rate (not only the warm-up)."""
+    config = {"global": {"sampling_rate": 1.0, "max_frames_per_second": 20.0, "flush_interval": 3600}}
+    plan = [Execution(n * 10**5, "ok", 0.5) for n in range(1, 81)]  # 0.1 to 8 ms
+    with two_paths(config) as (fast, full):
+        for e in plan:
+            assert fast.run(e) == full.run(e) == Decision(True, 1.0, 0)  # warm-up, under the cap
+        assert fast.flush(1.0) == full.flush(1.0)  # about 60 executions per second
+        assert full.state.rate < 0.5 and 7 * 10**6 < full.state.keep_above < 8 * 10**6
+        slow = Execution(8 * 10**6, "ok", 0.9)
+        quick = Execution(0, "ok", 0.9)
+        raised = Execution(0, "raised", 0.9)
+        reported = Execution(0, "reported", 0.9)
+        assert fast.run(slow) == full.run(slow) == Decision(True, 1.0, 0)
+        assert fast.run(quick) == full.run(quick) == Decision(False, None, 1)
+        assert fast.run(raised) == full.run(raised) == Decision(True, 1.0, 0)
+        assert fast.run(reported) == full.run(reported) == Decision(True, 1.0, 0)
+
+
+def test_the_hot_path_modules_never_import_the_collector() -> None:
+    """Component states hold a Sink, not the Collector: no import cycle, not even for type checking."""
+    for module in (sampling, tracker):
+        tree = ast.parse(Path(module.__file__).read_text())
+        imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        assert "smythtop.recorder.collector" not in imported, module.__name__
