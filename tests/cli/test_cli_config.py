@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from smythtop.analysis.results import Report
 
 from smythtop import store
 from smythtop.app.config import load_config
@@ -45,7 +46,7 @@ def cli_json(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
     return json.loads(capsys.readouterr().out)
 
 
-def app_report(root: Path) -> dict[str, Any]:
+def app_report(root: Path) -> Report:
     """What the app shows: its thresholds from the config it loads, its loader on the whole store."""
     loader = Loader(root, clock=lambda: NOW, thresholds=load_config().thresholds)
     return loader.tick(TickRequest(window=TimeWindow().preset("all"))).report
@@ -57,7 +58,7 @@ def judged(capsys: pytest.CaptureFixture[str], root: Path) -> dict[str, Any]:
     optimize = cli_json(capsys, "optimize", "--store", str(root))
     return {
         "report": report["summary"]["grade"],
-        "app": app_report(root)["summary"]["grade"],
+        "app": app_report(root).summary.grade,
         "analyze": (detail["summary"]["slo_p95_ms"], detail["summary"]["slo_attainment"]),
         "optimize": optimize["recommendations"] == report["recommendations"],
         "slo": report["thresholds"]["latency_p95_ms_by_component"],
