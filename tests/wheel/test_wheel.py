@@ -22,7 +22,8 @@ import pytest
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
-INSTALL_TIMEOUT_S = 600  # a cold pip cache downloads polars, pyarrow, scipy and textual
+INSTALL_TIMEOUT_S = 600  # a cold cache downloads polars, pyarrow, scipy and textual
+UV = str(Path(sys.executable).with_name("uv"))  # from the test extras
 RUN_TIMEOUT_S = 180
 
 RECORD = """
@@ -70,14 +71,8 @@ class Installed:
         return self.run(self.venv / "bin" / "smythtop", *argv)
 
 
-def _pip(python: Path | str, *argv: str) -> None:
-    proc = subprocess.run(
-        [str(python), "-m", "pip", "--disable-pip-version-check", "-q", *argv],
-        capture_output=True,
-        text=True,
-        timeout=INSTALL_TIMEOUT_S,
-        check=False,
-    )
+def _run_ok(argv: list[str]) -> None:
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 
@@ -85,11 +80,13 @@ def _pip(python: Path | str, *argv: str) -> None:
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
     base = tmp_path_factory.mktemp("wheel")
     assert REPO not in base.parents
-    _pip(sys.executable, "wheel", "--no-deps", "-w", str(base / "dist"), str(REPO))
+    _run_ok([sys.executable, "-m", "pip", "-q", "wheel", "--no-deps", "-w", str(base / "dist"), str(REPO)])
     (wheel,) = (base / "dist").glob("smythtop-*.whl")
     venv = base / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=RUN_TIMEOUT_S)
-    _pip(venv / "bin" / "python", "install", str(wheel), "import-linter>=2.1")
+    # uv makes an ordinary venv and installs the wheel with its dependencies from the registry, as pip would, in
+    # ~5 s instead of pip's ~45 s (it links from its cache rather than unpacking polars, pyarrow and scipy again).
+    _run_ok([UV, "venv", "-q", "--python", sys.executable, str(venv)])
+    _run_ok([UV, "pip", "install", "-q", "--python", str(venv / "bin" / "python"), str(wheel), "import-linter>=2.1"])
     home = base / "agent-project"
     (home / "store").mkdir(parents=True)
     (home / "store" / "__init__.py").write_text('raise ImportError("the agent project\x27s own store/ was imported")\n')
