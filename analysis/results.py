@@ -292,6 +292,27 @@ class Trend(Result):
     level: float  # the series' median
 
 
+class DetailTrend(Result):
+    """A trend in the component drill-down: the report's Trend in the drill-down's own (older) field order, plus the
+    slope relative to the level that ranks it (kept so `analyze --format json` reads as before)."""
+
+    component: str
+    metric: str
+    unit: str
+    slope_per_hour: float
+    p_value: float  # Mann-Kendall
+    forecast_next_hour: float
+    ci_low: float  # Theil-Sen 95 % interval of the slope
+    ci_high: float
+    level: float  # the series' median
+    relative_slope: float  # slope_per_hour / level (0 when the level is 0)
+
+    @classmethod
+    def of(cls, t: Trend) -> DetailTrend:
+        relative = t.slope_per_hour / t.level if t.level else 0.0
+        return cls(**msgspec.structs.asdict(t), relative_slope=relative)
+
+
 class Comparison(Result):
     """One metric of the current window against a saved baseline."""
 
@@ -509,7 +530,7 @@ class Detail(Result):
     regressions: list[Comparison]
     bottlenecks: list[Bottleneck]
     anomalies: list[Anomaly]
-    trends: list[Trend]
+    trends: list[DetailTrend]
     recommendations: list[Recommendation]
     callers: list[Flow]
     callees: list[Flow]

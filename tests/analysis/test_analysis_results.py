@@ -79,3 +79,26 @@ def test_severity_has_one_style_per_level_and_grades_map_onto_it() -> None:
     assert Severity.of_grade("-") is None
     assert sorted(Severity, key=lambda s: s.rank)[-1] is Severity.CRITICAL
     assert to_builtins({"s": Severity.HIGH}) == {"s": "high"}
+
+
+def test_drill_down_trends_keep_their_json_fields_and_order() -> None:
+    """`analyze --format json` trends read as before the typed results: unit third, relative_slope last."""
+    rng = np.random.default_rng(5)
+    n = 6000
+    ts = np.arange(n) * 600_000_000 + 1_764_000_000_000_000_000
+    frames = pl.DataFrame(
+        {
+            "ts": pl.Series(ts).cast(pl.Datetime("ns", "UTC")),
+            "agent_id": ["a"] * n,
+            "component": ["slow"] * n,
+            "total_ms": 100.0 + np.arange(n) * 0.2 + rng.normal(0, 5, n),  # latency climbs steadily
+            "success": [True] * n,
+        }
+    )
+    trends = to_builtins(component_detail(frames, "slow").trends)
+    (trend,) = [t for t in trends if t["metric"] == "latency_p95_ms"]
+    assert list(trend) == [
+        "component", "metric", "unit", "slope_per_hour", "p_value", "forecast_next_hour", "ci_low", "ci_high",
+        "level", "relative_slope",
+    ]  # fmt: skip
+    assert trend["relative_slope"] == pytest.approx(trend["slope_per_hour"] / trend["level"])
