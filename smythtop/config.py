@@ -175,8 +175,11 @@ def config_path(explicit: str | os.PathLike[str] | None = None) -> Path | None:
     elif os.environ.get(ENV_CONFIG):
         named, how = Path(os.environ[ENV_CONFIG]).expanduser(), f"${ENV_CONFIG}"
     else:
-        default = user_config_path()
-        return default if default.exists() else None
+        try:
+            default = user_config_path()
+            return default if default.is_file() else None
+        except (RuntimeError, OSError):  # no home directory (an unnamed uid in a container), or one we cannot read
+            return None
     if not named.is_file():
         raise ConfigError(f"{how} {named} does not exist" if not named.exists() else f"{how} {named} is not a file")
     return named

@@ -66,6 +66,21 @@ def test_a_named_file_must_exist_the_default_one_need_not(tmp_path: Path, monkey
     assert error(None) == f"$SMYTHTOP_CONFIG {tmp_path / 'typo.toml'} does not exist"
 
 
+def test_no_home_directory_means_no_user_file_not_an_error(tmp_path: Path, monkeypatch) -> None:
+    """A container's uid with no passwd entry and no $HOME: Path.home() raises, and the recorder must not."""
+    monkeypatch.delenv("XDG_CONFIG_HOME")
+    monkeypatch.delenv("HOME", raising=False)
+
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    assert config_path() is None
+    with Collector(store=tmp_path / "store") as c:
+        assert c.enabled
+    assert load_config().thresholds == Thresholds()
+
+
 def test_collector_and_app_follow_the_same_rule(tmp_path: Path, monkeypatch) -> None:
     path = write(tmp_path / "env.toml", "[global]\nenabled = false\n[app]\nrefresh_s = 2\n")
     monkeypatch.setenv("SMYTHTOP_CONFIG", str(path))
