@@ -74,7 +74,10 @@ def run(args: argparse.Namespace) -> int:
         from smythtop.cli.top_cmd import open_app_beside
 
         started = time.monotonic()
-        open_app_beside(root, lambda stop: run_fleet(options, stop, duration_s=args.duration, report=report))
+        def fleet(stop: threading.Event) -> None:
+            run_fleet(options, stop, duration_s=args.duration, report=report)
+
+        open_app_beside(root, fleet, getattr(args, "config", None))  # `smythtop --config FILE demo`
         _summary("live", report, time.monotonic() - started)
         return _done(root)
     print("live: Ctrl-C stops" if args.duration is None else f"live for {args.duration:g} s", flush=True)

@@ -75,14 +75,16 @@ def open_app(root: Path, config: AppConfig | None = None) -> int:
     return 0
 
 
-def open_app_beside(root: Path, background: Callable[[threading.Event], object]) -> None:
+def open_app_beside(
+    root: Path, background: Callable[[threading.Event], object], config_file: str | None = None
+) -> None:
     """Run `background(stop)` in a thread while the app shows `root`; quitting sets `stop` and waits for it.
 
     Used by `smythtop demo`: the fleet writes, the app watches, and `q` stops both cleanly (the fleet
     finishes its in-flight requests, closes its recorder and compacts before this returns).
     """
     require_terminal("`smythtop demo --no-ui` runs the fleet without the dashboard")
-    config = _app_config(None)
+    config = _app_config(config_file)
     from smythtop.app import SmythtopApp
 
     stop = threading.Event()

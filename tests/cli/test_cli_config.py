@@ -100,3 +100,22 @@ def test_a_bad_or_missing_config_is_one_line_naming_the_file(
     assert err == f"smythtop: error: $SMYTHTOP_CONFIG {tmp_path / 'absent.toml'} does not exist\n"
     assert main(["top", "--keys"]) == 2  # the app refuses it the same way
     assert capsys.readouterr().err == err
+
+
+def test_demo_dashboard_gets_the_top_level_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`smythtop --config FILE demo`: the dashboard beside the fleet reads FILE (it used to fall back to discovery)."""
+    import smythtop.cli.top_cmd as top_cmd
+
+    seen: list[str | None] = []
+
+    def beside(root: Path, background: object, config_file: str | None = None) -> None:
+        seen.append(config_file)
+
+    monkeypatch.setattr(top_cmd, "open_app_beside", beside)
+    monkeypatch.setattr(top_cmd, "require_terminal", lambda hint="": None)
+    config = tmp_path / "config.toml"
+    config.write_text(CONFIG)
+    assert main(["--config", str(config), "demo", "--store", str(tmp_path / "demo"), "--seed", "1"]) == 0
+    assert seen == [str(config)]
