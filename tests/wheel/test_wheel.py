@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -24,6 +25,7 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 INSTALL_TIMEOUT_S = 600  # a cold cache downloads polars, pyarrow, scipy and textual
 UV = str(Path(sys.executable).with_name("uv"))  # from the test extras
+NOT_SOURCE = (".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", ".hypothesis", ".demo-store")
 RUN_TIMEOUT_S = 180
 
 RECORD = """
@@ -80,13 +82,17 @@ def _run_ok(argv: list[str]) -> None:
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
     base = tmp_path_factory.mktemp("wheel")
     assert REPO not in base.parents
-    _run_ok([sys.executable, "-m", "pip", "-q", "wheel", "--no-deps", "-w", str(base / "dist"), str(REPO)])
+    # Built from a copy of the working tree, never in place: setuptools reuses a stale build/ (a moved module
+    # would still ship) and writes build/ and *.egg-info into the checkout.
+    source = base / "source"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(*NOT_SOURCE))
+    _run_ok([sys.executable, "-m", "pip", "-q", "wheel", "--no-deps", "-w", str(base / "dist"), str(source)])
     (wheel,) = (base / "dist").glob("smythtop-*.whl")
     venv = base / "venv"
     # uv makes an ordinary venv and installs the wheel with its dependencies from the registry, as pip would, in
     # ~5 s instead of pip's ~45 s (it links from its cache rather than unpacking polars, pyarrow and scipy again).
     _run_ok([UV, "venv", "-q", "--python", sys.executable, str(venv)])
-    _run_ok([UV, "pip", "install", "-q", "--python", str(venv / "bin" / "python"), str(wheel), "import-linter>=2.1"])
+    _run_ok([UV, "pip", "install", "-q", "--python", str(venv / "bin" / "python"), str(wheel), "import-linter>=2.13"])
     home = base / "agent-project"
     (home / "store").mkdir(parents=True)
     (home / "store" / "__init__.py").write_text('raise ImportError("the agent project\x27s own store/ was imported")\n')
@@ -99,8 +105,12 @@ def test_the_wheel_has_one_top_level_package(installed: Installed) -> None:
         tops = {name.split("/", 1)[0] for name in whl.namelist()}
     assert tops == {"smythtop", f"{installed.wheel.name.split('-')[0]}-{installed.wheel.name.split('-')[1]}.dist-info"}
     with zipfile.ZipFile(installed.wheel) as whl:
-        names = set(whl.namelist())
-    assert {"smythtop/store/wal.py", "smythtop/analysis/report.py", "smythtop/app/smythtop.tcss"} <= names
+        shipped = {n for n in whl.namelist() if n.endswith((".py", ".tcss"))}
+    # exactly the source: each folder's files under the name it is imported as
+    source = {f"smythtop/{p.relative_to(REPO / 'smythtop')}" for p in (REPO / "smythtop").rglob("*") if p.is_file()}
+    for folder in ("store", "analysis"):
+        source |= {f"smythtop/{folder}/{p.relative_to(REPO / folder)}" for p in (REPO / folder).rglob("*.py")}
+    assert shipped == {s for s in source if s.endswith((".py", ".tcss"))}
 
 
 def test_recording_from_python_beside_a_local_store_package(installed: Installed) -> None:
