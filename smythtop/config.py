@@ -28,6 +28,7 @@ import msgspec
 from msgspec import Meta
 
 from smythtop.errors import ConfigError
+from smythtop.keymap import BY_ID
 
 ENV_CONFIG = "SMYTHTOP_CONFIG"
 
@@ -156,9 +157,28 @@ class Config(_Section):
         renamed: dict[str, str] = {}
         canonical = _resolve_aliases(dict(data or {}), where, renamed)
         try:
-            return msgspec.convert(canonical, cls)
+            config = msgspec.convert(canonical, cls)
         except msgspec.ValidationError as exc:
             raise ConfigError(_reword(str(exc), canonical, where, renamed)) from None
+        _check_keys(config.keys, where)
+        return config
+
+
+def _check_keys(keys: Mapping[str, str | list[str]], where: str) -> None:
+    """`[keys]`: every id must be one of the app's binding ids, and every value name at least one key. Checked
+    here, so a file the app would refuse is refused by every reader (the catalogue is plain data)."""
+    for binding_id, value in keys.items():
+        if binding_id not in BY_ID:
+            raise ConfigError(
+                f"unknown config key keys.{binding_id} {where}: not a key binding id (`smythtop top --keys` lists them)"
+            )
+        if not key_names(value):
+            raise ConfigError(f'config key keys.{binding_id} {where} must be a key name like "h" or "ctrl+h"')
+
+
+def key_names(value: str | list[str]) -> list[str]:
+    """A `[keys]` value ("h", "h,ctrl+h" or ["h", "ctrl+h"]) as a list of key names."""
+    return [k.strip() for k in (value if isinstance(value, list) else value.split(",")) if k.strip()]
 
 
 def user_config_path() -> Path:

@@ -12,20 +12,17 @@ Binding id, and the thresholds the analysis judges against.
     latency_p95_ms = 1500
 
 The file is found by the same rule as everywhere (`smythtop.config.config_path`) and validated as a whole by its
-schema; what only the app can check, the binding ids, is checked here, naming the key and the file, so a typo
-never silently leaves a key unbound.
+schema, binding ids included (against the key catalogue, `smythtop.keymap`), so a typo never silently leaves a
+key unbound and every command refuses the same file.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from smythtop.analysis.thresholds import Thresholds
-from smythtop.app.keys import BY_ID
-from smythtop.config import AppSection, Config, config_path
-from smythtop.errors import ConfigError
+from smythtop.config import AppSection, Config, config_path, key_names
 from smythtop.thresholds import thresholds_from_config
 
 DEFAULT_REFRESH_S = AppSection().refresh_s
@@ -42,20 +39,10 @@ class AppConfig:
 def load_config(path: str | os.PathLike[str] | None = None) -> AppConfig:
     """Read the config by the discovery rule; an explicitly named file must exist, the default one may be absent."""
     found = config_path(path)
-    return app_config(Config.from_toml(found) if found is not None else Config(), found)
+    return app_config(Config.from_toml(found) if found is not None else Config())
 
 
-def app_config(config: Config, path: Path | None = None) -> AppConfig:
-    """The app's settings from a validated Config; `path` (the file it came from) is named in errors."""
-    where = f"in {path}" if path is not None else "in the config given"
-    keymap: dict[str, str] = {}
-    for binding_id, value in config.keys.items():
-        if binding_id not in BY_ID:
-            raise ConfigError(
-                f"unknown config key keys.{binding_id} {where}: not a key binding id (`smythtop top --keys` lists them)"
-            )
-        keys = [k.strip() for k in (value if isinstance(value, list) else value.split(",")) if k.strip()]
-        if not keys:
-            raise ConfigError(f'config key keys.{binding_id} {where} must be a key name like "h" or "ctrl+h"')
-        keymap[binding_id] = ",".join(keys)
+def app_config(config: Config) -> AppConfig:
+    """The app's settings from a validated Config."""
+    keymap = {binding_id: ",".join(key_names(value)) for binding_id, value in config.keys.items()}
     return AppConfig(refresh_s=config.app.refresh_s, keymap=keymap, thresholds=thresholds_from_config(config))

@@ -74,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
         from smythtop.cli.top_cmd import open_app_beside
 
         started = time.monotonic()
+
         def fleet(stop: threading.Event) -> None:
             run_fleet(options, stop, duration_s=args.duration, report=report)
 

@@ -37,7 +37,7 @@ def add_app_options(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Open the app on `args.store`; a store that does not exist yet opens empty and says how to fill it."""
-    from smythtop.app.keys import CATALOGUE
+    from smythtop.keymap import CATALOGUE
 
     config = _app_config(getattr(args, "config", None))
     if getattr(args, "keys", False):

@@ -102,6 +102,18 @@ def test_a_bad_or_missing_config_is_one_line_naming_the_file(
     assert capsys.readouterr().err == err
 
 
+def test_every_command_refuses_an_unknown_key_binding_id(
+    root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`[keys]` ids are checked by the schema, so `report` refuses the file the app refuses (it used to pass)."""
+    bad = tmp_path / "keys.toml"
+    bad.write_text('[keys]\n"window.pan_bak" = "h"\n')
+    want = f"smythtop: error: unknown config key keys.window.pan_bak in {bad}: not a key binding id"
+    for args in (["report", "--store", str(root)], ["optimize", "--store", str(root)], ["top", "--keys"]):
+        assert main([*args, "--config", str(bad)]) == 2
+        assert capsys.readouterr().err.startswith(want)
+
+
 def test_demo_dashboard_gets_the_top_level_config(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
