@@ -11,7 +11,7 @@ import pytest
 from smythtop.analysis.results import Report
 
 from smythtop import store
-from smythtop.app.config import load_config
+from smythtop.app.config import AppConfig
 from smythtop.app.data import Loader, TickRequest
 from smythtop.app.window import TimeWindow
 from smythtop.cli import main
@@ -46,19 +46,25 @@ def cli_json(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
     return json.loads(capsys.readouterr().out)
 
 
-def app_report(root: Path) -> Report:
-    """What the app shows: its thresholds from the config it loads, its loader on the whole store."""
-    loader = Loader(root, clock=lambda: NOW, thresholds=load_config().thresholds)
+def app_report(root: Path, monkeypatch: pytest.MonkeyPatch) -> Report:
+    """What the app shows: the config `smythtop top` hands the app (its entry point, not a copy of its loading),
+    and the app's loader on the whole store with that config's thresholds."""
+    import smythtop.cli.top_cmd as top_cmd
+
+    handed: list[AppConfig] = []
+    monkeypatch.setattr(top_cmd, "open_app", lambda root, config=None: handed.append(config) or 0)
+    assert main(["top", "--store", str(root)]) == 0
+    loader = Loader(root, clock=lambda: NOW, thresholds=handed[0].thresholds)
     return loader.tick(TickRequest(window=TimeWindow().preset("all"))).report
 
 
-def judged(capsys: pytest.CaptureFixture[str], root: Path) -> dict[str, Any]:
+def judged(capsys: pytest.CaptureFixture[str], root: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     report = cli_json(capsys, "report", "--store", str(root))
     detail = cli_json(capsys, "analyze", "--store", str(root), "--component", "answer")
     optimize = cli_json(capsys, "optimize", "--store", str(root))
     return {
         "report": report["summary"]["grade"],
-        "app": app_report(root).summary.grade,
+        "app": app_report(root, monkeypatch).summary.grade,
         "analyze": (detail["summary"]["slo_p95_ms"], detail["summary"]["slo_attainment"]),
         "optimize": optimize["recommendations"] == report["recommendations"],
         "slo": report["thresholds"]["latency_p95_ms_by_component"],
@@ -68,12 +74,12 @@ def judged(capsys: pytest.CaptureFixture[str], root: Path) -> dict[str, Any]:
 def test_report_analyze_optimize_and_the_app_judge_alike(
     root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    defaults = judged(capsys, root)
+    defaults = judged(capsys, root, monkeypatch)
     assert defaults == {"report": "A", "app": "A", "analyze": (2000, 1.0), "optimize": True, "slo": {}}
     config = tmp_path / "config.toml"
     config.write_text(CONFIG)
     monkeypatch.setenv("SMYTHTOP_CONFIG", str(config))
-    assert judged(capsys, root) == {
+    assert judged(capsys, root, monkeypatch) == {
         "report": "F",
         "app": "F",
         "analyze": (300, 0.0),
