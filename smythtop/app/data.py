@@ -88,7 +88,9 @@ class Snapshot:
     health: Health | None
     worker_ms: float
     analysis_ms: float  # the part of worker_ms spent in analysis (0 when the last result was reused)
-    findings_age_s: float  # how old the findings (bottlenecks, recommendations...) are: 0 = from this tick's data
+    # how far the findings' (bottlenecks, recommendations...) frames lag the live numbers' frames: 0 = the same data.
+    # Measured between the two analyses, not against the wall clock, so an unchanged store never looks stale.
+    findings_age_s: float
     findings_ms: float  # what computing those findings took (in this tick, or in the background)
     findings_inline: bool  # the findings were computed in this tick (counted in analysis_ms)
     new_frames: int  # frames the tail delivered in this tick
@@ -141,6 +143,7 @@ class Loader:
         self._last: Snapshot | None = None
         self._last_key: tuple | None = None
         self._live: results.LiveReport | None = None  # the live part of the last report
+        self._live_at = 0.0  # time.monotonic() when the live part's frames were taken
         self._findings: Findings | None = None  # the slow part of the last report
         self._background: threading.Thread | None = None
         self._done: Findings | None = None  # handed over by the background thread
@@ -184,12 +187,13 @@ class Loader:
             else:
                 data = frames.collect() if source == "memory" else frames  # filter memory once per analysis
                 live = self._live_part(data, bounds)
-                self._findings, inline = self._refresh_findings(live, key, request.force)
-                self._live = live.report
+                live_at = time.monotonic()
+                self._findings, inline = self._refresh_findings(live, key, request.force, live_at)
+                self._live, self._live_at = live.report, live_at
                 report = compose(live.report, self._findings.slow)
                 detail = self._detail(data, request.component, bounds) if request.component else None
                 recomputed = True
-                self._computed = (time.monotonic(), count)
+                self._computed = (live_at, count)
             analysis_ms = (time.perf_counter() - t_analysis) * 1000 if recomputed else 0.0
             findings = self._findings
             health = self._maybe_check(first=self._last is None)
@@ -207,7 +211,7 @@ class Loader:
                 health=health,
                 worker_ms=(time.perf_counter() - t0) * 1000,
                 analysis_ms=analysis_ms,
-                findings_age_s=0.0 if findings is None else max(0.0, time.monotonic() - findings.taken_at),
+                findings_age_s=0.0 if findings is None else max(0.0, self._live_at - findings.taken_at),
                 findings_ms=0.0 if findings is None else findings.ms,
                 findings_inline=inline,
                 new_frames=0 if new is None else new.height,
@@ -251,11 +255,11 @@ class Loader:
         slow = build_slow(live, baselines=self._baselines or None)
         return Findings(key, slow, taken_at, (time.perf_counter() - t0) * 1000)
 
-    def _refresh_findings(self, live: LivePart, key: tuple, force: bool) -> tuple[Findings, bool]:
+    def _refresh_findings(self, live: LivePart, key: tuple, force: bool, now: float) -> tuple[Findings, bool]:
         """Findings for this tick: inline for a new window or `r` (True), else the last ones, refreshed in a
         background thread once they are FINDINGS_EVERY_S old. They are the costly part of the report
-        (span trees, detectors, pricing), while the live part is what moves from one tick to the next."""
-        now = time.monotonic()
+        (span trees, detectors, pricing), while the live part is what moves from one tick to the next. `now` is when
+        the live part's frames were taken, so findings computed with it are exactly as current as the live part."""
         last = self._findings
         if last is None or last.key != key or force:
             findings = self._slow_part(live, key, now)

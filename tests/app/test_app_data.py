@@ -148,3 +148,15 @@ def test_status_line_says_how_old_the_findings_are(store_root: Path) -> None:
     assert "findings" not in status_text(state).plain  # fresh: nothing to say
     lagging = replace(state, snapshot=replace(snap, findings_age_s=3.4))
     assert "findings 3s ago" in status_text(lagging).plain
+
+
+def test_findings_of_an_unchanged_store_never_age(store_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The findings' age is their lag behind the live numbers, not wall time: the snapshot tests showed
+    "findings 1s ago" on a loaded machine, where ticks on an unchanged store took over a second."""
+    moment = [1000.0]
+    monkeypatch.setattr(data.time, "monotonic", lambda: moment[0])
+    loader = Loader(store_root, clock=lambda: NOW)
+    window = TimeWindow()
+    assert tick(loader, window).findings_age_s == 0.0
+    moment[0] += 3600.0  # an hour later, nothing new: the findings describe exactly what the live part shows
+    assert tick(loader, window).findings_age_s == 0.0
