@@ -17,8 +17,9 @@ from smythtop.store.catalog import KIND_WAL, list_parquet, rel, superseded
 from smythtop.store.columns import rows_to_polars
 from smythtop.store.compaction import read_sources
 from smythtop.store.framing import gc_paused, read_records
+from smythtop.store.layout import open_store
 from smythtop.store.locks import read_lock
-from smythtop.store.paths import PARQUET_DIR, WAL_DIR, ensure_dir, resolve_root
+from smythtop.store.paths import PARQUET_DIR, WAL_DIR, resolve_root
 from smythtop.store.reader import TimeBound, committed_frames, to_ns
 from smythtop.store.wal import list_segments
 
@@ -32,8 +33,11 @@ class Tailer:
     from_start=True also delivers the frames already in the WAL (not those already in Parquet).
     """
 
-    def __init__(self, root: str | os.PathLike[str] | None = None, *, from_start: bool = False) -> None:
+    def __init__(
+        self, root: str | os.PathLike[str] | None = None, *, from_start: bool = False, shared: bool = False
+    ) -> None:
         self.root = resolve_root(root)
+        open_store(self.root, write=False, shared=shared)
         self.offsets: dict[str, int] = {}
         self.counts: dict[str, int] = {}
         self._vanished: dict[str, int] = {}
@@ -70,7 +74,7 @@ class Tailer:
                 continue
             offset = self.offsets.get(seg.key, 0)
             try:
-                with open(seg.path, "rb") as fh:
+                with os.fdopen(os.open(seg.path, os.O_RDONLY | os.O_NOFOLLOW), "rb") as fh:
                     fh.seek(offset)
                     data = fh.read()
             except FileNotFoundError:
@@ -137,6 +141,7 @@ def tail(
     stop_event: threading.Event | None = None,
     from_start: bool = False,
     rescan_s: float = 15.0,
+    shared: bool = False,
 ) -> Iterator[pl.DataFrame]:
     """Yield DataFrames of new frames shortly after they are flushed, until stop_event is set.
 
@@ -145,15 +150,14 @@ def tail(
     """
     import watchfiles
 
-    tailer = Tailer(root, from_start=from_start)
-    for sub in (WAL_DIR, PARQUET_DIR):
-        ensure_dir(tailer.root / sub)
+    tailer = Tailer(root, from_start=from_start, shared=shared)
     first = tailer.poll()
     if first is not None:
         yield first
+    # A reader creates nothing: without both subdirectories yet, watch the whole root.
+    watched = [tailer.root / sub for sub in (WAL_DIR, PARQUET_DIR)]
     for _changes in watchfiles.watch(
-        tailer.root / WAL_DIR,
-        tailer.root / PARQUET_DIR,
+        *(watched if all(p.is_dir() for p in watched) else [tailer.root]),
         step=5,
         debounce=50,
         rust_timeout=int(rescan_s * 1000),
