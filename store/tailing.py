@@ -50,12 +50,17 @@ class Tailer:
 
     @classmethod
     def with_history(
-        cls, root: str | os.PathLike[str] | None = None, since: TimeBound = None, until: TimeBound = None
+        cls,
+        root: str | os.PathLike[str] | None = None,
+        since: TimeBound = None,
+        until: TimeBound = None,
+        *,
+        shared: bool = False,
     ) -> tuple[pl.LazyFrame, Tailer]:
         """Every committed frame in [since, until) now, and a Tailer that delivers exactly the
         frames committed after it: no frame in both, none in neither. Both views are taken under
         the shared publish lock, so no compaction can move frames between them."""
-        tailer = cls(root, from_start=True)  # nothing read yet: the locked read below starts it
+        tailer = cls(root, from_start=True, shared=shared)  # nothing read yet: the locked read below starts it
         with read_lock(tailer.root), gc_paused():
             rows = tailer._read_wal(deliver=True)
             files = list_parquet(tailer.root)
