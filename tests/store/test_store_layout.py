@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from smythtop.store.locks import read_lock
 from store_testlib import PY, REPO, frame, run_py, scan_ts, write_frames
 
 from smythtop import store
@@ -85,6 +86,10 @@ def test_stray_file_never_hides_a_writer_and_check_reports_it(root: Path) -> Non
     report = store.check(root)
     assert report.wal_frames == 5000 and not report.ok
     assert report.unknown_files == ["notes.txt", f"wal/{writer_dir.name}/junk.wal"]
+    cli = subprocess.run(
+        [str(SMYTHTOP), "store", "check", "--store", str(root)], capture_output=True, text=True, timeout=120, cwd=REPO
+    )
+    assert cli.returncode == 1 and f"unknown     wal/{writer_dir.name}/junk.wal" in cli.stdout
     store.compact(root)
     assert len(scan_ts(root)) == 5000
     assert (writer_dir / "junk.wal").read_bytes() == b"not a segment"  # not ours: never deleted
@@ -167,3 +172,21 @@ def test_writer_marks_a_new_store_and_a_newer_format_is_refused(root: Path) -> N
         store.scan(root)
     with pytest.raises(store.NotAStore, match="format 2"):
         store.Writer(root)
+
+
+def test_reader_of_a_store_without_publish_lock_excludes_its_creation(root: Path) -> None:
+    """A reader that finds no publish.lock holds the root directory's flock shared while it reads, so the
+    lock file (made under that flock exclusive, before any publish) cannot appear and be published under
+    mid-read: the race the earlier "readers create publish.lock" fix closed, kept closed without a file."""
+    _previous_version_store(root)
+    probe = (
+        "import fcntl, os, sys\n"
+        "fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)\n"
+        "try:\n    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\nexcept BlockingIOError:\n    print('blocked')\n"
+    )
+    with read_lock(root):
+        inside = run_py(probe, str(root))
+    outside = run_py(probe, str(root))
+
+    assert inside.stdout.strip() == "blocked" and outside.stdout.strip() == ""
+    assert not (root / "publish.lock").exists()
