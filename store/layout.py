@@ -41,7 +41,8 @@ _GROUP_WRITE, _WORLD_WRITE = stat.S_IWGRP, stat.S_IWOTH
 def open_store(root: Path, *, write: bool, shared: bool = False) -> None:
     """Check `root` before use (a missing root is fine for a reader: there is nothing to read).
 
-    Like ssh's StrictModes: the root must be owned by the user (or root) and not group/world-writable;
+    Like ssh's StrictModes: the root (and `wal/`, `parquet/`, `journal/`, `quarantine/`) must be owned by
+    the user (or root) and not group/world-writable;
     `shared=True` allows a group-writable root of one of our groups, never a world-writable one. Every
     name of ours in it must be a real file or directory (`lstat`), never a symlink. A directory without
     the marker is a store only if every entry has a store name (a store of the previous version, or an
@@ -60,10 +61,12 @@ def open_store(root: Path, *, write: bool, shared: bool = False) -> None:
     _check_owner(root, st, shared)
     names = os.listdir(root)
     for name in KNOWN_NAMES.intersection(names):
-        mode = os.lstat(root / name).st_mode
-        wanted = stat.S_ISREG(mode) if name in STORE_FILES else stat.S_ISDIR(mode)
+        lst = os.lstat(root / name)
+        wanted = stat.S_ISREG(lst.st_mode) if name in STORE_FILES else stat.S_ISDIR(lst.st_mode)
         if not wanted:
             raise UnsafeStore(f"refusing store {root}: {name} is a symlink or not a regular file or directory")
+        if name in STORE_DIRS:
+            _check_owner(root / name, lst, shared)  # a world-writable wal/ is as open as a world-writable root
     if MARKER in names:
         _check_marker(root)
     elif any(n not in KNOWN_NAMES and not n.startswith(TMP_PREFIX) for n in names):
@@ -75,18 +78,18 @@ def open_store(root: Path, *, write: bool, shared: bool = False) -> None:
         atomic_write_bytes(root / MARKER, json.dumps({"format": STORE_FORMAT}).encode())
 
 
-def _check_owner(root: Path, st: os.stat_result, shared: bool) -> None:
+def _check_owner(path: Path, st: os.stat_result, shared: bool) -> None:
     if st.st_mode & _WORLD_WRITE:
-        raise UnsafeStore(f"refusing store {root}: it is world-writable (chmod o-w {root})")
+        raise UnsafeStore(f"refusing store {path}: it is world-writable (chmod o-w {path})")
     ours = st.st_uid in (os.geteuid(), 0)
     if shared:
         if not ours and st.st_gid not in (os.getegid(), *os.getgroups()):
-            raise UnsafeStore(f"refusing shared store {root}: owned by uid {st.st_uid}, group not one of ours")
+            raise UnsafeStore(f"refusing shared store {path}: owned by uid {st.st_uid}, group not one of ours")
         return
     if not ours:
-        raise UnsafeStore(f"refusing store {root}: owned by uid {st.st_uid}, not by you (uid {os.geteuid()})")
+        raise UnsafeStore(f"refusing store {path}: owned by uid {st.st_uid}, not by you (uid {os.geteuid()})")
     if st.st_mode & _GROUP_WRITE:
-        raise UnsafeStore(f"refusing store {root}: it is group-writable (chmod g-w, or allow a shared store)")
+        raise UnsafeStore(f"refusing store {path}: it is group-writable (chmod g-w, or allow a shared store)")
 
 
 def _check_marker(root: Path) -> None:

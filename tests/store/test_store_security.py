@@ -102,6 +102,10 @@ def test_group_or_world_writable_root_is_refused_unless_shared(root: Path) -> No
     root.chmod(0o777)
     with pytest.raises(store.UnsafeStore, match="world-writable"):
         store.scan(root, shared=True)
+    root.chmod(0o700)
+    (root / "wal").chmod(0o777)
+    with pytest.raises(store.UnsafeStore, match="wal: it is world-writable"):
+        store.compact(root)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a directory to another user")
