@@ -235,13 +235,12 @@ class Writer:
     def _reopen_locked(self) -> None:
         """Move to a fresh writer dir and leave an unlocked LOCK in the old one, if it still exists, so
         compaction takes what it holds as a dead writer's. Buffered frames go to the new segment."""
-        old = getattr(self, "dir", None)
+        old = self.dir
         self._release()
         self._open_dir()
         self.reopened += 1
-        if old is not None:
-            with contextlib.suppress(OSError):  # the whole dir was removed, or someone made a LOCK already
-                os.close(os.open(old / WRITER_LOCK, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, FILE_MODE))
+        with contextlib.suppress(OSError):  # the whole dir was removed, or someone made a LOCK already
+            os.close(os.open(old / WRITER_LOCK, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, FILE_MODE))
 
     def _write_locked(self, rotate: bool = True) -> None:
         if not self._buf:
@@ -315,7 +314,7 @@ def _named_process_alive(directory: Path) -> bool:
     Another host's writer cannot be asked, so it counts as alive: its frames stay readable in the WAL,
     where a false "dead" would let compaction take a segment that is still growing."""
     parts = directory.name.rsplit("-", 2)
-    if len(parts) != 3 or not parts[1].isdigit():
+    if len(parts) != 3 or not (parts[1].isascii() and parts[1].isdigit()) or int(parts[1]) <= 0:
         return False  # not a name a Writer makes
     if parts[0] != _host():
         return True
