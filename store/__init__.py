@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from smythtop.store.errors import FrameError, StoreError, StoreUnavailable
+from smythtop.store.errors import FrameError, NotAStore, StoreError, StoreUnavailable, UnsafeStore
 from smythtop.store.paths import default_root
 from smythtop.store.schema import FIELDS, REQUIRED, SCHEMA_VERSION
 from smythtop.store.wal import Writer
@@ -34,8 +34,10 @@ __all__ = [
     "REQUIRED",
     "SCHEMA_VERSION",
     "FrameError",
+    "NotAStore",
     "StoreError",
     "StoreUnavailable",
+    "UnsafeStore",
     "Writer",
     "default_root",
     *_LAZY,

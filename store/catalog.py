@@ -4,11 +4,21 @@ and the compaction journal that makes a crash between publish and WAL delete har
 from __future__ import annotations
 
 import json
+import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from smythtop.store.paths import JOURNAL_DIR, PARQUET_DIR, PARQUET_SUFFIX, TMP_PREFIX, atomic_write_bytes
+from smythtop.store.paths import (
+    JOURNAL_DIR,
+    PARQUET_DIR,
+    PARQUET_SUFFIX,
+    TMP_PREFIX,
+    WAL_DIR,
+    atomic_write_bytes,
+    read_nofollow,
+)
+from smythtop.store.wal import is_segment_name
 
 SOURCES_KEY = b"smythtop.sources"  # Parquet key-value metadata: JSON provenance
 KIND_WAL = "w"  # made from WAL segments: rows in source order
@@ -44,7 +54,8 @@ def parse_parquet_name(path: Path) -> ParquetFile | None:
 def list_parquet(root: Path) -> list[ParquetFile]:
     """Published Parquet files, oldest first; temp files are never listed."""
     try:
-        entries = list((root / PARQUET_DIR).iterdir())
+        with os.scandir(root / PARQUET_DIR) as it:  # a symlink is not a published file: never followed
+            entries = [Path(e.path) for e in it if e.is_file(follow_symlinks=False)]
     except FileNotFoundError:
         return []
     files = [f for p in entries if not p.name.startswith(TMP_PREFIX) and (f := parse_parquet_name(p))]
@@ -76,11 +87,28 @@ def list_journals(root: Path) -> list[Journal]:
     out = []
     for path in paths:
         try:
-            data = json.loads(path.read_bytes())
-            out.append(Journal(path, str(data["target"]), tuple(str(s) for s in data["sources"])))
+            data = json.loads(read_nofollow(path))
+            journal = Journal(path, str(data["target"]), tuple(str(s) for s in data["sources"]))
         except (OSError, ValueError, KeyError, TypeError):
             continue  # a journal is published atomically; an unreadable one is from a foreign tool
+        if in_layout(journal.target) and all(in_layout(s) for s in journal.sources):
+            out.append(journal)  # else not ours: never acted on (`check` reports it)
     return out
+
+
+def in_layout(relpath: str) -> bool:
+    """A path a journal may name: `parquet/<file name>` or `wal/<writer>/<segment>`, nothing absolute or
+    with `..` (a journal naming `../victim` once made compaction delete the victim's file)."""
+    parts = relpath.split("/")
+    if len(parts) == 2 and parts[0] == PARQUET_DIR:
+        return parse_parquet_name(Path(parts[1])) is not None and not parts[1].startswith(TMP_PREFIX)
+    return (
+        len(parts) == 3
+        and parts[0] == WAL_DIR
+        and parts[1] not in ("", ".", "..")
+        and not parts[1].startswith(TMP_PREFIX)
+        and is_segment_name(parts[2])
+    )
 
 
 def superseded(root: Path) -> set[str]:

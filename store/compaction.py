@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import shutil
+import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ from smythtop.store.catalog import (
 from smythtop.store.columns import ARROW_SCHEMA, rows_to_arrow
 from smythtop.store.errors import StoreUnavailable
 from smythtop.store.framing import Damage, gc_paused, read_records
+from smythtop.store.layout import open_store
 from smythtop.store.locks import compactor_lock, publish_lock
 from smythtop.store.paths import (
     FILE_MODE,
@@ -45,10 +47,12 @@ from smythtop.store.paths import (
     atomic_write_bytes,
     ensure_dir,
     fsync_dir,
+    read_nofollow,
     resolve_root,
+    unlink_in_store,
     unlink_quiet,
 )
-from smythtop.store.wal import Segment, list_segments, writer_alive
+from smythtop.store.wal import Segment, list_segments, writer_alive, writer_dirs
 
 MAX_ROWS_PER_FILE = 1_000_000
 ROW_GROUP_ROWS = 128 * 1024
@@ -106,14 +110,9 @@ def read_sources(path: Path) -> tuple[str, list]:
 
 
 def _delete_sources(root: Path, sources: list[str]) -> None:
-    parents = set()
+    """Unlink each source inside the store only (`unlink_in_store`: no symlinked directory, no `..`)."""
     for source in sources:
-        path = root / source
-        unlink_quiet(path)
-        parents.add(path.parent)
-    for parent in parents:
-        if parent.exists():
-            fsync_dir(parent)
+        unlink_in_store(root, source)
 
 
 def publish(root: Path, tmp: Path | None, journal: Journal | None, sources: list[str]) -> None:
@@ -156,10 +155,11 @@ def _recover(root: Path, result: CompactionResult) -> None:
         # A writer sets its dir up in microseconds, but between mkdir and flock it looks dead:
         # only a dir that stayed unlocked for a while is a crashed writer's.
         try:
-            stale = now - directory.stat().st_mtime >= STALE_WRITER_SETUP_S
+            st = directory.lstat()  # a symlink here is not a writer's: never followed
         except FileNotFoundError:
             continue
-        if stale and directory.is_dir() and not writer_alive(directory):
+        stale = now - st.st_mtime >= STALE_WRITER_SETUP_S
+        if stale and stat.S_ISDIR(st.st_mode) and not writer_alive(directory):
             shutil.rmtree(directory, ignore_errors=True)
             result.temp_files_removed += 1
 
@@ -188,7 +188,7 @@ def _compact_wal(root: Path, max_rows: int, result: CompactionResult) -> None:
     paths: list[str] = []
     for seg in (s for s in list_segments(root) if s.sealed):
         try:
-            data = seg.path.read_bytes()
+            data = read_nofollow(seg.path)
         except FileNotFoundError:
             continue
         with gc_paused():
@@ -203,9 +203,7 @@ def _compact_wal(root: Path, max_rows: int, result: CompactionResult) -> None:
             rows, sources, paths = [], [], []
     if paths:
         _flush_group(root, rows, sources, paths, result)
-    for directory in (root / WAL_DIR).iterdir():
-        if directory.name.startswith(TMP_PREFIX) or not directory.is_dir():
-            continue  # a writer being set up; `_recover` removes it once it is stale
+    for directory in writer_dirs(root):  # a writer being set up is not listed; `_recover` removes it once stale
         if not any(directory.glob("*.wal")) and not writer_alive(directory):
             unlink_quiet(directory / WRITER_LOCK)
             with contextlib.suppress(OSError):  # a file we do not own is there: leave it for a human
@@ -254,13 +252,17 @@ def compact(
     max_rows_per_file: int = MAX_ROWS_PER_FILE,
     merge: bool = True,
     merge_min_age_s: float = MERGE_MIN_AGE_S,
+    shared: bool = False,
 ) -> CompactionResult:
-    """Compact sealed and dead-writer segments, then merge small files. Safe to call anytime."""
+    """Compact sealed and dead-writer segments, then merge small files. Safe to call anytime.
+
+    Refuses (NotAStore, UnsafeStore) a directory that is not a store or is not safe (`open_store`)."""
     path = resolve_root(root)
     result = CompactionResult()
     if not path.exists():
         return result
     try:
+        open_store(path, write=True, shared=shared)
         for sub in (PARQUET_DIR, JOURNAL_DIR, QUARANTINE_DIR, WAL_DIR):
             ensure_dir(path / sub)
         with compactor_lock(path) as ours:
@@ -271,6 +273,8 @@ def compact(
             _compact_wal(path, max_rows_per_file, result)
             if merge:
                 _merge_small(path, max_rows_per_file, merge_min_age_s, result)
+    except StoreUnavailable:
+        raise  # a refused store (`open_store`) already says what and where
     except OSError as exc:
         raise StoreUnavailable(f"cannot compact store {path}: {exc.strerror or exc}") from exc
     return result

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from smythtop.store.catalog import list_journals, list_parquet, rel, superseded
+from smythtop.store.catalog import list_journals, list_parquet, parse_parquet_name, rel, superseded
 from smythtop.store.framing import read_records
-from smythtop.store.paths import QUARANTINE_DIR, resolve_root
-from smythtop.store.wal import list_segments
+from smythtop.store.layout import KNOWN_NAMES, open_store
+from smythtop.store.paths import (
+    JOURNAL_DIR,
+    PARQUET_DIR,
+    QUARANTINE_DIR,
+    TMP_PREFIX,
+    WAL_DIR,
+    WRITER_LOCK,
+    read_nofollow,
+    resolve_root,
+)
+from smythtop.store.wal import is_segment_name, list_segments, writer_dirs
 
 
 @dataclass
@@ -30,6 +41,7 @@ class CheckReport:
     quarantined_files: int = 0
     quarantined_bytes: int = 0
     pending_journals: int = 0  # an interrupted compaction; the next `compact` finishes it
+    unknown_files: list[str] = field(default_factory=list)  # not written by smythtop: never read, never deleted
     oldest_ts: int | None = None
     newest_ts: int | None = None
 
@@ -39,7 +51,7 @@ class CheckReport:
 
     @property
     def ok(self) -> bool:
-        return not (self.damaged_bytes or self.unreadable_parquet)
+        return not (self.damaged_bytes or self.unreadable_parquet or self.unknown_files)
 
     def to_dict(self) -> dict:
         return {**asdict(self), "frames": self.frames, "ok": self.ok}
@@ -50,9 +62,11 @@ def _extend_range(report: CheckReport, lo: int, hi: int) -> None:
     report.newest_ts = hi if report.newest_ts is None else max(report.newest_ts, hi)
 
 
-def check(root: str | os.PathLike[str] | None = None) -> CheckReport:
-    """Read every WAL segment and every Parquet footer and report counts, damage and time range."""
+def check(root: str | os.PathLike[str] | None = None, *, shared: bool = False) -> CheckReport:
+    """Read every WAL segment and every Parquet footer and report counts, damage, time range and the
+    files smythtop did not write (a stray `junk.wal`, a symlink): `ok` is False while there are any."""
     path = resolve_root(root)
+    open_store(path, write=False, shared=shared)
     report = CheckReport(root=str(path))
     skip = superseded(path)
     writers: dict[str, bool] = {}
@@ -60,7 +74,7 @@ def check(root: str | os.PathLike[str] | None = None) -> CheckReport:
         if rel(path, seg.path) in skip:
             continue
         try:
-            data = seg.path.read_bytes()
+            data = read_nofollow(seg.path)
         except FileNotFoundError:
             continue
         read = read_records(data, sealed=seg.sealed)
@@ -94,7 +108,42 @@ def check(root: str | os.PathLike[str] | None = None) -> CheckReport:
         report.quarantined_files += 1
         report.quarantined_bytes += q.stat().st_size
     report.pending_journals = len(list_journals(path))
+    report.unknown_files = unknown_files(path)
     return report
+
+
+def unknown_files(root: Path) -> list[str]:
+    """Store-relative names of entries smythtop did not make: by name, and by type with `lstat` (a symlink
+    is always unknown). Temp files (`.tmp-*`) are ours; `compact` removes stale ones."""
+    journals = {j.path.name for j in list_journals(root)}
+    expected: dict[str, Callable[[os.DirEntry], bool]] = {
+        JOURNAL_DIR: lambda e: e.name in journals and _regular(e),
+        PARQUET_DIR: lambda e: parse_parquet_name(Path(e.name)) is not None and _regular(e),
+        QUARANTINE_DIR: _regular,
+        WAL_DIR: lambda e: e.is_dir(follow_symlinks=False),
+    }
+    out = [e.name for e in _entries(root) if e.name not in KNOWN_NAMES and not e.name.startswith(TMP_PREFIX)]
+    for sub, ours in expected.items():
+        out += [f"{sub}/{e.name}" for e in _entries(root / sub) if not e.name.startswith(TMP_PREFIX) and not ours(e)]
+    for directory in writer_dirs(root):
+        out += [
+            rel(root, Path(e.path))
+            for e in _entries(directory)
+            if not (e.name == WRITER_LOCK or is_segment_name(e.name)) or not _regular(e)
+        ]
+    return sorted(out)
+
+
+def _regular(entry: os.DirEntry) -> bool:
+    return entry.is_file(follow_symlinks=False)
+
+
+def _entries(directory: Path) -> list[os.DirEntry]:
+    try:
+        with os.scandir(directory) as it:
+            return list(it)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
 
 
 def _files(directory: Path) -> list[Path]:

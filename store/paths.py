@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
+
+from smythtop.store.errors import UnsafeStore
 
 WAL_DIR = "wal"
 PARQUET_DIR = "parquet"
@@ -19,6 +23,7 @@ WRITER_LOCK = "LOCK"
 WAL_SUFFIX = ".wal"
 PARQUET_SUFFIX = ".parquet"
 TMP_PREFIX = ".tmp-"
+MARKER = "smythtop-store.json"  # the store's marker: {"format": STORE_FORMAT}; docs/FORMAT.md section 2
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
@@ -39,8 +44,45 @@ def resolve_root(root: str | os.PathLike[str] | None) -> Path:
 
 
 def ensure_dir(path: Path) -> Path:
+    """Create `path` if missing and check with `lstat` that it is a real directory: a symlink planted in a
+    store (`quarantine -> /victim`) would otherwise redirect what we write there."""
     path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    if not stat.S_ISDIR(os.lstat(path).st_mode):
+        raise UnsafeStore(f"refusing store path {path}: it is a symlink or not a directory")
     return path
+
+
+def read_nofollow(path: Path) -> bytes:
+    """The bytes of a regular file named by store contents, opened with O_NOFOLLOW (ELOOP on a symlink)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd, "rb") as fh:
+        return fh.read()
+
+
+def unlink_in_store(root: Path, relpath: str) -> bool:
+    """Unlink `root/relpath` walking every directory with O_NOFOLLOW (openat), then fsync its directory.
+
+    A path from store contents (a journal's source) whose directories are symlinks or leave the store is
+    not ours: it is left alone (False). The final component is never followed (unlink does not)."""
+    parts = relpath.split("/")
+    if not parts or any(p in ("", ".", "..") for p in parts) or relpath.startswith("/"):
+        return False
+    fds = [os.open(root, os.O_RDONLY | os.O_DIRECTORY)]
+    try:
+        for part in parts[:-1]:
+            fds.append(os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fds[-1]))
+        os.unlink(parts[-1], dir_fd=fds[-1])
+        os.fsync(fds[-1])
+        return True
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return False
+        raise
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
 def fsync_dir(path: Path) -> None:

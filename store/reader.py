@@ -10,8 +10,9 @@ import polars as pl
 from smythtop.store.catalog import list_parquet, parse_parquet_name, rel, superseded
 from smythtop.store.columns import polars_schema, rows_to_polars
 from smythtop.store.framing import gc_paused, read_records
+from smythtop.store.layout import open_store
 from smythtop.store.locks import read_lock
-from smythtop.store.paths import resolve_root
+from smythtop.store.paths import read_nofollow, resolve_root
 from smythtop.store.wal import list_segments
 
 TimeBound = datetime | int | None
@@ -49,7 +50,7 @@ def _read_wal_frames(root: Path, skip: set[str]) -> pl.DataFrame:
                 if cached is not None and cached[0] == seg.path.stat().st_size:
                     frames.append(cached[1])
                     continue
-                data = seg.path.read_bytes()
+                data = read_nofollow(seg.path)
             except FileNotFoundError:
                 continue  # compacted since listing; the publish lock makes its Parquet visible instead
             rows = read_records(data, sealed=seg.sealed).rows
@@ -65,20 +66,28 @@ def _read_wal_frames(root: Path, skip: set[str]) -> pl.DataFrame:
     return pl.concat(frames) if len(frames) > 1 else frames[0]
 
 
-def read_wal(root: str | os.PathLike[str] | None = None) -> pl.DataFrame:
+def read_wal(root: str | os.PathLike[str] | None = None, *, shared: bool = False) -> pl.DataFrame:
     """The frames still in WAL segments (damaged bytes skipped; `check` counts them)."""
     path = resolve_root(root)
+    open_store(path, write=False, shared=shared)
     with read_lock(path):
         return _read_wal_frames(path, superseded(path))
 
 
-def scan(root: str | os.PathLike[str] | None = None, since: TimeBound = None, until: TimeBound = None) -> pl.LazyFrame:
+def scan(
+    root: str | os.PathLike[str] | None = None,
+    since: TimeBound = None,
+    until: TimeBound = None,
+    *,
+    shared: bool = False,
+) -> pl.LazyFrame:
     """A LazyFrame of every committed frame with `since <= ts < until`.
 
     Parquet files are pruned by the time range in their names, then by row-group statistics.
-    Collect it promptly: a later merge may replace the files it names.
+    Collect it promptly: a later merge may replace the files it names. Creates no file in the store.
     """
     path = resolve_root(root)
+    open_store(path, write=False, shared=shared)
     lo, hi = to_ns(since), to_ns(until)
     with read_lock(path):
         skip = superseded(path)

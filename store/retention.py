@@ -10,6 +10,7 @@ from pathlib import Path
 from smythtop.store.catalog import list_parquet, rel
 from smythtop.store.compaction import publish
 from smythtop.store.errors import StoreUnavailable
+from smythtop.store.layout import open_store
 from smythtop.store.locks import compactor_lock
 from smythtop.store.paths import resolve_root
 
@@ -30,6 +31,7 @@ def apply_retention(
     days: float,
     max_bytes: int | None = None,
     now_ns: int | None = None,
+    shared: bool = False,
 ) -> RetentionResult:
     """Remove files whose newest frame is older than `days`, then the oldest files until the
     Parquet total is at most `max_bytes`. WAL frames are never removed here: compact first."""
@@ -39,7 +41,10 @@ def apply_retention(
         return result
     cutoff = (now_ns if now_ns is not None else time.time_ns()) - int(days * NS_PER_DAY)
     try:
+        open_store(path, write=True, shared=shared)
         doomed, kept = _select_and_delete(path, cutoff, max_bytes)
+    except StoreUnavailable:
+        raise  # a refused store (`open_store`) already says what and where
     except OSError as exc:
         raise StoreUnavailable(f"cannot apply retention to store {path}: {exc.strerror or exc}") from exc
     result.removed = [f.name for f, _ in doomed]

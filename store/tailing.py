@@ -17,8 +17,9 @@ from smythtop.store.catalog import KIND_WAL, list_parquet, rel, superseded
 from smythtop.store.columns import rows_to_polars
 from smythtop.store.compaction import read_sources
 from smythtop.store.framing import gc_paused, read_records
+from smythtop.store.layout import open_store
 from smythtop.store.locks import read_lock
-from smythtop.store.paths import PARQUET_DIR, WAL_DIR, ensure_dir, resolve_root
+from smythtop.store.paths import PARQUET_DIR, WAL_DIR, resolve_root
 from smythtop.store.reader import TimeBound, committed_frames, to_ns
 from smythtop.store.wal import list_segments
 
@@ -32,8 +33,11 @@ class Tailer:
     from_start=True also delivers the frames already in the WAL (not those already in Parquet).
     """
 
-    def __init__(self, root: str | os.PathLike[str] | None = None, *, from_start: bool = False) -> None:
+    def __init__(
+        self, root: str | os.PathLike[str] | None = None, *, from_start: bool = False, shared: bool = False
+    ) -> None:
         self.root = resolve_root(root)
+        open_store(self.root, write=False, shared=shared)
         self.offsets: dict[str, int] = {}
         self.counts: dict[str, int] = {}
         self._vanished: dict[str, int] = {}
@@ -46,12 +50,17 @@ class Tailer:
 
     @classmethod
     def with_history(
-        cls, root: str | os.PathLike[str] | None = None, since: TimeBound = None, until: TimeBound = None
+        cls,
+        root: str | os.PathLike[str] | None = None,
+        since: TimeBound = None,
+        until: TimeBound = None,
+        *,
+        shared: bool = False,
     ) -> tuple[pl.LazyFrame, Tailer]:
         """Every committed frame in [since, until) now, and a Tailer that delivers exactly the
         frames committed after it: no frame in both, none in neither. Both views are taken under
         the shared publish lock, so no compaction can move frames between them."""
-        tailer = cls(root, from_start=True)  # nothing read yet: the locked read below starts it
+        tailer = cls(root, from_start=True, shared=shared)  # nothing read yet: the locked read below starts it
         with read_lock(tailer.root), gc_paused():
             rows = tailer._read_wal(deliver=True)
             files = list_parquet(tailer.root)
@@ -70,7 +79,7 @@ class Tailer:
                 continue
             offset = self.offsets.get(seg.key, 0)
             try:
-                with open(seg.path, "rb") as fh:
+                with os.fdopen(os.open(seg.path, os.O_RDONLY | os.O_NOFOLLOW), "rb") as fh:
                     fh.seek(offset)
                     data = fh.read()
             except FileNotFoundError:
@@ -137,6 +146,7 @@ def tail(
     stop_event: threading.Event | None = None,
     from_start: bool = False,
     rescan_s: float = 15.0,
+    shared: bool = False,
 ) -> Iterator[pl.DataFrame]:
     """Yield DataFrames of new frames shortly after they are flushed, until stop_event is set.
 
@@ -145,15 +155,14 @@ def tail(
     """
     import watchfiles
 
-    tailer = Tailer(root, from_start=from_start)
-    for sub in (WAL_DIR, PARQUET_DIR):
-        ensure_dir(tailer.root / sub)
+    tailer = Tailer(root, from_start=from_start, shared=shared)
     first = tailer.poll()
     if first is not None:
         yield first
+    # A reader creates nothing: without both subdirectories yet, watch the whole root.
+    watched = [tailer.root / sub for sub in (WAL_DIR, PARQUET_DIR)]
     for _changes in watchfiles.watch(
-        tailer.root / WAL_DIR,
-        tailer.root / PARQUET_DIR,
+        *(watched if all(p.is_dir() for p in watched) else [tailer.root]),
         step=5,
         debounce=50,
         rust_timeout=int(rescan_s * 1000),

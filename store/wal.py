@@ -24,6 +24,7 @@ from typing import Any
 
 from smythtop.store.errors import FrameError, StoreUnavailable
 from smythtop.store.framing import HEADER_SIZE, encode_frame, encode_header
+from smythtop.store.layout import open_store
 from smythtop.store.paths import (
     FILE_MODE,
     TMP_PREFIX,
@@ -44,9 +45,18 @@ DEFAULT_BUFFER_BYTES = 64 << 10
 _live_writers: weakref.WeakSet[Writer] = weakref.WeakSet()
 
 
+def _host() -> str:
+    return "".join(c if c.isalnum() or c in "._" else "_" for c in socket.gethostname())[:64] or "host"
+
+
 def _writer_name() -> str:
-    host = "".join(c if c.isalnum() or c in "._" else "_" for c in socket.gethostname())[:64] or "host"
-    return f"{host}-{os.getpid()}-{secrets.token_hex(4)}"
+    return f"{_host()}-{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def is_segment_name(name: str) -> bool:
+    """`000001.wal`...: digits and the suffix; anything else in a writer dir is not ours."""
+    stem = name.removesuffix(WAL_SUFFIX)
+    return stem != name and stem.isascii() and stem.isdigit()
 
 
 def segment_name(seq: int) -> str:
@@ -68,8 +78,10 @@ class Writer:
         segment_age_s: float = DEFAULT_SEGMENT_AGE_S,
         buffer_bytes: int = DEFAULT_BUFFER_BYTES,
         fsync: bool = False,
+        shared: bool = False,
     ) -> None:
         self.root = resolve_root(root)
+        self.shared = shared
         self.segment_bytes = segment_bytes
         self.segment_age_s = segment_age_s
         self.buffer_bytes = buffer_bytes
@@ -77,6 +89,7 @@ class Writer:
         self.appended = 0
         self.rejected = 0
         self.flushed = 0
+        self.reopened = 0  # times the lock or the segment was lost (deleted) and a fresh writer dir opened
         self._pending = 0
         self._buf = bytearray()
         self._lock = threading.Lock()
@@ -92,7 +105,7 @@ class Writer:
         ever sees an unlocked writer dir and mistakes it for a dead one."""
         tmp: Path | None = None
         try:
-            ensure_dir(self.root)  # the store root itself is 0700, not just what is inside it
+            open_store(self.root, write=True, shared=self.shared)  # a new root is 0700, not just what is inside
             wal = ensure_dir(self.root / WAL_DIR)
             name = _writer_name()
             tmp = wal / f"{TMP_PREFIX}{name}"
@@ -106,6 +119,8 @@ class Writer:
             self._release()
             if tmp is not None:
                 shutil.rmtree(tmp, ignore_errors=True)  # nothing was written there yet
+            if isinstance(exc, StoreUnavailable):
+                raise  # a refused store (`open_store`) already says what and where, in one line
             raise StoreUnavailable(f"cannot write to store {self.root}: {exc.strerror or exc}") from exc
         self._pid = os.getpid()
 
@@ -209,9 +224,29 @@ class Writer:
         if os.getpid() != self._pid:
             self._after_fork()
 
+    def _lost_locked(self) -> bool:
+        """Two fstats per write (a flush or a full buffer, never per frame): was our LOCK or our segment
+        unlinked? Then a compactor may take (or has taken) the directory as a dead writer's."""
+        try:
+            return os.fstat(self._lock_fd).st_nlink == 0 or os.fstat(self._fd).st_nlink == 0
+        except OSError:  # a reopen failed earlier: no fds
+            return True
+
+    def _reopen_locked(self) -> None:
+        """Move to a fresh writer dir and leave an unlocked LOCK in the old one, if it still exists, so
+        compaction takes what it holds as a dead writer's. Buffered frames go to the new segment."""
+        old = self.dir
+        self._release()
+        self._open_dir()
+        self.reopened += 1
+        with contextlib.suppress(OSError):  # the whole dir was removed, or someone made a LOCK already
+            os.close(os.open(old / WRITER_LOCK, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, FILE_MODE))
+
     def _write_locked(self, rotate: bool = True) -> None:
         if not self._buf:
             return
+        if self._lost_locked():
+            self._reopen_locked()
         data = memoryview(self._buf)
         done = 0
         try:
@@ -273,12 +308,34 @@ class Segment:
         return f"{self.writer}/{self.path.name}"
 
 
-def writer_alive(directory: Path) -> bool:
-    """A writer is alive while it holds the flock on its LOCK file."""
+def _named_process_alive(directory: Path) -> bool:
+    """For a writer dir whose LOCK is gone: is the process its name (`<host>-<pid>-<rand>`) names running?
+
+    Another host's writer cannot be asked, so it counts as alive: its frames stay readable in the WAL,
+    where a false "dead" would let compaction take a segment that is still growing."""
+    parts = directory.name.rsplit("-", 2)
+    if len(parts) != 3 or not (parts[1].isascii() and parts[1].isdigit()) or int(parts[1]) <= 0:
+        return False  # not a name a Writer makes
+    if parts[0] != _host():
+        return True
     try:
-        fd = os.open(directory / WRITER_LOCK, os.O_RDONLY)
-    except FileNotFoundError:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
         return False
+    except PermissionError:
+        return True  # it exists, as another user
+    return True
+
+
+def writer_alive(directory: Path) -> bool:
+    """A writer is alive while it holds the flock on its LOCK file, or, with the LOCK deleted, while the
+    process its directory is named after runs (a deleted LOCK once let compaction take a live segment)."""
+    try:
+        fd = os.open(directory / WRITER_LOCK, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return _named_process_alive(directory)
+    except OSError:
+        return True  # a LOCK that is a symlink is not ours: never compact or delete what is there
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -290,16 +347,16 @@ def writer_alive(directory: Path) -> bool:
 
 def list_segments(root: Path) -> list[Segment]:
     """Every WAL segment in the store, oldest first within each writer."""
-    wal = root / WAL_DIR
     out: list[Segment] = []
-    try:
-        dirs = sorted(p for p in wal.iterdir() if p.is_dir() and not p.name.startswith(TMP_PREFIX))
-    except FileNotFoundError:
-        return out
-    for directory in dirs:
+    for directory in writer_dirs(root):
         try:
-            seqs = sorted(int(p.name[: -len(WAL_SUFFIX)]) for p in directory.glob(f"*{WAL_SUFFIX}"))
-        except (FileNotFoundError, ValueError):
+            with os.scandir(directory) as entries:
+                seqs = sorted(
+                    int(e.name[: -len(WAL_SUFFIX)])
+                    for e in entries
+                    if is_segment_name(e.name) and e.is_file(follow_symlinks=False)
+                )
+        except FileNotFoundError:
             continue
         if not seqs:
             continue
@@ -307,3 +364,15 @@ def list_segments(root: Path) -> list[Segment]:
         for seq in seqs:
             out.append(Segment(directory / segment_name(seq), directory.name, seq, not alive or seq != seqs[-1]))
     return out
+
+
+def writer_dirs(root: Path) -> list[Path]:
+    """The writer directories under `wal/`: real directories (`lstat`: a symlink is never followed), not
+    a writer still being set up (`.tmp-*`). Anything else there is reported by `check`, never read."""
+    try:
+        with os.scandir(root / WAL_DIR) as entries:
+            return sorted(
+                Path(e.path) for e in entries if e.is_dir(follow_symlinks=False) and not e.name.startswith(TMP_PREFIX)
+            )
+    except FileNotFoundError:
+        return []

@@ -54,6 +54,8 @@ def _check(args: argparse.Namespace) -> int:
     print(f"quarantine  {report.quarantined_files} files, {report.quarantined_bytes} bytes")
     for bad in report.unreadable_parquet:
         print(f"unreadable  {bad}")
+    for name in report.unknown_files:
+        print(f"unknown     {name} (not written by smythtop: never read, never deleted)")
     if report.pending_journals:
         print(f"journals    {report.pending_journals} interrupted compactions (finished at next compact)")
     print(f"status      {'ok' if report.ok else 'DAMAGED'}")

@@ -56,7 +56,8 @@ def _fill(directory: Path) -> Path:
 
 def test_writer_on_read_only_mount(tmp_path: Path) -> None:
     mnt = tmp_path / "ro"
-    with tmpfs(mnt, "ro,size=1m") as mounted:
+    # mode=0700: tmpfs roots are 1777 by default, and a world-writable store root is refused before any write
+    with tmpfs(mnt, "ro,size=1m,mode=0700") as mounted:
         if not mounted:
             pytest.skip("mount not permitted here; test_read_only_directory_unprivileged covers it")
         for target in (mnt, mnt / "store"):
