@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from smythtop.store.errors import FrameError, StoreError, StoreUnavailable
+from smythtop.store.errors import AppendInterrupted, FrameError, StoreError, StoreUnavailable
 from smythtop.store.paths import default_root
 from smythtop.store.schema import FIELDS, REQUIRED, SCHEMA_VERSION
 from smythtop.store.wal import Writer
@@ -33,6 +33,7 @@ __all__ = [
     "FIELDS",
     "REQUIRED",
     "SCHEMA_VERSION",
+    "AppendInterrupted",
     "FrameError",
     "StoreError",
     "StoreUnavailable",
