@@ -6,10 +6,10 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import pyarrow.parquet as pq
 from smythtop.store.catalog import list_journals, list_parquet, rel, superseded
 from smythtop.store.framing import read_records
-from smythtop.store.paths import QUARANTINE_DIR, resolve_root
+from smythtop.store.paths import PARQUET_SUFFIX, QUARANTINE_DIR, resolve_root
+from smythtop.store.pqfiles import DAMAGE_ERRORS, NOT_DAMAGE, verify
 from smythtop.store.wal import list_segments
 
 
@@ -26,8 +26,9 @@ class CheckReport:
     parquet_bytes: int = 0
     damaged_regions: int = 0  # in WAL segments, not yet quarantined (the next compaction will)
     damaged_bytes: int = 0
-    unreadable_parquet: list[str] = field(default_factory=list)
+    unreadable_parquet: list[str] = field(default_factory=list)  # truncated, or a page fails its checksum
     quarantined_files: int = 0
+    quarantined_parquet: int = 0  # of the quarantined files, whole damaged Parquet files
     quarantined_bytes: int = 0
     pending_journals: int = 0  # an interrupted compaction; the next `compact` finishes it
     oldest_ts: int | None = None
@@ -51,7 +52,8 @@ def _extend_range(report: CheckReport, lo: int, hi: int) -> None:
 
 
 def check(root: str | os.PathLike[str] | None = None) -> CheckReport:
-    """Read every WAL segment and every Parquet footer and report counts, damage and time range."""
+    """Read every WAL segment and every Parquet page (checksums verified) and report counts, damage
+    and time range."""
     path = resolve_root(root)
     report = CheckReport(root=str(path))
     skip = superseded(path)
@@ -79,20 +81,24 @@ def check(root: str | os.PathLike[str] | None = None) -> CheckReport:
         if rel(path, f.path) in skip:
             continue
         try:
-            meta = pq.read_metadata(f.path)
+            size = f.path.stat().st_size
+            rows = verify(f.path)  # every page against its checksum: a bit flip is damage, not a value
         except FileNotFoundError:
             continue
-        except (OSError, ValueError) as exc:  # pyarrow raises ArrowInvalid (a ValueError) on a bad footer
+        except NOT_DAMAGE:
+            raise
+        except DAMAGE_ERRORS as exc:
             report.unreadable_parquet.append(f"{f.name}: {exc}")
             continue
         report.parquet_files += 1
-        report.parquet_frames += meta.num_rows
-        report.parquet_bytes += f.path.stat().st_size
-        if meta.num_rows:
+        report.parquet_frames += rows
+        report.parquet_bytes += size
+        if rows:
             _extend_range(report, f.min_ts, f.max_ts)
     for q in _files(path / QUARANTINE_DIR):
         report.quarantined_files += 1
         report.quarantined_bytes += q.stat().st_size
+        report.quarantined_parquet += q.name.endswith(PARQUET_SUFFIX)
     report.pending_journals = len(list_journals(path))
     return report
 
