@@ -247,17 +247,25 @@ def _merge_small(root: Path, max_rows: int, min_age_s: float, result: Compaction
         tables = _read_group(root, [f for f, _ in group], result)
         if len(tables) < 2:
             continue
-        table = pa.concat_tables(table for _, table in tables).sort_by("ts")
-        # The name's range comes from the rows, not from the sources' names.
-        ts = table.column("ts").cast(pa.int64())
-        name = parquet_name(pa.compute.min(ts).as_py(), pa.compute.max(ts).as_py(), KIND_MERGE)
-        srcs = [rel(root, f.path) for f, _ in tables]
-        tmp = root / PARQUET_DIR / f"{TMP_PREFIX}{name}"
-        write_parquet(table.replace_schema_metadata(ARROW_SCHEMA.metadata), tmp, sources=srcs, kind=KIND_MERGE)
-        journal = write_journal(root, f"{PARQUET_DIR}/{name}", srcs)
-        publish(root, tmp, journal, srcs)
+        table = pa.concat_tables(table for _, table in tables)
+        name = publish_sorted(root, table, [rel(root, f.path) for f, _ in tables])
         result.files_written.append(name)
         result.files_merged += len(tables)
+
+
+def publish_sorted(root: Path, table: pa.Table, sources: list[str]) -> str:
+    """Publish `table`'s rows sorted by ts as a kind-m file replacing `sources`; returns its name.
+
+    The name's time range comes from the rows themselves, never from the sources' names, so a range
+    that an outlier once stretched shrinks back once the outlier is gone."""
+    table = table.sort_by("ts")
+    ts = table.column("ts").cast(pa.int64())
+    name = parquet_name(pa.compute.min(ts).as_py(), pa.compute.max(ts).as_py(), KIND_MERGE)
+    tmp = root / PARQUET_DIR / f"{TMP_PREFIX}{name}"
+    write_parquet(table.replace_schema_metadata(ARROW_SCHEMA.metadata), tmp, sources=sources, kind=KIND_MERGE)
+    journal = write_journal(root, f"{PARQUET_DIR}/{name}", sources)
+    publish(root, tmp, journal, sources)
+    return name
 
 
 def _read_group(root: Path, files: list[ParquetFile], result: CompactionResult) -> list[tuple[ParquetFile, pa.Table]]:

@@ -31,4 +31,3 @@ def test_retention_drops_expired_frames_despite_a_future_outlier(root: Path) -> 
     assert left.min_ts == left.max_ts == YEAR_2262
     report = store.check(root)
     assert report.ok and report.parquet_frames == 1 and report.oldest_ts == YEAR_2262
-
