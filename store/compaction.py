@@ -48,7 +48,7 @@ from smythtop.store.paths import (
     resolve_root,
     unlink_quiet,
 )
-from smythtop.store.pqfiles import DAMAGE_ERRORS, NOT_DAMAGE, quarantine_parquet, read_verified
+from smythtop.store.pqfiles import DAMAGE_ERRORS, NOT_DAMAGE, quarantine_parquet, read_or_quarantine
 from smythtop.store.wal import Segment, list_segments, writer_alive
 
 MAX_ROWS_PER_FILE = 1_000_000
@@ -236,7 +236,8 @@ def _merge_small(root: Path, max_rows: int, min_age_s: float, result: Compaction
         except NOT_DAMAGE:
             raise
         except DAMAGE_ERRORS:
-            _quarantine_parquet(root, f, result)
+            quarantine_parquet(root, f.path)
+            result.parquet_quarantined.append(f.name)
             continue
         if groups[-1] and count + n > max_rows:
             groups.append([])
@@ -272,18 +273,12 @@ def _read_group(root: Path, files: list[ParquetFile], result: CompactionResult) 
     """Each file's rows, checksums verified; a damaged file is quarantined and left out of the merge."""
     out = []
     for f in files:
-        try:
-            out.append((f, read_verified(f.path)))
-        except NOT_DAMAGE:
-            raise
-        except DAMAGE_ERRORS:
-            _quarantine_parquet(root, f, result)
+        table = read_or_quarantine(root, f.path)
+        if table is None:
+            result.parquet_quarantined.append(f.name)
+        else:
+            out.append((f, table))
     return out
-
-
-def _quarantine_parquet(root: Path, f: ParquetFile, result: CompactionResult) -> None:
-    if quarantine_parquet(root, f.path):
-        result.parquet_quarantined.append(f.name)
 
 
 def compact(

@@ -42,6 +42,25 @@ def read_verified(
     )
 
 
+def read_or_quarantine(
+    root: Path,
+    path: Path,
+    source: Path | BinaryIO | None = None,
+    columns: list[str] | None = None,
+    lo: int | None = None,
+    hi: int | None = None,
+) -> pa.Table | None:
+    """`read_verified` of `source` (default: `path`, the published file), or None if it is damaged: then
+    `path` is quarantined, so the caller skips it and goes on with the other files."""
+    try:
+        return read_verified(path if source is None else source, columns, lo, hi)
+    except NOT_DAMAGE:
+        raise
+    except DAMAGE_ERRORS:
+        quarantine_parquet(root, path)
+        return None
+
+
 def verify(path: Path) -> int:
     """Read every page of every row group (one group in memory at a time); the row count, or raise."""
     pf = pq.ParquetFile(path, page_checksum_verification=True)

@@ -16,7 +16,7 @@ from smythtop.store.columns import polars_schema, rows_to_polars
 from smythtop.store.framing import gc_paused, read_records
 from smythtop.store.locks import read_lock
 from smythtop.store.paths import resolve_root
-from smythtop.store.pqfiles import DAMAGE_ERRORS, NOT_DAMAGE, quarantine_parquet, read_verified
+from smythtop.store.pqfiles import read_or_quarantine
 from smythtop.store.wal import list_segments
 
 TimeBound = datetime | int | None
@@ -160,12 +160,6 @@ class OpenFiles:
         return register_io_source(source, schema=schema, explain_name="smythtop.store")
 
     def _read(self, path: Path, fd: int, columns: list[str], lo: int | None, hi: int | None) -> pl.DataFrame | None:
-        try:
-            with self._lock, os.fdopen(os.dup(fd), "rb") as fh:
-                table = read_verified(fh, columns, lo, hi)
-        except NOT_DAMAGE:
-            raise
-        except DAMAGE_ERRORS:
-            quarantine_parquet(self.root, path)
-            return None
-        return pl.from_arrow(table)  # type: ignore[return-value]
+        with self._lock, os.fdopen(os.dup(fd), "rb") as fh:
+            table = read_or_quarantine(self.root, path, fh, columns, lo, hi)
+        return None if table is None else pl.from_arrow(table)  # type: ignore[return-value]

@@ -15,7 +15,7 @@ from smythtop.store.compaction import publish, publish_sorted
 from smythtop.store.errors import StoreUnavailable
 from smythtop.store.locks import compactor_lock
 from smythtop.store.paths import resolve_root
-from smythtop.store.pqfiles import DAMAGE_ERRORS, NOT_DAMAGE, quarantine_parquet, read_verified
+from smythtop.store.pqfiles import read_or_quarantine
 
 NS_PER_DAY = 86_400 * 1_000_000_000
 
@@ -66,13 +66,9 @@ def _trim(path: Path, cutoff: int, result: RetentionResult) -> None:
     for f in list_parquet(path):
         if not f.min_ts < cutoff <= f.max_ts:
             continue
-        try:
-            table = read_verified(f.path)
-        except NOT_DAMAGE:
-            raise
-        except DAMAGE_ERRORS:
-            if quarantine_parquet(path, f.path):
-                result.quarantined.append(f.name)
+        table = read_or_quarantine(path, f.path)
+        if table is None:
+            result.quarantined.append(f.name)
             continue
         keep = table.filter(pc.greater_equal(table.column("ts").cast(pa.int64()), cutoff))
         if keep.num_rows == table.num_rows:

@@ -18,7 +18,7 @@ from smythtop.store.compaction import read_sources
 from smythtop.store.framing import gc_paused, read_records
 from smythtop.store.locks import read_lock
 from smythtop.store.paths import PARQUET_DIR, WAL_DIR, ensure_dir, resolve_root
-from smythtop.store.pqfiles import DAMAGE_ERRORS, NOT_DAMAGE, quarantine_parquet, read_verified
+from smythtop.store.pqfiles import DAMAGE_ERRORS, NOT_DAMAGE, quarantine_parquet, read_or_quarantine
 from smythtop.store.reader import TimeBound, committed_frames, to_ns
 from smythtop.store.wal import list_segments
 
@@ -114,13 +114,9 @@ class Tailer:
                 self._replaced.add(key)  # its file may outlive the rename by a moment: never reread it
                 start += n
             if ranges:
-                try:
-                    table = read_verified(f.path)
-                except NOT_DAMAGE:
-                    raise
-                except DAMAGE_ERRORS:  # its rows are lost to this tailer; `check` and `compact` count the file
-                    quarantine_parquet(self.root, f.path)
-                    continue
+                table = read_or_quarantine(self.root, f.path)
+                if table is None:
+                    continue  # damaged: its rows are lost to this tailer; `check` counts the quarantined file
                 parts.extend(pl.from_arrow(table.slice(s, n)) for s, n in ranges)
         for key in list(self._vanished):
             self._vanished[key] += 1
