@@ -16,7 +16,7 @@ from typing import BinaryIO
 import pyarrow as pa
 import pyarrow.parquet as pq
 from smythtop.store.columns import ARROW_SCHEMA
-from smythtop.store.paths import QUARANTINE_DIR, fsync_dir
+from smythtop.store.paths import QUARANTINE_DIR
 
 # What pyarrow raises on damaged bytes: OSError for a bad page checksum or an undecodable Thrift
 # header, ArrowInvalid (a ValueError) for a truncated file or a column of the wrong length, and other
@@ -77,11 +77,23 @@ def quarantine_parquet(root: Path, path: Path) -> bool:
     """Move a damaged file into `quarantine/` under its own (unique) name, so no reader or merge meets it
     again; a rename within the store, so no byte is copied or lost. Best effort: on a read-only store, or
     one no compactor has set up yet (no `quarantine/`), the file stays and readers keep skipping it."""
-    directory = root / QUARANTINE_DIR
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW  # never follow a symlinked directory out of the store
     try:
-        os.rename(path, directory / path.name)
-        fsync_dir(directory)
-        fsync_dir(path.parent)
+        src = os.open(path.parent, flags)
     except OSError:
         return False
+    try:
+        dst = os.open(root / QUARANTINE_DIR, flags)
+    except OSError:
+        os.close(src)
+        return False
+    try:
+        os.rename(path.name, path.name, src_dir_fd=src, dst_dir_fd=dst)
+        os.fsync(dst)
+        os.fsync(src)
+    except OSError:
+        return False
+    finally:
+        os.close(src)
+        os.close(dst)
     return True

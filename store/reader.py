@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 import weakref
@@ -131,9 +132,13 @@ class OpenFiles:
         self.files: list[tuple[Path, int]] = []
         for path in paths:
             try:
-                self.files.append((path, os.open(path, os.O_RDONLY | os.O_CLOEXEC)))
+                self.files.append((path, os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)))
             except FileNotFoundError:
                 continue  # quarantined by another reader since it was listed
+            except OSError as exc:
+                if exc.errno != errno.ELOOP:
+                    raise
+                continue  # a symlink is never a published file: not followed out of the store
         self._lock = threading.Lock()  # the descriptors share one file offset: one reader at a time
         weakref.finalize(self, _close_all, [fd for _, fd in self.files])
 

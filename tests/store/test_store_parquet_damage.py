@@ -151,3 +151,15 @@ def test_report_and_export_survive_a_truncated_file(root: Path, tmp_path: Path) 
     assert len(out.read_text().splitlines()) == 30
     check = _cli("store", "check", "--store", str(root), "--json")
     assert json.loads(check.stdout)["quarantined_parquet"] == 1
+
+
+def test_quarantine_never_follows_a_symlinked_directory(root: Path, tmp_path: Path) -> None:
+    """Moving a damaged file aside must not move it out of the store through a planted symlink."""
+    damaged, _ = _store_with_files(root, [range(0, 20), range(20, 30)])
+    damaged.write_bytes(damaged.read_bytes()[:200])
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    shutil.rmtree(root / "quarantine")
+    (root / "quarantine").symlink_to(victim)
+    assert sorted(scan_ts(root)) == [frame(i)["ts"] for i in range(20, 30)]  # skipped all the same
+    assert list(victim.iterdir()) == [] and damaged.exists()
