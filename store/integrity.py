@@ -46,14 +46,31 @@ class CheckReport:
         return {**asdict(self), "frames": self.frames, "ok": self.ok}
 
 
+# A published file never changes in place (a rewrite gets a new name), so this process verifies each
+# file's pages once, keyed by its identity: the app's health check every 30 s would otherwise decode
+# the whole store each time. A new process (`smythtop store check`) verifies everything again.
+_verified: dict[Path, tuple[tuple[int, int, int], int]] = {}
+
+
+def _verified_rows(path: Path, st: os.stat_result) -> int:
+    """The file's row count, every page checked against its checksum (once per file per process)."""
+    identity = (st.st_ino, st.st_size, st.st_mtime_ns)
+    cached = _verified.get(path)
+    if cached is not None and cached[0] == identity:
+        return cached[1]
+    rows = verify(path)  # a bit flip is damage, not a value
+    _verified[path] = (identity, rows)
+    return rows
+
+
 def _extend_range(report: CheckReport, lo: int, hi: int) -> None:
     report.oldest_ts = lo if report.oldest_ts is None else min(report.oldest_ts, lo)
     report.newest_ts = hi if report.newest_ts is None else max(report.newest_ts, hi)
 
 
 def check(root: str | os.PathLike[str] | None = None) -> CheckReport:
-    """Read every WAL segment and every Parquet page (checksums verified) and report counts, damage
-    and time range."""
+    """Read every WAL segment and every Parquet page (checksums verified, once per file per process)
+    and report counts, damage and time range."""
     path = resolve_root(root)
     report = CheckReport(root=str(path))
     skip = superseded(path)
@@ -81,8 +98,8 @@ def check(root: str | os.PathLike[str] | None = None) -> CheckReport:
         if rel(path, f.path) in skip:
             continue
         try:
-            size = f.path.stat().st_size
-            rows = verify(f.path)  # every page against its checksum: a bit flip is damage, not a value
+            st = f.path.stat()
+            rows = _verified_rows(f.path, st)
         except FileNotFoundError:
             continue
         except NOT_DAMAGE:
@@ -92,9 +109,12 @@ def check(root: str | os.PathLike[str] | None = None) -> CheckReport:
             continue
         report.parquet_files += 1
         report.parquet_frames += rows
-        report.parquet_bytes += size
+        report.parquet_bytes += st.st_size
         if rows:
             _extend_range(report, f.min_ts, f.max_ts)
+    listed = {f.path for f in list_parquet(path)}
+    for gone in [p for p in _verified if p.is_relative_to(path) and p not in listed]:
+        _verified.pop(gone, None)
     for q in _files(path / QUARANTINE_DIR):
         report.quarantined_files += 1
         report.quarantined_bytes += q.stat().st_size
