@@ -9,7 +9,14 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from smythtop.store.errors import FrameError, NotAStore, StoreError, StoreUnavailable, UnsafeStore
+from smythtop.store.errors import (
+    AppendInterrupted,
+    FrameError,
+    NotAStore,
+    StoreError,
+    StoreUnavailable,
+    UnsafeStore,
+)
 from smythtop.store.paths import default_root
 from smythtop.store.schema import FIELDS, REQUIRED, SCHEMA_VERSION
 from smythtop.store.wal import Writer
@@ -33,6 +40,7 @@ __all__ = [
     "FIELDS",
     "REQUIRED",
     "SCHEMA_VERSION",
+    "AppendInterrupted",
     "FrameError",
     "NotAStore",
     "StoreError",

@@ -52,6 +52,7 @@ from smythtop.store.paths import (
     unlink_in_store,
     unlink_quiet,
 )
+from smythtop.store.pqfiles import DAMAGE_ERRORS, NOT_DAMAGE, quarantine_parquet, read_or_quarantine
 from smythtop.store.wal import Segment, list_segments, writer_alive, writer_dirs
 
 MAX_ROWS_PER_FILE = 1_000_000
@@ -80,6 +81,7 @@ class CompactionResult:
     quarantined_bytes: int = 0
     journals_recovered: int = 0
     temp_files_removed: int = 0
+    parquet_quarantined: list[str] = field(default_factory=list)  # damaged files the merge moved aside
 
 
 def write_parquet(table: pa.Table, path: Path, *, sources: list[dict] | list[str], kind: str) -> None:
@@ -97,6 +99,7 @@ def write_parquet(table: pa.Table, path: Path, *, sources: list[dict] | list[str
             row_group_size=ROW_GROUP_ROWS,
             use_byte_stream_split=_DURATION_COLUMNS,
             use_dictionary=_DICTIONARY_COLUMNS,
+            write_page_checksum=True,  # a CRC32 per page: readers verify it (`pqfiles`)
         )
         fh.flush()
         os.fsync(fh.fileno())
@@ -226,24 +229,54 @@ def _merge_small(root: Path, max_rows: int, min_age_s: float, result: Compaction
     groups: list[list[tuple[ParquetFile, int]]] = [[]]
     count = 0
     for f in small:
-        n = pq.read_metadata(f.path).num_rows
+        try:
+            n = pq.read_metadata(f.path).num_rows
+        except NOT_DAMAGE:
+            raise
+        except DAMAGE_ERRORS:
+            quarantine_parquet(root, f.path)
+            result.parquet_quarantined.append(f.name)
+            continue
         if groups[-1] and count + n > max_rows:
             groups.append([])
             count = 0
         groups[-1].append((f, n))
         count += n
     for group in groups:
-        if len(group) < 2:
+        tables = _read_group(root, [f for f, _ in group], result)
+        if len(tables) < 2:
             continue
-        table = pa.concat_tables([pq.read_table(f.path, schema=ARROW_SCHEMA) for f, _ in group]).sort_by("ts")
-        name = parquet_name(min(f.min_ts for f, _ in group), max(f.max_ts for f, _ in group), KIND_MERGE)
-        srcs = [rel(root, f.path) for f, _ in group]
-        tmp = root / PARQUET_DIR / f"{TMP_PREFIX}{name}"
-        write_parquet(table.replace_schema_metadata(ARROW_SCHEMA.metadata), tmp, sources=srcs, kind=KIND_MERGE)
-        journal = write_journal(root, f"{PARQUET_DIR}/{name}", srcs)
-        publish(root, tmp, journal, srcs)
+        table = pa.concat_tables(table for _, table in tables)
+        name = publish_sorted(root, table, [rel(root, f.path) for f, _ in tables])
         result.files_written.append(name)
-        result.files_merged += len(group)
+        result.files_merged += len(tables)
+
+
+def publish_sorted(root: Path, table: pa.Table, sources: list[str]) -> str:
+    """Publish `table`'s rows sorted by ts as a kind-m file replacing `sources`; returns its name.
+
+    The name's time range comes from the rows themselves, never from the sources' names, so a range
+    that an outlier once stretched shrinks back once the outlier is gone."""
+    table = table.sort_by("ts")
+    ts = table.column("ts").cast(pa.int64())
+    name = parquet_name(pa.compute.min(ts).as_py(), pa.compute.max(ts).as_py(), KIND_MERGE)
+    tmp = root / PARQUET_DIR / f"{TMP_PREFIX}{name}"
+    write_parquet(table.replace_schema_metadata(ARROW_SCHEMA.metadata), tmp, sources=sources, kind=KIND_MERGE)
+    journal = write_journal(root, f"{PARQUET_DIR}/{name}", sources)
+    publish(root, tmp, journal, sources)
+    return name
+
+
+def _read_group(root: Path, files: list[ParquetFile], result: CompactionResult) -> list[tuple[ParquetFile, pa.Table]]:
+    """Each file's rows, checksums verified; a damaged file is quarantined and left out of the merge."""
+    out = []
+    for f in files:
+        table = read_or_quarantine(root, f.path)
+        if table is None:
+            result.parquet_quarantined.append(f.name)
+        else:
+            out.append((f, table))
+    return out
 
 
 def compact(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from smythtop.store.schema import FrameError
 
-__all__ = ["FrameError", "NotAStore", "StoreError", "StoreUnavailable", "UnsafeStore"]
+__all__ = ["AppendInterrupted", "FrameError", "NotAStore", "StoreError", "StoreUnavailable", "UnsafeStore"]
 
 
 class StoreError(Exception):
@@ -23,3 +23,14 @@ class UnsafeStore(StoreUnavailable):
 
 class NotAStore(StoreUnavailable):
     """Refused: a non-empty directory without the store's marker file, or a marker of a newer format."""
+
+
+class AppendInterrupted(StoreUnavailable):
+    """`Writer.append_many` stopped part-way: the first `appended` good frames of the call are held by
+    the writer (written, or buffered for the next flush); the rest were not appended. `errors` are the
+    bad frames' errors, as `append_many` returns them."""
+
+    def __init__(self, message: str, *, appended: int, errors: list[FrameError]) -> None:
+        super().__init__(message)
+        self.appended = appended
+        self.errors = errors

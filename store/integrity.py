@@ -7,13 +7,13 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import pyarrow.parquet as pq
 from smythtop.store.catalog import list_journals, list_parquet, parse_parquet_name, rel, superseded
 from smythtop.store.framing import read_records
 from smythtop.store.layout import KNOWN_NAMES, open_store
 from smythtop.store.paths import (
     JOURNAL_DIR,
     PARQUET_DIR,
+    PARQUET_SUFFIX,
     QUARANTINE_DIR,
     TMP_PREFIX,
     WAL_DIR,
@@ -21,6 +21,7 @@ from smythtop.store.paths import (
     read_nofollow,
     resolve_root,
 )
+from smythtop.store.pqfiles import DAMAGE_ERRORS, NOT_DAMAGE, verify
 from smythtop.store.wal import is_segment_name, list_segments, writer_dirs
 
 
@@ -37,8 +38,9 @@ class CheckReport:
     parquet_bytes: int = 0
     damaged_regions: int = 0  # in WAL segments, not yet quarantined (the next compaction will)
     damaged_bytes: int = 0
-    unreadable_parquet: list[str] = field(default_factory=list)
+    unreadable_parquet: list[str] = field(default_factory=list)  # truncated, or a page fails its checksum
     quarantined_files: int = 0
+    quarantined_parquet: int = 0  # of the quarantined files, whole damaged Parquet files
     quarantined_bytes: int = 0
     pending_journals: int = 0  # an interrupted compaction; the next `compact` finishes it
     unknown_files: list[str] = field(default_factory=list)  # not written by smythtop: never read, never deleted
@@ -57,14 +59,32 @@ class CheckReport:
         return {**asdict(self), "frames": self.frames, "ok": self.ok}
 
 
+# A published file never changes in place (a rewrite gets a new name), so this process verifies each
+# file's pages once, keyed by its identity: the app's health check every 30 s would otherwise decode
+# the whole store each time. A new process (`smythtop store check`) verifies everything again.
+_verified: dict[Path, tuple[tuple[int, int, int], int]] = {}
+
+
+def _verified_rows(path: Path, st: os.stat_result) -> int:
+    """The file's row count, every page checked against its checksum (once per file per process)."""
+    identity = (st.st_ino, st.st_size, st.st_mtime_ns)
+    cached = _verified.get(path)
+    if cached is not None and cached[0] == identity:
+        return cached[1]
+    rows = verify(path)  # a bit flip is damage, not a value
+    _verified[path] = (identity, rows)
+    return rows
+
+
 def _extend_range(report: CheckReport, lo: int, hi: int) -> None:
     report.oldest_ts = lo if report.oldest_ts is None else min(report.oldest_ts, lo)
     report.newest_ts = hi if report.newest_ts is None else max(report.newest_ts, hi)
 
 
 def check(root: str | os.PathLike[str] | None = None, *, shared: bool = False) -> CheckReport:
-    """Read every WAL segment and every Parquet footer and report counts, damage, time range and the
-    files smythtop did not write (a stray `junk.wal`, a symlink): `ok` is False while there are any."""
+    """Read every WAL segment and every Parquet page (checksums verified, once per file per process) and report
+    counts, damage, time range and the files smythtop did not write (a stray `junk.wal`, a symlink): `ok` is
+    False while there are any."""
     path = resolve_root(root)
     open_store(path, write=False, shared=shared)
     report = CheckReport(root=str(path))
@@ -93,20 +113,27 @@ def check(root: str | os.PathLike[str] | None = None, *, shared: bool = False) -
         if rel(path, f.path) in skip:
             continue
         try:
-            meta = pq.read_metadata(f.path)
+            st = f.path.stat()
+            rows = _verified_rows(f.path, st)
         except FileNotFoundError:
             continue
-        except (OSError, ValueError) as exc:  # pyarrow raises ArrowInvalid (a ValueError) on a bad footer
+        except NOT_DAMAGE:
+            raise
+        except DAMAGE_ERRORS as exc:
             report.unreadable_parquet.append(f"{f.name}: {exc}")
             continue
         report.parquet_files += 1
-        report.parquet_frames += meta.num_rows
-        report.parquet_bytes += f.path.stat().st_size
-        if meta.num_rows:
+        report.parquet_frames += rows
+        report.parquet_bytes += st.st_size
+        if rows:
             _extend_range(report, f.min_ts, f.max_ts)
+    listed = {f.path for f in list_parquet(path)}
+    for gone in [p for p in _verified if p.is_relative_to(path) and p not in listed]:
+        _verified.pop(gone, None)
     for q in _files(path / QUARANTINE_DIR):
         report.quarantined_files += 1
         report.quarantined_bytes += q.stat().st_size
+        report.quarantined_parquet += q.name.endswith(PARQUET_SUFFIX)
     report.pending_journals = len(list_journals(path))
     report.unknown_files = unknown_files(path)
     return report

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import threading
+import weakref
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
+from polars.io.plugins import register_io_source
 from smythtop.store.catalog import list_parquet, parse_parquet_name, rel, superseded
 from smythtop.store.columns import polars_schema, rows_to_polars
 from smythtop.store.framing import gc_paused, read_records
 from smythtop.store.layout import open_store
 from smythtop.store.locks import read_lock
 from smythtop.store.paths import read_nofollow, resolve_root
+from smythtop.store.pqfiles import read_or_quarantine
 from smythtop.store.wal import list_segments
 
 TimeBound = datetime | int | None
@@ -81,10 +87,12 @@ def scan(
     *,
     shared: bool = False,
 ) -> pl.LazyFrame:
-    """A LazyFrame of every committed frame with `since <= ts < until`.
+    """A LazyFrame of every committed frame with `since <= ts < until`, as of this call. Creates no file in
+    the store.
 
-    Parquet files are pruned by the time range in their names, then by row-group statistics.
-    Collect it promptly: a later merge may replace the files it names. Creates no file in the store.
+    Parquet files are pruned by the time range in their names, then by row-group statistics. They are
+    opened here, under the read lock, so a retention or merge that deletes them before the frame is
+    collected changes nothing: the open files keep their bytes until the LazyFrame is dropped.
     """
     path = resolve_root(root)
     open_store(path, write=False, shared=shared)
@@ -93,17 +101,19 @@ def scan(
         skip = superseded(path)
         files = [f.path for f in list_parquet(path) if rel(path, f.path) not in skip]
         wal = _read_wal_frames(path, skip)
-    return committed_frames(files, wal, lo, hi)
+        return committed_frames(path, files, wal, lo, hi)
 
 
-def committed_frames(files: list[Path], wal: pl.DataFrame, lo: int | None, hi: int | None) -> pl.LazyFrame:
-    """Parquet files (pruned by the time range in their names) plus WAL frames, within [lo, hi)."""
+def committed_frames(root: Path, files: list[Path], wal: pl.DataFrame, lo: int | None, hi: int | None) -> pl.LazyFrame:
+    """Parquet files (pruned by the time range in their names) plus WAL frames, within [lo, hi).
+
+    Call it under the read lock: it opens the files it keeps (see `OpenFiles`)."""
     kept = []
     for path in files:
         f = parse_parquet_name(path)
         if f is not None and (lo is None or f.max_ts >= lo) and (hi is None or f.min_ts < hi):
             kept.append(path)
-    parts = [pl.scan_parquet(kept, schema=polars_schema())] if kept else []
+    parts = [OpenFiles(root, kept).lazy(lo, hi)] if kept else []
     parts.append(wal.lazy())
     frame = pl.concat(parts, how="vertical") if len(parts) > 1 else parts[0]
     if lo is not None:
@@ -111,3 +121,60 @@ def committed_frames(files: list[Path], wal: pl.DataFrame, lo: int | None, hi: i
     if hi is not None:
         frame = frame.filter(pl.col("ts") < pl.lit(hi).cast(pl.Datetime("ns", "UTC")))
     return frame
+
+
+def _close_all(fds: list[int]) -> None:
+    for fd in fds:
+        os.close(fd)
+
+
+class OpenFiles:
+    """Published Parquet files opened at scan time and read, checksums verified, when collected.
+
+    An open file outlives the unlink by retention or a merge, so a LazyFrame collected late still reads
+    exactly what was committed at scan time (issue 13: 12 of 209 scans racing retention failed with
+    FileNotFoundError). The descriptors close when the last LazyFrame using them is dropped. A damaged
+    file (bad page checksum, truncated) is skipped and moved to `quarantine/`; the rest is returned.
+    """
+
+    def __init__(self, root: Path, paths: list[Path]) -> None:
+        self.root = root
+        self.files: list[tuple[Path, int]] = []
+        for path in paths:
+            try:
+                self.files.append((path, os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)))
+            except FileNotFoundError:
+                continue  # quarantined by another reader since it was listed
+            except OSError as exc:
+                if exc.errno != errno.ELOOP:
+                    raise
+                continue  # a symlink is never a published file: not followed out of the store
+        self._lock = threading.Lock()  # the descriptors share one file offset: one reader at a time
+        weakref.finalize(self, _close_all, [fd for _, fd in self.files])
+
+    def lazy(self, lo: int | None, hi: int | None) -> pl.LazyFrame:
+        schema = polars_schema()
+
+        def source(
+            with_columns: list[str] | None, predicate: pl.Expr | None, n_rows: int | None, _batch_size: int | None
+        ) -> Iterator[pl.DataFrame]:
+            left = n_rows
+            for path, fd in self.files:
+                if left is not None and left <= 0:
+                    return
+                frame = self._read(path, fd, with_columns or list(schema), lo, hi)
+                if frame is None:
+                    continue
+                if predicate is not None:
+                    frame = frame.filter(predicate)
+                if left is not None:
+                    frame = frame.head(left)
+                    left -= frame.height
+                yield frame
+
+        return register_io_source(source, schema=schema, explain_name="smythtop.store")
+
+    def _read(self, path: Path, fd: int, columns: list[str], lo: int | None, hi: int | None) -> pl.DataFrame | None:
+        with self._lock, os.fdopen(os.dup(fd), "rb") as fh:
+            table = read_or_quarantine(self.root, path, fh, columns, lo, hi)
+        return None if table is None else pl.from_arrow(table)  # type: ignore[return-value]

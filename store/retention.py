@@ -1,4 +1,5 @@
-"""Retention: drop whole Parquet files, by age of their newest frame and optionally by total size."""
+"""Retention: drop expired frames by age (whole files, and the expired rows of a file that straddles the
+cut), then optionally whole files, oldest first, by total size."""
 
 from __future__ import annotations
 
@@ -7,12 +8,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from smythtop.store.catalog import list_parquet, rel
-from smythtop.store.compaction import publish
+from smythtop.store.compaction import publish, publish_sorted
 from smythtop.store.errors import StoreUnavailable
 from smythtop.store.layout import open_store
 from smythtop.store.locks import compactor_lock
 from smythtop.store.paths import resolve_root
+from smythtop.store.pqfiles import read_or_quarantine
 
 NS_PER_DAY = 86_400 * 1_000_000_000
 
@@ -23,6 +27,9 @@ class RetentionResult:
     removed_bytes: int = 0
     kept_files: int = 0
     kept_bytes: int = 0
+    trimmed: list[str] = field(default_factory=list)  # files that straddled the cut, rewritten without it
+    trimmed_frames: int = 0  # expired frames dropped from those files
+    quarantined: list[str] = field(default_factory=list)  # damaged files met while trimming, moved aside
 
 
 def apply_retention(
@@ -33,8 +40,9 @@ def apply_retention(
     now_ns: int | None = None,
     shared: bool = False,
 ) -> RetentionResult:
-    """Remove files whose newest frame is older than `days`, then the oldest files until the
-    Parquet total is at most `max_bytes`. WAL frames are never removed here: compact first."""
+    """Remove frames older than `days`: whole files whose newest frame is, and the older rows of a file
+    that straddles the cut (rewritten with the rest). Then remove the oldest files until the Parquet
+    total is at most `max_bytes`. WAL frames are never removed here: compact first."""
     path = resolve_root(root)
     result = RetentionResult()
     if not path.exists():
@@ -42,7 +50,7 @@ def apply_retention(
     cutoff = (now_ns if now_ns is not None else time.time_ns()) - int(days * NS_PER_DAY)
     try:
         open_store(path, write=True, shared=shared)
-        doomed, kept = _select_and_delete(path, cutoff, max_bytes)
+        doomed, kept = _select_and_delete(path, cutoff, max_bytes, result)
     except StoreUnavailable:
         raise  # a refused store (`open_store`) already says what and where
     except OSError as exc:
@@ -54,8 +62,34 @@ def apply_retention(
     return result
 
 
-def _select_and_delete(path: Path, cutoff: int, max_bytes: int | None) -> tuple[list, list]:
+def _trim(path: Path, cutoff: int, result: RetentionResult) -> None:
+    """Rewrite each file with frames on both sides of the cut keeping only those at or after it.
+
+    A file's name range spans all its rows, so one frame dated far ahead (issue 13: one from 2262)
+    kept a file of old frames forever when retention looked at names only. The new file's range comes
+    from the rows kept. Costs one rewrite of the few files at the cut per run."""
+    for f in list_parquet(path):
+        if not f.min_ts < cutoff <= f.max_ts:
+            continue
+        table = read_or_quarantine(path, f.path)
+        if table is None:
+            result.quarantined.append(f.name)
+            continue
+        keep = table.filter(pc.greater_equal(table.column("ts").cast(pa.int64()), cutoff))
+        if keep.num_rows == table.num_rows:
+            continue  # its name said otherwise (a foreign writer's file): nothing expired
+        sources = [rel(path, f.path)]
+        if keep.num_rows:
+            publish_sorted(path, keep, sources)
+        else:
+            publish(path, None, None, sources)
+        result.trimmed.append(f.name)
+        result.trimmed_frames += table.num_rows - keep.num_rows
+
+
+def _select_and_delete(path: Path, cutoff: int, max_bytes: int | None, result: RetentionResult) -> tuple[list, list]:
     with compactor_lock(path, wait=True):  # never race a merge that reads these files
+        _trim(path, cutoff, result)
         files = [(f, f.path.stat().st_size) for f in list_parquet(path)]
         doomed = [(f, size) for f, size in files if f.max_ts < cutoff]
         kept = [(f, size) for f, size in files if f.max_ts >= cutoff]

@@ -12,7 +12,6 @@ import threading
 from collections.abc import Iterator
 
 import polars as pl
-import pyarrow.parquet as pq
 from smythtop.store.catalog import KIND_WAL, list_parquet, rel, superseded
 from smythtop.store.columns import rows_to_polars
 from smythtop.store.compaction import read_sources
@@ -20,6 +19,7 @@ from smythtop.store.framing import gc_paused, read_records
 from smythtop.store.layout import open_store
 from smythtop.store.locks import read_lock
 from smythtop.store.paths import PARQUET_DIR, WAL_DIR, resolve_root
+from smythtop.store.pqfiles import DAMAGE_ERRORS, NOT_DAMAGE, quarantine_parquet, read_or_quarantine
 from smythtop.store.reader import TimeBound, committed_frames, to_ns
 from smythtop.store.wal import list_segments
 
@@ -65,9 +65,10 @@ class Tailer:
             rows = tailer._read_wal(deliver=True)
             files = list_parquet(tailer.root)
             skip = superseded(tailer.root)
+            kept = [f.path for f in files if rel(tailer.root, f.path) not in skip]
+            history = committed_frames(tailer.root, kept, rows_to_polars(rows), to_ns(since), to_ns(until))
         tailer._seen_parquet = {f.name for f in files}
-        kept = [f.path for f in files if rel(tailer.root, f.path) not in skip]
-        return committed_frames(kept, rows_to_polars(rows), to_ns(since), to_ns(until)), tailer
+        return history, tailer
 
     def _read_wal(self, *, deliver: bool) -> list[tuple]:
         rows: list[tuple] = []
@@ -103,7 +104,13 @@ class Tailer:
             self._seen_parquet.add(f.name)
             if f.kind != KIND_WAL:
                 continue
-            _, sources = read_sources(f.path)
+            try:
+                _, sources = read_sources(f.path)
+            except NOT_DAMAGE:
+                raise
+            except DAMAGE_ERRORS:
+                quarantine_parquet(self.root, f.path)
+                continue
             start = 0
             ranges = []
             for src in sources:
@@ -116,7 +123,9 @@ class Tailer:
                 self._replaced.add(key)  # its file may outlive the rename by a moment: never reread it
                 start += n
             if ranges:
-                table = pq.read_table(f.path)
+                table = read_or_quarantine(self.root, f.path)
+                if table is None:
+                    continue  # damaged: its rows are lost to this tailer; `check` counts the quarantined file
                 parts.extend(pl.from_arrow(table.slice(s, n)) for s, n in ranges)
         for key in list(self._vanished):
             self._vanished[key] += 1

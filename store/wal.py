@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from smythtop.store.errors import FrameError, StoreUnavailable
+from smythtop.store.errors import AppendInterrupted, FrameError, StoreUnavailable
 from smythtop.store.framing import HEADER_SIZE, encode_frame, encode_header
 from smythtop.store.layout import open_store
 from smythtop.store.paths import (
@@ -170,7 +170,10 @@ class Writer:
                 self._write_locked()
 
     def append_many(self, frames: Iterable[Mapping[str, Any]]) -> list[FrameError]:
-        """Buffer every good frame; return (do not raise) the errors of the bad ones."""
+        """Buffer every good frame; return (do not raise) the errors of the bad ones.
+
+        A write that fails part-way (disk full) raises AppendInterrupted carrying how many good frames,
+        in order, were appended before it, so a caller counts exactly what the store holds."""
         errors: list[FrameError] = []
         records = []
         for frame in frames:
@@ -181,12 +184,15 @@ class Writer:
         self.rejected += len(errors)
         with self._lock:
             self._check_open()
-            for record in records:  # write per buffer-full, so segments rotate on size as with append
+            for done, record in enumerate(records, 1):  # write per buffer-full: segments rotate on size
                 self._buf += record
                 self._pending += 1
                 self.appended += 1
                 if len(self._buf) >= self.buffer_bytes:
-                    self._write_locked()
+                    try:
+                        self._write_locked()
+                    except StoreUnavailable as exc:
+                        raise AppendInterrupted(str(exc), appended=done, errors=errors) from exc
         return errors
 
     def flush(self) -> None:

@@ -13,7 +13,6 @@ No failure of the recorder raises into the agent: it is counted (`stats()`) and 
 from __future__ import annotations
 
 import atexit
-import contextlib
 import functools
 import logging
 import os
@@ -462,14 +461,22 @@ class Collector:
             return []
         before = writer.rejected
         errors: list[store.FrameError] = []
-        with contextlib.suppress(store.StoreUnavailable):  # frames stay buffered; the flush below reports it
+        appended: int | None = None  # every good frame, unless the store failed part-way
+        try:  # what was appended stays buffered; the flush below reports the failure
             errors = writer.append_many(frames)
+        except store.AppendInterrupted as exc:
+            errors, appended = exc.errors, exc.appended
+        except store.StoreUnavailable:
+            appended = 0
         rejected = writer.rejected - before
         if rejected:
             self.rejected += rejected
             for err in errors:
                 self._warn_once(f"rejected:{err.field}", f"frame rejected by the store: {err}")
             frames = _valid_only(frames)
+        if appended is not None:
+            self.store_dropped += len(frames) - appended
+            frames = frames[:appended]
         self._unflushed += len(frames)
         return frames if self._try_flush(writer) else []
 

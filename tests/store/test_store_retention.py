@@ -40,15 +40,20 @@ def test_retention_by_age(root: Path) -> None:
     result = store.apply_retention(root, days=5, now_ns=NOW)
     assert sorted(result.removed) == sorted([files[0][0], files[1][0]])
     assert result.removed_bytes == files[0][1] + files[1][1]
-    assert (result.kept_files, result.kept_bytes) == (2, files[2][1] + files[3][1])
-    assert sorted(scan_ts(root)) == sorted(files[2][2] + files[3][2] + wal_ts)
-    assert {f.name for f in list_parquet(root)} == {files[2][0], files[3][0]}
+    # files[2] straddles the cut: its 9-day-old frame goes, the frame on the cut stays in a rewritten file.
+    assert (result.trimmed, result.trimmed_frames) == ([files[2][0]], 1)
+    kept = {f.name: f for f in list_parquet(root)}
+    assert result.kept_files == 2 and files[3][0] in kept
+    assert result.kept_bytes == sum(f.path.stat().st_size for f in kept.values())
+    assert sorted(scan_ts(root)) == sorted(files[2][2][1:] + files[3][2] + wal_ts)
+    (rewritten,) = (f for name, f in kept.items() if name != files[3][0])
+    assert rewritten.min_ts == rewritten.max_ts == files[2][2][1]  # its range comes from the rows kept
 
     again = store.apply_retention(root, days=5, now_ns=NOW)
-    assert again.removed == [] and again.removed_bytes == 0 and again.kept_files == 2
+    assert again.removed == [] and again.removed_bytes == 0 and again.kept_files == 2 and again.trimmed == []
 
     everything = store.apply_retention(root, days=1 / 48, now_ns=NOW)  # 30 minutes: the last file goes too
-    assert sorted(everything.removed) == sorted([files[2][0], files[3][0]])
+    assert sorted(everything.removed) == sorted(kept)
     assert sorted(scan_ts(root)) == sorted(wal_ts)
 
 
