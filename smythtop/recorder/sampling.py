@@ -14,6 +14,11 @@ The rule (docs/RECORDER.md, "Sampling"):
    the rest of a hot component can flood the store.
 Each execution's chance of being kept is exactly its sample_rate, so weighting every frame by
 1/sample_rate gives unbiased counts and sums (Horvitz-Thompson).
+
+Only running components are adapted: a state with no execution in a window and at its configured rate goes
+idle (its executions-per-second estimate reset, as if decayed), and comes back when the flush thread sees one
+of its frames or the hot path samples one of its executions out (`Sink.wake_state`). So the flush thread's
+per-interval work follows the components that run, not every name ever seen.
 """
 
 from __future__ import annotations
