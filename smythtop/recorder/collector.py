@@ -246,7 +246,8 @@ class Collector:
                     if not slow:
                         if _random() >= st.rate:
                             st.sampled_out += 1
-                            if st.idle:
+                            if st.idle:  # once per idle state: the flush thread adapts only running ones
+                                st.idle = False
                                 st.sink.wake_state(st)
                             return
                         rate = st.rate
