@@ -9,6 +9,7 @@
 - Memory of 10K buffered executions (tracemalloc), plain and with LLM fields.
 - CPU share of the flush thread at 10K executions/s with the default config (20 components at 500/s
   each, under the default volume cap): plain frames, and a realistic mix with 10% priced LLM calls.
+- 100K distinct component names: track() cost, memory grown, one idle flush cycle (issue 13, item 21).
 - Import time of `from smythtop import Collector` in a fresh interpreter.
 `.venv/bin/python -m bench recorder` runs only this module (about a minute).
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import collections
 import gc
+import os
 import random
 import shutil
 import statistics
@@ -51,6 +53,7 @@ def run(table: Table) -> None:
         _overhead(table, tmp)
         _memory(table, tmp)
         _flush_cpu(table, tmp)
+        _cardinality(table, tmp)
         _import_time(table)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -315,6 +318,47 @@ def _flush_share(root: Path, body: Callable[[Collector, int], None], seconds: fl
     c.close()
     frames = stats["written"] - written0
     return cpu / wall, cpu / max(1, frames), stats["dropped_buffer_full"]
+
+
+# -- many distinct component names (issue 13, item 21) -----------------------------------------
+def _cardinality(table: Table, tmp: Path) -> None:
+    n = 100_000  # 1e6 takes about 10 s: `python -c "from bench.bench_recorder import cardinality; ..."`
+    m = cardinality(n, tmp / "names")
+    g = "recorder"
+    table.add(g, "100K distinct names: track() per execution", m["track_us"], "us", "", f"{m['dropped']} dropped")
+    table.add(g, "100K distinct names: memory grown", m["rss_mb"], "MB", "bounded")
+    table.add(g, "100K distinct names: one idle flush cycle", m["idle_ms"], "ms", "constant")
+
+
+def cardinality(n: int, root: Path) -> dict[str, float]:
+    """One execution each of `n` distinct component names with the default config, as an agent that puts ids in
+    its component names would: the calling thread's cost per execution, the RSS grown once flushed, the frames
+    dropped, and the CPU time of one flush cycle with adaptation due once the names have stopped (the flush
+    thread's per-interval cost from then on)."""
+    names = [f"Component-{i}" for i in range(n)]
+    c = Collector(store=root)
+    gc.collect()
+    rss0 = _rss()
+    start = time.perf_counter()
+    for name in names:
+        with c.track(name, "bench-agent"):
+            pass
+    per_call = (time.perf_counter() - start) / n
+    c.flush(timeout=300)
+    gc.collect()
+    grown = _rss() - rss0
+    c._last_adapt -= 2 * 10**9  # adaptation due, as every second in the flush thread
+    cpu0 = time.thread_time()
+    c._cycle()
+    idle = time.thread_time() - cpu0
+    dropped = c.stats()["dropped_buffer_full"]
+    c.close()
+    return {"track_us": per_call * US, "rss_mb": grown / 1e6, "idle_ms": idle * 1e3, "dropped": dropped}
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 # -- import time --------------------------------------------------------------------------------

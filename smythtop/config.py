@@ -37,6 +37,14 @@ Share = Annotated[float, Meta(gt=0.0, le=1.0)]
 Positive = Annotated[float, Meta(gt=0.0)]
 
 
+# Message content and credentials: a tag under one of these keys would copy a prompt or a secret into the store.
+DENIED_TAG_KEYS: tuple[str, ...] = (
+    "prompt", "prompts", "system_prompt", "completion", "completions", "message", "messages", "content",
+    "input", "output", "text", "response", "api_key", "authorization", "password", "passwd", "secret",
+    "client_secret", "token", "access_token", "refresh_token", "id_token", "cookie", "credentials", "private_key",
+)  # fmt: skip
+
+
 class _Section(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     """Every section: unknown keys are errors, and a loaded config cannot change under its readers."""
 
@@ -55,6 +63,16 @@ class GlobalConfig(_Section):
     agent_id: str | None = None  # default: $SMYTHTOP_AGENT_ID, else "<program>-<pid>"
     agent_name: str | None = None  # default: the program name
     store: str | None = None  # default: $SMYTHTOP_STORE, $SRE_PERFORMANCE_DIR, ~/.local/share/smythtop/store
+    # Tag keys (and unknown frame fields) dropped before they reach the store, counted: they name message content
+    # or credentials. Matched whole and case-insensitively, ignoring "_" and "-" (so "API-Key" is "api_key").
+    denied_tag_keys: tuple[str, ...] = DENIED_TAG_KEYS
+    allowed_tag_keys: tuple[str, ...] = ()  # exceptions to denied_tag_keys, matched the same way
+    # Frames dated more than this far ahead of the recorder's clock are rejected, counted: one far-future
+    # frame would otherwise stretch its Parquet file's time range past any retention cut-off.
+    max_clock_skew_s: Positive = 3600.0
+    # Distinct component names with their own state (sampling, p95); later new names are recorded as "other".
+    max_components: Annotated[int, Meta(ge=1)] = 10_000
+    flush_on_signal: bool = True  # on SIGTERM/SIGHUP: flush, then the handler that was there before
 
 
 class ComponentsConfig(_Section):

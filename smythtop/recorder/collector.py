@@ -35,6 +35,7 @@ from smythtop.recorder.frames import Defaults, Record, record_frame, tracker_fra
 from smythtop.recorder.memory import memory_limit
 from smythtop.recorder.pricing import Pricer, PricingError
 from smythtop.recorder.sampling import ComponentState, Sink, adapt, component_policy
+from smythtop.recorder.tags import TagPolicy
 from smythtop.recorder.trace import CURRENT
 from smythtop.recorder.tracker import NOOP, FullTracker, NoopTracker, RemoteParent, Tracker, apply_track_fields
 
@@ -46,8 +47,15 @@ R = TypeVar("R")
 TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
 WRITER_RETRY_S = 5.0
 ADAPT_EVERY_S = 1.0
+OTHER = "other"  # the component that names past global.max_components are recorded as
+SIGNALS = ("SIGTERM", "SIGHUP")  # termination requests whose default action would lose the buffer
+# A supervisor's grace period before SIGKILL is 10 s (docker stop) to 90 s (systemd): flush well within it.
+SIGNAL_FLUSH_TIMEOUT_S = 5.0
 _random = random.random
 _live: weakref.WeakSet[Collector] = weakref.WeakSet()
+_previous_handlers: dict[int, Any] = {}  # signal number -> the handler ours chains to
+_deferred_signals: list[int] = []  # arrived while the main thread was inside a drain: delivered after it
+_mp_hooked: weakref.WeakSet[Collector] = weakref.WeakSet()  # collectors with a multiprocessing exit hook
 _instance: Collector | None = None
 _instance_lock = threading.Lock()
 
@@ -72,9 +80,16 @@ class Collector:
         self._high_water = max(1, g.buffer_size // 2)
         self._sink = Sink(self._buf, self._high_water, self._filling, self._fault, self._warn_once)
         self._states: dict[str, ComponentState] = {}
+        self._folded: dict[str, ComponentState] = {}  # past max_components: OTHER's state, the excluded names'
+        self._active: set[ComponentState] = set()  # states the next adaptation looks at (sampling.adapt)
+        self._tags = TagPolicy(g.denied_tag_keys, g.allowed_tag_keys)
+        self._skew_ns = int(g.max_clock_skew_s * 1e9)
+        self._ts_limit = 0  # frames dated after this are rejected; set per batch
+        self.components_folded = 0  # executions of names past max_components, recorded as OTHER
+        self.rejected_future_ts = 0
+        self._ctl = _Control()
         self._events = EventBus()
         self._pricer = Pricer()
-        self._writer: store.Writer | None = None
         self._writer_retry_at = 0
         self._closed = False
         self._defaults: Defaults | None = None
@@ -82,9 +97,14 @@ class Collector:
         self._thread: threading.Thread | None = None
         self._init_process_state()
         _live.add(self)
+        self._finalizer = weakref.finalize(self, _release, self._ctl)
+        self._finalizer.atexit = False  # at exit, _close_all flushes first, then closes
         if self._enabled:
             if g.propagate_threads:
                 threads.install()
+            if g.flush_on_signal:
+                _install_signal_flush()
+            _flush_at_process_exit(self)
             self._start_thread()
         else:
             self._disable()
@@ -94,11 +114,12 @@ class Collector:
         self._lock = threading.Lock()  # creating states, the writer
         self._flush_lock = threading.Lock()  # one drain at a time
         self._done = threading.Condition()
+        self._draining = 0  # the thread inside _cycle, if any
         self._requested = 0
         self._completed = 0
-        self._wake = threading.Event()
+        self._wake = self._ctl.wake = threading.Event()
         self._woken = False
-        self._stopping = False
+        self._ctl.stopping = False
         self._last_adapt = self._now()
         self.kept = 0  # frames built from kept executions
         self.dropped = 0  # buffer full: the oldest frame was overwritten
@@ -216,12 +237,17 @@ class Collector:
                 st = self._states.get(component) or self._state(component)
                 if st.excluded:
                     return
+                if st.name != component:  # folded into OTHER: the real name is kept nowhere
+                    f["component"] = st.name
                 if st.rate < 1.0 and f.get("success") is not False and f.get("sample_rate") is None:
                     total = f.get("total_ms")
                     slow = isinstance(total, (int, float)) and total * 1e6 > st.keep_above
                     if not slow:
                         if _random() >= st.rate:
                             st.sampled_out += 1
+                            if st.idle:  # once per idle state: the flush thread adapts only running ones
+                                st.idle = False
+                                st.sink.wake_state(st)
                             return
                         rate = st.rate
             if "ts" not in f:
@@ -234,16 +260,35 @@ class Collector:
             self._fault("record", exc)
 
     def _state(self, component: str) -> ComponentState:
+        """The state of a name seen for the first time. Past global.max_components names, a new name shares
+        the state of OTHER (or of the excluded names), so memory and the flush thread's work stay bounded
+        whatever an agent calls its components."""
         with self._lock:
             st = self._states.get(component)
+            if st is not None:
+                return st
+            excluded, rate = component_policy(self.config, component)
+            if len(self._states) < self.config.global_.max_components:
+                st = self._states[component] = self._new_state(component, excluded, rate)
+                return st
+            self.components_folded += 1
+            self._warn_once(
+                "max-components",
+                f"more than global.max_components={self.config.global_.max_components} component names: "
+                f"new names are recorded as {OTHER!r}",
+            )
+            key = "" if excluded else OTHER  # "" is never a valid component name: no collision
+            st = self._folded.get(key)
             if st is None:
-                excluded, rate = component_policy(self.config, component)
-                st = ComponentState(component, self._sink, self._now, rate)
-                st.excluded = excluded
-                st.memory = self.config.global_.track_memory
-                st.full = st.memory or self._clock is not SYSTEM_CLOCK
-                self._states[component] = st
+                st = self._folded[key] = self._new_state(OTHER, excluded, self.config.global_.sampling_rate)
             return st
+
+    def _new_state(self, name: str, excluded: bool, rate: float) -> ComponentState:
+        st = ComponentState(name, self._sink, self._now, rate)
+        st.excluded = excluded
+        st.memory = self.config.global_.track_memory
+        st.full = st.memory or self._clock is not SYSTEM_CLOCK
+        return st
 
     # -- events -------------------------------------------------------------------------------
     def on(self, event: str, callback: Callable[[Any], object]) -> None:
@@ -258,9 +303,8 @@ class Collector:
     def flush(self, timeout: float = 10.0) -> bool:
         """Write everything recorded so far; True when done within `timeout` seconds."""
         thread = self._thread
-        if thread is None or not thread.is_alive() or thread is threading.current_thread():
-            self._cycle()
-            return True
+        if thread is None or not thread.is_alive() or thread is threading.current_thread() or self._ctl.stopping:
+            return self._cycle(timeout)  # no thread to ask, or (a signal during close) one that is stopping
         with self._done:
             self._requested += 1
             target = self._requested
@@ -274,16 +318,16 @@ class Collector:
             return
         self._closed = True
         self._disable()
-        self._stopping = True
+        self._ctl.stopping = True
         self._wake.set()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
         self._cycle()
         with self._lock:
-            if self._writer is not None:
+            if self._ctl.writer is not None:
                 try:
-                    self._writer.close()
+                    self._ctl.writer.close()
                 except store.StoreUnavailable:
                     self.store_dropped += self._unflushed
                 except (OSError, ValueError) as exc:
@@ -291,6 +335,7 @@ class Collector:
                 else:
                     self.written += self._unflushed
                 self._unflushed = 0
+        self._finalizer.detach()
 
     def __enter__(self) -> Collector:
         return self
@@ -300,7 +345,7 @@ class Collector:
 
     def stats(self) -> dict[str, Any]:
         """Counters: what was kept, sampled out, dropped and why, priced, and every swallowed error."""
-        states = list(self._states.values())
+        states = [*self._states.values(), *self._folded.values()]
         return {
             "enabled": self._enabled,
             "buffered": len(self._buf),
@@ -310,6 +355,10 @@ class Collector:
             "dropped_buffer_full": self.dropped,
             "dropped_store_unavailable": self.store_dropped,
             "rejected": self.rejected,
+            "rejected_future_ts": self.rejected_future_ts,
+            "tags_denied": self._tags.denied,
+            "tags_invalid": self._tags.invalid,
+            "components_folded": self.components_folded,
             "priced": self._pricer.priced,
             "unpriced": self._pricer.unpriced,
             "unknown_models": sorted(f"{p or '?'}/{m}" for p, m in self._pricer.unknown_models),
@@ -321,18 +370,9 @@ class Collector:
 
     # -- the flush thread ---------------------------------------------------------------------
     def _start_thread(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="smythtop-flush", daemon=True)
+        args = (weakref.ref(self), self._ctl, self.config.global_.flush_interval_s)
+        self._thread = threading.Thread(target=_flush_loop, args=args, name="smythtop-flush", daemon=True)
         self._thread.start()
-
-    def _run(self) -> None:
-        interval = self.config.global_.flush_interval_s
-        while not self._stopping:
-            self._wake.wait(interval)
-            self._wake.clear()
-            self._woken = False
-            if self._stopping:
-                break
-            self._cycle()
 
     def _filling(self, n: int) -> None:
         """Called by the hot path when the buffer is at least half full."""
@@ -345,8 +385,13 @@ class Collector:
             self._woken = True
             self._wake.set()
 
-    def _cycle(self) -> None:
-        with self._flush_lock:
+    def _cycle(self, timeout: float = -1) -> bool:
+        """One drain; False if another drain held the lock for `timeout` seconds (a signal handler's flush
+        must not wait forever on a drain its own thread was interrupted in)."""
+        if not self._flush_lock.acquire(timeout=timeout):
+            return False
+        try:
+            self._draining = threading.get_ident()
             with self._done:
                 target = self._requested
             try:
@@ -357,19 +402,24 @@ class Collector:
                 with self._done:
                     self._completed = max(self._completed, target)
                     self._done.notify_all()
+        finally:
+            self._draining = 0
+            self._flush_lock.release()
+        if _deferred_signals and threading.current_thread() is threading.main_thread():
+            _on_signal(_deferred_signals.pop(), None)
+        return True
 
     def _drain(self) -> None:
         buf = self._buf
         items = [buf.popleft() for _ in range(len(buf))]
         self._offset = self._clock.wall_offset_ns()
+        self._ts_limit = self._now() + self._offset + self._skew_ns
         frames = [f for f in map(self._frame, items) if f is not None]
         now = self._now()
         elapsed = (now - self._last_adapt) / 1e9
         if elapsed >= ADAPT_EVERY_S or elapsed < 0:  # rates need a window of a second or more
             self._last_adapt = now
-            cap = self.config.global_.max_frames_per_second
-            for st in list(self._states.values()):
-                adapt(st, elapsed, cap)
+            self._adapt_active(elapsed)
         if not frames:
             self._flush_writer()
             return
@@ -386,6 +436,22 @@ class Collector:
         if written and self._events.wants(BATCH_FLUSH):
             self._events.emit(BATCH_FLUSH, written, self._callback_failed)
 
+    def _adapt_active(self, elapsed: float) -> None:
+        """Adapt the states that ran since they were last idle: those the drained items came from, and those
+        the hot path woke by sampling an execution out. A state that saw nothing in the window and runs at its
+        configured rate goes idle, so the per-interval work follows the components that run, not every name
+        ever seen."""
+        active = self._active
+        woken = self._sink.woken
+        while woken:
+            active.add(woken.popleft())
+        cap = self.config.global_.max_frames_per_second
+        for st in list(active):
+            if not adapt(st, elapsed, cap) and st.rate == st.base_rate:
+                active.discard(st)
+                st.seen_rate = 0.0  # as if decayed: an idle component's old volume is not its next one
+                st.idle = True
+
     def _frame(self, item: Any) -> dict[str, Any] | None:
         """One buffered item as a priced frame dict; None (counted) if it cannot be built."""
         defaults = self._frame_defaults()
@@ -395,6 +461,8 @@ class Collector:
                 frame, response = tracker_frame(item, self._wall_of, defaults)
                 st = item._st
                 st.kept += 1
+                st.idle = False
+                self._active.add(st)
                 st.recent.append((item._dur, 1.0 / item._rate))
                 if response is not None:
                     self._read_usage(frame, response)
@@ -404,7 +472,21 @@ class Collector:
                 total = frame.get("total_ms")
                 if st is not None and isinstance(total, (int, float)):
                     st.kept += 1
+                    st.idle = False
+                    self._active.add(st)
                     st.recent.append((int(total * 1e6), 1.0 / item.rate))
+            ts = frame.get("ts")
+            if isinstance(ts, int) and ts > self._ts_limit:
+                self.rejected_future_ts += 1
+                self._warn_once(
+                    "future-ts",
+                    f"frame dated more than global.max_clock_skew_s={self.config.global_.max_clock_skew_s:g} s "
+                    "ahead of the recorder's clock: rejected and counted",
+                )
+                return None
+            self._tags.clean(frame)
+            for key in self._tags.denied_keys:
+                self._warn_once(f"tag-denied:{key}", f"tag {key!r} dropped (global.denied_tag_keys): not stored")
         except Exception as exc:
             self._fault("frame", exc)
             return None
@@ -491,21 +573,21 @@ class Collector:
         return True
 
     def _flush_writer(self) -> None:
-        if self._writer is not None and self._unflushed:
-            self._try_flush(self._writer)
+        if self._ctl.writer is not None and self._unflushed:
+            self._try_flush(self._ctl.writer)
 
     def _get_writer(self) -> store.Writer | None:
-        if self._writer is not None:
-            return self._writer
+        if self._ctl.writer is not None:
+            return self._ctl.writer
         now = self._now()
         if now < self._writer_retry_at:
             return None
         try:
-            self._writer = store.Writer(self.store_root)
+            self._ctl.writer = store.Writer(self.store_root)
         except store.StoreUnavailable as exc:
             self._writer_retry_at = now + int(WRITER_RETRY_S * 1e9)
             self._warn_once("store-open", f"store unavailable, frames dropped and counted: {exc}")
-        return self._writer
+        return self._ctl.writer
 
     # -- never break the agent ----------------------------------------------------------------
     def _warn_once(self, key: str, message: str) -> None:
@@ -528,7 +610,43 @@ class Collector:
         self._thread = None
         self._init_process_state()
         if self._enabled and not self._closed:
+            _flush_at_process_exit(self)
             self._start_thread()
+
+
+class _Control:
+    """What the flush thread and a collector's finalizer share, instead of the collector itself: the thread
+    holds only a weak reference to its collector, so one dropped without close() is collected, and its
+    finalizer (`_release`) stops the thread and closes the writer's files."""
+
+    __slots__ = ("stopping", "wake", "writer")
+
+    def __init__(self) -> None:
+        self.stopping = False
+        self.wake = threading.Event()
+        self.writer: store.Writer | None = None
+
+
+def _flush_loop(ref: weakref.ref[Collector], ctl: _Control, interval: float) -> None:
+    """The flush thread: a cycle every `interval` seconds or when woken, while the collector lives."""
+    while not ctl.stopping:
+        ctl.wake.wait(interval)
+        ctl.wake.clear()
+        collector = ref()
+        if collector is None or ctl.stopping:
+            break
+        collector._woken = False
+        collector._cycle()
+        del collector  # no strong reference while waiting
+
+
+def _release(ctl: _Control) -> None:
+    """A collector was garbage-collected without close(): stop its thread and close its writer."""
+    ctl.stopping = True
+    ctl.wake.set()
+    if ctl.writer is not None:
+        with contextlib.suppress(store.StoreUnavailable, OSError, ValueError):
+            ctl.writer.close()
 
 
 def _valid_only(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -562,6 +680,74 @@ def _close_all() -> None:
             collector.close(timeout=5.0)
         except Exception as exc:  # interpreter shutdown: never raise
             log.warning("smythtop: close at exit failed: %r", exc)
+
+
+def _install_signal_flush() -> None:
+    """On SIGTERM and SIGHUP, flush every collector, then chain to the handler that was there. Installed once,
+    and only from the main thread (where Python allows it); a signal that is ignored ends nothing, so it is left
+    alone, as is a handler installed from C (which Python cannot call)."""
+    import signal
+
+    if _previous_handlers or threading.current_thread() is not threading.main_thread():
+        return
+    for name in SIGNALS:
+        signum = getattr(signal, name, None)  # Windows has no SIGHUP
+        if signum is None:
+            continue
+        previous = signal.getsignal(signum)
+        if previous is signal.SIG_IGN or previous is None:
+            continue
+        _previous_handlers[signum] = previous
+        signal.signal(signum, _on_signal)
+
+
+def _on_signal(signum: int, frame: Any) -> None:
+    """Flush, then do what would have happened without smythtop: call the program's own handler, or restore
+    the default action and raise the signal again, so the process ends with the same status."""
+    import signal
+
+    me = threading.get_ident()
+    if any(c._draining == me for c in list(_live)):  # the frames being written are in the interrupted drain
+        _deferred_signals.append(signum)
+        return
+    for collector in list(_live):
+        try:
+            if collector._buf or collector._unflushed:  # also one being closed: close() disables first
+                collector.flush(timeout=SIGNAL_FLUSH_TIMEOUT_S)
+        except Exception as exc:  # the signal must still take effect
+            log.warning("smythtop: flush on signal %d failed: %r", signum, exc)
+    previous = _previous_handlers.get(signum, signal.SIG_DFL)
+    if callable(previous):
+        previous(signum, frame)
+        return
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+def _flush_at_process_exit(collector: Collector) -> None:
+    """multiprocessing's children (Pool workers) end with os._exit under fork and forkserver, so atexit never runs
+    there, but multiprocessing.util's finalizers do, at the end of Process._bootstrap. Bootstrap first clears them
+    and then runs the after-fork hooks, so the finalizer is (re)registered from such a hook, in every child of
+    every start method; it is registered now too, for a collector made inside a running child. Nothing is done
+    when the program does not use multiprocessing."""
+    util = sys.modules.get("multiprocessing.util")
+    if util is None or collector in _mp_hooked:
+        return
+    _mp_hooked.add(collector)
+    _exit_finalizer(collector)
+    util.register_after_fork(collector, _exit_finalizer)
+
+
+def _exit_finalizer(collector: Collector) -> None:
+    from multiprocessing import util
+
+    util.Finalize(collector, _close_ref, args=(weakref.ref(collector),), exitpriority=0)
+
+
+def _close_ref(ref: weakref.ref[Collector]) -> None:
+    collector = ref()
+    if collector is not None:
+        collector.close(timeout=SIGNAL_FLUSH_TIMEOUT_S)
 
 
 os.register_at_fork(after_in_child=_after_fork)

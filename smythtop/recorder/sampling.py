@@ -14,6 +14,11 @@ The rule (docs/RECORDER.md, "Sampling"):
    the rest of a hot component can flood the store.
 Each execution's chance of being kept is exactly its sample_rate, so weighting every frame by
 1/sample_rate gives unbiased counts and sums (Horvitz-Thompson).
+
+Only running components are adapted: a state with no execution in a window and at its configured rate goes
+idle (its executions-per-second estimate reset, as if decayed), and comes back when the flush thread sees one
+of its frames or the hot path samples one of its executions out (`Sink.wake_state`). So the flush thread's
+per-interval work follows the components that run, not every name ever seen.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ class Sink:
     flush thread is woken, and where a swallowed error or a warning goes. Component states hold this
     rather than the Collector, so that this module and the tracker never import the collector."""
 
-    __slots__ = ("buf", "fault", "filling", "high_water", "warn_once")
+    __slots__ = ("buf", "fault", "filling", "high_water", "wake_state", "warn_once", "woken")
 
     def __init__(
         self,
@@ -54,13 +59,15 @@ class Sink:
         self.filling = filling  # called with the buffer's length when it is at least high_water
         self.fault = fault  # (where, exception): counted and logged once, never raised
         self.warn_once = warn_once  # (key, message)
+        self.woken: deque[ComponentState] = deque()  # idle states that sampled an execution out
+        self.wake_state = self.woken.append  # the hot path's call: once per idle state, thread-safe
 
 
 class ComponentState:
     """Hot-path state of one component name; only the flush thread writes rate and keep_above."""
 
     __slots__ = (
-        "base_rate", "buf", "excluded", "full", "high_water", "keep_above", "kept", "memory", "name", "now",
+        "base_rate", "buf", "excluded", "full", "high_water", "idle", "keep_above", "kept", "memory", "name", "now",
         "rate", "recent", "sampled_out", "seen_rate", "sink", "window_sampled_out",
     )  # fmt: skip
 
@@ -71,6 +78,7 @@ class ComponentState:
         self.buf = sink.buf  # copied here: one attribute load less on every kept execution
         self.high_water = sink.high_water
         self.excluded = False
+        self.idle = True  # not adapted by the flush thread until an execution of it is seen
         self.memory = False
         self.full = False  # needs a FullTracker: an injected clock or memory sampling
         self.base_rate = base_rate
@@ -111,14 +119,15 @@ def weighted_quantile(samples: list[tuple[int, float]], q: float) -> int:
     return ordered[min(i, len(ordered) - 1)][0]
 
 
-def adapt(st: ComponentState, elapsed_s: float, max_per_second: float) -> None:
-    """Once per flush: update the volume-capped rate and the slow threshold from the last window."""
+def adapt(st: ComponentState, elapsed_s: float, max_per_second: float) -> int:
+    """Once per flush: update the volume-capped rate and the slow threshold from the last window; returns the
+    executions seen in the window (0: the state may go idle)."""
     sampled_out = st.sampled_out
     executions = st.kept + (sampled_out - st.window_sampled_out)
     st.window_sampled_out = sampled_out
     st.kept = 0
     if elapsed_s <= 0:
-        return
+        return executions
     per_second = executions / elapsed_s
     st.seen_rate = (
         per_second if st.seen_rate == 0.0 else (RATE_SMOOTHING * per_second + (1 - RATE_SMOOTHING) * st.seen_rate)
@@ -131,3 +140,4 @@ def adapt(st: ComponentState, elapsed_s: float, max_per_second: float) -> None:
     st.rate = rate
     if len(st.recent) >= MIN_FOR_P95:
         st.keep_above = weighted_quantile(list(st.recent), quantile)
+    return executions

@@ -7,6 +7,7 @@ validation, pricing, encoding) happens later in the flush thread, from the field
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 _random = random.random
 _now = time.perf_counter_ns  # the system clock's monotonic reading (smythtop.recorder.clock.SystemClock)
 _id_lock = threading.Lock()
+_pid = os.getpid()  # this process; a tracker remembers it at enter and records itself only in that process
 
 PHASES = ("input", "core", "output", "queue")
 # Keys of a tracker's extras dict that are bookkeeping, not frame fields.
@@ -40,17 +42,20 @@ class Tracker:
     every attribute load and branch here is paid by every execution.
     """
 
-    __slots__ = ("_dur", "_err", "_parent", "_rate", "_span", "_st", "_start", "_token", "_x", "agent_id")
+    __slots__ = (
+        "_dur", "_err", "_parent", "_pid", "_rate", "_span", "_st", "_start", "_token", "_trace", "_x", "agent_id",
+    )  # fmt: skip
 
     def __init__(self, st: ComponentState, agent_id: str | None) -> None:
         self._st = st
         self.agent_id = agent_id
         self._x: dict[str, Any] | None = None
-        self._span: int | None = None
+        self._span: int | str | None = None
 
     def __enter__(self) -> Tracker:
         self._parent = CURRENT.get()
         self._token = CURRENT.set(self)
+        self._pid = _pid
         self._start = _now()
         return self
 
@@ -63,6 +68,8 @@ class Tracker:
             except ValueError:  # exited in another context than entered (e.g. an async generator)
                 CURRENT.set(self._parent)
             self._token = None
+            if self._pid != _pid:  # entered before a fork: the process that entered it records it
+                return False
             st = self._st
             dur = end - self._start
             self._dur = dur
@@ -73,6 +80,9 @@ class Tracker:
                 if dur <= st.keep_above and (x is None or "error_type" not in x):
                     if _random() >= rate:
                         st.sampled_out += 1
+                        if st.idle:  # the flush thread adapts only the states it knows are running
+                            st.idle = False
+                            st.sink.wake_state(st)
                         return False
                     self._rate = rate
                 else:
@@ -94,6 +104,8 @@ class Tracker:
         except ValueError:  # exited in another context than entered (e.g. an async generator)
             CURRENT.set(self._parent)
         self._token = None
+        if self._pid != _pid:  # entered before a fork: the process that entered it records it
+            return
         st = self._st
         dur = end - self._start
         self._dur = dur
@@ -104,6 +116,9 @@ class Tracker:
             if dur <= st.keep_above and (x is None or "error_type" not in x):
                 if _random() >= rate:
                     st.sampled_out += 1
+                    if st.idle:
+                        st.idle = False
+                        st.sink.wake_state(st)
                     return
                 self._rate = rate
             else:
@@ -203,7 +218,8 @@ class Tracker:
         self._extras()["error_type"] = error_type
 
     # -- ids, on demand -------------------------------------------------------------------------
-    def _span_n(self) -> int:
+    def _span_n(self) -> int | str:
+        """The span's counter value, drawn on first use; its hex id once frozen before a fork."""
         n = self._span
         if n is None:
             with _id_lock:  # the caller and the flush thread may both ask
@@ -220,7 +236,8 @@ class Tracker:
 
     @property
     def span_id(self) -> str:
-        return IDS.span_hex(self._span_n())
+        n = self._span_n()
+        return n if isinstance(n, str) else IDS.span_hex(n)
 
     @property
     def trace_id(self) -> str:
@@ -228,6 +245,8 @@ class Tracker:
         explicit = root._x.get("trace_id") if root._x else None
         if explicit is None and isinstance(root._parent, RemoteParent):
             explicit = root._parent.trace_id
+        if explicit is None:
+            explicit = getattr(root, "_trace", None)  # frozen before a fork
         return explicit if isinstance(explicit, str) else IDS.trace_hex(root._span_n())
 
     @property
@@ -270,6 +289,7 @@ class FullTracker(Tracker):
         self._token = CURRENT.set(self)
         if self._x is not None and MEM0 in self._x:
             self._x[MEM0] = RSS.rss()
+        self._pid = _pid
         self._start = self._st.now()
         return self
 
@@ -376,6 +396,29 @@ class NoopTracker:
 
 
 NOOP = NoopTracker()
+
+
+def _freeze_ids_before_fork() -> None:
+    """In the forking thread, just before a fork: fix the ids of the executions it is inside. The child's id
+    source is reseeded, so ids drawn there later would differ from the parent's; frozen now, the child's
+    executions point at the spans and trace the parent records."""
+    t = CURRENT.get()
+    if not isinstance(t, Tracker):
+        return
+    root = t._root()
+    trace = root.trace_id
+    while isinstance(t, Tracker):
+        t._span = t.span_id
+        t = t._parent
+    root._trace = trace
+
+
+def _after_fork_in_child() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+os.register_at_fork(before=_freeze_ids_before_fork, after_in_child=_after_fork_in_child)
 
 
 def apply_track_fields(t: Tracker, fields: Mapping[str, Any]) -> None:

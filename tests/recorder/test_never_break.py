@@ -145,9 +145,10 @@ def test_bad_values_are_counted_not_raised(make, root: Path) -> None:
         t.llm_response(object())
     c.flush()
     names = sorted(r["component"] for r in read_frames(root))
-    assert names == ["Good", "Phase", "WeirdResponse"]
+    assert names == ["Good", "ListTag", "Phase", "WeirdResponse"]  # a tag that cannot be kept costs only itself
     stats = c.stats()
-    assert stats["rejected"] == 6  # NegativeTokens, NaNQuality, ListTag, "", NoTotal, and the non-mapping
+    assert stats["rejected"] == 5  # NegativeTokens, NaNQuality, "", NoTotal, and the non-mapping
+    assert stats["tags_invalid"] == 1  # ListTag's list
     assert stats["internal_errors"] == 1  # the unhashable component name
     assert stats["pricing_errors"] == 2  # the unreadable response, and the negative tokens
 
