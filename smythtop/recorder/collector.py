@@ -13,6 +13,7 @@ No failure of the recorder raises into the agent: it is counted (`stats()`) and 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import logging
 import os
