@@ -23,6 +23,10 @@ class Thresholds:
     cost_per_operation: float = 0.05
     cost_warning_per_hour: float = 1.0
     cost_critical_per_hour: float = 5.0
+    # Rows per per-name list of a report (components, agent x component, models, ...); the rest fold into one
+    # "(other)" row. 200 is several screens of the app and covers the names a person reads, while the per-name
+    # work (series, detectors, trend fits, ~4 ms a name) stays under a second (docs/ANALYSIS.md).
+    max_rows: int = 200
 
     def __post_init__(self) -> None:
         checks = {
@@ -32,6 +36,7 @@ class Thresholds:
             "cost_per_operation": self.cost_per_operation > 0,
             "cost_warning_per_hour": self.cost_warning_per_hour > 0,
             "cost_critical_per_hour": self.cost_critical_per_hour >= self.cost_warning_per_hour,
+            "max_rows": self.max_rows >= 1,
         }
         bad = [name for name, ok in checks.items() if not ok]
         bad += [f"latency_p95_ms_by_component[{k!r}]" for k, v in self.latency_p95_ms_by_component.items() if v <= 0]
