@@ -203,15 +203,17 @@ def build_slow(live: LivePart, *, baselines: Mapping[str, Baseline] | None = Non
     sample = spans.sample(derived(live.scoped, win).with_columns(component=fold.label("component", c.kept)))
     critical, traces = spans.critical_path(sample)
     found = bottlenecks.find(comps, critical, traces, th)
-    recs = recommend.rank([
-        r
-        for r in recommend.model_downgrades(llm_comp, win)
-        + recommend.prompt_caching(llm_comp, win)
-        + recommend.retry_policy(comps, win)
-        + recommend.parallelize(spans.parallel_candidates(sample))
-        + recommend.sampling(comps, {s.component: s for s in comp_series}, win, th)
-        if fold.OTHER not in (r.component, r.model)  # a recommendation names one thing to change
-    ])
+    recs = recommend.rank(
+        [
+            r
+            for r in recommend.model_downgrades(llm_comp, win)
+            + recommend.prompt_caching(llm_comp, win)
+            + recommend.retry_policy(comps, win)
+            + recommend.parallelize(spans.parallel_candidates(sample))
+            + recommend.sampling(comps, {s.component: s for s in comp_series}, win, th)
+            if fold.OTHER not in (r.component, r.model)  # a recommendation names one thing to change
+        ]
+    )
 
     regressions = []
     for name, base in (baselines or {}).items():

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 import polars as pl
 from smythtop.analysis import weights as wt
-from smythtop.analysis.fold import OTHER, top
 from smythtop.analysis.cube import Cube
+from smythtop.analysis.fold import OTHER, top
 
 PHASES = ("input_ms", "core_ms", "output_ms", "queue_ms")
 TOKENS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
