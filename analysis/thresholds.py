@@ -1,8 +1,9 @@
-"""The limits a report judges against: latency SLOs, error budget, memory pressure and cost.
+"""The limits a report judges against (latency SLOs, error budget, memory pressure and cost) and how many rows
+each of its per-name lists keeps.
 
 The defaults suit an LLM agent (multi-second model calls). A pure value object: the analysis reads no files;
-the front-ends build it from the config file's `[alerts]` and `[llm.cost_thresholds]` (`smythtop.thresholds`,
-docs/CONFIG.md), whose defaults are these.
+the front-ends build it from the config file's `[alerts]`, `[llm.cost_thresholds]` and `[analysis]`
+(`smythtop.thresholds`, docs/CONFIG.md), whose defaults are these.
 """
 
 from __future__ import annotations
@@ -23,10 +24,7 @@ class Thresholds:
     cost_per_operation: float = 0.05
     cost_warning_per_hour: float = 1.0
     cost_critical_per_hour: float = 5.0
-    # Rows per per-name list of a report (components, agent x component, models, ...); the rest fold into one
-    # "(other)" row. 200 is several screens of the app and covers the names a person reads, while the per-name
-    # work (series, detectors, trend fits, ~4 ms a name) stays under a second (docs/ANALYSIS.md).
-    max_rows: int = 200
+    max_rows: int = 200  # rows per per-name list; the rest fold into "(other)" (`[analysis] max_rows`)
 
     def __post_init__(self) -> None:
         checks = {
