@@ -11,6 +11,7 @@ import msgspec
 import polars as pl
 import pytest
 from analysis_testlib import MS, T0_NS
+from smythtop.analysis.detail import UnknownComponent, component_detail
 from smythtop.analysis.fold import OTHER
 from smythtop.analysis.report import build_report
 from smythtop.analysis.thresholds import Thresholds
@@ -109,6 +110,8 @@ def test_the_report_keeps_the_top_names_and_folds_the_rest_into_one_other_row(wr
     named += [f.from_ for f in report.flows] + [f.to for f in report.flows]
     assert set(named) <= kept and OTHER in {c.component for c in report.critical_path}
     assert all(OTHER not in (r.component, r.model) for r in report.recommendations)
+    with pytest.raises(UnknownComponent, match="folded"):
+        component_detail(store.scan(root), OTHER, thresholds=Thresholds(max_rows=KEEP))
 
 
 def test_a_report_within_max_rows_folds_nothing(written) -> None:
