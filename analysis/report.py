@@ -129,7 +129,7 @@ def build_live(
     comps, overall_df, per_bucket, fleet_bucket, llm_total_df = rollups(c, [
         (["component"], False), ([], False), (["component", "b"], False), (["b"], False), ([], True),
     ])  # fmt: skip
-    model_rows = capped(c, ["model", "provider"], llm_only=True, score=_LLM_SCORE, n=th.max_rows)
+    (model_rows,) = capped(c, [(["model", "provider"], True, _LLM_SCORE)], th.max_rows)
     total_ms = float(comps["total_ms_sum"].sum()) if comps.height else 0.0
     overall = overall_df.row(0, named=True)
     spark = {
@@ -185,12 +185,10 @@ def build_live(
 def build_slow(live: LivePart, *, baselines: Mapping[str, Baseline] | None = None) -> Findings:
     """The findings, from the live part's cube and rollups plus the span-tree sample (the costly part)."""
     th, win, c, comps = live.thresholds, live.window, live.cube, live.comps
-    n = th.max_rows
-    (by_llm_component,) = rollups(c, [(["component"], True)])
-    agent_comps = capped(c, ["agent_id", "component"], llm_only=False, score=("total_ms_sum",), n=n)
-    llm_comp = capped(c, ["component", "model", "provider"], llm_only=True, score=_LLM_SCORE, n=n)
-    by_provider = capped(c, ["provider"], llm_only=True, score=_LLM_SCORE, n=n)
-    by_agent = capped(c, ["agent_id"], llm_only=True, score=_LLM_SCORE, n=n)
+    agent_comps, llm_comp, by_provider, by_agent, by_llm_component = capped(c, [
+        (["agent_id", "component"], False, ("total_ms_sum",)), (["component", "model", "provider"], True, _LLM_SCORE),
+        (["provider"], True, _LLM_SCORE), (["agent_id"], True, _LLM_SCORE), (["component"], True, _LLM_SCORE),
+    ], th.max_rows)  # fmt: skip
     agent_rows = [
         AgentComponentRow(agent_id=r["agent_id"], **stat_fields(r, win, th, live.total_ms))
         for r in agent_comps.iter_rows(named=True)

@@ -31,21 +31,27 @@ def rollups(cube: Cube, specs: Sequence[tuple[Sequence[str], bool]]) -> list[pl.
     return pl.collect_all([_plan(cube, list(by), llm_only) for by, llm_only in specs])
 
 
-def capped(cube: Cube, by: Sequence[str], *, llm_only: bool, score: Sequence[str], n: int) -> pl.DataFrame:
-    """`rollup(cube, by)` with at most n + 1 rows: the top n by `score`, then one OTHER row for the rest.
+def capped(cube: Cube, specs: Sequence[tuple[Sequence[str], bool, Sequence[str]]], n: int) -> list[pl.DataFrame]:
+    """`rollups` (by, llm_only, score) with at most n + 1 rows each: the top n by `score`, then one OTHER row.
 
-    The rest is folded by relabelling its dims (every `by` column becomes OTHER) and rolling up again, so the
-    OTHER row's counts, sums and percentiles are exact for the frames it stands for.
+    All rollups run together first; only one with more than n groups is rolled up again, with the dims of its
+    groups outside the top n relabelled OTHER (every `by` column), so the OTHER row's counts, sums and
+    percentiles are exact for the frames it stands for.
     """
-    full = rollup(cube, by, llm_only=llm_only)
-    if full.height <= n:
-        return full
+    full = rollups(cube, [(by, llm_only) for by, llm_only, _ in specs])
+    return [
+        frame if frame.height <= n else _fold(cube, frame, list(by), llm_only, score, n)
+        for frame, (by, llm_only, score) in zip(full, specs, strict=True)
+    ]
+
+
+def _fold(cube: Cube, full: pl.DataFrame, by: list[str], llm_only: bool, score: Sequence[str], n: int) -> pl.DataFrame:
     keep = top(full, by, score, n).select(*by, _keep=pl.lit(True))
     fold = pl.col("_keep").is_null()
     if llm_only:  # frames without a model stay out of an LLM rollup after relabelling too
         fold = fold & pl.col("model").is_not_null()
     dims = (
-        cube.dims.join(keep, on=list(by), how="left", nulls_equal=True)
+        cube.dims.join(keep, on=by, how="left", nulls_equal=True)
         .with_columns(pl.when(fold).then(pl.lit(OTHER)).otherwise(pl.col(c)).alias(c) for c in by)
         .drop("_keep")
     )
