@@ -224,11 +224,14 @@ print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_m
 def _report_run(root: Path) -> tuple[float, float, int]:
     """(seconds, peak RSS MB, distinct components) of `build_report(store.scan(root))` in a fresh process, so
     that its peak RSS is its own."""
-    out = subprocess.run([sys.executable, "-c", _REPORT, str(root)], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", _REPORT, str(root)], capture_output=True, text=True, check=True, timeout=REPORT_TIMEOUT_S
+    )
     secs, rss_kb, components = out.stdout.split()
     return float(secs), int(rss_kb) / 1024, int(components)
 
 
+REPORT_TIMEOUT_S = 300.0  # a report that takes longer is a failure to report, not a bench to wait on
 REFERENCE_NAMES = 10  # the reference store: the same rows over this many component names
 # (distinct names, rows): 1M names get one row each (rows are a multiple of generate_fleet's 6 spans a trace)
 CARDINALITY = ((10_000, 200_004), (1_000_000, 1_000_002))

@@ -1,9 +1,9 @@
 """smythtop's one config file: its schema (msgspec Structs), where it is found, and how bad input is reported.
 
 One TOML file serves every front-end: the recorder reads `[global]`, `[components]`, `[llm]`, `[alerts]` and
-`[advanced]`; the analysis judges against `[alerts]` and `[llm.cost_thresholds]` and keeps `[analysis]`'s
-number of rows (converted to its own `Thresholds` by `smythtop.thresholds`); the app reads `[app]` and `[keys]`. docs/CONFIG.md lists every key
-and who reads it.
+`[advanced]`; the analysis judges against `[alerts]` and `[llm.cost_thresholds]` and lists `[analysis]`'s
+number of rows (converted to its own `Thresholds` by `smythtop.thresholds`); the app reads `[app]` and `[keys]`.
+docs/CONFIG.md lists every key and who reads it.
 
 Discovery: an explicitly named file (`--config FILE`, `Collector(config=path)`), else `$SMYTHTOP_CONFIG`, else
 `$XDG_CONFIG_HOME/smythtop/config.toml` (default `~/.config/smythtop/config.toml`). A named file, by argument or
