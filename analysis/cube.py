@@ -15,7 +15,8 @@ small frames built here:
   well under 1 %, a 60-bucket series ~3 % per bucket, below the detectors' noise floors.
 
 A dim is one (agent_id, component, model, provider) combination, keyed by a 64-bit hash so the group-bys
-hash one integer instead of four strings.
+hash one integer instead of four strings. Components beyond the top `Thresholds.max_rows` by time are folded
+into one "(other)" component first (`fold`), so nothing here or downstream grows with distinct names.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import polars as pl
+from smythtop.analysis import fold
 from smythtop.analysis import weights as wt
 from smythtop.analysis.thresholds import Thresholds
 from smythtop.analysis.window import Window
@@ -52,6 +54,8 @@ class Cube:
     tokens_k: pl.DataFrame  # k, _bin, _w, _v (input tokens per call)
     mem_c: pl.DataFrame  # component, _bin, _w, _v
     subsample: int  # m: distribution statistics used 1 frame in m (1 = every frame)
+    components: int  # distinct component names in the window, before folding
+    kept: pl.Series | None  # the component names that keep their own row; None: nothing was folded
 
     @cached_property
     def labelled(self) -> dict[str, pl.DataFrame]:
@@ -60,9 +64,9 @@ class Cube:
         return dict(zip(frames, pl.collect_all([with_dims(f, self) for f in frames.values()]), strict=True))
 
 
-def dim_key() -> pl.Expr:
+def dim_key(component: pl.Expr) -> pl.Expr:
     """A 64-bit key per (agent, component, model, provider); distinct seeds keep the four fields apart."""
-    parts = [pl.col(c).hash(seed=i + 1) for i, c in enumerate(DIM)]
+    parts = [(component if c == "component" else pl.col(c)).hash(seed=i + 1) for i, c in enumerate(DIM)]
     return (parts[0] ^ parts[1] ^ parts[2] ^ parts[3]).alias("k")
 
 
@@ -94,9 +98,11 @@ def _sums_of(columns: dict[str, pl.Expr]) -> tuple[dict[str, pl.Expr], list[pl.E
 
 def build(df: pl.DataFrame, window: Window, thresholds: Thresholds) -> Cube:
     """All raw-row passes of a report, on the frame `window.prepare` returned."""
-    df = df.with_columns(dim_key())
+    kept, distinct = _kept_components(df, thresholds.max_rows)
+    # `_folded` is what every grouping sees; the SLO below still reads each frame's own component name
+    df = df.with_columns(_folded=fold.label("component", kept)).with_columns(dim_key(pl.col("_folded")))
     first = df.select(pl.col("k").arg_unique()).to_series()
-    dims = df[first, ["k", *DIM]]
+    dims = df[first, ["k", *DIM]].with_columns(component=df["_folded"].gather(first))
 
     overrides = thresholds.latency_p95_ms_by_component
     slo = (
@@ -118,9 +124,9 @@ def build(df: pl.DataFrame, window: Window, thresholds: Thresholds) -> Cube:
     )
 
     m = max(1, -(-df.height // SUBSAMPLE_ROWS))
-    needed = ["k", "b", "sample_rate", "success", "w", "component", "total_ms", "ttft_ms", "input_tokens",
+    needed = ["k", "b", "sample_rate", "success", "w", "total_ms", "ttft_ms", "input_tokens",
               *ESTIMATED]  # fmt: skip
-    sub = df.lazy().select(needed)
+    sub = df.lazy().select(*needed, component=pl.col("_folded"))
     if m > 1:
         sub = sub.filter(pl.int_range(pl.len(), dtype=pl.UInt64).hash(seed=5) % m == 0).with_columns(
             sample_rate=pl.col("sample_rate") / m, w=pl.col("w") * m
@@ -141,7 +147,16 @@ def build(df: pl.DataFrame, window: Window, thresholds: Thresholds) -> Cube:
         [exact, estimated, lat_b, lat_k, ttft_k, tokens_k, mem_c]
     )
     sums = exact_df.join(est_df, on=list(GROUP), how="left").with_columns(*[pl.col(c).fill_null(0.0) for c in est_cols])
-    return Cube(window, dims, sums, lat_b_df, lat_k_df, ttft_df, tokens_df, mem_df, m)
+    return Cube(window, dims, sums, lat_b_df, lat_k_df, ttft_df, tokens_df, mem_df, m, distinct, kept)
+
+
+def _kept_components(df: pl.DataFrame, n: int) -> tuple[pl.Series | None, int]:
+    """The top n component names by weighted execution time (None when there are no more than n), and the
+    number of distinct names: one group-by over the window's frames."""
+    time = df.group_by("component").agg(time=(pl.col("total_ms").fill_null(0.0) * pl.col("w")).sum())
+    if time.height <= n:
+        return None, time.height
+    return fold.top(time, ["component"], ["time"], n)["component"], time.height
 
 
 def with_dims(frame: pl.DataFrame | pl.LazyFrame, cube: Cube) -> pl.LazyFrame:

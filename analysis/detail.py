@@ -8,7 +8,7 @@ from datetime import datetime
 
 import numpy as np
 import polars as pl
-from smythtop.analysis import anomalies, bottlenecks, cube, recommend, semantics, series, spans, trends
+from smythtop.analysis import anomalies, bottlenecks, cube, fold, recommend, semantics, series, spans, trends
 from smythtop.analysis.baseline import Baseline, compare, sample_component
 from smythtop.analysis.results import (
     BaselineSummary,
@@ -69,8 +69,13 @@ def component_detail(
     df, win = prepare(frames, window_from, window_to)
     mine = df.filter(pl.col("component") == component)
     if mine.height == 0:
-        known = sorted(df["component"].unique().to_list())
-        hint = f"; components in the window: {', '.join(map(repr, known[:12]))}" if known else "; the window is empty"
+        if component == fold.OTHER:
+            raise UnknownComponent(
+                f"{fold.OTHER} is the components beyond the report's top {th.max_rows} by time, folded into one row"
+                " (analysis.max_rows in the config); it has no drill-down of its own"
+            )
+        known = df["component"].unique().sort().head(12).to_list()  # in polars: a window may hold 1e6 names
+        hint = f"; components in the window: {', '.join(map(repr, known))}" if known else "; the window is empty"
         raise UnknownComponent(f"no frames for component {component!r}{hint}")
     c = cube.build(mine, win, th)
     stats = rollup(c, ["component"]).row(0, named=True)

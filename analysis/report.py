@@ -20,7 +20,7 @@ from datetime import datetime
 
 import msgspec
 import polars as pl
-from smythtop.analysis import anomalies, bottlenecks, cube, grade, recommend, semantics, series, spans, trends
+from smythtop.analysis import anomalies, bottlenecks, cube, fold, grade, recommend, semantics, series, spans, trends
 from smythtop.analysis.baseline import Baseline, compare, sample_component
 from smythtop.analysis.results import (
     AgentComponentRow,
@@ -30,6 +30,7 @@ from smythtop.analysis.results import (
     CriticalPathShare,
     Estimation,
     Findings,
+    Folded,
     LiveEstimation,
     LiveReport,
     LlmBreakdown,
@@ -41,7 +42,7 @@ from smythtop.analysis.results import (
     Summary,
     ThresholdsUsed,
 )
-from smythtop.analysis.rollup import rollups
+from smythtop.analysis.rollup import capped, rollups
 from smythtop.analysis.rows import llm_row, stat_fields
 from smythtop.analysis.thresholds import Thresholds
 from smythtop.analysis.window import REPORT_COLUMNS, Window, derived, iso, prepare, scope
@@ -64,8 +65,32 @@ class LivePart:
 
 
 def _sorted_llm(frame: pl.DataFrame, window: Window, keys: tuple[str, ...]) -> list[LlmRow]:
+    """Costliest first; a folded "(other)" row last."""
     rows = [llm_row(r, window, keys) for r in frame.iter_rows(named=True)]
-    return sorted(rows, key=lambda m: (-(m.cost_usd or 0.0), -m.calls, *[str(getattr(m, k)) for k in keys]))
+    return sorted(
+        rows,
+        key=lambda m: (
+            getattr(m, keys[0]) == fold.OTHER,
+            -(m.cost_usd or 0.0),
+            -m.calls,
+            *[str(getattr(m, k)) for k in keys],
+        ),
+    )
+
+
+_LLM_SCORE = ("cost_usd", "llm_calls")  # the LLM lists keep their costliest names, then the most called
+
+
+def _folded(c: cube.Cube, n: int) -> Folded:
+    """How many names each capped list folds: distinct counts over the cube's dims (one row per combination)."""
+    llm = c.dims.filter(pl.col("model").is_not_null())
+    return Folded(
+        components=fold.folded(c.components, n),
+        agent_components=fold.folded(c.dims.select("agent_id", "component").n_unique(), n),
+        models=fold.folded(llm.select("model", "provider").n_unique(), n),
+        llm_agents=fold.folded(llm["agent_id"].n_unique(), n),
+        llm_providers=fold.folded(llm["provider"].n_unique(), n),
+    )
 
 
 def build_report(
@@ -101,10 +126,10 @@ def build_live(
     df, win = prepare(scoped, window_from, window_to, columns=REPORT_COLUMNS)
     c = cube.build(df, win, th)
 
-    comps, overall_df, per_bucket, fleet_bucket, model_rows, llm_total_df = rollups(c, [
-        (["component"], False), ([], False), (["component", "b"], False), (["b"], False),
-        (["model", "provider"], True), ([], True),
+    comps, overall_df, per_bucket, fleet_bucket, llm_total_df = rollups(c, [
+        (["component"], False), ([], False), (["component", "b"], False), (["b"], False), ([], True),
     ])  # fmt: skip
+    (model_rows,) = capped(c, [(["model", "provider"], True, _LLM_SCORE)], th.max_rows)
     total_ms = float(comps["total_ms_sum"].sum()) if comps.height else 0.0
     overall = overall_df.row(0, named=True)
     spark = {
@@ -115,7 +140,7 @@ def build_live(
         ComponentRow(**stat_fields(r, win, th, total_ms), trend=spark.get(r["component"], []))
         for r in comps.iter_rows(named=True)
     ]
-    component_rows.sort(key=lambda r: (-r.time_share, r.component))
+    component_rows.sort(key=lambda r: (r.component == fold.OTHER, -r.time_share, r.component))
     llm_total = llm_total_df.row(0, named=True) if overall["llm_calls"] else None
     burn = (llm_total["cost_usd"] or 0.0) / win.hours if llm_total else 0.0
     letter, reason, detail = grade.grade(comps, th)
@@ -142,7 +167,8 @@ def build_live(
             burn_usd_per_hour=burn,
             cost_status=Severity(th.cost_status(burn)),
             agents=c.dims["agent_id"].n_unique(),
-            components=comps.height,
+            components=c.components,
+            folded=_folded(c, th.max_rows),
         ),
         components=component_rows,
         models=_sorted_llm(model_rows, win, ("model", "provider")),
@@ -159,28 +185,32 @@ def build_live(
 def build_slow(live: LivePart, *, baselines: Mapping[str, Baseline] | None = None) -> Findings:
     """The findings, from the live part's cube and rollups plus the span-tree sample (the costly part)."""
     th, win, c, comps = live.thresholds, live.window, live.cube, live.comps
-    agent_comps, llm_comp, by_provider, by_agent, by_llm_component = rollups(c, [
-        (["agent_id", "component"], False), (["component", "model", "provider"], True),
-        (["provider"], True), (["agent_id"], True), (["component"], True),
-    ])  # fmt: skip
+    agent_comps, llm_comp, by_provider, by_agent, by_llm_component = capped(c, [
+        (["agent_id", "component"], False, ("total_ms_sum",)), (["component", "model", "provider"], True, _LLM_SCORE),
+        (["provider"], True, _LLM_SCORE), (["agent_id"], True, _LLM_SCORE), (["component"], True, _LLM_SCORE),
+    ], th.max_rows)  # fmt: skip
     agent_rows = [
         AgentComponentRow(agent_id=r["agent_id"], **stat_fields(r, win, th, live.total_ms))
         for r in agent_comps.iter_rows(named=True)
     ]
-    agent_rows.sort(key=lambda r: (-r.time_share, str(r.agent_id), r.component))
+    agent_rows.sort(key=lambda r: (r.component == fold.OTHER, -r.time_share, str(r.agent_id), r.component))
     comp_series = series.by_component(live.per_bucket, win)
     fleet_series = series.build(live.fleet_bucket, win, series.ALL)
     burn = live.report.summary.burn_usd_per_hour
 
-    sample = spans.sample(derived(live.scoped, win))
+    sample = spans.sample(derived(live.scoped, win).with_columns(component=fold.label("component", c.kept)))
     critical, traces = spans.critical_path(sample)
     found = bottlenecks.find(comps, critical, traces, th)
     recs = recommend.rank(
-        recommend.model_downgrades(llm_comp, win)
-        + recommend.prompt_caching(llm_comp, win)
-        + recommend.retry_policy(comps, win)
-        + recommend.parallelize(spans.parallel_candidates(sample))
-        + recommend.sampling(comps, {s.component: s for s in comp_series}, win, th)
+        [
+            r
+            for r in recommend.model_downgrades(llm_comp, win)
+            + recommend.prompt_caching(llm_comp, win)
+            + recommend.retry_policy(comps, win)
+            + recommend.parallelize(spans.parallel_candidates(sample))
+            + recommend.sampling(comps, {s.component: s for s in comp_series}, win, th)
+            if fold.OTHER not in (r.component, r.model)  # a recommendation names one thing to change
+        ]
     )
 
     regressions = []

@@ -126,6 +126,16 @@ class GradeDetail(Result, kw_only=True):
     rule: str
 
 
+class Folded(Result):
+    """Names folded into a list's "(other)" row because the list keeps only `thresholds.max_rows` rows (0: none)."""
+
+    components: int  # `components` (and every per-component finding)
+    agent_components: int  # (agent_id, component) pairs of `agent_components`
+    models: int  # (model, provider) pairs of `models`
+    llm_agents: int  # agents of `llm.by_agent`
+    llm_providers: int  # providers of `llm.by_provider`
+
+
 class Summary(Result):
     executions: float  # weighted by 1 / sample_rate
     rows: int | None  # frames recorded
@@ -145,7 +155,8 @@ class Summary(Result):
     burn_usd_per_hour: float
     cost_status: Severity  # ok, warning or critical against the cost thresholds
     agents: int
-    components: int
+    components: int  # distinct component names, before folding
+    folded: Folded
 
 
 class Phases(Result):
@@ -388,6 +399,7 @@ class ThresholdsUsed(Result):
     cost_per_operation: float
     cost_warning_per_hour: float | None
     cost_critical_per_hour: float | None
+    max_rows: int  # rows kept per per-name list; the rest fold into "(other)"
 
 
 class LiveEstimation(Result):

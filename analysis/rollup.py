@@ -5,11 +5,13 @@ Everything here works on the cube's small frames, never on raw rows.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import polars as pl
 from smythtop.analysis import weights as wt
 from smythtop.analysis.cube import Cube
+from smythtop.analysis.fold import OTHER, top
 
 PHASES = ("input_ms", "core_ms", "output_ms", "queue_ms")
 TOKENS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
@@ -27,6 +29,33 @@ def rollup(cube: Cube, by: Sequence[str], *, llm_only: bool = False) -> pl.DataF
 def rollups(cube: Cube, specs: Sequence[tuple[Sequence[str], bool]]) -> list[pl.DataFrame]:
     """Several rollups (by, llm_only) in one `collect_all`: polars plans them together and runs them in parallel."""
     return pl.collect_all([_plan(cube, list(by), llm_only) for by, llm_only in specs])
+
+
+def capped(cube: Cube, specs: Sequence[tuple[Sequence[str], bool, Sequence[str]]], n: int) -> list[pl.DataFrame]:
+    """`rollups` (by, llm_only, score) with at most n + 1 rows each: the top n by `score`, then one OTHER row.
+
+    All rollups run together first; only one with more than n groups is rolled up again, with the dims of its
+    groups outside the top n relabelled OTHER (every `by` column), so the OTHER row's counts, sums and
+    percentiles are exact for the frames it stands for.
+    """
+    full = rollups(cube, [(by, llm_only) for by, llm_only, _ in specs])
+    return [
+        frame if frame.height <= n else _fold(cube, frame, list(by), llm_only, score, n)
+        for frame, (by, llm_only, score) in zip(full, specs, strict=True)
+    ]
+
+
+def _fold(cube: Cube, full: pl.DataFrame, by: list[str], llm_only: bool, score: Sequence[str], n: int) -> pl.DataFrame:
+    keep = top(full, by, score, n).select(*by, _keep=pl.lit(True))
+    fold = pl.col("_keep").is_null()
+    if llm_only:  # frames without a model stay out of an LLM rollup after relabelling too
+        fold = fold & pl.col("model").is_not_null()
+    dims = (
+        cube.dims.join(keep, on=by, how="left", nulls_equal=True)
+        .with_columns(pl.when(fold).then(pl.lit(OTHER)).otherwise(pl.col(c)).alias(c) for c in by)
+        .drop("_keep")
+    )
+    return rollup(dataclasses.replace(cube, dims=dims), by, llm_only=llm_only)
 
 
 def _plan(cube: Cube, by: list[str], llm_only: bool) -> pl.LazyFrame:

@@ -30,28 +30,42 @@ class Series:
     p50_ms: np.ndarray | None = None  # latency p50 where latency_p95_ms is set: the latency spread, for its noise
 
 
-def _dense(frame: pl.DataFrame, column: str, n: int, fill: float = np.nan) -> np.ndarray:
+_COLUMNS = ("b", "rows", "executions", "errors", "p95_ms", "p50_ms", "cost_usd", "priced_calls", "llm_calls",
+            "input_tokens", "output_tokens")  # fmt: skip
+
+
+def _arrays(frame: pl.DataFrame) -> dict[str, np.ndarray]:
+    """The rollup's columns as float arrays (nulls NaN; `b` as int), converted once for every component."""
+    out = {c: frame[c].cast(pl.Float64).fill_null(np.nan).to_numpy() for c in _COLUMNS[1:]}
+    return out | {"b": frame["b"].to_numpy()}
+
+
+def _dense(cols: dict[str, np.ndarray], column: str, n: int, fill: float = np.nan) -> np.ndarray:
     out = np.full(n, fill, dtype=np.float64)
-    if frame.height:
-        idx = frame["b"].to_numpy()
-        vals = frame[column].cast(pl.Float64).fill_null(np.nan).to_numpy()
-        out[idx] = vals
+    out[cols["b"]] = cols[column]
     return out
 
 
 def build(per_bucket: pl.DataFrame, window: Window, component: str) -> Series:
     """Series for one component's rows of a (component, b) rollup, or for a (b) rollup (fleet-wide)."""
+    return _build(_arrays(per_bucket), window, _spans_ns(window), component)
+
+
+def _spans_ns(window: Window) -> np.ndarray:
+    return np.array([window.bucket_end_ns(b) - window.bucket_start_ns(b) for b in range(window.n_buckets)], dtype=float)
+
+
+def _build(cols: dict[str, np.ndarray], window: Window, spans_ns: np.ndarray, component: str) -> Series:
     n = window.n_buckets
-    rows = _dense(per_bucket, "rows", n, 0.0)
-    execs = _dense(per_bucket, "executions", n, 0.0)
-    errors = _dense(per_bucket, "errors", n, 0.0)
-    p95 = _dense(per_bucket, "p95_ms", n)
-    p50 = _dense(per_bucket, "p50_ms", n)
-    cost = _dense(per_bucket, "cost_usd", n, 0.0)
-    priced = _dense(per_bucket, "priced_calls", n, 0.0)
-    calls = _dense(per_bucket, "llm_calls", n, 0.0)
-    tokens = _dense(per_bucket, "input_tokens", n, 0.0) + _dense(per_bucket, "output_tokens", n, 0.0)
-    spans_ns = np.array([window.bucket_end_ns(b) - window.bucket_start_ns(b) for b in range(n)], dtype=np.float64)
+    rows = _dense(cols, "rows", n, 0.0)
+    execs = _dense(cols, "executions", n, 0.0)
+    errors = _dense(cols, "errors", n, 0.0)
+    p95 = _dense(cols, "p95_ms", n)
+    p50 = _dense(cols, "p50_ms", n)
+    cost = _dense(cols, "cost_usd", n, 0.0)
+    priced = _dense(cols, "priced_calls", n, 0.0)
+    calls = _dense(cols, "llm_calls", n, 0.0)
+    tokens = _dense(cols, "input_tokens", n, 0.0) + _dense(cols, "output_tokens", n, 0.0)
     # A bucket cut short by the window's end (the live edge) is not comparable: long executions that started
     # in it may not have been recorded yet. Detectors and trends skip it; sparklines still show it.
     full = spans_ns >= window.bucket_ns / 2
@@ -73,10 +87,15 @@ def build(per_bucket: pl.DataFrame, window: Window, component: str) -> Series:
 
 
 def by_component(per_bucket: pl.DataFrame, window: Window) -> list[Series]:
-    """One Series per component of a (component, b) rollup, in name order."""
+    """One Series per component of a (component, b) rollup, in name order.
+
+    The rollup is converted to numpy once and sliced per component: per-component polars calls cost ~1 ms each
+    (ten columns), which at `max_rows` components was most of the findings' time."""
+    ordered = per_bucket.sort("component", "b")
+    cols, spans_ns = _arrays(ordered), _spans_ns(window)
+    groups = ordered.group_by("component", maintain_order=True).len()
+    ends = np.cumsum(groups["len"].to_numpy())
     return [
-        build(part, window, name)
-        for (name,), part in per_bucket.sort("component")
-        .partition_by("component", as_dict=True, maintain_order=True)
-        .items()
+        _build({c: v[end - size : end] for c, v in cols.items()}, window, spans_ns, name)
+        for name, size, end in zip(groups["component"].to_list(), groups["len"].to_list(), ends.tolist(), strict=True)
     ]

@@ -1,8 +1,9 @@
-"""The limits a report judges against: latency SLOs, error budget, memory pressure and cost.
+"""The limits a report judges against (latency SLOs, error budget, memory pressure and cost) and how many rows
+each of its per-name lists keeps.
 
 The defaults suit an LLM agent (multi-second model calls). A pure value object: the analysis reads no files;
-the front-ends build it from the config file's `[alerts]` and `[llm.cost_thresholds]` (`smythtop.thresholds`,
-docs/CONFIG.md), whose defaults are these.
+the front-ends build it from the config file's `[alerts]`, `[llm.cost_thresholds]` and `[analysis]`
+(`smythtop.thresholds`, docs/CONFIG.md), whose defaults are these.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class Thresholds:
     cost_per_operation: float = 0.05
     cost_warning_per_hour: float = 1.0
     cost_critical_per_hour: float = 5.0
+    max_rows: int = 200  # rows per per-name list; the rest fold into "(other)" (`[analysis] max_rows`)
 
     def __post_init__(self) -> None:
         checks = {
@@ -32,6 +34,7 @@ class Thresholds:
             "cost_per_operation": self.cost_per_operation > 0,
             "cost_warning_per_hour": self.cost_warning_per_hour > 0,
             "cost_critical_per_hour": self.cost_critical_per_hour >= self.cost_warning_per_hour,
+            "max_rows": self.max_rows >= 1,
         }
         bad = [name for name, ok in checks.items() if not ok]
         bad += [f"latency_p95_ms_by_component[{k!r}]" for k, v in self.latency_p95_ms_by_component.items() if v <= 0]

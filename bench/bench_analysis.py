@@ -1,4 +1,6 @@
 """Full `report` over 1M and 10M frames: the aggregations on an in-memory frame, and the same read from Parquet.
+Then bounded cardinality: `report` on stores with 10K and 1M distinct component names, quiet and with a CPU hog
+on one core, against the same number of rows over 10 names, with peak RSS.
 
 The data is a vectorised synthetic fleet (numpy + polars, no recorder) in the store's exact schema:
 six-span traces (root, planner LLM, retrieval, a tool, assistant LLM, summariser LLM) priced with
@@ -7,10 +9,15 @@ genai-prices per-token rates, written as Parquet under the store layout so `stor
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -183,6 +190,81 @@ def write_store(df: pl.DataFrame, root: Path, files: int = 8) -> None:
         part.write_parquet(out / parquet_name(int(t.min()), int(t.max()), KIND_MERGE), statistics=True)
 
 
+def many_names(n_rows: int, names: int, *, seed: int = 1, hours: float = 6.0) -> pl.DataFrame:
+    """`generate_fleet` with its components renamed c0 ... c<names-1> round-robin (every name used when
+    n_rows >= names): the same rows, times, traces and costs, only more distinct names."""
+    df = generate_fleet(n_rows, seed=seed, hours=hours)
+    return df.with_columns(component=pl.format("c{}", pl.int_range(pl.len()) % names))
+
+
+@contextlib.contextmanager
+def cpu_hog(on: bool) -> Iterator[None]:
+    """While the block runs, a `python -c "while True: pass"` process keeps one core busy (when `on`)."""
+    if not on:
+        yield
+        return
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        yield
+    finally:
+        hog.kill()
+        hog.wait(timeout=10)
+
+
+_REPORT = """
+import resource, sys, time
+from smythtop import store
+from smythtop.analysis.report import build_report
+start = time.perf_counter()
+report = build_report(store.scan(sys.argv[1]))
+print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, report.summary.components)
+"""
+
+
+def _report_run(root: Path) -> tuple[float, float, int]:
+    """(seconds, peak RSS MB, distinct components) of `build_report(store.scan(root))` in a fresh process, so
+    that its peak RSS is its own."""
+    out = subprocess.run(
+        [sys.executable, "-c", _REPORT, str(root)], capture_output=True, text=True, check=True, timeout=REPORT_TIMEOUT_S
+    )
+    secs, rss_kb, components = out.stdout.split()
+    return float(secs), int(rss_kb) / 1024, int(components)
+
+
+REPORT_TIMEOUT_S = 300.0  # a report that takes longer is a failure to report, not a bench to wait on
+REFERENCE_NAMES = 10  # the reference store: the same rows over this many component names
+# (distinct names, rows): 1M names get one row each (rows are a multiple of generate_fleet's 6 spans a trace)
+CARDINALITY = ((10_000, 200_004), (1_000_000, 1_000_002))
+
+
+def cardinality(table: Table) -> None:
+    """`report` at 10K and 1M distinct component names against the same rows over 10 names, measured in the
+    same run, quiet and with a CPU hog on one core: medians of 3 fresh processes each, and peak RSS."""
+    for names, rows in CARDINALITY:
+        with tempfile.TemporaryDirectory(prefix="smythtop-bench-names-") as tmp:
+            roots = {n: Path(tmp) / str(n) for n in (names, REFERENCE_NAMES)}
+            for n, root in roots.items():
+                write_store(many_names(rows, n), root)
+            gc.collect()
+            for hog in (False, True):
+                with cpu_hog(hog):
+                    runs = {n: [_report_run(root) for _ in range(3)] for n, root in roots.items()}
+                    load = os.getloadavg()[0]
+                mine, ref = runs[names], runs[REFERENCE_NAMES]
+                assert mine[0][2] == names and ref[0][2] == REFERENCE_NAMES
+                secs, ref_secs = statistics.median(r[0] for r in mine), statistics.median(r[0] for r in ref)
+                rss, ref_rss = max(r[1] for r in mine), max(r[1] for r in ref)
+                table.add(
+                    "analysis",
+                    f"report, {names:,} names, {rows // 1000:,}K rows, {'CPU hog' if hog else 'quiet'}",
+                    secs * 1000,
+                    "ms",
+                    goal="<= 3x ref",
+                    peer=f"{secs / ref_secs:.2f}x {REFERENCE_NAMES} names ({ref_secs * 1000:.0f} ms); peak RSS "
+                    f"{rss:.0f} MB vs {ref_rss:.0f} MB; load {load:.1f}",
+                )
+
+
 def _cpu(fn: object) -> str:
     """CPU seconds of one call and the load average: wall time on a shared 2-core box needs both to be read."""
     start = time.process_time()
@@ -192,6 +274,7 @@ def _cpu(fn: object) -> str:
 
 
 def run(table: Table) -> None:
+    cardinality(table)
     from smythtop.analysis.report import build_report
 
     for n in (1_000_000, 10_000_000):

@@ -5,7 +5,9 @@ and idle CPU.
   Parquet files named like compacted ones; it is built once and kept in $SMYTHTOP_BENCH_DATA (default
   the temp dir). The app's clock stands at the end of that day, so its live 15-minute window holds
   ~104K frames, as it would on a real busy store.
-- First paint: a fresh `python` process (imports included) until the first snapshot is on screen.
+- First paint: a fresh `python` process (imports included) until the first snapshot is on screen. Also on
+  stores whose 15-minute window holds 10K and 1M distinct component names, quiet and with a CPU hog on one
+  core, against the same rows over 10 names (the report keeps 200 rows and folds the rest: docs/ANALYSIS.md).
 - Live: a writer process appends 10K frames/s (50 ms batches, flushed like a recorder); the last
   frame of each batch is a probe whose flush time it records. Tick worker times and probe
   latencies (flush -> snapshot applied on the UI thread) come from the same run. A tick runs the live
@@ -45,6 +47,7 @@ INGEST_PER_S = 10_000
 BATCH_S = 0.05
 LIVE_S = 40.0
 IDLE_S = 120.0  # longer than the 90 s ageing refresh of a 15m window, so that re-analysis is counted
+PAINT_TIMEOUT_S = 300.0  # a first paint that takes longer is a failure to report, not a bench to wait on
 
 
 def _data_dir() -> Path:
@@ -79,7 +82,7 @@ def big_store() -> Path:
 # ---- first paint ----------------------------------------------------------------------------------
 
 _FIRST_PAINT = """
-import asyncio, sys, time
+import asyncio, resource, sys, time
 from pathlib import Path
 from smythtop.app import SmythtopApp
 
@@ -90,24 +93,63 @@ async def main():
             await pilot.pause(0.005)
         first = app.snapshot  # a quick second tick may land during the pause below
         await pilot.pause()
-        print(time.monotonic(), first.worker_ms, first.window_frames, flush=True)
+        rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        print(time.monotonic(), first.worker_ms, first.window_frames, rss_kb, flush=True)
 
 asyncio.run(main())
 """
 
 
+def _paint(root: Path, clock_ns: int) -> tuple[float, float, int, float]:
+    """(seconds to first paint, first tick's worker ms, frames in the window, peak RSS MB) of a new process."""
+    start = time.monotonic()
+    out = subprocess.run(
+        [sys.executable, "-c", _FIRST_PAINT, str(root), str(clock_ns)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=PAINT_TIMEOUT_S,
+    )
+    painted, worker_ms, frames, rss_kb = out.stdout.split()
+    return float(painted) - start, float(worker_ms), int(frames), int(rss_kb) / 1024
+
+
 def first_paint(table: Table, root: Path) -> None:
-    runs = []
-    for _ in range(3):
-        start = time.monotonic()
-        out = subprocess.run(
-            [sys.executable, "-c", _FIRST_PAINT, str(root), str(END_NS)], capture_output=True, text=True, check=True
-        )
-        painted, worker_ms, frames = out.stdout.split()
-        runs.append((float(painted) - start, float(worker_ms), int(frames)))
+    runs = [_paint(root, END_NS) for _ in range(3)]
     table.add("app", "first paint, 10M-frame store, new process", statistics.median(r[0] for r in runs) * 1000, "ms",
               goal="<= 2000 ms", peer=f"{runs[0][2]:,} frames in the 15m window")  # fmt: skip
     table.add("app", "first paint: first tick's worker time", statistics.median(r[1] for r in runs), "ms")
+
+
+def first_paint_names(table: Table) -> None:
+    """First paint on stores whose live window holds 10K and 1M distinct component names, against the same rows
+    over 10 names in the same run, quiet and with a CPU hog on one core: medians of 3 new processes."""
+    from bench.bench_analysis import CARDINALITY, REFERENCE_NAMES, cpu_hog, many_names, write_store
+
+    for names, rows in CARDINALITY:
+        with tempfile.TemporaryDirectory(prefix="smythtop-bench-app-names-") as tmp:
+            roots = {n: Path(tmp) / str(n) for n in (names, REFERENCE_NAMES)}
+            for n, root in roots.items():
+                df = many_names(rows, n, hours=0.2)  # 12 minutes ending now: inside the live 15m window
+                clock_ns = int(df["ts"].dt.epoch("ns").max()) + 10**9
+                write_store(df, root)
+                del df
+            for hog in (False, True):
+                with cpu_hog(hog):
+                    runs = {n: [_paint(root, clock_ns) for _ in range(3)] for n, root in roots.items()}
+                    load = os.getloadavg()[0]
+                mine, ref = runs[names], runs[REFERENCE_NAMES]
+                secs, ref_secs = statistics.median(r[0] for r in mine), statistics.median(r[0] for r in ref)
+                rss, ref_rss = max(r[3] for r in mine), max(r[3] for r in ref)
+                table.add(
+                    "app",
+                    f"first paint, {names:,} names, {rows // 1000:,}K rows, {'CPU hog' if hog else 'quiet'}",
+                    secs * 1000,
+                    "ms",
+                    goal="<= 3x ref",
+                    peer=f"{secs / ref_secs:.2f}x {REFERENCE_NAMES} names ({ref_secs * 1000:.0f} ms); peak RSS "
+                    f"{rss:.0f} MB vs {ref_rss:.0f} MB; {mine[0][2]:,} frames; load {load:.1f}",
+                )
 
 
 # ---- live ticks and latency -----------------------------------------------------------------------
@@ -310,6 +352,7 @@ def _idle_cpu(table: Table, *, ago_s: float, seconds: float, label: str) -> None
 
 
 def run(table: Table) -> None:
+    first_paint_names(table)
     root = big_store()
     first_paint(table, root)
     with tempfile.TemporaryDirectory(prefix="smythtop-bench-live-") as tmp:

@@ -1,9 +1,9 @@
 """smythtop's one config file: its schema (msgspec Structs), where it is found, and how bad input is reported.
 
 One TOML file serves every front-end: the recorder reads `[global]`, `[components]`, `[llm]`, `[alerts]` and
-`[advanced]`; the analysis judges against `[alerts]` and `[llm.cost_thresholds]` (converted to its own
-`Thresholds` by `smythtop.thresholds`); the app reads `[app]` and `[keys]`. docs/CONFIG.md lists every key
-and who reads it.
+`[advanced]`; the analysis judges against `[alerts]` and `[llm.cost_thresholds]` and lists `[analysis]`'s
+number of rows (converted to its own `Thresholds` by `smythtop.thresholds`); the app reads `[app]` and `[keys]`.
+docs/CONFIG.md lists every key and who reads it.
 
 Discovery: an explicitly named file (`--config FILE`, `Collector(config=path)`), else `$SMYTHTOP_CONFIG`, else
 `$XDG_CONFIG_HOME/smythtop/config.toml` (default `~/.config/smythtop/config.toml`). A named file, by argument or
@@ -120,6 +120,15 @@ class AlertsConfig(_Section):
         return self.latency_p95_ms_by_component.get(component, self.latency_p95_ms)
 
 
+class AnalysisConfig(_Section):
+    """[analysis]: how much of a window a report lists."""
+
+    # Rows per per-name list of a report and of the app (components, agent x component, models, LLM calls by
+    # agent and provider); the rest fold into one "(other)" row. Several screens of names, and the per-name
+    # detectors (~4 ms a name) stay under a second: docs/ANALYSIS.md, "Bounded cardinality".
+    max_rows: Annotated[int, Meta(ge=1)] = 200
+
+
 class AdvancedConfig(_Section):
     """[advanced]: store maintenance."""
 
@@ -141,6 +150,7 @@ class Config(_Section):
     components: ComponentsConfig = ComponentsConfig()
     llm: LlmConfig = LlmConfig()
     alerts: AlertsConfig = AlertsConfig()
+    analysis: AnalysisConfig = AnalysisConfig()
     advanced: AdvancedConfig = AdvancedConfig()
     app: AppSection = AppSection()
     keys: dict[str, str | list[str]] = {}

@@ -21,4 +21,5 @@ def thresholds_from_config(config: Config) -> Thresholds:
         cost_per_operation=alerts.cost_per_call_usd,
         cost_warning_per_hour=costs.burn_warning_usd_per_hour,
         cost_critical_per_hour=costs.burn_critical_usd_per_hour,
+        max_rows=config.analysis.max_rows,
     )
