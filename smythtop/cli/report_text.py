@@ -86,7 +86,8 @@ def render_report(r: Report, root: Path) -> None:
     )
     t = _table("Components", "component", "execs", "/min", "errors", "p50", "p95", "p99", "SLO", "share", "cost")
     for c in r.components:
-        _row(t, 
+        _row(
+            t,
             c.component,
             count(c.executions),
             rate(c.executions_per_min),
@@ -115,7 +116,8 @@ def render_report(r: Report, root: Path) -> None:
             "unpriced",
         )
         for m in r.models:
-            _row(t, 
+            _row(
+                t,
                 m.model or "?",
                 m.provider or "–",
                 count(m.calls),
@@ -133,7 +135,8 @@ def render_report(r: Report, root: Path) -> None:
     if r.anomalies:
         t = _table("Anomalies", "component", "metric", "from", "to", "dir", "score", "value", "baseline")
         for a in r.anomalies[:15]:
-            _row(t, 
+            _row(
+                t,
                 a.component,
                 a.metric,
                 a.from_,
@@ -148,7 +151,8 @@ def render_report(r: Report, root: Path) -> None:
     if significant:
         t = _table("Trends (p < 0.05)", "component", "metric", "slope/h", "95% CI", "p", "next hour")
         for x in significant[:15]:
-            _row(t, 
+            _row(
+                t,
                 x.component,
                 x.metric,
                 f"{x.slope_per_hour:+.4g}",
@@ -196,7 +200,8 @@ def _recommendations(out: Console, recs: list[Recommendation]) -> None:
         return
     t = _table("Recommendations", "kind", "component", "$/day", "ms gain", "conf.", "title")
     for x in recs:
-        _row(t, 
+        _row(
+            t,
             x.kind,
             x.component,
             usd(x.est_savings_usd_per_day),
@@ -243,7 +248,8 @@ def render_detail(d: Detail) -> None:
     if d.models:
         t = _table("Models", "model", "calls", "cost", "cost/call", "p95", "p95 TTFT", "ctx use")
         for m in d.models:
-            _row(t, 
+            _row(
+                t,
                 m.model or "?",
                 count(m.calls),
                 usd(m.cost_usd),
@@ -256,7 +262,8 @@ def render_detail(d: Detail) -> None:
     if d.comparison:
         t = _table("Against the baseline", "metric", "baseline", "current", "change", "test", "p", "regressed")
         for x in d.comparison:
-            _row(t, 
+            _row(
+                t,
                 x.metric,
                 _num(x.baseline),
                 _num(x.current),
