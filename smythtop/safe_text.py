@@ -12,9 +12,11 @@ what follows it. So:
 - `text(s, style)`: a `rich.text.Text` of `visible(s)`; Text is never parsed as markup, and both Rich tables
   and Textual widgets (Static, DataTable cells, charts) take it as is.
 - `markup(s)`: `rich.markup.escape(visible(s))`, for the few Rich markup strings of the CLI's text output.
+- `content(template, **values)`: Textual markup with `$name` variables (`textual.content.Content.from_markup`),
+  each value `visible(...)`: Textual inserts variables as plain text, never as markup, so the app keeps its
+  styled templates and no value can close a tag, add a link or an action, or name another variable.
 
-Textual's own markup (Static strings, notifications) is not given stored strings at all: the app builds
-`Text` from `text()` instead, and notifies with `markup=False`.
+Notifications that quote a stored string are sent with `markup=False` and `visible(...)`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from rich.text import Text
+    from textual.content import Content
 
 # C0 controls and DEL/C1 (Unicode category Cc); then the format characters that change how the rest of a
 # line is shown without being visible themselves: ALM, zero-width space to RLM, line and paragraph separators,
@@ -58,3 +61,10 @@ def markup(s: object) -> str:
     from rich.markup import escape
 
     return escape(visible(s))
+
+
+def content(template: str, **values: object) -> Content:
+    """Textual markup `template` with each `$name` replaced by `visible(values[name])` as plain text."""
+    from textual.content import Content  # here: only the app uses it, and only the app loads textual
+
+    return Content.from_markup(template, **{k: visible(v) for k, v in values.items()})

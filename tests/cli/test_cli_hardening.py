@@ -205,6 +205,7 @@ def _as_nobody() -> list[str]:
         ["store", "check"],
         ["store", "stats"],
         ["export", "--format", "csv", "-o", "-"],
+        ["top"],  # the app's start: refused before it needs a terminal
     ],
 )
 @pytest.mark.parametrize("private", ["root", "wal"])

@@ -13,6 +13,7 @@ from smythtop.analysis.results import Severity
 from smythtop.app.data import Health, Snapshot
 from smythtop.app.messages import StatusWanted
 from smythtop.app.window import TimeWindow, span_label
+from smythtop.safe_text import text, visible
 
 FINDINGS_LAG_S = 1.0  # findings older than this are labelled with their age
 
@@ -71,7 +72,7 @@ def window_text(window: TimeWindow, snapshot: Snapshot | None, now: int) -> Text
 
 def status_text(state: StatusState) -> Text:
     sep = Text(" │ ", style="dim")
-    parts: list[Text] = [Text("smythtop", style="bold"), Text(short_path(state.root), style="dim")]
+    parts: list[Text] = [Text("smythtop", style="bold"), text(short_path(state.root), style="dim")]
     parts.append(window_text(state.window, state.snapshot, state.now))
     snap = state.snapshot
     if snap is not None:
@@ -94,10 +95,10 @@ def status_text(state: StatusState) -> Text:
         out.append_text(part)
     if state.error:
         out.append("\n")
-        out.append(f"error: {state.error}", style="bold red")
+        out.append(f"error: {visible(state.error)}", style="bold red")
     elif snap is not None and snap.warning:
         out.append("\n")
-        out.append(f"⚠ {snap.warning}", style="yellow")
+        out.append(f"⚠ {visible(snap.warning)}", style="yellow")
     return out
 
 
