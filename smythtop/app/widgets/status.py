@@ -78,6 +78,8 @@ def status_text(state: StatusState) -> Text:
     if snap is not None:
         summary = snap.report.summary
         parts.append(Text(f"{fmt.count(snap.window_frames)} frames"))
+        if snap.future_frames:  # an agent clock ahead of this one: those frames are in no live window yet
+            parts.append(Text(f"{fmt.count(snap.future_frames)} from the future", style="yellow"))
         parts.append(Text(f"{fmt.count(snap.ingest_per_s)}/s in"))
         severity = Severity.of_grade(summary.grade)  # None for "-": no executions in the window
         parts.append(Text("grade ") + Text(summary.grade, style=severity.style if severity else ""))
