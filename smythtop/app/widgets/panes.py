@@ -249,7 +249,7 @@ class BottlenecksPane(RankedPane):
         return out
 
     def detail_text(self, item: Bottleneck) -> Text:
-        return text(f"{item.evidence}\n→ {item.suggestion}")
+        return Text.assemble(text(item.evidence), "\n→ ", text(item.suggestion))  # our newline, their text
 
 
 class RecommendationsPane(RankedPane):
