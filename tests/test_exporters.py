@@ -53,7 +53,7 @@ def test_a_failure_midway_keeps_the_old_file_and_leaves_no_temp(frames: pl.DataF
         total_ms=pl.when(pl.int_range(pl.len()) == pl.len() - 1).then(float("nan")).otherwise(pl.col("total_ms"))
     )
     with pytest.raises(ValueError, match="JSON"):
-        write_file(poisoned, "jsonl", path)
+        write_file(poisoned, "jsonl", path, overwrite=True)  # replacing is asked for since issue 13
     assert path.read_text() == "old\n"
     assert [p.name for p in tmp_path.iterdir()] == [path.name]
 

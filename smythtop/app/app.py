@@ -48,6 +48,7 @@ from smythtop.app.screens.trace import TraceScreen
 from smythtop.app.widgets.status import StatusLine, StatusState
 from smythtop.app.window import TimeWindow, WindowError
 from smythtop.errors import SmythtopError
+from smythtop.safe_text import visible
 
 IDLE_TICK_S = 5.0  # the pace of ticks while nothing new arrives (the window still ages)
 WATCH_TIMEOUT_MS = 5000
@@ -362,10 +363,11 @@ class SmythtopApp(App):
 
     def on_export_done(self, message: ExportDone) -> None:
         if message.error:
-            self.notify(f"export failed: {message.error}", severity="error", timeout=8)
+            self.notify(visible(f"export failed: {message.error}"), severity="error", timeout=8, markup=False)
         else:
             label = exporting.FORMATS[message.kind].label
-            self.notify(f"{message.rows:,} frames → {message.path}", title=f"Exported {label}", timeout=8)
+            done = visible(f"{message.rows:,} frames → {message.path}")
+            self.notify(done, title=f"Exported {label}", timeout=8, markup=False)
 
     # ---- command palette ------------------------------------------------------------------------
 

@@ -84,6 +84,7 @@ class Snapshot:
     report: results.Report
     detail: results.Detail | MissingDetail | None
     window_frames: int
+    future_frames: int  # frames dated after now (clock skew), outside a live window: shown, not counted in it
     ingest_per_s: float
     health: Health | None
     worker_ms: float
@@ -174,6 +175,7 @@ class Loader:
             poll_ms = (time.perf_counter() - t_poll) * 1000
             frames, source = self._frames(bounds)
             count = self._count(frames)
+            future = self._future(bounds)
             new_in_window = self._count_new(new, bounds)
             key = (bounds.start if bounds.end is not None else ("live", request.window.span), bounds.end)
             key = (*key, request.component, source)
@@ -207,6 +209,7 @@ class Loader:
                 report=report,
                 detail=detail,
                 window_frames=count,
+                future_frames=future,
                 ingest_per_s=self._ingest_rate(),
                 health=health,
                 worker_ms=(time.perf_counter() - t0) * 1000,
@@ -366,9 +369,9 @@ class Loader:
             if self._mem is not None:
                 self._trim(start, bounds)
                 # lazy, so a tick with nothing new only counts rows (reads `ts`) instead of copying the window
-                return _window_filter(self._mem.lazy(), start, end), "memory"
+                return _window_filter(self._mem.lazy(), start, bounds.upper), "memory"
             if end is None:
-                return store.scan(self.root, since=start), "lazy"
+                return store.scan(self.root, since=start, until=bounds.upper), "lazy"
         # a window in the past: scan it once, keep it while the window stays put
         if self._hist is None or self._hist[0] != (start, end):
             lazy = store.scan(self.root, since=start, until=end)
@@ -398,7 +401,15 @@ class Loader:
     def _count_new(self, new: pl.DataFrame | None, bounds: Bounds) -> int:
         if new is None:
             return 0
-        return _window_filter(new, bounds.start, bounds.end).height
+        return _window_filter(new, bounds.start, bounds.upper).height
+
+    def _future(self, bounds: Bounds) -> int:
+        """Frames dated at or after now (an agent clock ahead): outside every live window, so counted apart."""
+        if bounds.end is not None:
+            return 0
+        if self._mem is not None and self._covers(bounds.now):
+            return self._mem.select((pl.col("ts") >= _ts(bounds.now)).sum()).item()
+        return int(store.scan(self.root, since=bounds.now).select(pl.len()).collect().item())
 
     # ---- status ---------------------------------------------------------------------------------
 

@@ -3,11 +3,16 @@
 Pure Python on integer nanoseconds, so the UI thread can change it instantly and the worker can
 resolve it against its own clock. Live windows follow the tail; any pan, zoom or mark fixes the
 window in time until `go_live`. Pausing freezes "now" so a live window stops sliding.
+
+A live window of a span is `smythtop.timewindow.last`, the same [now − span, now) as `report --since`:
+frames dated after now (an agent clock ahead) are outside it (`Bounds.upper`) and counted apart.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+
+from smythtop.timewindow import last
 
 NS_PER_S = 1_000_000_000
 MINUTE = 60 * NS_PER_S
@@ -43,6 +48,12 @@ class Bounds:
     def shown_end(self) -> int:
         return self.now if self.end is None else self.end
 
+    @property
+    def upper(self) -> int | None:
+        """The exclusive upper edge applied to frames: the fixed end, else now for a live window of a span,
+        else None ("all": the whole store, as the CLI's whole store, future frames included)."""
+        return self.end if self.end is not None or self.start is None else self.now
+
 
 @dataclass(frozen=True)
 class TimeWindow:
@@ -73,7 +84,7 @@ class TimeWindow:
         now = self.now(clock_ns)
         if self.end is None:
             end = now if self.paused else None
-            start = None if self.span is None else now - self.span
+            start = None if self.span is None else last(self.span, now)[0]
             return Bounds(start, end, now)
         start = None if self.span is None else self.end - self.span
         return Bounds(start, self.end, now)

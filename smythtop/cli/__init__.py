@@ -1,7 +1,9 @@
 """The `smythtop` console script: one argparse tree, one module per command group.
 
 User errors (`smythtop.errors.SmythtopError`, of which `CliError` is the CLI's own, and the store's
-`StoreError`) become one line on stderr with exit code 2; no tracebacks.
+`StoreError`) become one line on stderr with exit code 2; no tracebacks. So does a PermissionError: a store
+or a file this user may not read or write is the user's situation, not a bug. The line goes through
+`safe_text.visible`, since it may quote a stored name.
 Command modules are imported lazily so `smythtop store stats` never pays for textual.
 """
 
@@ -14,6 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from smythtop.errors import SmythtopError
+from smythtop.safe_text import visible
 from smythtop.store.errors import StoreError
 
 
@@ -45,7 +48,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(func(args) or 0)
     except (SmythtopError, StoreError) as err:
-        print(f"smythtop: error: {err}", file=sys.stderr)
+        print(f"smythtop: error: {visible(err)}", file=sys.stderr)
+        return 2
+    except PermissionError as err:
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"smythtop: error: {visible(where)}{err.strerror or 'permission denied'}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

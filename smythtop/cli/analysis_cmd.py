@@ -19,6 +19,7 @@ import msgspec
 from smythtop.baselines import load_baselines, save_baseline
 from smythtop.cli import CliError
 from smythtop.cli.window_args import add_config_arg, add_window_args, load_frames, thresholds
+from smythtop.safe_text import visible
 
 if TYPE_CHECKING:
     from smythtop.analysis.results import Report
@@ -153,7 +154,7 @@ def _baseline(args: argparse.Namespace) -> int:
     if args.format == "json":
         _print_json({**summary, "path": str(path)})
     else:
-        print(f"baseline of {base.component} saved to {path}")
+        print(f"baseline of {visible(base.component)} saved to {visible(path)}")
         for key in (
             "window_from",
             "window_to",
@@ -168,7 +169,7 @@ def _baseline(args: argparse.Namespace) -> int:
             "tokens_per_call",
         ):
             value = summary[key]
-            print(f"  {key:<18} {value:.6g}" if isinstance(value, float) else f"  {key:<18} {value}")
+            print(f"  {key:<18} {value:.6g}" if isinstance(value, float) else f"  {key:<18} {visible(value)}")
     return 0
 
 

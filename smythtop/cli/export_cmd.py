@@ -1,8 +1,9 @@
 """`smythtop export`: a window's frames as Parquet, CSV, JSON/JSONL, or Prometheus text exposition.
 
 The formats and their writers are `smythtop.exporters` (shared with the app's export). A file is written
-whole or not at all, readable by its owner only; an existing file is kept unless --force. `-` writes text
-formats to stdout.
+whole or not at all, readable by its owner only (0600); an existing file is kept unless --force, and a symlink,
+FIFO or device is never replaced. CSV text cells that would run as spreadsheet formulas get a leading `'`
+unless --csv-raw. `-` writes text formats to stdout.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from smythtop.cli import CliError
 from smythtop.cli.window_args import add_window_args, load_frames
-from smythtop.exporters import FORMATS, write_file, write_text
+from smythtop.exporters import FORMATS, check_target, write_file, write_text
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,7 +26,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--format", choices=FORMATS, required=True, help="output format")
     p.add_argument("--output", "-o", required=True, metavar="PATH", help="file to write, or - for stdout")
-    p.add_argument("--force", action="store_true", help="overwrite an existing file")
+    p.add_argument("--force", action="store_true", help="overwrite an existing regular file (never a symlink or FIFO)")
+    p.add_argument(
+        "--csv-raw",
+        action="store_true",
+        help="CSV: write text exactly as stored; by default a cell starting with = + - @ tab or CR gets a leading '"
+        " so spreadsheets do not run it as a formula (OWASP CSV injection)",
+    )
     p.add_argument("--component", metavar="NAME", help="only this component")
     add_window_args(p)
     p.set_defaults(func=run)
@@ -39,16 +46,15 @@ def run(args: argparse.Namespace) -> int:
     if path is not None:
         if path.is_dir():
             raise CliError(f"{path} is a directory; give a file name")
-        if path.exists() and not args.force:
-            raise CliError(f"{path} exists; pass --force to overwrite it")
+        check_target(path, overwrite=args.force, hint="; pass --force to overwrite it")
         if not path.parent.is_dir():
             raise CliError(f"directory {path.parent} does not exist")
     df, _, _ = load_frames(args, component=args.component)
     df = df.sort("ts")
     if path is None:
-        write_text(df, args.format, sys.stdout)
+        write_text(df, args.format, sys.stdout, csv_raw=args.csv_raw)
         sys.stdout.flush()
     else:
-        write_file(df, args.format, path)
+        write_file(df, args.format, path, overwrite=args.force, csv_raw=args.csv_raw)
         print(f"wrote {df.height} frames to {path} ({args.format})", file=sys.stderr)
     return 0

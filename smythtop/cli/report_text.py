@@ -2,17 +2,23 @@
 
 Only presentation: every number comes from the typed results `analysis` returns, formatted by `smythtop.fmt`
 (the app's rules). Unpriced cost shows as "unpriced", unknown values as "–", never as 0.
+
+Names come from agents: every table cell is a `Text` (never parsed as markup) built by `safe_text.text`, and
+every stored string in a markup line goes through `safe_text.markup`, so no name can style, link or
+control the terminal (docs/SECURITY.md).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.table import Table
+from rich.text import Text
 
 from smythtop.analysis.results import Bottleneck, Detail, Recommendation, Report, Severity
 from smythtop.fmt import count, ms, pct, rate, usd
+from smythtop.safe_text import markup, text
 
 _TEXT_COLUMNS = {
     "component",
@@ -43,8 +49,18 @@ def _console() -> Console:
     return Console(highlight=False, soft_wrap=False, width=None if probe.is_terminal else 160)
 
 
-def _styled(text: str, severity: Severity | None) -> str:
-    return f"[{severity.style}]{text}[/]" if severity else text
+def _styled(value: str, severity: Severity | None) -> Text:
+    return text(value, severity.style if severity else "")
+
+
+def _markup_styled(value: str, severity: Severity | None) -> str:
+    return f"[{severity.style}]{markup(value)}[/]" if severity else markup(value)
+
+
+def _row(table: Table, *cells: str | Text) -> None:
+    """Add a row whose cells are all Text: plain strings (names, and our own numbers) are shown literally."""
+    shown: list[RenderableType] = [c if isinstance(c, Text) else text(c) for c in cells]
+    table.add_row(*shown)
 
 
 def _table(title: str, *columns: str) -> Table:
@@ -57,19 +73,21 @@ def _table(title: str, *columns: str) -> Table:
 def render_report(r: Report, root: Path) -> None:
     out = _console()
     s, w = r.summary, r.window
-    out.print(f"[bold]smythtop report[/bold]  {root}")
+    out.print(f"[bold]smythtop report[/bold]  {markup(root)}")
     out.print(f"window  {w.from_} .. {w.to}  ({w.duration_s / 3600:.2f} h, buckets of {w.bucket_s:g} s)")
+    grade = Severity.of_grade(s.grade)
     out.print(
-        f"grade   [bold]{_styled(s.grade, Severity.of_grade(s.grade))}[/bold]  {s.grade_reason.split(': ', 1)[-1]}\n"
+        f"grade   [bold]{_markup_styled(s.grade, grade)}[/bold]  {markup(s.grade_reason.split(': ', 1)[-1])}\n"
         f"        {count(s.executions)} executions ({rate(s.throughput_per_min)}/min), success"
         f" {pct(s.success_rate, digits=2)}, p50 {ms(s.p50_ms)}, p95 {ms(s.p95_ms)}, p99 {ms(s.p99_ms)}\n"
         f"cost    {usd(s.total_cost_usd)} in the window, burn {usd(s.burn_usd_per_hour)}/h"
-        f" ({_styled(s.cost_status, s.cost_status)}), {count(s.llm_calls)} LLM calls,"
+        f" ({_markup_styled(s.cost_status, s.cost_status)}), {count(s.llm_calls)} LLM calls,"
         f" {count(s.unpriced_llm_calls)} unpriced"
     )
     t = _table("Components", "component", "execs", "/min", "errors", "p50", "p95", "p99", "SLO", "share", "cost")
     for c in r.components:
-        t.add_row(
+        _row(
+            t,
             c.component,
             count(c.executions),
             rate(c.executions_per_min),
@@ -98,7 +116,8 @@ def render_report(r: Report, root: Path) -> None:
             "unpriced",
         )
         for m in r.models:
-            t.add_row(
+            _row(
+                t,
                 m.model or "?",
                 m.provider or "–",
                 count(m.calls),
@@ -116,7 +135,8 @@ def render_report(r: Report, root: Path) -> None:
     if r.anomalies:
         t = _table("Anomalies", "component", "metric", "from", "to", "dir", "score", "value", "baseline")
         for a in r.anomalies[:15]:
-            t.add_row(
+            _row(
+                t,
                 a.component,
                 a.metric,
                 a.from_,
@@ -131,7 +151,8 @@ def render_report(r: Report, root: Path) -> None:
     if significant:
         t = _table("Trends (p < 0.05)", "component", "metric", "slope/h", "95% CI", "p", "next hour")
         for x in significant[:15]:
-            t.add_row(
+            _row(
+                t,
                 x.component,
                 x.metric,
                 f"{x.slope_per_hour:+.4g}",
@@ -143,14 +164,14 @@ def render_report(r: Report, root: Path) -> None:
     if r.regressions:
         t = _table("Regressions against baselines", "component", "metric", "baseline", "current", "change", "p")
         for x in r.regressions:
-            t.add_row(x.component, x.metric, _num(x.baseline), _num(x.current), _change(x.change), _num(x.p_value, 2))
+            _row(t, x.component, x.metric, _num(x.baseline), _num(x.current), _change(x.change), _num(x.p_value, 2))
         out.print(t)
     _recommendations(out, r.recommendations[:10])
     if r.flows:
         t = _table("Flows (parent -> child)", "from", "to", "count", "P(to|from)", "bytes", "out/in")
         for f in r.flows[:12]:
             ratio = "–" if f.transformation_ratio is None else f"{f.transformation_ratio:.2f}"
-            t.add_row(f.from_, f.to, count(f.count), pct(f.probability), count(f.bytes), ratio)
+            _row(t, f.from_, f.to, count(f.count), pct(f.probability), count(f.bytes), ratio)
         out.print(t)
 
 
@@ -169,7 +190,7 @@ def _bottlenecks(out: Console, items: list[Bottleneck]) -> None:
         return
     t = _table("Bottlenecks (worst first)", "component", "kind", "severity", "evidence")
     for b in items:
-        t.add_row(b.component, b.kind, _styled(b.severity, b.severity), b.evidence)
+        _row(t, b.component, b.kind, _styled(b.severity, b.severity), b.evidence)
     out.print(t)
 
 
@@ -179,7 +200,8 @@ def _recommendations(out: Console, recs: list[Recommendation]) -> None:
         return
     t = _table("Recommendations", "kind", "component", "$/day", "ms gain", "conf.", "title")
     for x in recs:
-        t.add_row(
+        _row(
+            t,
             x.kind,
             x.component,
             usd(x.est_savings_usd_per_day),
@@ -193,16 +215,16 @@ def _recommendations(out: Console, recs: list[Recommendation]) -> None:
 def render_recommendations(r: Report, root: Path) -> None:
     out = _console()
     w = r.window
-    out.print(f"[bold]smythtop optimize[/bold]  {root}  window {w.from_} .. {w.to}")
+    out.print(f"[bold]smythtop optimize[/bold]  {markup(root)}  window {w.from_} .. {w.to}")
     _recommendations(out, r.recommendations)
     for i, x in enumerate(r.recommendations, 1):
-        out.print(f"\n[bold]{i}. {x.title}[/bold]\n   {x.rationale}")
+        out.print(f"\n[bold]{i}. {markup(x.title)}[/bold]\n   {markup(x.rationale)}")
 
 
 def render_detail(d: Detail) -> None:
     out = _console()
     s = d.summary
-    out.print(f"[bold]{d.component}[/bold]  window {d.window.from_} .. {d.window.to}")
+    out.print(f"[bold]{markup(d.component)}[/bold]  window {d.window.from_} .. {d.window.to}")
     out.print(
         f"{count(s.executions)} executions ({rate(s.executions_per_min)}/min), errors {pct(s.error_rate)},"
         f" p50 {ms(s.p50_ms)}, p95 {ms(s.p95_ms)} (SLO {ms(s.slo_p95_ms)}, {pct(s.slo_attainment)}"
@@ -212,21 +234,22 @@ def render_detail(d: Detail) -> None:
     peak = max((b.count for b in d.histogram), default=0) or 1
     t = _table("Latency histogram", "<= ms", "count", "")
     for b in d.histogram:
-        t.add_row(ms(b.le_ms), count(b.count), "#" * round(30 * b.count / peak))
+        _row(t, ms(b.le_ms), count(b.count), "#" * round(30 * b.count / peak))
     out.print(t)
     t = _table("Phases", "phase", "mean", "share")
     for name in d.phases.__struct_fields__:
-        t.add_row(name.removesuffix("_ms"), ms(getattr(d.phases, name)), pct(getattr(d.phase_shares, name)))
+        _row(t, name.removesuffix("_ms"), ms(getattr(d.phases, name)), pct(getattr(d.phase_shares, name)))
     out.print(t)
     if d.errors:
         t = _table("Errors by type", "error_type", "count", "share")
         for e in d.errors:
-            t.add_row(e.error_type, count(e.count), pct(e.share))
+            _row(t, e.error_type, count(e.count), pct(e.share))
         out.print(t)
     if d.models:
         t = _table("Models", "model", "calls", "cost", "cost/call", "p95", "p95 TTFT", "ctx use")
         for m in d.models:
-            t.add_row(
+            _row(
+                t,
                 m.model or "?",
                 count(m.calls),
                 usd(m.cost_usd),
@@ -239,7 +262,8 @@ def render_detail(d: Detail) -> None:
     if d.comparison:
         t = _table("Against the baseline", "metric", "baseline", "current", "change", "test", "p", "regressed")
         for x in d.comparison:
-            t.add_row(
+            _row(
+                t,
                 x.metric,
                 _num(x.baseline),
                 _num(x.current),
@@ -258,10 +282,10 @@ def render_detail(d: Detail) -> None:
         if flows:
             t = _table(title, "component", "count", "probability")
             for name, n, p in flows[:10]:
-                t.add_row(name, count(n), pct(p))
+                _row(t, name, count(n), pct(p))
             out.print(t)
     t = _table("Slowest executions", "ts", "total", "ok", "agent", "trace_id")
     for x in d.slowest_traces:
-        t.add_row(x.ts, ms(x.total_ms), "yes" if x.success else "no", x.agent_id or "–", x.trace_id or "–")
+        _row(t, x.ts, ms(x.total_ms), "yes" if x.success else "no", x.agent_id or "–", x.trace_id or "–")
     out.print(t)
     _recommendations(out, d.recommendations)

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 from datetime import UTC, datetime
 from pathlib import Path
 
 from smythtop import store
 from smythtop.cli import CliError
+from smythtop.safe_text import visible
 
+# Timestamps are int64 ns (docs/FORMAT.md): they span about 106,751 days, so a longer retention keeps everything
+# and would overflow the cutoff's arithmetic.
+MAX_RETENTION_DAYS = (2**63 - 1) // (86_400 * 10**9)
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
 
 
@@ -53,9 +58,9 @@ def _check(args: argparse.Namespace) -> int:
     print(f"damaged     {report.damaged_regions} regions, {report.damaged_bytes} bytes (quarantined at next compact)")
     print(f"quarantine  {report.quarantined_files} files, {report.quarantined_bytes} bytes")
     for bad in report.unreadable_parquet:
-        print(f"unreadable  {bad}")
+        print(f"unreadable  {visible(bad)}")
     for name in report.unknown_files:
-        print(f"unknown     {name} (not written by smythtop: never read, never deleted)")
+        print(f"unknown     {visible(name)} (not written by smythtop: never read, never deleted)")
     if report.pending_journals:
         print(f"journals    {report.pending_journals} interrupted compactions (finished at next compact)")
     print(f"status      {'ok' if report.ok else 'DAMAGED'}")
@@ -112,14 +117,14 @@ def _compact(args: argparse.Namespace) -> int:
 
 
 def _retention(args: argparse.Namespace) -> int:
-    if args.days <= 0:
-        raise CliError("--days must be positive")
+    if not (math.isfinite(args.days) and 0 < args.days <= MAX_RETENTION_DAYS):
+        raise CliError(f"--days must be a number of days above 0 and at most {MAX_RETENTION_DAYS:,}, not {args.days}")
     result = store.apply_retention(_root(args), days=args.days, max_bytes=args.max_bytes)
     if args.json:
         print(json.dumps(result.__dict__, indent=2))
         return 0
     for name in result.removed:
-        print(f"removed {name}")
+        print(f"removed {visible(name)}")
     print(
         f"removed {len(result.removed)} files ({_human(result.removed_bytes)}); "
         f"kept {result.kept_files} files ({_human(result.kept_bytes)})"

@@ -7,6 +7,7 @@ thresholds as `smythtop report`. Textual is imported inside the handler, so othe
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -65,14 +66,28 @@ def _app_config(path: str | None) -> AppConfig:
 
 
 def open_app(root: Path, config: AppConfig | None = None) -> int:
-    """Run the app in this terminal until the user quits."""
-    require_terminal()
+    """Run the app in this terminal until the user quits; its exit status is the app's (1 after a crash)."""
     if root.exists() and not root.is_dir():
         raise CliError(f"--store {root} is not a directory")
+    require_readable(root)
+    require_terminal()
     from smythtop.app import SmythtopApp
 
-    SmythtopApp(root, config=config).run()
-    return 0
+    app = SmythtopApp(root, config=config)
+    app.run()
+    return app.return_code or 0
+
+
+def require_readable(root: Path) -> None:
+    """List the store's directories before the app starts, so one this user may not read is a one-line error
+    (a PermissionError, which `cli.main` reports) instead of an app showing nothing. Directories only: cheap."""
+
+    def fail(err: OSError) -> None:
+        if isinstance(err, PermissionError):  # not FileNotFoundError: a new store, or a file compaction removed
+            raise err
+
+    for _ in os.walk(root, onerror=fail):
+        pass
 
 
 def open_app_beside(

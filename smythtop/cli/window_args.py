@@ -1,7 +1,9 @@
 """The store and time-window options every analysis and export command shares, and loading their frames.
 
 --store DIR            default: $SMYTHTOP_STORE, $SRE_PERFORMANCE_DIR, or the user data dir
---since 15m            the last 15 minutes (s, m, h, d, w; combinations like 1h30m)
+--since 15m            the last 15 minutes (s, m, h, d, w; combinations like 1h30m): [now − 15m, now) by this
+                       machine's clock, as the app's live window (`smythtop.timewindow`); frames dated after
+                       now (an agent clock ahead) are outside it, and a note on stderr counts them
 --from ISO [--to ISO]  an absolute window; a time without a zone is local time
 (none)                 the whole store
 --config FILE          the thresholds to judge against (default: $SMYTHTOP_CONFIG, else the user config file)
@@ -11,12 +13,14 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from smythtop.cli import CliError
+from smythtop.timewindow import last, now_ns
 
 if TYPE_CHECKING:
     import polars as pl
@@ -104,10 +108,13 @@ def window(args: argparse.Namespace, *, now: datetime | None = None) -> Window:
     if since is not None and start is not None:
         raise CliError("use either --since or --from, not both")
     if since is not None:
-        now = now or datetime.now(UTC)
+        now = now or datetime.fromtimestamp(now_ns() / 1e9, UTC)
         if end is not None:
             raise CliError("--since counts back from now; use --from with --to for a past window")
-        return Window(max(now - since, _MIN_TIME), now)
+        start_ns, end_ns = last(round(since.total_seconds() * 1e9), round(now.timestamp() * 1e9))
+        return Window(
+            max(datetime.fromtimestamp(start_ns / 1e9, UTC), _MIN_TIME), datetime.fromtimestamp(end_ns / 1e9, UTC)
+        )
     if start is not None and end is not None and end <= start:
         raise CliError("--to must be after --from")
     return Window(start, end)
@@ -141,6 +148,14 @@ def load_frames(args: argparse.Namespace, *, component: str | None = None) -> tu
     if df.height == 0:
         what = " and ".join(x for x in (agent and f"agent {agent!r}", component and f"component {component!r}") if x)
         raise CliError(f"no frames{' for ' + what if what else ''} in {root} for {win.describe()}")
+    if getattr(args, "since", None) is not None and win.until is not None:
+        ahead = store.scan(root, win.until).select(pl.len()).collect().item()
+        if ahead:  # the app's status line says the same ("N from the future")
+            print(
+                f"smythtop: note: {ahead:,} frames in the store are dated after now (an agent clock ahead?), outside"
+                " the window",
+                file=sys.stderr,
+            )
     return df, win, root
 
 

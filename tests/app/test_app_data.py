@@ -33,7 +33,8 @@ def test_live_window_is_memory_fed_by_the_tail(store_root: Path) -> None:
     write_frames(store_root, [{"ts": NOW - i * SEC, "agent_id": "b", "component": "new", "total_ms": 1.0,
                                "success": True} for i in range(5)])  # fmt: skip
     snap = tick(loader, TimeWindow())
-    assert (snap.window_frames, loader.scans) == (125, 1)  # from the tail, no re-scan
+    # from the tail, no re-scan; the frame stamped exactly now is outside [now − 15m, now), counted apart
+    assert (snap.window_frames, snap.future_frames, loader.scans) == (124, 1, 1)
     assert snap.recomputed and snap.ingest_per_s > 0
     assert {c.component for c in snap.report.components} >= {"new", "planner"}
 

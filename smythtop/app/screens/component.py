@@ -6,9 +6,11 @@ who calls it and whom it calls, and its slowest traces (Enter opens a trace's sp
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Container, Vertical, VerticalScroll
+from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
@@ -19,6 +21,7 @@ from smythtop.app.data import MissingDetail, Snapshot
 from smythtop.app.messages import OpenTrace
 from smythtop.app.widgets.charts import BarChart, LineChart, Series
 from smythtop.app.widgets.status import StatusLine
+from smythtop.safe_text import content, text
 
 FLOWS_SHOWN = 6
 
@@ -51,7 +54,7 @@ class ComponentScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield StatusLine(id="status")
-        yield Static(f"[b]{self.component}[/b]  [dim]loading…[/dim]", id="headline")
+        yield Static(content("[b]$name[/b]  [dim]loading…[/dim]", name=self.component), id="headline")
         with VerticalScroll(id="detail"), Container(id="detail-grid"):
             yield box("Latency over time", LineChart(id="latency"), id="latency-box")
             yield box("Histogram", BarChart(id="histogram"), id="histogram-box")
@@ -80,14 +83,16 @@ class ComponentScreen(Screen):
 
     def _render_detail(self, d: Detail | MissingDetail) -> None:
         if isinstance(d, MissingDetail):
-            self.query_one("#headline", Static).update(f"[b]{self.component}[/b]  [yellow]{d.reason}[/yellow]")
+            headline = content("[b]$name[/b]  [yellow]$reason[/yellow]", name=self.component, reason=d.reason)
+            self.query_one("#headline", Static).update(headline)
             return
         s = d.summary
-        self.query_one("#headline", Static).update(
-            f"[b]{self.component}[/b]  {fmt.count(s.executions)} executions · "
-            f"p50 {fmt.ms(s.p50_ms)} · p95 {fmt.ms(s.p95_ms)} · p99 {fmt.ms(s.p99_ms)} · "
-            f"errors {fmt.pct(s.error_rate)} · cost {fmt.usd(s.cost_usd)}"
+        figures = (
+            f"{fmt.count(s.executions)} executions · p50 {fmt.ms(s.p50_ms)} · p95 {fmt.ms(s.p95_ms)} · "
+            f"p99 {fmt.ms(s.p99_ms)} · errors {fmt.pct(s.error_rate)} · cost {fmt.usd(s.cost_usd)}"
         )
+        headline = content("[b]$name[/b]  $figures", name=self.component, figures=figures)
+        self.query_one("#headline", Static).update(headline)
         series = d.latency_series
         self.query_one("#latency", LineChart).plot(
             [
@@ -118,38 +123,41 @@ class ComponentScreen(Screen):
         self.query_one("#flows", Static).update(self._flows_text(d))
         self._traces(d.slowest_traces)
 
-    def _baseline_text(self, d: Detail) -> str:
-        lines = []
+    def _baseline_text(self, d: Detail) -> Content:
+        """One line per finding; every value is a `$variable` of `safe_text.content`, never markup."""
+        lines: list[Content] = []
         if d.baseline is None:
-            lines.append(f"[dim]no baseline saved: `smythtop baseline --component {self.component}` records one[/dim]")
+            hint = "[dim]no baseline saved: `smythtop baseline --component $name` records one[/dim]"
+            lines.append(content(hint, name=self.component))
         for r in d.comparison:
             mark = "[bold red]▲ regressed[/]" if r.regressed else "[green]ok[/]"
-            lines.append(
-                f"{mark} {r.metric}: {_num(r.baseline)} → {_num(r.current)}"
-                + (f" (p={r.p_value:.2g}, {r.test})" if r.p_value is not None else "")
-            )
+            test = f" (p={r.p_value:.2g}, {r.test})" if r.p_value is not None else ""
+            lines.append(content(f"{mark} $line", line=f"{r.metric}: {_num(r.baseline)} → {_num(r.current)}{test}"))
         for b in d.bottlenecks:
-            lines.append(f"[{b.severity.style}]{b.severity}[/] {b.evidence}")
+            finding = f"[{b.severity.style}]$severity[/] $evidence"
+            lines.append(content(finding, severity=b.severity, evidence=b.evidence))
         for a in d.anomalies:
-            lines.append(f"[magenta]anomaly[/] {a.metric} {a.direction} {a.from_} → {a.to}")
+            lines.append(content("[magenta]anomaly[/] $line", line=f"{a.metric} {a.direction} {a.from_} → {a.to}"))
         for t in d.trends:
-            lines.append(f"[cyan]trend[/] {t.metric} {_num(t.slope_per_hour, sign=True)}/h (p={_num(t.p_value)})")
-        return "\n".join(lines) or "[dim]nothing unusual in this window[/dim]"
+            slope = f"{t.metric} {_num(t.slope_per_hour, sign=True)}/h (p={_num(t.p_value)})"
+            lines.append(content("[cyan]trend[/] $line", line=slope))
+        return Content("\n").join(lines) if lines else content("[dim]nothing unusual in this window[/dim]")
 
-    def _flows_text(self, d: Detail) -> str:
-        def side(title: str, items: list[tuple[str, float, float]]) -> list[str]:
-            out = [f"[b]{title}[/b]"]
-            out += [f"  {name}  {fmt.count(n)}× ({fmt.pct(p, digits=0)})" for name, n, p in items[:FLOWS_SHOWN]]
+    def _flows_text(self, d: Detail) -> Content:
+        def side(title: str, items: list[tuple[str, float, float]]) -> list[Content]:
+            out = [content("[b]$title[/b]", title=title)]
+            for name, n, p in items[:FLOWS_SHOWN]:
+                out.append(content("  $name  $n", name=name, n=f"{fmt.count(n)}× ({fmt.pct(p, digits=0)})"))
             if len(items) > FLOWS_SHOWN:
-                out.append(f"  [dim]+{len(items) - FLOWS_SHOWN} more[/dim]")
-            return out if items else [*out, "  [dim]none[/dim]"]
+                out.append(content("  [dim]+$more more[/dim]", more=len(items) - FLOWS_SHOWN))
+            return out if items else [*out, content("  [dim]none[/dim]")]
 
         lines = side("called by", [(f.from_, f.count, f.probability) for f in d.callers])
         lines += side("calls", [(f.to, f.count, f.probability) for f in d.callees])
         after = [f"{a.to} {fmt.pct(a.probability, digits=0)}" for a in d.next[:3]]
         if after:  # affinity: which sibling tends to run right after this one
-            lines.append(f"[b]then runs[/b]  {', '.join(after)}")
-        return "\n".join(lines)
+            lines.append(content("[b]then runs[/b]  $after", after=", ".join(after)))
+        return Content("\n").join(lines)
 
     def _traces(self, traces: list[SlowTrace]) -> None:
         table = self.query_one("#traces", DataTable)
@@ -157,10 +165,10 @@ class ComponentScreen(Screen):
         table.clear()
         for t in traces:
             table.add_row(
-                fmt.stamp(fmt.iso_to_ns(t.ts)),
-                fmt.ms(t.total_ms),
-                "✓" if t.success else "[red]✗[/red]",
-                t.trace_id,
+                Text(fmt.stamp(fmt.iso_to_ns(t.ts))),
+                Text(fmt.ms(t.total_ms)),
+                Text("✓") if t.success else Text("✗", style="red"),
+                text(t.trace_id),  # a DataTable parses plain strings as markup
                 key=t.trace_id,
             )
         if table.row_count:

@@ -12,6 +12,9 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
+from smythtop.exporters import ExportError, check_target
+from smythtop.safe_text import content, text
+
 
 class ExportModal(ModalScreen[Path | None]):
     """Dismisses with the path to write, or None when cancelled."""
@@ -27,7 +30,7 @@ class ExportModal(ModalScreen[Path | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="export-dialog") as box:
             box.border_title = f"Export to {self.kind}"
-            yield Static(self.what, id="export-what")
+            yield Static(text(self.what), id="export-what")  # quotes the component: never markup
             yield Label("File:")
             yield Input(str(self.proposed), id="export-path")
             yield Static("", id="export-error")
@@ -39,8 +42,11 @@ class ExportModal(ModalScreen[Path | None]):
         self.query_one("#export-path", Input).focus()
 
     def _problem(self, path: Path) -> str | None:
-        if path.exists():
-            return f"{path} already exists: choose another name"
+        """The export's own rule (`exporters.check_target`): never over an existing file, symlink or FIFO."""
+        try:
+            check_target(path, overwrite=False, hint=": choose another name")
+        except ExportError as err:
+            return str(err)
         if not path.parent.is_dir():
             return f"directory {path.parent} does not exist"
         return None
@@ -55,7 +61,7 @@ class ExportModal(ModalScreen[Path | None]):
         path = Path(text).expanduser()
         problem = self._problem(path)
         if problem:
-            self.query_one("#export-error", Static).update(f"[red]{problem}[/red]")
+            self.query_one("#export-error", Static).update(content("[red]$problem[/red]", problem=problem))
             return
         self.dismiss(path)
 

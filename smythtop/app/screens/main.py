@@ -11,6 +11,7 @@ from pathlib import Path
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Container
+from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static, Tab, Tabs
 
@@ -27,6 +28,7 @@ from smythtop.app.widgets.panes import (
     RecommendationsPane,
 )
 from smythtop.app.widgets.status import StatusLine
+from smythtop.safe_text import content
 
 PANES = (
     ("components", "Components"),
@@ -35,12 +37,12 @@ PANES = (
     ("recommendations", "Recommendations"),
 )
 
-EMPTY_STORE = """[b]No frames in {store} yet.[/b]
+EMPTY_STORE = """[b]No frames in $store yet.[/b]
 
 Record from your agent:
 
     [cyan]from smythtop import Collector[/cyan]
-    [cyan]collector = Collector.get_instance()[/cyan]     [dim]# $SMYTHTOP_STORE or the default store[/dim]
+    [cyan]collector = Collector.get_instance()[/cyan]     [dim]# $$SMYTHTOP_STORE or the default store[/dim]
     [cyan]with collector.track("MyComponent", agent_id="my-agent"):[/cyan]
     [cyan]    ...[/cyan]
 
@@ -149,10 +151,10 @@ class MainScreen(Screen):
             for pane in self.panes:
                 pane.show(snap.report, self.needle)
 
-    def _empty_text(self, snap: Snapshot) -> str:
+    def _empty_text(self, snap: Snapshot) -> Content | str:
         frames = snap.store_frames
         if frames == 0:
-            return EMPTY_STORE.format(store=self.root)
+            return content(EMPTY_STORE, store=self.root)
         newest = f", the newest at {fmt.stamp(snap.store_newest_ts)} UTC" if snap.store_newest_ts else ""
         bounds = snap.bounds
         start = fmt.stamp(bounds.start) if bounds.start is not None else "the first frame"

@@ -11,6 +11,7 @@ from smythtop import fmt
 from smythtop.analysis.results import Span
 from smythtop.app import keys
 from smythtop.app.widgets.status import StatusLine
+from smythtop.safe_text import content, text
 
 WATERFALL = 40
 
@@ -33,7 +34,7 @@ class TraceScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield StatusLine(id="status")
-        yield Static(f"[b]trace[/b] {self.trace_id}  [dim]loading…[/dim]", id="headline")
+        yield Static(content("[b]trace[/b] $id  [dim]loading…[/dim]", id=self.trace_id), id="headline")
         table = DataTable(id="spans", cursor_type="row")
         table.add_columns("span", "start", "total", "ok", "waterfall")
         yield table
@@ -42,24 +43,28 @@ class TraceScreen(Screen):
     def show_spans(self, spans: list[Span], error: str | None) -> None:
         head = self.query_one("#headline", Static)
         if error:
-            head.update(f"[b]trace[/b] {self.trace_id}  [red]{error}[/red]")
+            head.update(content("[b]trace[/b] $id  [red]$error[/red]", id=self.trace_id, error=error))
             return
         if not spans:
-            head.update(f"[b]trace[/b] {self.trace_id}  [dim]no spans found in the store[/dim]")
+            head.update(content("[b]trace[/b] $id  [dim]no spans found in the store[/dim]", id=self.trace_id))
             return
         end = max(s.start_ms + s.total_ms for s in spans)
         failed = sum(1 for s in spans if not s.success)
         head.update(
-            f"[b]trace[/b] {self.trace_id}  {len(spans)} spans · {fmt.ms(end)} end to end"
-            + (f" · [red]{failed} failed[/red]" if failed else "")
+            content(
+                "[b]trace[/b] $id  $figures" + (" · [red]$failed failed[/red]" if failed else ""),
+                id=self.trace_id,
+                figures=f"{len(spans)} spans · {fmt.ms(end)} end to end",
+                failed=failed,
+            )
         )
         table = self.query_one("#spans", DataTable)
         table.clear()
-        name_w = max(len(s.component) + 2 * s.depth for s in spans)
+        name_w = max(len(text(s.component)) + 2 * s.depth for s in spans)
         width = max(WATERFALL, self.size.width - name_w - 30)  # the bar takes the rest of the screen
         for s in spans:
             ok = s.success
-            name = Text("  " * s.depth + s.component, style="" if ok else "red")
+            name = text("  " * s.depth + s.component, style="" if ok else "red")
             table.add_row(
                 name,
                 Text(fmt.ms(s.start_ms), justify="right"),

@@ -15,6 +15,7 @@ from rich.text import Text
 from textual.widget import Widget
 
 from smythtop import fmt
+from smythtop.safe_text import visible
 
 # Dot bit for (x, y) inside one braille cell, x in 0..1, y in 0..3 (Unicode braille patterns).
 _DOT = ((0x01, 0x02, 0x04, 0x40), (0x08, 0x10, 0x20, 0x80))
@@ -108,6 +109,7 @@ class LineChart(Widget):
 
 def bar_lines(items: Sequence[tuple[str, float, str]], width: int) -> list[Text]:
     """Horizontal bars, one per (label, value, value_text): eighths-of-a-cell resolution."""
+    items = [(visible(label), value, shown) for label, value, shown in items]  # labels are stored names
     label_w = min(max(len(label) for label, _, _ in items), max(8, width // 3))
     text_w = max(len(text) for _, _, text in items)
     bar_w = max(4, width - label_w - text_w - 3)

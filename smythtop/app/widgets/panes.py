@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Sparkline, Static
@@ -15,6 +16,7 @@ from textual.widgets import DataTable, Sparkline, Static
 from smythtop import fmt
 from smythtop.analysis.results import Bottleneck, Recommendation, Report
 from smythtop.app.widgets.table import Cell, Column, DiffTable, Row
+from smythtop.safe_text import text
 
 
 def error_style(rate: float | None) -> str:
@@ -200,9 +202,10 @@ class RankedPane(Pane):
 
     def _show_detail(self, key: str | None) -> None:
         item = self._items.get(key or "")
-        self.query_one(".detail", Static).update(self.detail_text(item) if item else "")
+        self.query_one(".detail", Static).update(self.detail_text(item) if item else Text())
 
-    def detail_text(self, item: Any) -> str:
+    def detail_text(self, item: Any) -> Text:
+        """Plain `Text` (never markup): evidence and titles quote agent-chosen names."""
         raise NotImplementedError
 
     def show(self, report: Report, needle: str = "") -> None:
@@ -245,8 +248,8 @@ class BottlenecksPane(RankedPane):
             )
         return out
 
-    def detail_text(self, item: Bottleneck) -> str:
-        return f"{item.evidence}\n→ {item.suggestion}"
+    def detail_text(self, item: Bottleneck) -> Text:
+        return Text.assemble(text(item.evidence), "\n→ ", text(item.suggestion))  # our newline, their text
 
 
 class RecommendationsPane(RankedPane):
@@ -287,5 +290,5 @@ class RecommendationsPane(RankedPane):
             )
         return out
 
-    def detail_text(self, item: Recommendation) -> str:
-        return f"why: {item.rationale}"
+    def detail_text(self, item: Recommendation) -> Text:
+        return text(f"why: {item.rationale}")

@@ -13,6 +13,7 @@ from smythtop.analysis.results import Severity
 from smythtop.app.data import Health, Snapshot
 from smythtop.app.messages import StatusWanted
 from smythtop.app.window import TimeWindow, span_label
+from smythtop.safe_text import text, visible
 
 FINDINGS_LAG_S = 1.0  # findings older than this are labelled with their age
 
@@ -71,12 +72,14 @@ def window_text(window: TimeWindow, snapshot: Snapshot | None, now: int) -> Text
 
 def status_text(state: StatusState) -> Text:
     sep = Text(" │ ", style="dim")
-    parts: list[Text] = [Text("smythtop", style="bold"), Text(short_path(state.root), style="dim")]
+    parts: list[Text] = [Text("smythtop", style="bold"), text(short_path(state.root), style="dim")]
     parts.append(window_text(state.window, state.snapshot, state.now))
     snap = state.snapshot
     if snap is not None:
         summary = snap.report.summary
         parts.append(Text(f"{fmt.count(snap.window_frames)} frames"))
+        if snap.future_frames:  # an agent clock ahead of this one: those frames are in no live window yet
+            parts.append(Text(f"{fmt.count(snap.future_frames)} from the future", style="yellow"))
         parts.append(Text(f"{fmt.count(snap.ingest_per_s)}/s in"))
         severity = Severity.of_grade(summary.grade)  # None for "-": no executions in the window
         parts.append(Text("grade ") + Text(summary.grade, style=severity.style if severity else ""))
@@ -94,10 +97,10 @@ def status_text(state: StatusState) -> Text:
         out.append_text(part)
     if state.error:
         out.append("\n")
-        out.append(f"error: {state.error}", style="bold red")
+        out.append(f"error: {visible(state.error)}", style="bold red")
     elif snap is not None and snap.warning:
         out.append("\n")
-        out.append(f"⚠ {snap.warning}", style="yellow")
+        out.append(f"⚠ {visible(snap.warning)}", style="yellow")
     return out
 
 

@@ -16,6 +16,8 @@ from rich.text import Text
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowDoesNotExist
 
+from smythtop.safe_text import text, visible
+
 
 @dataclass(frozen=True)
 class Cell:
@@ -27,7 +29,10 @@ class Cell:
     right: bool = True
 
     def __rich__(self) -> Text:
-        return Text(self.text, style=self.style, justify="right" if self.right else "left", no_wrap=True)
+        """Shown literally (`safe_text.text`): a name is never markup, and its controls are made visible."""
+        shown = text(self.text, self.style)
+        shown.justify, shown.no_wrap = "right" if self.right else "left", True
+        return shown
 
     @property
     def sort_key(self) -> tuple:
@@ -74,7 +79,7 @@ class DiffTable(DataTable):
         for i, col in enumerate(self.spec):
             if col.width is not None:
                 continue
-            texts = [len(cells[i].text) for cells in self._rows.values()]
+            texts = [len(visible(cells[i].text)) for cells in self._rows.values()]
             want = min(FIT_MAX, max([len(col.label) + 1, *texts]))
             column = self.columns[col.key]
             if column.width != want:
