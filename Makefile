@@ -27,8 +27,9 @@ lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# Two workers, one per core; a test file stays on one worker (module fixtures such as the wheel are built once).
 test: lint
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadfile
 
 soak: $(VENV)/.installed-test
 	SMYTHTOP_KILLS=200 $(PY) -m pytest -m soak -q
