@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pytest
 from smythtop.store.schema import FIELDS
 
 from smythtop import store
@@ -139,3 +141,44 @@ def umask(mask: int) -> Iterator[None]:
         yield
     finally:
         os.umask(old)
+
+
+@contextlib.contextmanager
+def tmpfs(path: Path, options: str) -> Iterator[bool]:
+    """Mount a tmpfs at path (mount options such as "size=64k" or "ro,size=1m"); yields False where mounting is
+    not permitted (not root, no mount(8)), and unmounts on the way out."""
+    path.mkdir(parents=True, exist_ok=True)
+    mounted = os.geteuid() == 0 and shutil.which("mount") is not None
+    mounted = mounted and _mount_cmd("mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)).returncode == 0
+    try:
+        yield mounted
+    finally:
+        if mounted and _mount_cmd("umount", str(path)).returncode != 0:
+            _mount_cmd("umount", "-l", str(path))
+
+
+@contextlib.contextmanager
+def tmpfs_or_skip(path: Path, options: str) -> Iterator[None]:
+    """`tmpfs`, skipping the test where mounting is not permitted."""
+    with tmpfs(path, options) as mounted:
+        if not mounted:
+            pytest.skip("mounting a tmpfs needs root and mount(8)")
+        yield
+
+
+def _mount_cmd(*cmd: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=60)
+
+
+def fill_disk(directory: Path) -> Path:
+    """Fill the file system holding directory to the last byte; returns the filler file."""
+    filler = directory / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for size in (1 << 16, 4096, 1):
+            with contextlib.suppress(OSError):
+                while True:
+                    os.write(fd, b"\0" * size)
+    finally:
+        os.close(fd)
+    return filler

@@ -7,51 +7,34 @@ Where mounting is not permitted, the read-only case runs the writer as an unpriv
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import stat
 import subprocess
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from smythtop.store.framing import read_records
-from store_testlib import PY, REPO, frame, read_rows, run_py, scan_ts, store_files, umask, write_frames
+from store_testlib import (
+    PY,
+    REPO,
+    fill_disk,
+    frame,
+    read_rows,
+    run_py,
+    scan_ts,
+    store_files,
+    tmpfs,
+    umask,
+    write_frames,
+)
 
 from smythtop import store
 
 
 def _run(*cmd: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=60)
-
-
-@contextlib.contextmanager
-def tmpfs(path: Path, options: str) -> Iterator[bool]:
-    """Mount a tmpfs at path; yields False where mounting is not permitted."""
-    path.mkdir(parents=True, exist_ok=True)
-    mounted = os.geteuid() == 0 and shutil.which("mount") is not None
-    mounted = mounted and _run("mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)).returncode == 0
-    try:
-        yield mounted
-    finally:
-        if mounted and _run("umount", str(path)).returncode != 0:
-            _run("umount", "-l", str(path))
-
-
-def _fill(directory: Path) -> Path:
-    """Fill the file system holding directory to the last byte."""
-    filler = directory / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        for size in (1 << 16, 4096, 1):
-            with contextlib.suppress(OSError):
-                while True:
-                    os.write(fd, b"\0" * size)
-    finally:
-        os.close(fd)
-    return filler
 
 
 def test_writer_on_read_only_mount(tmp_path: Path) -> None:
@@ -155,7 +138,7 @@ def test_full_disk_at_flush_keeps_frames_and_a_clean_segment(tmp_path: Path) -> 
             w.flush()
             (seg,) = (root / "wal").glob("*/*.wal")
             clean = seg.stat().st_size
-            filler = _fill(mnt)
+            filler = fill_disk(mnt)
             # Far more than the free tail of the segment's last page: the write fails part-way.
             w.append_many(frame(i, tags={"pad": "p" * 200}) for i in range(5, 105))
             before = w.buffered_bytes
@@ -189,7 +172,7 @@ def test_writer_creation_on_a_full_disk(tmp_path: Path) -> None:
     with tmpfs(mnt, "size=64k") as mounted:
         if not mounted:
             pytest.skip("mount not permitted here")
-        _fill(mnt)
+        fill_disk(mnt)
         root = mnt / "store"
         with pytest.raises(store.StoreUnavailable) as err:
             store.Writer(root)

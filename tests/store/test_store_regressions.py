@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import shutil
 import stat
 import subprocess
 import threading
@@ -17,27 +16,13 @@ import smythtop.store.compaction
 import smythtop.store.wal
 from smythtop.store.framing import encode_frame, read_records
 from smythtop.store.schema import validate
-from store_testlib import PY, REPO, df_ts, frame, run_py, scan_ts, umask, write_frames
+from store_testlib import PY, REPO, df_ts, frame, run_py, scan_ts, tmpfs_or_skip, umask, write_frames
 
 from smythtop import store
 
 
 def _run(*cmd: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=60)
-
-
-@contextlib.contextmanager
-def _tmpfs(path: Path, options: str):
-    path.mkdir(parents=True, exist_ok=True)
-    ok = os.geteuid() == 0 and shutil.which("mount") is not None
-    ok = ok and _run("mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)).returncode == 0
-    if not ok:
-        pytest.skip("mount not permitted here")
-    try:
-        yield
-    finally:
-        if _run("umount", str(path)).returncode != 0:
-            _run("umount", "-l", str(path))
 
 
 # -- 1. Tailer re-delivers a compacted segment while its sources still exist -------------------------
@@ -102,7 +87,7 @@ def test_writer_recovers_after_full_disk_at_rotation(tmp_path: Path) -> None:
     ENOSPC (its O_EXCL file is left behind, empty). Every later flush fails with EBADF even after space
     is freed, and close() skips the write (`self._fd >= 0`), dropping the buffered frames silently."""
     mnt = tmp_path / "small"
-    with _tmpfs(mnt, "size=64k"):
+    with tmpfs_or_skip(mnt, "size=64k"):
         root = mnt / "store"
         w = store.Writer(root, segment_bytes=200, buffer_bytes=1 << 20)
         try:
@@ -157,7 +142,7 @@ def test_cli_compact_on_read_only_store_is_one_line(tmp_path: Path) -> None:
     """compaction.py compact(): `ensure_dir` / `compactor_lock` raise a raw OSError (EROFS), not
     StoreUnavailable, so `smythtop store compact` and `retention` print a traceback (exit 1)."""
     mnt = tmp_path / "rw"
-    with _tmpfs(mnt, "size=1m"):
+    with tmpfs_or_skip(mnt, "size=1m"):
         root = mnt / "store"
         write_frames(root, range(5))
         assert _run("mount", "-o", "remount,ro", str(mnt)).returncode == 0
