@@ -251,15 +251,8 @@ def build_slow(live: LivePart, *, baselines: Mapping[str, Baseline] | None = Non
 
 
 def _regression(r: Comparison) -> Regression:
-    return Regression(
-        component=r.component,
-        metric=r.metric,
-        baseline=r.baseline,
-        current=r.current,
-        p_value=r.p_value,
-        test=r.test,
-        change=r.change,
-    )
+    """A regressed comparison as the report lists it: the same fields, without the `worse` flag."""
+    return Regression(**{name: getattr(r, name) for name in Regression.__struct_fields__})
 
 
 def _dense(frame: pl.DataFrame, column: str, n: int, fill: float | None) -> list:

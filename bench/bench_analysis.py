@@ -252,17 +252,35 @@ def cardinality(table: Table) -> None:
                     load = os.getloadavg()[0]
                 mine, ref = runs[names], runs[REFERENCE_NAMES]
                 assert mine[0][2] == names and ref[0][2] == REFERENCE_NAMES
-                secs, ref_secs = statistics.median(r[0] for r in mine), statistics.median(r[0] for r in ref)
-                rss, ref_rss = max(r[1] for r in mine), max(r[1] for r in ref)
-                table.add(
-                    "analysis",
-                    f"report, {names:,} names, {rows // 1000:,}K rows, {'CPU hog' if hog else 'quiet'}",
-                    secs * 1000,
-                    "ms",
-                    goal="<= 3x ref",
-                    peer=f"{secs / ref_secs:.2f}x {REFERENCE_NAMES} names ({ref_secs * 1000:.0f} ms); peak RSS "
-                    f"{rss:.0f} MB vs {ref_rss:.0f} MB; load {load:.1f}",
-                )
+                add_names_row(table, "analysis", "report", names, rows, hog, load,
+                              [(r[0], r[1]) for r in mine], [(r[0], r[1]) for r in ref])  # fmt: skip
+
+
+def add_names_row(
+    table: Table,
+    group: str,
+    what: str,
+    names: int,
+    rows: int,
+    hog: bool,
+    load: float,
+    mine: list[tuple[float, float]],
+    ref: list[tuple[float, float]],
+    note: str = "",
+) -> None:
+    """One cardinality row: the median seconds of `mine` against `ref` (the same rows over REFERENCE_NAMES names,
+    same run) and the peak RSS of each; runs are (seconds, peak RSS MB); `note` goes before the load."""
+    secs, ref_secs = statistics.median(s for s, _ in mine), statistics.median(s for s, _ in ref)
+    rss, ref_rss = max(m for _, m in mine), max(m for _, m in ref)
+    table.add(
+        group,
+        f"{what}, {names:,} names, {rows // 1000:,}K rows, {'CPU hog' if hog else 'quiet'}",
+        secs * 1000,
+        "ms",
+        goal="<= 3x ref",
+        peer=f"{secs / ref_secs:.2f}x {REFERENCE_NAMES} names ({ref_secs * 1000:.0f} ms); peak RSS "
+        f"{rss:.0f} MB vs {ref_rss:.0f} MB; {note}load {load:.1f}",
+    )
 
 
 def _cpu(fn: object) -> str:

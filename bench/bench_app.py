@@ -124,7 +124,7 @@ def first_paint(table: Table, root: Path) -> None:
 def first_paint_names(table: Table) -> None:
     """First paint on stores whose live window holds 10K and 1M distinct component names, against the same rows
     over 10 names in the same run, quiet and with a CPU hog on one core: medians of 3 new processes."""
-    from bench.bench_analysis import CARDINALITY, REFERENCE_NAMES, cpu_hog, many_names, write_store
+    from bench.bench_analysis import CARDINALITY, REFERENCE_NAMES, add_names_row, cpu_hog, many_names, write_store
 
     for names, rows in CARDINALITY:
         with tempfile.TemporaryDirectory(prefix="smythtop-bench-app-names-") as tmp:
@@ -139,17 +139,9 @@ def first_paint_names(table: Table) -> None:
                     runs = {n: [_paint(root, clock_ns) for _ in range(3)] for n, root in roots.items()}
                     load = os.getloadavg()[0]
                 mine, ref = runs[names], runs[REFERENCE_NAMES]
-                secs, ref_secs = statistics.median(r[0] for r in mine), statistics.median(r[0] for r in ref)
-                rss, ref_rss = max(r[3] for r in mine), max(r[3] for r in ref)
-                table.add(
-                    "app",
-                    f"first paint, {names:,} names, {rows // 1000:,}K rows, {'CPU hog' if hog else 'quiet'}",
-                    secs * 1000,
-                    "ms",
-                    goal="<= 3x ref",
-                    peer=f"{secs / ref_secs:.2f}x {REFERENCE_NAMES} names ({ref_secs * 1000:.0f} ms); peak RSS "
-                    f"{rss:.0f} MB vs {ref_rss:.0f} MB; {mine[0][2]:,} frames; load {load:.1f}",
-                )
+                add_names_row(table, "app", "first paint", names, rows, hog, load,
+                              [(r[0], r[3]) for r in mine], [(r[0], r[3]) for r in ref],
+                              note=f"{mine[0][2]:,} frames; ")  # fmt: skip
 
 
 # ---- live ticks and latency -----------------------------------------------------------------------

@@ -207,12 +207,7 @@ class _FramesCollector:
         hist = (
             df.group_by(keys)
             .agg(
-                *[
-                    pl.col("w").filter(pl.col("seconds") <= le).sum().alias(f"le{i}")
-                    for i, le in enumerate(DURATION_BUCKETS_S)
-                ],
-                count=pl.col("w").sum(),
-                total=(pl.col("seconds") * pl.col("w")).sum(),
+                *_duration_histogram(),
             )
             .sort(keys)
         )
@@ -265,12 +260,7 @@ class _FramesCollector:
                 *[(pl.col(c).cast(pl.Float64) * pl.col("w")).sum().alias(c) for c in TOKEN_TYPES],
                 (pl.col("cost_usd") * pl.col("w")).sum().alias("cost"),
                 pl.col("w").filter(pl.col("cost_usd").is_null()).sum().alias("unpriced"),
-                *[
-                    pl.col("w").filter(pl.col("seconds") <= le).sum().alias(f"le{i}")
-                    for i, le in enumerate(DURATION_BUCKETS_S)
-                ],
-                count=pl.col("w").sum(),
-                total=(pl.col("seconds") * pl.col("w")).sum(),
+                *_duration_histogram(),
             )
             .sort(gen_keys)
         )
@@ -286,6 +276,16 @@ class _FramesCollector:
         yield cost
         yield unpriced
         yield op
+
+
+def _duration_histogram() -> list[pl.Expr]:
+    """Weighted cumulative counts per DURATION_BUCKETS_S bound (`le0`...), plus `count` and `total` seconds: what a
+    Prometheus histogram sample needs, shared by the component latency and the LLM call duration families."""
+    return [
+        *[pl.col("w").filter(pl.col("seconds") <= le).sum().alias(f"le{i}") for i, le in enumerate(DURATION_BUCKETS_S)],
+        pl.col("w").sum().alias("count"),
+        (pl.col("seconds") * pl.col("w")).sum().alias("total"),
+    ]
 
 
 def _le(le: float) -> str:
