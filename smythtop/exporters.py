@@ -281,6 +281,8 @@ class _FramesCollector:
 def _duration_histogram() -> list[pl.Expr]:
     """Weighted cumulative counts per DURATION_BUCKETS_S bound (`le0`...), plus `count` and `total` seconds: what a
     Prometheus histogram sample needs, shared by the component latency and the LLM call duration families."""
+    import polars as pl
+
     return [
         *[pl.col("w").filter(pl.col("seconds") <= le).sum().alias(f"le{i}") for i, le in enumerate(DURATION_BUCKETS_S)],
         pl.col("w").sum().alias("count"),
