@@ -19,6 +19,7 @@ def test_history_and_tail_meet_exactly_under_compaction(tmp_path: Path) -> None:
     n = 6000
     stop = threading.Event()
     started = threading.Event()
+    history_taken = threading.Event()
 
     def write() -> None:
         with store.Writer(root, segment_bytes=4096, buffer_bytes=512) as w:
@@ -28,6 +29,8 @@ def test_history_and_tail_meet_exactly_under_compaction(tmp_path: Path) -> None:
                     w.flush()
                 if i == n // 3:
                     started.set()
+                if i == 2 * n // 3:  # keep writing through the snapshot, but never finish before it
+                    assert history_taken.wait(60), "the history was not taken within 60 s"
 
     def compact() -> None:
         while not stop.is_set():
@@ -40,6 +43,7 @@ def test_history_and_tail_meet_exactly_under_compaction(tmp_path: Path) -> None:
     try:
         assert started.wait(30), "the writer did not reach a third of its frames within 30 s"
         history, tailer = Tailer.with_history(root)
+        history_taken.set()
         seen = df_ts(history.collect())
         in_history = len(seen)
         deadline = time.monotonic() + 120  # a bound, not a measurement
@@ -49,6 +53,7 @@ def test_history_and_tail_meet_exactly_under_compaction(tmp_path: Path) -> None:
             seen += df_ts(tailer.poll())
         joined(writer, "the writer thread")
     finally:
+        history_taken.set()
         stop.set()
     joined(compactor, "the compactor thread")
     store.compact(root)
