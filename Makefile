@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: install test lint bench soak demo screenshots clean
+.PHONY: install test test-integration lint bench soak demo screenshots clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -30,6 +30,10 @@ lint: $(VENV)/.installed-test
 # Two workers, one per core; a test file stays on one worker (module fixtures such as the wheel are built once).
 test: lint
 	$(PY) -m pytest -n 2 --dist loadfile
+
+# Real servers and other languages (tests/integration): longer than `make test`'s budget; .ci/run runs both.
+test-integration: $(VENV)/.installed-test
+	$(PY) -m pytest -n 2 --dist loadfile -m integration tests/integration
 
 soak: $(VENV)/.installed-test
 	SMYTHTOP_KILLS=200 $(PY) -m pytest -m soak -q

@@ -70,6 +70,12 @@ class _Fields(msgspec.Struct, kw_only=True):
     retry_count: Annotated[int, Meta(ge=0, le=1_000_000)] | None = None
     sample_rate: Annotated[float, Meta(gt=0.0, le=1.0)] = 1.0
     tags: Tags | None = None
+    # v1 extension (zero-code capture): appended, so every older array and Parquet file still reads.
+    response_model: Id | None = None
+    operation: Id | None = None
+    http_status: Annotated[int, Meta(ge=100, le=599)] | None = None
+    finish_reason: Id | None = None
+    cache_write_1h_tokens: Count | None = None
 
 
 class Frame(_Fields, kw_only=True):
@@ -91,7 +97,7 @@ _FLOAT_FIELDS = {
 _INT_FIELDS = {
     "mem_peak_bytes", "mem_delta_bytes", "input_bytes", "output_bytes", "input_tokens",
     "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
-    "context_window", "retry_count",
+    "context_window", "retry_count", "http_status", "cache_write_1h_tokens",
 }  # fmt: skip
 
 

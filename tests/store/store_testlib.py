@@ -73,6 +73,11 @@ def full_frame(i: int) -> dict[str, Any]:
         "retry_count": 1_000_000,
         "sample_rate": 0.25,
         "tags": {"env": "prod", "unicode": "日本語", "empty": ""},
+        "response_model": "gpt-4o-mini-2024-07-18",
+        "operation": "chat",
+        "http_status": 429,
+        "finish_reason": "length",
+        "cache_write_1h_tokens": 60,
     }
 
 

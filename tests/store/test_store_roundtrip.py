@@ -230,3 +230,19 @@ def test_a_foreign_writer_following_format_md_is_read(root: Path) -> None:
     assert read_rows(root) == expected
     assert store.compact(root).frames_written == 3
     assert read_rows(root) == expected
+
+
+def test_files_written_before_the_capture_fields_still_read(tmp_path: Path) -> None:
+    """Fields 37-41 were appended to v1: a Parquet file written without their columns reads them as null."""
+    root = tmp_path / "store"
+    with store.Writer(root) as w:
+        w.append(frame(1))
+    store.compact(root)
+    (published,) = root.rglob("*.parquet")
+    table = pq.read_table(published)
+    pq.write_table(table.select(table.column_names[:37]), published, compression="zstd", write_page_checksum=True)
+    with store.Writer(root) as w:
+        w.append(frame(2))
+    rows = read_rows(root)
+    assert [r["ts"] for r in rows] == [BASE_TS + 1, BASE_TS + 2]
+    assert all(r[f] is None for r in rows for f in ("response_model", "operation", "http_status", "finish_reason"))
