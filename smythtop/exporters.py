@@ -78,18 +78,34 @@ def check_target(path: Path, *, overwrite: bool, hint: str = "") -> None:
         raise ExportError(f"{path} exists{hint}")
 
 
-def write_file(df: pl.DataFrame, fmt: str, path: Path, *, overwrite: bool = False, csv_raw: bool = False) -> None:
+def write_file(
+    df: pl.DataFrame,
+    fmt: str,
+    path: Path,
+    *,
+    overwrite: bool = False,
+    csv_raw: bool = False,
+    encrypt_key_file: Path | None = None,
+) -> None:
     """Write `df`'s rows, in their order, to `path` as `fmt` (one of FORMATS): whole, or not at all.
 
     The target is checked (`check_target`) right before the write, so one made since an earlier check is
-    still refused."""
+    still refused. `encrypt_key_file` (Parquet only) encrypts the file with Parquet modular encryption under
+    that key file's key (`smythtop.encryption`); the key file is checked before anything is written."""
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}; one of {', '.join(FORMATS)}")
+    if encrypt_key_file is not None and fmt != "parquet":
+        raise ExportError(f"only parquet exports can be encrypted, not {fmt}")
     check_target(path, overwrite=overwrite)
+    encryption = None
+    if encrypt_key_file is not None:
+        from smythtop.encryption import encryption_properties
+
+        encryption = encryption_properties(encrypt_key_file)
     try:
         with atomic_write(path, text=fmt != "parquet") as fh:
             if fmt == "parquet":
-                write_parquet(df, fh)
+                write_parquet(df, fh, encryption=encryption)
             else:
                 write_text(df, fmt, fh, csv_raw=csv_raw)
     except OSError as err:
@@ -107,12 +123,20 @@ def write_text(df: pl.DataFrame, fmt: str, out: IO[str], *, csv_raw: bool = Fals
         out.write(prometheus_text(df))
 
 
-def write_parquet(df: pl.DataFrame, out: IO[bytes]) -> None:
+def write_parquet(df: pl.DataFrame, out: IO[bytes], *, encryption: Any = None) -> None:
+    """The frames as zstd Parquet in the store's schema, with page checksums; `encryption` is pyarrow
+    FileEncryptionProperties (`smythtop.encryption.encryption_properties`) or None."""
     import pyarrow.parquet as pq
 
     schema = store.arrow_schema()
     table = df.select(schema.names).to_arrow().cast(schema)  # polars' view types -> the contract's plain types
-    pq.write_table(table.replace_schema_metadata(schema.metadata), out, compression="zstd")
+    pq.write_table(
+        table.replace_schema_metadata(schema.metadata),
+        out,
+        compression="zstd",
+        write_page_checksum=True,
+        encryption_properties=encryption,
+    )
 
 
 def _iso_ns(ns: int) -> str:

@@ -33,6 +33,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="CSV: write text exactly as stored; by default a cell starting with = + - @ tab or CR gets a leading '"
         " so spreadsheets do not run it as a formula (OWASP CSV injection)",
     )
+    p.add_argument(
+        "--encrypt-key-file",
+        metavar="KEY",
+        type=Path,
+        help="parquet: encrypt every column and the footer (Parquet modular encryption, AES-GCM) with the base64"
+        " key in KEY, a file of mode 0600 (docs/EXPORT.md); without the key nothing of the file can be read",
+    )
     p.add_argument("--component", metavar="NAME", help="only this component")
     add_window_args(p)
     p.set_defaults(func=run)
@@ -42,6 +49,12 @@ def run(args: argparse.Namespace) -> int:
     to_stdout = args.output == "-"
     if to_stdout and args.format == "parquet":
         raise CliError("parquet is binary: give --output FILE")
+    if args.encrypt_key_file is not None:
+        if args.format != "parquet":
+            raise CliError(f"--encrypt-key-file needs --format parquet (not {args.format})")
+        from smythtop.encryption import read_key_file
+
+        read_key_file(args.encrypt_key_file.expanduser())  # a bad key file is refused before the window is read
     path = None if to_stdout else Path(args.output).expanduser()
     if path is not None:
         if path.is_dir():
@@ -55,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
         write_text(df, args.format, sys.stdout, csv_raw=args.csv_raw)
         sys.stdout.flush()
     else:
-        write_file(df, args.format, path, overwrite=args.force, csv_raw=args.csv_raw)
-        print(f"wrote {df.height} frames to {path} ({args.format})", file=sys.stderr)
+        key = args.encrypt_key_file and args.encrypt_key_file.expanduser()
+        write_file(df, args.format, path, overwrite=args.force, csv_raw=args.csv_raw, encrypt_key_file=key)
+        how = f"{args.format}, encrypted" if key is not None else args.format
+        print(f"wrote {df.height} frames to {path} ({how})", file=sys.stderr)
     return 0
