@@ -24,6 +24,7 @@ from smythtop.store.wal import Writer
 _LAZY = {
     "scan": "smythtop.store.reader",
     "read_wal": "smythtop.store.reader",
+    "unrecorded": "smythtop.store.reader",
     "compact": "smythtop.store.compaction",
     "CompactionResult": "smythtop.store.compaction",
     "apply_retention": "smythtop.store.retention",

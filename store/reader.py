@@ -19,6 +19,7 @@ from smythtop.store.layout import open_store
 from smythtop.store.locks import read_lock
 from smythtop.store.paths import read_nofollow, resolve_root
 from smythtop.store.pqfiles import read_or_quarantine
+from smythtop.store.schema import ACCOUNT_REASON_TAG
 from smythtop.store.wal import list_segments
 
 TimeBound = datetime | int | None
@@ -94,6 +95,30 @@ def scan(
     opened here, under the read lock, so a retention or merge that deletes them before the frame is
     collected changes nothing: the open files keep their bytes until the LazyFrame is dropped.
     """
+    return _committed(root, since, until, shared=shared, accounts=False)
+
+
+def unrecorded(
+    root: str | os.PathLike[str] | None = None,
+    since: TimeBound = None,
+    until: TimeBound = None,
+    *,
+    shared: bool = False,
+) -> pl.LazyFrame:
+    """The account frames with `since <= ts < until`: executions the recorder could not record (docs/FORMAT.md,
+    "Account frames"), as ts, agent_id, component, unrecorded (executions, weighted) and reason."""
+    return account_rows(_committed(root, since, until, shared=shared, accounts=True))
+
+
+def account_rows(frames: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
+    """Account frames reduced to what they say: ts, agent_id, component, unrecorded, reason."""
+    return frames.lazy().select(
+        "ts", "agent_id", "component", "unrecorded", reason=pl.col("tags").map.get(ACCOUNT_REASON_TAG)
+    )
+
+
+def _committed(root: str | os.PathLike[str] | None, since: TimeBound, until: TimeBound, *, shared: bool,
+               accounts: bool) -> pl.LazyFrame:  # fmt: skip
     path = resolve_root(root)
     open_store(path, write=False, shared=shared)
     lo, hi = to_ns(since), to_ns(until)
@@ -101,11 +126,14 @@ def scan(
         skip = superseded(path)
         files = [f.path for f in list_parquet(path) if rel(path, f.path) not in skip]
         wal = _read_wal_frames(path, skip)
-        return committed_frames(path, files, wal, lo, hi)
+        return committed_frames(path, files, wal, lo, hi, accounts=accounts)
 
 
-def committed_frames(root: Path, files: list[Path], wal: pl.DataFrame, lo: int | None, hi: int | None) -> pl.LazyFrame:
-    """Parquet files (pruned by the time range in their names) plus WAL frames, within [lo, hi).
+def committed_frames(
+    root: Path, files: list[Path], wal: pl.DataFrame, lo: int | None, hi: int | None, *, accounts: bool = False
+) -> pl.LazyFrame:
+    """Parquet files (pruned by the time range in their names) plus WAL frames, within [lo, hi): the executions,
+    or with `accounts` the account frames (`unrecorded` set), which are never executions.
 
     Call it under the read lock: it opens the files it keeps (see `OpenFiles`)."""
     kept = []
@@ -120,7 +148,7 @@ def committed_frames(root: Path, files: list[Path], wal: pl.DataFrame, lo: int |
         frame = frame.filter(pl.col("ts") >= pl.lit(lo).cast(pl.Datetime("ns", "UTC")))
     if hi is not None:
         frame = frame.filter(pl.col("ts") < pl.lit(hi).cast(pl.Datetime("ns", "UTC")))
-    return frame
+    return frame.filter(pl.col("unrecorded").is_not_null() if accounts else pl.col("unrecorded").is_null())
 
 
 def _close_all(fds: list[int]) -> None:

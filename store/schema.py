@@ -76,6 +76,9 @@ class _Fields(msgspec.Struct, kw_only=True):
     http_status: Annotated[int, Meta(ge=100, le=599)] | None = None
     finish_reason: Id | None = None
     cache_write_1h_tokens: Count | None = None
+    # An account, not an execution: this many executions of `component` were not recorded (the recorder's
+    # buffer was full, the store refused or could not take them; reason in tags["smythtop.reason"]).
+    unrecorded: Count | None = None
 
 
 class Frame(_Fields, kw_only=True):
@@ -85,6 +88,8 @@ class Frame(_Fields, kw_only=True):
 class FrameRow(_Fields, kw_only=True, array_like=True):
     """The same frame as the positional msgpack array written on disk."""
 
+
+ACCOUNT_REASON_TAG = "smythtop.reason"  # an account frame's reason: buffer_full, store_unavailable, rejected, ...
 
 FIELDS: tuple[str, ...] = Frame.__struct_fields__
 FIELD_SET = frozenset(FIELDS)
@@ -97,7 +102,7 @@ _FLOAT_FIELDS = {
 _INT_FIELDS = {
     "mem_peak_bytes", "mem_delta_bytes", "input_bytes", "output_bytes", "input_tokens",
     "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
-    "context_window", "retry_count", "http_status", "cache_write_1h_tokens",
+    "context_window", "retry_count", "http_status", "cache_write_1h_tokens", "unrecorded",
 }  # fmt: skip
 
 

@@ -20,7 +20,7 @@ from smythtop.store.layout import open_store
 from smythtop.store.locks import read_lock
 from smythtop.store.paths import PARQUET_DIR, WAL_DIR, resolve_root
 from smythtop.store.pqfiles import DAMAGE_ERRORS, NOT_DAMAGE, quarantine_parquet, read_or_quarantine
-from smythtop.store.reader import TimeBound, committed_frames, to_ns
+from smythtop.store.reader import TimeBound, account_rows, committed_frames, to_ns
 from smythtop.store.wal import list_segments
 
 FORGET_AFTER_POLLS = 50  # a vanished segment with no Parquet successor (all quarantined) is dropped
@@ -42,6 +42,7 @@ class Tailer:
         self.counts: dict[str, int] = {}
         self._vanished: dict[str, int] = {}
         self._replaced: set[str] = set()
+        self._accounts: list[pl.DataFrame] = []
         self.delivered = 0
         if not from_start:
             self._read_wal(deliver=False)
@@ -135,7 +136,8 @@ class Tailer:
         return pl.concat(parts) if parts else None  # type: ignore[return-value]
 
     def poll(self) -> pl.DataFrame | None:
-        """New frames since the last poll, or None."""
+        """New frames (executions) since the last poll, or None. Account frames that arrive meanwhile are kept
+        for `take_accounts`: they are not executions."""
         with gc_paused():
             rows = self._read_wal(deliver=True)
             frames = [rows_to_polars(rows)] if rows else []
@@ -145,7 +147,20 @@ class Tailer:
         if not frames:
             return None
         out = pl.concat(frames) if len(frames) > 1 else frames[0]
+        is_account = pl.col("unrecorded").is_not_null()
+        if out.select(is_account.any()).item():
+            self._accounts.append(account_rows(out.filter(is_account)).collect())
+            out = out.filter(~is_account)
+            if out.height == 0:
+                return None
         self.delivered += out.height
+        return out
+
+    def take_accounts(self) -> pl.DataFrame | None:
+        """The account frames (`store.unrecorded`'s columns) polled since the last call, or None."""
+        if not self._accounts:
+            return None
+        out, self._accounts = pl.concat(self._accounts), []
         return out
 
 

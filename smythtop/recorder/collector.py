@@ -27,15 +27,15 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from smythtop import store
-from smythtop.recorder import threads
+from smythtop.recorder import accounts, threads
 from smythtop.recorder.clock import SYSTEM_CLOCK, Clock
 from smythtop.recorder.config import Config, enabled, store_root
 from smythtop.recorder.events import BATCH_FLUSH, PERFORMANCE_EVENT, EventBus, performance_events
 from smythtop.recorder.fingerprint import config_hash
-from smythtop.recorder.frames import Defaults, Record, record_frame, tracker_frame
+from smythtop.recorder.frames import Defaults, Record, agent_of, record_frame, tracker_frame
 from smythtop.recorder.memory import memory_limit
 from smythtop.recorder.pricing import Pricer, PricingError
-from smythtop.recorder.sampling import ComponentState, Sink, adapt, component_policy
+from smythtop.recorder.sampling import ComponentState, Sink, adapt, check_burst, component_policy
 from smythtop.recorder.tags import TagPolicy
 from smythtop.recorder.trace import CURRENT
 from smythtop.recorder.tracker import NOOP, FullTracker, NoopTracker, RemoteParent, Tracker, apply_track_fields
@@ -129,6 +129,8 @@ class Collector:
         self.written = 0
         self.internal_errors = 0
         self._unflushed = 0  # appended to the writer, not yet known to be on disk
+        self._unrecorded = accounts.Unrecorded()  # lost executions, written as account frames by each flush
+        self.accounts_written = 0
 
     # -- singleton and configuration ----------------------------------------------------------
     @classmethod
@@ -240,17 +242,23 @@ class Collector:
                     return
                 if st.name != component:  # folded into OTHER: the real name is kept nowhere
                     f["component"] = st.name
-                if st.rate < 1.0 and f.get("success") is not False and f.get("sample_rate") is None:
+                n = st.n + 1
+                st.n = n
+                if n >= st.check_at:  # the burst check of the hot path (sampling rule 7 and CHECK)
+                    check_burst(st, self._now())
+                if (st.rate < 1.0 or st.tail_rate < 1.0) and f.get("sample_rate") is None:
                     total = f.get("total_ms")
                     slow = isinstance(total, (int, float)) and total * 1e6 > st.keep_above
-                    if not slow:
-                        if _random() >= st.rate:
-                            st.sampled_out += 1
-                            if st.idle:  # once per idle state: the flush thread adapts only running ones
-                                st.idle = False
-                                st.sink.wake_state(st)
-                            return
-                        rate = st.rate
+                    rate = st.rate
+                    if slow or f.get("success") is False:
+                        st.tail_n += 1
+                        rate = st.tail_rate
+                    if rate < 1.0 and _random() >= rate:
+                        st.sampled_out += 1
+                        if st.idle:  # once per idle state: the flush thread adapts only running ones
+                            st.idle = False
+                            st.sink.wake_state(st)
+                        return
             if "ts" not in f:
                 f["ts"] = self._now() + self._clock.wall_offset_ns()
             buf = self._buf
@@ -285,7 +293,7 @@ class Collector:
             return st
 
     def _new_state(self, name: str, excluded: bool, rate: float) -> ComponentState:
-        st = ComponentState(name, self._sink, self._now, rate)
+        st = ComponentState(name, self._sink, self._now, rate, self.config.global_.max_frames_per_second)
         st.excluded = excluded
         st.memory = self.config.global_.track_memory
         st.full = st.memory or self._clock is not SYSTEM_CLOCK
@@ -357,6 +365,8 @@ class Collector:
             "dropped_store_unavailable": self.store_dropped,
             "rejected": self.rejected,
             "rejected_future_ts": self.rejected_future_ts,
+            "unrecorded_pending": self._unrecorded.pending(),  # lost executions whose account is not written yet
+            "accounts_written": self.accounts_written,
             "tags_denied": self._tags.denied,
             "tags_invalid": self._tags.invalid,
             "components_folded": self.components_folded,
@@ -379,6 +389,8 @@ class Collector:
         """Called by the hot path when the buffer is at least half full."""
         if n >= self._buf.maxlen:  # type: ignore[operator]
             self.dropped += 1  # the append about to happen overwrites the oldest frame
+            with contextlib.suppress(IndexError):  # drained meanwhile: nothing is overwritten after all
+                self._lose_item(self._buf[0], accounts.BUFFER_FULL)
             self._warn_once(
                 "buffer-full", f"recorder buffer full (buffer_size={self._buf.maxlen}): oldest frames dropped"
             )
@@ -423,9 +435,11 @@ class Collector:
             self._adapt_active(elapsed)
         if not frames:
             self._flush_writer()
+            self._write_accounts()
             return
         self.kept += len(frames)
         written = self._write(frames)  # first: nothing below may cost the batch its place on disk
+        self._write_accounts()
         if self._events.wants(PERFORMANCE_EVENT):
             try:  # on frames the store accepted, so every field has its contract type
                 alerts = performance_events(written or _valid_only(frames), self.config)
@@ -448,7 +462,7 @@ class Collector:
             active.add(woken.popleft())
         cap = self.config.global_.max_frames_per_second
         for st in list(active):
-            if not adapt(st, elapsed, cap) and st.rate == st.base_rate:
+            if not adapt(st, elapsed, cap) and st.rate == st.base_rate and st.tail_rate == 1.0:
                 active.discard(st)
                 st.seen_rate = 0.0  # as if decayed: an idle component's old volume is not its next one
                 st.idle = True
@@ -479,6 +493,7 @@ class Collector:
             ts = frame.get("ts")
             if isinstance(ts, int) and ts > self._ts_limit:
                 self.rejected_future_ts += 1
+                self._unrecorded.add_frames([frame], accounts.FUTURE_TS, defaults.agent_id)
                 self._warn_once(
                     "future-ts",
                     f"frame dated more than global.max_clock_skew_s={self.config.global_.max_clock_skew_s:g} s "
@@ -490,6 +505,7 @@ class Collector:
                 self._warn_once(f"tag-denied:{key}", f"tag {key!r} dropped (global.denied_tag_keys): not stored")
         except Exception as exc:
             self._fault("frame", exc)
+            self._lose_item(item, accounts.INTERNAL_ERROR)
             return None
         try:
             if llm.track_tokens or llm.track_costs:
@@ -541,6 +557,7 @@ class Collector:
         writer = self._get_writer()
         if writer is None or (self._unflushed and not self._try_flush(writer)):
             self.store_dropped += len(frames)
+            self._unrecorded.add_frames(frames, accounts.STORE_UNAVAILABLE, self._frame_defaults().agent_id)
             return []
         before = writer.rejected
         errors: list[store.FrameError] = []
@@ -552,16 +569,56 @@ class Collector:
         except store.StoreUnavailable:
             appended = 0
         rejected = writer.rejected - before
+        agent = self._frame_defaults().agent_id
         if rejected:
             self.rejected += rejected
             for err in errors:
                 self._warn_once(f"rejected:{err.field}", f"frame rejected by the store: {err}")
-            frames = _valid_only(frames)
+            valid = _valid_only(frames)
+            kept_ids = {id(f) for f in valid}
+            self._unrecorded.add_frames([f for f in frames if id(f) not in kept_ids], accounts.REJECTED, agent)
+            frames = valid
         if appended is not None:
             self.store_dropped += len(frames) - appended
+            self._unrecorded.add_frames(frames[appended:], accounts.STORE_UNAVAILABLE, agent)
             frames = frames[:appended]
         self._unflushed += len(frames)
         return frames if self._try_flush(writer) else []
+
+    def _write_accounts(self) -> None:
+        """Write the account frames of executions lost so far (`accounts`); what cannot be written now waits."""
+        if not self._unrecorded.pending():
+            return
+        d = self._frame_defaults()
+        frames = self._unrecorded.take(self._now() + self._offset, d.agent_name)
+        writer = self._get_writer()
+        if writer is None:
+            self._unrecorded.add_frames(frames, accounts.STORE_UNAVAILABLE, d.agent_id)
+            return
+        appended = len(frames)
+        try:
+            writer.append_many(frames)  # valid by construction
+        except store.AppendInterrupted as exc:
+            appended = exc.appended
+        except store.StoreUnavailable:
+            appended = 0
+        self._unrecorded.add_frames(frames[appended:], accounts.STORE_UNAVAILABLE, d.agent_id)
+        self.accounts_written += appended  # held by the writer: written now, or with its next successful flush
+        self._try_flush(writer)
+
+    def _lose_item(self, item: Any, reason: str) -> None:
+        """Account for a buffered tracker or record that will never become a frame."""
+        if isinstance(item, Tracker):
+            agent, component, rate = agent_of(item), item._st.name, getattr(item, "_rate", 1.0)
+        else:
+            f = item.frame
+            agent, component, rate = f.get("agent_id"), f.get("component"), item.rate
+        self._unrecorded.add(
+            agent if isinstance(agent, str) and agent else self._frame_defaults().agent_id,
+            component if isinstance(component, str) and component else "(unknown)",
+            reason,
+            1.0 / rate if rate else 1.0,
+        )
 
     def _try_flush(self, writer: store.Writer) -> bool:
         try:

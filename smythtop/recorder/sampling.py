@@ -12,8 +12,19 @@ The rule (docs/RECORDER.md, "Sampling"):
 6. Under that cap the "slow" threshold rises from p95 to the quantile that keeps about half the
    cap's budget (q = 1 - max_frames_per_second / 2 / executions per second), so neither the tail nor
    the rest of a hot component can flood the store.
+7. The tail (errors and slow executions) has a cap of its own, TAIL_SHARE of max_frames_per_second:
+   above it, tail executions are kept with probability `tail_rate` and carry that sample_rate, so a
+   flood of errors or of slow calls cannot defeat the frames/s cap either.
 Each execution's chance of being kept is exactly its sample_rate, so weighting every frame by
 1/sample_rate gives unbiased counts and sums (Horvitz-Thompson).
+
+Bursts are met on the agent's side: every CHECK executions of a component, the hot path measures how fast
+they came (one clock reading it already has) and charges the frames it would keep to a token bucket of one
+second's budget per cap; once a bucket is overdrawn it lowers `rate` or `tail_rate` at once to the cap over
+the observed speed (`check_burst`). A short burst within a second's budget is kept whole; a flood is thinned
+after about one second's budget of frames (1,000 by default, well inside the 10,000-frame buffer), within
+64 executions of the overdraft rather than one flush interval (1 s) later: before this, a 300K-execution
+tight loop lost a third of its frames to a full buffer. Only the flush thread raises rates again.
 
 Only running components are adapted: a state with no execution in a window and at its configured rate goes
 idle (its executions-per-second estimate reset, as if decayed), and comes back when the flush thread sees one
@@ -37,6 +48,8 @@ UNLEARNED = 2**62  # keep_above until then: a warm-up where only errors are alwa
 QUANTILE = 0.95
 MIN_RATE = 1e-6
 RATE_SMOOTHING = 0.5  # weight of the newest window in the executions-per-second estimate
+CHECK = 64  # executions between the hot path's burst checks: ~15 ns each, amortised; 64 ms at the default cap
+TAIL_SHARE = 0.5  # of max_frames_per_second, for errors and slow executions together (rule 7)
 
 
 class Sink:
@@ -67,11 +80,12 @@ class ComponentState:
     """Hot-path state of one component name; only the flush thread writes rate and keep_above."""
 
     __slots__ = (
-        "base_rate", "buf", "excluded", "full", "high_water", "idle", "keep_above", "kept", "memory", "name", "now",
-        "rate", "recent", "sampled_out", "seen_rate", "sink", "window_sampled_out",
+        "base_rate", "bucket", "buf", "cap", "check_at", "check_n", "check_t", "check_tail", "excluded", "full",
+        "high_water", "idle", "keep_above", "kept", "memory", "n", "name", "now", "rate", "recent", "sampled_out",
+        "seen_rate", "sink", "tail_bucket", "tail_n", "tail_rate", "window_sampled_out", "window_tail_n",
     )  # fmt: skip
 
-    def __init__(self, name: str, sink: Sink, now: Callable[[], int], base_rate: float) -> None:
+    def __init__(self, name: str, sink: Sink, now: Callable[[], int], base_rate: float, cap: float = 0.0) -> None:
         self.name = name
         self.sink = sink
         self.now = now
@@ -89,6 +103,40 @@ class ComponentState:
         self.kept = 0  # in the current window, counted by the flush thread
         self.seen_rate = 0.0  # executions per second, smoothed
         self.recent: deque[tuple[int, float]] = deque(maxlen=WINDOW)  # (duration ns, weight)
+        self.cap = cap  # max_frames_per_second (0: no cap)
+        self.tail_rate = 1.0  # keep probability of errors and slow executions (rule 7)
+        self.n = 0  # executions seen, written by the hot path only
+        self.tail_n = 0  # of which errors or slow, written by the hot path only
+        self.window_tail_n = 0  # value of tail_n at the last adaptation
+        self.check_at = CHECK  # n at which the hot path next checks for a burst
+        self.check_n = 0  # n, tail_n and the clock at the last burst check
+        self.check_tail = 0
+        self.check_t = now()
+        self.bucket = cap  # frames the burst check may still let through at the current rates (one second's)
+        self.tail_bucket = cap * TAIL_SHARE
+
+
+def check_burst(st: ComponentState, now_ns: int) -> None:
+    """The hot path's burst check, every CHECK executions: lower `rate` and `tail_rate` at once when keeping
+    the last CHECK executions at the current rates overdraws the caps (rules 4 and 7). Each cap is a token
+    bucket holding one second of its budget, refilled at the cap: a short burst within a second's budget is
+    kept whole (as it was), a flood is thinned after about one second's budget of frames, long before the
+    flush thread's next adaptation. Never raises a rate: the flush thread does."""
+    n, tail_n = st.n, st.tail_n
+    elapsed_s = (now_ns - st.check_t) / 1e9
+    seen, tail = n - st.check_n, tail_n - st.check_tail
+    st.check_at = n + CHECK
+    st.check_n, st.check_tail, st.check_t = n, tail_n, now_ns
+    cap = st.cap
+    if cap <= 0 or elapsed_s <= 0:
+        return
+    tail_cap = cap * TAIL_SHARE
+    st.bucket = min(cap, st.bucket + elapsed_s * cap - (seen - tail) * st.rate)
+    if st.bucket < 0:
+        st.rate = max(MIN_RATE, min(st.rate, cap * elapsed_s / seen))
+    st.tail_bucket = min(tail_cap, st.tail_bucket + elapsed_s * tail_cap - tail * st.tail_rate)
+    if st.tail_bucket < 0 and tail:
+        st.tail_rate = max(MIN_RATE, min(st.tail_rate, tail_cap * elapsed_s / tail))
 
 
 def component_policy(config: Config, name: str) -> tuple[bool, float]:
@@ -138,6 +186,11 @@ def adapt(st: ComponentState, elapsed_s: float, max_per_second: float) -> int:
         rate = max(MIN_RATE, max_per_second / st.seen_rate)
         quantile = max(QUANTILE, 1.0 - max_per_second / 2 / st.seen_rate)
     st.rate = rate
+    tail = st.tail_n
+    tail_per_s = (tail - st.window_tail_n) / elapsed_s
+    st.window_tail_n = tail
+    budget = max_per_second * TAIL_SHARE
+    st.tail_rate = max(MIN_RATE, budget / tail_per_s) if max_per_second > 0 and tail_per_s > budget else 1.0
     if len(st.recent) >= MIN_FOR_P95:
         st.keep_above = weighted_quantile(list(st.recent), quantile)
     return executions

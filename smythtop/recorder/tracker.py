@@ -12,15 +12,13 @@ import random
 import threading
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from smythtop.recorder.fingerprint import config_hash
 from smythtop.recorder.memory import RSS
 from smythtop.recorder.payload import size_of
+from smythtop.recorder.sampling import ComponentState, check_burst
 from smythtop.recorder.trace import CURRENT, IDS
-
-if TYPE_CHECKING:
-    from smythtop.recorder.sampling import ComponentState
 
 _random = random.random
 _now = time.perf_counter_ns  # the system clock's monotonic reading (smythtop.recorder.clock.SystemClock)
@@ -74,19 +72,23 @@ class Tracker:
             dur = end - self._start
             self._dur = dur
             self._err = et
+            n = st.n + 1
+            st.n = n
+            if n >= st.check_at:  # every CHECK executions: meet a burst now, not at the next flush
+                check_burst(st, end)
             rate = st.rate
-            if et is None and rate < 1.0:
+            if rate < 1.0 or st.tail_rate < 1.0:
                 x = self._x  # a failure reported with fail() (error_type) is kept like a raised one
-                if dur <= st.keep_above and (x is None or "error_type" not in x):
-                    if _random() >= rate:
-                        st.sampled_out += 1
-                        if st.idle:  # the flush thread adapts only the states it knows are running
-                            st.idle = False
-                            st.sink.wake_state(st)
-                        return False
-                    self._rate = rate
-                else:
-                    self._rate = 1.0
+                if et is not None or dur > st.keep_above or (x is not None and "error_type" in x):
+                    st.tail_n += 1
+                    rate = st.tail_rate  # the tail's own cap (sampling rule 7)
+                if rate < 1.0 and _random() >= rate:
+                    st.sampled_out += 1
+                    if st.idle:  # the flush thread adapts only the states it knows are running
+                        st.idle = False
+                        st.sink.wake_state(st)
+                    return False
+                self._rate = rate
             else:
                 self._rate = 1.0
             buf = st.buf
@@ -110,19 +112,23 @@ class Tracker:
         dur = end - self._start
         self._dur = dur
         self._err = et
+        n = st.n + 1
+        st.n = n
+        if n >= st.check_at:
+            check_burst(st, end)
         rate = st.rate
-        if et is None and rate < 1.0:
+        if rate < 1.0 or st.tail_rate < 1.0:
             x = self._x
-            if dur <= st.keep_above and (x is None or "error_type" not in x):
-                if _random() >= rate:
-                    st.sampled_out += 1
-                    if st.idle:
-                        st.idle = False
-                        st.sink.wake_state(st)
-                    return
-                self._rate = rate
-            else:
-                self._rate = 1.0
+            if et is not None or dur > st.keep_above or (x is not None and "error_type" in x):
+                st.tail_n += 1
+                rate = st.tail_rate
+            if rate < 1.0 and _random() >= rate:
+                st.sampled_out += 1
+                if st.idle:
+                    st.idle = False
+                    st.sink.wake_state(st)
+                return
+            self._rate = rate
         else:
             self._rate = 1.0
         buf = st.buf

@@ -17,7 +17,8 @@ START = 1_767_225_600 * 10**9  # 2026-01-01T00:00Z: the virtual clock of the eve
 
 
 def test_full_buffer_drops_the_oldest_and_counts_every_drop(make, root: Path) -> None:
-    c = make({"global": {"buffer_size": 100, "flush_interval": 3600}})
+    # no frames/s cap: this is about the ring buffer, not the sampler (which would thin a 1,000-execution burst)
+    c = make({"global": {"buffer_size": 100, "flush_interval": 3600, "max_frames_per_second": 0}})
     gate = threading.Event()
     in_callback = threading.Event()
 

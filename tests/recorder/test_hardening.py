@@ -228,7 +228,7 @@ def test_dropped_collectors_release_their_thread_and_fds(root: Path) -> None:
 
 # -- item 21: a bounded number of component states --------------------------------------------------------------
 def test_new_names_past_the_cap_fold_into_other(make, root: Path) -> None:
-    c = make({"global": {"max_components": 100, "flush_interval_s": 3600}})
+    c = make({"global": {"max_components": 100, "flush_interval_s": 3600, "max_frames_per_second": 0}})
     for i in range(1000):
         with c.track(f"Comp{i}", agent_id="a"):
             pass

@@ -11,6 +11,7 @@ adapted state after every flush.
 from __future__ import annotations
 
 import ast
+import copy
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -104,12 +105,20 @@ class Route:
         return s.rate, s.keep_above, s.seen_rate, s.sampled_out
 
 
-def documented(s: ComponentState, e: Execution) -> Decision:
-    """docs/RECORDER.md, "Sampling": errors and executions slower than the threshold are kept at
-    weight 1; the rest with probability `rate`, at weight 1/rate."""
-    if s.rate >= 1.0 or e.outcome != "ok" or e.duration_ns > s.keep_above:
+def documented(s: ComponentState, e: Execution, now_ns: int) -> Decision:
+    """docs/RECORDER.md, "Sampling": errors and executions slower than the threshold are the tail, kept with
+    probability `tail_rate` (rule 7), the rest with probability `rate`, each at weight 1/its rate; every CHECK
+    executions the burst check may first lower both rates (applied here to a copy of the state)."""
+    if s.n + 1 >= s.check_at:
+        s = copy.copy(s)
+        s.n += 1
+        sampling.check_burst(s, now_ns)
+    if s.rate >= 1.0 and s.tail_rate >= 1.0:
         return Decision(True, 1.0, 0)
-    return Decision(e.draw < s.rate, 1.0 / s.rate if e.draw < s.rate else None, 1)
+    rate = s.tail_rate if e.outcome != "ok" or e.duration_ns > s.keep_above else s.rate
+    if rate >= 1.0:
+        return Decision(True, 1.0, 0)
+    return Decision(e.draw < rate, 1.0 / rate if e.draw < rate else None, 1)
 
 
 @contextmanager
@@ -135,7 +144,7 @@ def test_fast_and_full_paths_keep_and_weigh_alike(rate: float, cap: float, plan:
     with two_paths(config) as (fast, full):
         for window, seconds in plan:
             for i, e in enumerate(window):
-                expected = documented(full.state, e)
+                expected = documented(full.state, e, full.clock.monotonic_ns() + e.duration_ns)
                 got_fast, got_full = fast.run(e), full.run(e)
                 assert got_fast == got_full, f"execution {i} of the window: {e}"
                 assert got_full == expected, f"execution {i} of the window: {e}"
@@ -143,16 +152,22 @@ def test_fast_and_full_paths_keep_and_weigh_alike(rate: float, cap: float, plan:
         assert fast.collector.stats() == full.collector.stats()
 
 
-def test_the_paths_are_exercised_past_warm_up_and_under_the_cap() -> None:
-    """The property above reaches a learned threshold and a capped rate (not only the warm-up)."""
+def test_the_paths_are_exercised_past_warm_up_burst_and_cap() -> None:
+    """The property above reaches the burst check, a learned threshold and a capped rate (not only the warm-up)."""
     config = {"global": {"sampling_rate": 1.0, "max_frames_per_second": 20.0, "flush_interval": 3600}}
-    plan = [Execution(n * 10**5, "ok", 0.5) for n in range(1, 81)]  # 0.1 to 8 ms
+    plan = [Execution(n * 10**5, "ok", 0.5) for n in range(1, 81)]  # 0.1 to 8 ms: 80 in 0.32 s
     with two_paths(config) as (fast, full):
-        for e in plan:
-            assert fast.run(e) == full.run(e) == Decision(True, 1.0, 0)  # warm-up, under the cap
-        assert fast.flush(1.0) == full.flush(1.0)  # about 60 executions per second
-        assert full.state.rate < 0.5 and 7 * 10**6 < full.state.keep_above < 8 * 10**6
-        slow = Execution(8 * 10**6, "ok", 0.9)
+        decisions = [(fast.run(e), full.run(e)) for e in plan]
+        assert all(a == b for a, b in decisions)
+        kept = [a for a, _ in decisions]
+        # warm-up under a second's budget; the 64th execution's burst check finds 64 frames in 0.2 s overdraw a
+        # budget of 20 and thins the rest of the burst at once, 16 frames in rather than at the next flush
+        assert kept[: sampling.CHECK - 1] == [Decision(True, 1.0, 0)] * (sampling.CHECK - 1)
+        assert kept[sampling.CHECK - 1 :] == [Decision(False, None, 1)] * (len(plan) - sampling.CHECK + 1)
+        assert full.state.rate < 0.1
+        assert fast.flush(1.0) == full.flush(1.0)  # about 60 executions per second over the window
+        assert full.state.rate < 0.5 and 5.9e6 < full.state.keep_above <= 6.3e6  # p95 of the 63 kept
+        slow = Execution(7 * 10**6, "ok", 0.9)
         quick = Execution(0, "ok", 0.9)
         raised = Execution(0, "raised", 0.9)
         reported = Execution(0, "reported", 0.9)

@@ -78,6 +78,7 @@ def full_frame(i: int) -> dict[str, Any]:
         "http_status": 429,
         "finish_reason": "length",
         "cache_write_1h_tokens": 60,
+        "unrecorded": None,  # set, it would make the frame an account, not an execution (tests/recorder)
     }
 
 

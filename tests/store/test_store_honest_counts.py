@@ -43,7 +43,7 @@ def test_recorder_written_equals_frames_stored_after_a_full_disk(tmp_path: Path)
     mnt = tmp_path / "small"
     with tmpfs_or_skip(mnt, "size=1m"):  # room for the writer's whole buffer once the filler is gone
         root = mnt / "store"
-        c = Collector(store=root)
+        c = Collector({"global": {"max_frames_per_second": 0}}, store=root)  # every execution kept: no sampler
         try:
             with c.track("Warmup", agent_id="a"):
                 pass
@@ -62,3 +62,8 @@ def test_recorder_written_equals_frames_stored_after_a_full_disk(tmp_path: Path)
         stats = c.stats()
         assert stats["written"] == len(scan_ts(root))
         assert stats["written"] + stats["dropped_store_unavailable"] == 2002
+        # the lost executions are in the store too, as account frames written once the disk had room again
+        accounts = store.unrecorded(root).collect()
+        assert stats["dropped_store_unavailable"] > 0 and stats["unrecorded_pending"] == 0
+        assert accounts.select("component", "reason").unique().rows() == [("Step", "store_unavailable")]
+        assert accounts["unrecorded"].sum() == stats["dropped_store_unavailable"]
