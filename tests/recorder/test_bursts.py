@@ -122,7 +122,7 @@ def test_buffer_full_losses_are_written_as_account_frames(make, root: Path) -> N
     # accounts are not executions: scan and the tail never show them
     assert {r["component"] for r in read_frames(root)} == {"First", "Burst", "Other"}
     assert len(read_frames(root)) == 1 + 100
-    history, tailer = store.Tailer.with_history(root)
+    history, _ = store.Tailer.with_history(root)
     assert history.collect().height == 101
 
 
