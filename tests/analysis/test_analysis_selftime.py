@@ -9,7 +9,7 @@ from analysis_testlib import MIN, MS, T0_NS, frames
 from msgspec import to_builtins
 from smythtop.analysis.detail import span_tree
 from smythtop.analysis.report import build_report
-from smythtop.analysis.selftime import annotate
+from smythtop.analysis.selftime import annotate, reach
 from smythtop.analysis.thresholds import Thresholds
 from smythtop.analysis.window import prepare
 
@@ -142,3 +142,15 @@ def test_trace_screen_data_has_self_time_tokens_and_cost() -> None:
     by = {s.component: s for s in spans}
     assert by[ROOT].self_ms == 400.0 and by["tool_b"].self_ms == 3000.0 and by[ROOT].depth == 0
     assert by["answer"].output_tokens == 300 and by["planner"].cost_usd == PLANNER_USD
+
+
+def test_running_reach_lifted_and_windowed_agree() -> None:
+    """The lifted running maximum (the fast path) against `cum_max().over` (the fallback), on random siblings."""
+    rng = np.random.default_rng(3)
+    lo = rng.integers(0, 10_000, 5_000)
+    kids = pl.DataFrame(
+        {"pk": rng.integers(0, 400, 5_000).astype(np.uint64), "_lo": lo, "_hi": lo + rng.integers(0, 3_000, 5_000)}
+    ).sort("pk", "_lo")
+    fast, slow = (reach(kids, lifted=x).collect() for x in (True, False))
+    assert fast["_reach"].to_list() == slow["_reach"].to_list()
+    assert fast["_reach"].null_count() == kids["pk"].n_unique()
