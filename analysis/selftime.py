@@ -44,8 +44,8 @@ KEYS: dict[str, pl.Expr] = {
     "parentless": pl.col("parent_span_id").is_null(),
 }
 ADDED = ("self_ms", "own_fail", "root", "request_cost")
-_SCRATCH = ("sk", "pk", "tk", "parentless", "_linked", "_covered_us", "_failed_kid", "_trace_cost", "_unpriced",
-            "_parentless", "_orphans", "_roots")  # fmt: skip
+_SCRATCH = ("sk", "pk", "tk", "parentless", "_linked", "_pt", "_pms", "_covered_us", "_failed_kid", "_trace_cost",
+            "_unpriced", "_parentless", "_orphans", "_roots")  # fmt: skip
 _UNPRICED = pl.col("model").is_not_null() & pl.col("cost_usd").is_null()
 
 
@@ -58,10 +58,15 @@ def annotate(df: pl.DataFrame) -> pl.DataFrame:
     request_cost (set on roots only, already divided by the root's weight: see `request_cost`); the keys go."""
     if "sk" not in df.columns:
         df = df.with_columns(**KEYS)
-    keyed = df.lazy().with_columns(_linked=pl.col("pk").is_in(df["sk"].drop_nulls().implode()))
-    parents = keyed.filter(pl.col("sk").is_not_null()).select(pk="sk", _pt="t", _pms="total_ms")
-    kids = keyed.filter(pl.col("_linked")).select("pk", "t", "total_ms", "w", "success")
-    linked = kids.join(parents.unique(subset="pk", keep="any"), on="pk", how="inner")
+    parents = df.lazy().filter(pl.col("sk").is_not_null()).select(pk="sk", _pt="t", _pms="total_ms")
+    # one join gives every frame its parent's start and duration; `_linked`: the parent is in the window
+    keyed = (
+        _left(df.lazy(), parents.unique(subset="pk", keep="any"), "pk")
+        .with_columns(_linked=pl.col("_pt").is_not_null())
+        .collect()
+        .lazy()
+    )
+    linked = keyed.filter(pl.col("_linked")).select("pk", "t", "total_ms", "w", "success", "_pt", "_pms")
     spans = linked.select(
         "pk",
         "w",
