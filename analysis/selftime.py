@@ -43,7 +43,6 @@ KEYS: dict[str, pl.Expr] = {
     "tk": pl.when(_T.is_not_null()).then(_T.hash(seed=1)),
     "parentless": pl.col("parent_span_id").is_null(),
 }
-ADDED = ("self_ms", "own_fail", "root", "request_cost")
 _SCRATCH = ("sk", "pk", "tk", "parentless", "_linked", "_pt", "_pms", "_covered_us", "_failed_kid", "_trace_cost",
             "_unpriced", "_parentless", "_orphans", "_roots")  # fmt: skip
 _UNPRICED = pl.col("model").is_not_null() & pl.col("cost_usd").is_null()
