@@ -8,21 +8,29 @@ costs the fleet most comes first.
 | kind          | measured as                                  | low     | medium  | high   | critical |
 |---------------|----------------------------------------------|---------|---------|--------|----------|
 | critical_path | share of end-to-end trace time               | top one | >= 30 % | >= 50 %| >= 70 %  |
-| slo_p95       | p95 / component latency SLO                  | > 1     | >= 1.25 | >= 2   | >= 4     |
-| error_rate    | error rate / threshold                       | > 1     | >= 1.25 | >= 2   | >= 4     |
+| slo_p95       | self-time p95 / component latency SLO        | > 1     | >= 1.25 | >= 2   | >= 4     |
+| error_rate    | own error rate / threshold                   | > 1     | >= 1.25 | >= 2   | >= 4     |
 | queue         | queue time / total time                      | >= 30 % | >= 50 % | >= 70 %| >= 85 %  |
-| retry_waste   | (failed + retried time) / total time         | >= 5 %  | >= 15 % | >= 30 %| >= 50 %  |
+| retry_waste   | (own failed + retried time) / total time     | >= 5 %  | >= 15 % | >= 30 %| >= 50 %  |
 | memory        | share of executions at/over memory pressure  | >= 5 %  | >= 20 % | >= 50 %| >= 80 %  |
+
+A span with children is judged on its **self time** (`selftime`: its duration minus the union of its children's),
+so a root or a pure parent is never slow for the time its children spent; a span without children is judged as
+before (self = total). Errors count where they happened (`own_errors`: a parent that failed because a child
+failed is not an error of its own), and retry_waste needs retries or own failed attempts to exist. Impacts are
+shares of the fleet's self time, which sums to the fleet's work once.
 """
 
 from __future__ import annotations
 
 import polars as pl
 from smythtop.analysis.results import Bottleneck, Severity
+from smythtop.analysis.rows import slo_for
 from smythtop.analysis.thresholds import Thresholds
 
 SEVERITIES = (Severity.LOW, Severity.MEDIUM, Severity.HIGH, Severity.CRITICAL)
 MIN_ROWS = 5
+SELF_SHARE_PARENT = 0.99  # self time under 99 % of the total: its children took a visible part of its time
 
 
 def _level(value: float, steps: tuple[float, float, float, float]) -> int | None:
@@ -51,8 +59,8 @@ def _item(
 def find(components: pl.DataFrame, critical: dict[str, float], traces: int, thresholds: Thresholds) -> list[Bottleneck]:
     """All bottlenecks from per-component rollup rows and critical-path shares, worst first."""
     out: list[Bottleneck] = []
-    total_ms = float(components["total_ms_sum"].sum()) or 1.0
-    total_errors = float(components["errors"].sum()) or 1.0
+    total_ms = float(components["self_ms_sum"].sum()) or 1.0
+    total_errors = float(components["own_errors"].sum()) or 1.0
     if critical:
         ranked = sorted(critical.items(), key=lambda kv: -kv[1])
         for i, (comp, share) in enumerate(ranked):
@@ -73,44 +81,50 @@ def find(components: pl.DataFrame, critical: dict[str, float], traces: int, thre
                 )
             )
     for r in components.filter(pl.col("rows") >= MIN_ROWS).iter_rows(named=True):
-        comp, share = r["component"], r["total_ms_sum"] / total_ms
-        slo = thresholds.latency_for(comp)
-        p95 = r["p95_ms"]
+        comp, share = r["component"], r["self_ms_sum"] / total_ms
+        slo = slo_for(r, thresholds)
+        p95 = r["p95_self_ms"]
         if p95 is not None and p95 > slo:
             ratio = p95 / slo
             level = _level(ratio, (1.0, 1.25, 2.0, 4.0))
+            parent = r["self_ms_sum"] < r["total_ms_sum"] * SELF_SHARE_PARENT
+            what = f"self-time p95 {p95:,.0f} ms (p95 {r['p95_ms'] or 0:,.0f} ms with its children)" if parent else (
+                f"p95 {p95:,.0f} ms")  # fmt: skip
+            core = r["core_ms"]
             out.append(
                 _item(
                     comp,
                     "slo_p95",
                     level,
                     share,
-                    f"p95 {p95:,.0f} ms is {ratio:.2f}x the {slo:,.0f} ms SLO; {1 - r['slo_attainment']:.1%} of"
+                    f"{what} is {ratio:.2f}x the {slo:,.0f} ms SLO; {1 - r['slo_attainment']:.1%} of"
                     f" {r['executions']:,.0f} executions were slower than the SLO",
-                    f"Profile {comp}'s core phase (mean {r['core_ms'] or 0:,.0f} ms); cache or batch its slow calls,"
-                    " or set a component-specific SLO if this latency is expected.",
+                    (f"Profile {comp}'s core phase (mean {core:,.0f} ms)" if core else f"Profile {comp}'s own work"
+                     f" (mean self time {r['mean_self_ms'] or 0:,.0f} ms)")
+                    + "; cache or batch its slow calls, or set a component-specific SLO if this latency is expected.",
                     p95_ms=p95,
                     slo_p95_ms=slo,
                     ratio=ratio,
                     time_share=share,
                 )
-            )
-        if r["error_rate"] > thresholds.error_rate:
-            ratio = r["error_rate"] / thresholds.error_rate
+            )  # fmt: skip
+        own_rate = r["own_error_rate"]
+        if own_rate > thresholds.error_rate:
+            ratio = own_rate / thresholds.error_rate
             level = _level(ratio, (1.0, 1.25, 2.0, 4.0))
             out.append(
                 _item(
                     comp,
                     "error_rate",
                     level,
-                    r["errors"] / total_errors,
-                    f"error rate {r['error_rate']:.1%} vs {thresholds.error_rate:.0%} threshold"
-                    f" ({r['errors']:,.0f} of {r['executions']:,.0f} executions)",
+                    r["own_errors"] / total_errors,
+                    f"error rate {own_rate:.1%} vs {thresholds.error_rate:.0%} threshold"
+                    f" ({r['own_errors']:,.0f} of {r['executions']:,.0f} executions failed in {comp} itself)",
                     f"Look at {comp}'s dominant error type (`smythtop analyze --component {comp}`); add input"
                     " validation, timeouts or a circuit breaker.",
-                    error_rate=r["error_rate"],
+                    error_rate=own_rate,
                     threshold=thresholds.error_rate,
-                    errors=r["errors"],
+                    errors=r["own_errors"],
                 )
             )
         queue, mean = r["queue_ms"], r["mean_ms"]
@@ -131,8 +145,8 @@ def find(components: pl.DataFrame, critical: dict[str, float], traces: int, thre
                         queue_share=q_share,
                     )
                 )
-        waste_ms = (r["failed_ms"] or 0.0) + (r["retried_ms"] or 0.0)
-        if r["total_ms_sum"]:
+        waste_ms = (r["own_failed_ms"] or 0.0) + (r["retried_ms"] or 0.0)
+        if r["total_ms_sum"] and (r["own_errors"] or r["retry_count_sum"]):
             w_share = waste_ms / r["total_ms_sum"]
             level = _level(w_share, (0.05, 0.15, 0.3, 0.5))
             if level is not None:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import polars as pl
-from smythtop.analysis import fold
+from smythtop.analysis import fold, selftime
 from smythtop.analysis import weights as wt
 from smythtop.analysis.thresholds import Thresholds
 from smythtop.analysis.window import Window
@@ -56,11 +56,15 @@ class Cube:
     subsample: int  # m: distribution statistics used 1 frame in m (1 = every frame)
     components: int  # distinct component names in the window, before folding
     kept: pl.Series | None  # the component names that keep their own row; None: nothing was folded
+    self_k: pl.DataFrame  # k, _bin, _w, _v (self time, `selftime`)
+    requests: pl.DataFrame  # roots: component, success, rows, n, cost_sum, cost_w, slo_ok (weighted)
+    request_lat: pl.DataFrame  # roots: component, _bin, _w, _v (end-to-end latency)
 
     @cached_property
     def labelled(self) -> dict[str, pl.DataFrame]:
         """The per-dim frames with agent/component/model/provider attached, joined once for every rollup."""
-        frames = {"sums": self.sums, "lat_k": self.lat_k, "ttft_k": self.ttft_k, "tokens_k": self.tokens_k}
+        frames = {"sums": self.sums, "lat_k": self.lat_k, "ttft_k": self.ttft_k, "tokens_k": self.tokens_k,
+                  "self_k": self.self_k}  # fmt: skip
         return dict(zip(frames, pl.collect_all([with_dims(f, self) for f in frames.values()]), strict=True))
 
 
@@ -97,7 +101,10 @@ def _sums_of(columns: dict[str, pl.Expr]) -> tuple[dict[str, pl.Expr], list[pl.E
 
 
 def build(df: pl.DataFrame, window: Window, thresholds: Thresholds) -> Cube:
-    """All raw-row passes of a report, on the frame `window.prepare` returned."""
+    """All raw-row passes of a report, on the frame `window.prepare` returned (with `selftime.KEYS` or the span
+    id columns; `selftime.annotate` runs here unless it already has)."""
+    if "self_ms" not in df.columns:
+        df = selftime.annotate(df)
     kept, distinct = _kept_components(df, thresholds.max_rows)
     # `_folded` is what every grouping sees; the SLO below still reads each frame's own component name
     df = df.with_columns(_folded=fold.label("component", kept)).with_columns(dim_key(pl.col("_folded")))
@@ -105,10 +112,13 @@ def build(df: pl.DataFrame, window: Window, thresholds: Thresholds) -> Cube:
     dims = df[first, ["k", *DIM]].with_columns(component=df["_folded"].gather(first))
 
     overrides = thresholds.latency_p95_ms_by_component
+    by_kind = (
+        pl.when(pl.col("model").is_not_null()).then(thresholds.llm_latency_p95_ms).otherwise(thresholds.latency_p95_ms)
+    )
     slo = (
-        pl.col("component").replace_strict(dict(overrides), default=thresholds.latency_p95_ms, return_dtype=pl.Float64)
+        pl.col("component").replace_strict(dict(overrides), default=by_kind, return_dtype=pl.Float64)
         if overrides
-        else pl.lit(thresholds.latency_p95_ms)
+        else by_kind
     )
     rc = pl.col("retry_count").fill_null(0).cast(pl.Float64)
     exact_cols, exact_aggs = _sums_of({
@@ -116,15 +126,18 @@ def build(df: pl.DataFrame, window: Window, thresholds: Thresholds) -> Cube:
         "cost_usd_w": pl.col("cost_usd").is_not_null(),
         "model_w": pl.col("model").is_not_null(),
         "unpriced": pl.col("model").is_not_null() & pl.col("cost_usd").is_null(),
-        "slo_ok": pl.col("total_ms") <= slo,
+        "slo_ok": pl.col("self_ms") <= slo,  # a parent is judged on its own work, not its children's
         "retry_ms": pl.col("total_ms") * rc / (rc + 1.0),
+        "self_ms_sum": pl.col("self_ms").fill_null(0),
+        "own_fail": pl.col("own_fail"),
+        "own_failed_ms": pl.when(pl.col("own_fail")).then(pl.col("total_ms")).otherwise(0.0),
     })  # fmt: skip
     exact = _weighted_sums(
         df.lazy().select("k", "b", "sample_rate", "success", **exact_cols), [pl.len().alias("rows"), *exact_aggs]
     )
 
     m = max(1, -(-df.height // SUBSAMPLE_ROWS))
-    needed = ["k", "b", "sample_rate", "success", "w", "total_ms", "ttft_ms", "input_tokens",
+    needed = ["k", "b", "sample_rate", "success", "w", "total_ms", "ttft_ms", "input_tokens", "self_ms",
               *ESTIMATED]  # fmt: skip
     sub = df.lazy().select(*needed, component=pl.col("_folded"))
     if m > 1:
@@ -143,11 +156,21 @@ def build(df: pl.DataFrame, window: Window, thresholds: Thresholds) -> Cube:
     ttft_k = wt.histogram(sub_df, ["k"], "ttft_ms", K)
     tokens_k = wt.histogram(sub_df, ["k"], "input_tokens", K)
     mem_c = wt.histogram(sub_df, ["component"], "mem_delta_bytes", K_MEM)
-    exact_df, est_df, lat_b_df, lat_k_df, ttft_df, tokens_df, mem_df = pl.collect_all(
-        [exact, estimated, lat_b, lat_k, ttft_k, tokens_k, mem_c]
+    self_k = wt.histogram(sub_df, ["k"], "self_ms", K)
+    roots = df.lazy().filter(pl.col("root")).select("success", "w", "total_ms", "request_cost", component="_folded")
+    requests = roots.group_by("component", "success").agg(
+        rows=pl.len(),
+        n=pl.col("w").sum(),
+        cost_sum=(pl.col("request_cost") * pl.col("w")).sum(),
+        cost_w=pl.col("w").filter(pl.col("request_cost").is_not_null()).sum(),
+        slo_ok=pl.col("w").filter(pl.col("total_ms") <= thresholds.request_latency_p95_ms).sum(),
     )
+    request_lat = wt.histogram(roots, ["component"], "total_ms", K)
+    frames = pl.collect_all([exact, estimated, lat_b, lat_k, ttft_k, tokens_k, mem_c, self_k, requests, request_lat])
+    exact_df, est_df, lat_b_df, lat_k_df, ttft_df, tokens_df, mem_df, self_df, req_df, req_lat_df = frames
     sums = exact_df.join(est_df, on=list(GROUP), how="left").with_columns(*[pl.col(c).fill_null(0.0) for c in est_cols])
-    return Cube(window, dims, sums, lat_b_df, lat_k_df, ttft_df, tokens_df, mem_df, m, distinct, kept)
+    return Cube(window, dims, sums, lat_b_df, lat_k_df, ttft_df, tokens_df, mem_df, m, distinct, kept, self_df, req_df,
+                req_lat_df)  # fmt: skip
 
 
 def _kept_components(df: pl.DataFrame, n: int) -> tuple[pl.Series | None, int]:

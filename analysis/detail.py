@@ -8,7 +8,7 @@ from datetime import datetime
 
 import numpy as np
 import polars as pl
-from smythtop.analysis import anomalies, bottlenecks, cube, fold, recommend, semantics, series, spans, trends
+from smythtop.analysis import anomalies, bottlenecks, cube, fold, recommend, selftime, semantics, series, spans, trends
 from smythtop.analysis.baseline import Baseline, compare, sample_component
 from smythtop.analysis.results import (
     BaselineSummary,
@@ -67,6 +67,7 @@ def component_detail(
     the slowest traces of one component. Raises UnknownComponent if it has no frames in the window."""
     th = thresholds or Thresholds()
     df, win = prepare(frames, window_from, window_to)
+    df = selftime.annotate(df)  # over the whole window: a component's children are other components
     mine = df.filter(pl.col("component") == component)
     if mine.height == 0:
         if component == fold.OTHER:
@@ -88,7 +89,7 @@ def component_detail(
         LatencyPoint(t=iso(win.bucket_start_ns(b)), p50_ms=p50.get(b), p95_ms=p95.get(b), executions=rows.get(b, 0))
         for b in range(win.n_buckets)
     ]
-    total_ms = float(df.select((pl.col("total_ms") * pl.col("w")).sum()).item())
+    total_ms = float(df.select((pl.col("self_ms") * pl.col("w")).sum()).item())
     mean = stats["mean_ms"] or 0.0
     phase_shares = Phases(**{p: (stats[p] / mean) if stats[p] is not None and mean else None for p in PHASES})
 
@@ -162,12 +163,14 @@ def component_detail(
 def span_tree(frames: pl.DataFrame | pl.LazyFrame, trace_id: str) -> list[Span]:
     """The spans of one trace in depth-first start order, with depth and start offset from the trace start.
 
-    Spans whose parent is missing (sampled out, or still running) are shown as roots. Empty if unknown.
+    Spans whose parent is missing (sampled out, or still running) are shown as roots. Self time is against the
+    children shown (each weighs 1, whatever its sample rate). Empty if unknown.
     """
-    rows = (
+    spans = (
         conform(frames)
         .filter(pl.col("trace_id") == trace_id)
         .select(
+            "trace_id",
             "span_id",
             "parent_span_id",
             "component",
@@ -177,12 +180,15 @@ def span_tree(frames: pl.DataFrame | pl.LazyFrame, trace_id: str) -> list[Span]:
             "error_type",
             "model",
             "cost_usd",
+            "input_tokens",
+            "output_tokens",
             t=pl.col("ts").dt.epoch("ns"),
+            w=pl.lit(1.0),
         )
         .sort("t")
         .collect()
-        .to_dicts()
     )
+    rows = selftime.annotate(spans).to_dicts()
     if not rows:
         return []
     start = rows[0]["t"]
@@ -211,6 +217,9 @@ def span_tree(frames: pl.DataFrame | pl.LazyFrame, trace_id: str) -> list[Span]:
                 error_type=r["error_type"],
                 model=r["model"],
                 cost_usd=r["cost_usd"],
+                self_ms=r["self_ms"],
+                input_tokens=r["input_tokens"],
+                output_tokens=r["output_tokens"],
             )
         )
         for k in kids.get(r["span_id"], []) if r["span_id"] is not None else []:

@@ -1,7 +1,9 @@
 """The A-F grade: error rate and per-component SLO attainment, never a pooled p95.
 
 Each execution is judged against its own component's latency SLO (a fast cache lookup is not excused by a
-slow LLM call, and a slow LLM call is not condemned by the cache's SLO). Three sub-grades, the worst wins:
+slow LLM call, and a slow LLM call is not condemned by the cache's SLO), on its **self time** (a parent is not
+slow for its children's time: `selftime`), and each failure counts once, at the deepest failing span (a parent
+that failed because its child failed adds nothing). Three sub-grades, the worst wins:
 
 - fleet SLO attainment (share of executions within their component's SLO): >= 99 % A, 95 % B, 90 % C, 80 % D;
 - error rate against the threshold t: <= t/5 A, t/2 B, t C, 2t D;
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import polars as pl
 from smythtop.analysis.results import GradeDetail, SubGrades, WorstComponent
+from smythtop.analysis.rows import slo_for
 from smythtop.analysis.thresholds import Thresholds
 
 MIN_ROWS = 20
@@ -42,7 +45,7 @@ def grade(components: pl.DataFrame, thresholds: Thresholds) -> tuple[str, str, G
     if executions <= 0:
         return "-", "no executions in the window", GradeDetail(rule=RULE)
     attainment = float(components["slo_ok"].sum()) / executions
-    error_rate = float(components["errors"].sum()) / executions
+    error_rate = float(components["own_errors"].sum()) / executions
     eligible = components.filter(pl.col("rows") >= MIN_ROWS)
     worst = eligible.sort(["slo_attainment", "executions"], descending=[False, True]).head(1)
     worst_row = worst.row(0, named=True) if worst.height else None
@@ -58,10 +61,10 @@ def grade(components: pl.DataFrame, thresholds: Thresholds) -> tuple[str, str, G
     if subs["errors"] == letter:
         reasons.append(f"error rate {error_rate:.2%} vs {thresholds.error_rate:.0%} threshold")
     if worst_row and subs["worst_component"] == letter:
-        slo_ms = thresholds.latency_for(worst_row["component"])
+        slo_ms = slo_for(worst_row, thresholds)
         reasons.append(
             f"worst component {worst_row['component']}: {worst_row['slo_attainment']:.1%} within {slo_ms:g} ms"
-            f" (p95 {worst_row['p95_ms']:.0f} ms)"
+            f" (self-time p95 {worst_row['p95_self_ms']:.0f} ms)"
         )
     detail = GradeDetail(
         slo_attainment=attainment,
@@ -72,8 +75,8 @@ def grade(components: pl.DataFrame, thresholds: Thresholds) -> tuple[str, str, G
         else WorstComponent(
             component=worst_row["component"],
             slo_attainment=worst_row["slo_attainment"],
-            p95_ms=worst_row["p95_ms"],
-            slo_p95_ms=thresholds.latency_for(worst_row["component"]),
+            p95_ms=worst_row["p95_self_ms"],
+            slo_p95_ms=slo_for(worst_row, thresholds),
         ),
         grades=SubGrades(**subs),
         rule=RULE,

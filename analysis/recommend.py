@@ -166,11 +166,17 @@ def prompt_caching(llm: pl.DataFrame, window: Window) -> list[Recommendation]:
 
 
 def retry_policy(components: pl.DataFrame, window: Window) -> list[Recommendation]:
-    """Time and money spent on failed attempts and retries (an upper bound of what a better policy saves)."""
+    """Time and money spent on failed attempts and retries (an upper bound of what a better policy saves).
+
+    Only for components that retried (`retry_count` > 0): with no retries there is no policy to tighten (their
+    failures are `error_rate` bottlenecks). Failures count where they happened (`own_failed_ms`): a parent that
+    failed because its child did is not wasting attempts of its own."""
     out = []
     for r in components.iter_rows(named=True):
-        waste_ms = (r["failed_ms"] or 0.0) + (r["retried_ms"] or 0.0)
-        if not r["total_ms_sum"] or waste_ms / r["total_ms_sum"] < 0.05 or r["rows"] < MIN_CALLS:
+        waste_ms = (r["own_failed_ms"] or 0.0) + (r["retried_ms"] or 0.0)
+        if not r["retry_count_sum"] or not r["total_ms_sum"] or waste_ms / r["total_ms_sum"] < 0.05:
+            continue
+        if r["rows"] < MIN_CALLS:
             continue
         cost = r["failed_cost_usd"] or 0.0
         out.append(
@@ -179,9 +185,10 @@ def retry_policy(components: pl.DataFrame, window: Window) -> list[Recommendatio
                 component=r["component"],
                 title=f"Tighten the retry policy of {r['component']}",
                 rationale=(
-                    f"{waste_ms / r['total_ms_sum']:.0%} of {r['component']}'s time went to {r['errors']:,.0f} failed"
-                    f" attempts and {r['retry_count_sum'] or 0:,.0f} retries (${cost:.4f} in the window). Retry only"
-                    " transient errors, with capped exponential backoff; the figures are what that waste costs now."
+                    f"{waste_ms / r['total_ms_sum']:.0%} of {r['component']}'s time went to"
+                    f" {r['own_errors']:,.0f} failed attempts and {r['retry_count_sum'] or 0:,.0f} retries"
+                    f" (${cost:.4f} in the window). Retry only transient errors, with capped exponential backoff;"
+                    " the figures are what that waste costs now."
                 ),
                 est_savings_usd_per_day=round(_per_day(cost, window), 4),
                 est_latency_gain_ms=round(waste_ms / r["executions"], 3),

@@ -20,7 +20,20 @@ from datetime import datetime
 
 import msgspec
 import polars as pl
-from smythtop.analysis import anomalies, bottlenecks, cube, fold, grade, recommend, semantics, series, spans, trends
+from smythtop.analysis import (
+    anomalies,
+    bottlenecks,
+    cube,
+    fold,
+    grade,
+    recommend,
+    requests,
+    selftime,
+    semantics,
+    series,
+    spans,
+    trends,
+)
 from smythtop.analysis.baseline import Baseline, compare, sample_component
 from smythtop.analysis.results import (
     AgentComponentRow,
@@ -123,14 +136,14 @@ def build_live(
     """What the live panes show, recomputed every tick: summary, components (with trend), models, cost series."""
     th = thresholds or Thresholds()
     scoped = scope(frames, window_from, window_to)
-    df, win = prepare(scoped, window_from, window_to, columns=REPORT_COLUMNS)
+    df, win = prepare(scoped, window_from, window_to, columns=REPORT_COLUMNS, extra=selftime.KEYS)
     c = cube.build(df, win, th)
 
     comps, overall_df, per_bucket, fleet_bucket, llm_total_df = rollups(c, [
         (["component"], False), ([], False), (["component", "b"], False), (["b"], False), ([], True),
     ])  # fmt: skip
     (model_rows,) = capped(c, [(["model", "provider"], True, _LLM_SCORE)], th.max_rows)
-    total_ms = float(comps["total_ms_sum"].sum()) if comps.height else 0.0
+    total_ms = float(comps["self_ms_sum"].sum()) if comps.height else 0.0  # self time: time_share sums to 1
     overall = overall_df.row(0, named=True)
     spark = {
         name: [None if v is None else float(v) for v in _dense_p95(part, win)]
@@ -146,6 +159,7 @@ def build_live(
     letter, reason, detail = grade.grade(comps, th)
 
     executions = overall["executions"] or 0.0
+    request_stats, request_rows = requests.requests(c, th)
     report = LiveReport(
         window=win.result(),
         summary=Summary(
@@ -169,6 +183,7 @@ def build_live(
             agents=c.dims["agent_id"].n_unique(),
             components=c.components,
             folded=_folded(c, th.max_rows),
+            requests=request_stats,
         ),
         components=component_rows,
         models=_sorted_llm(model_rows, win, ("model", "provider")),
@@ -178,6 +193,7 @@ def build_live(
         ],
         thresholds=ThresholdsUsed(**th.to_dict()),
         estimation=LiveEstimation(subsample_factor=c.subsample),
+        requests=request_rows,
     )
     return LivePart(report, scoped, df, win, c, comps, per_bucket, fleet_bucket, total_ms, th)
 

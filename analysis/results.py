@@ -136,6 +136,26 @@ class Folded(Result):
     llm_providers: int  # providers of `llm.by_provider`
 
 
+class RequestStats(Result):
+    """Requests: root spans (no parent in the window) with their whole tree, end to end (`analysis.requests`)."""
+
+    requests: float  # weighted by the root's 1 / sample_rate
+    rows: int
+    requests_per_min: float
+    success_rate: float | None  # share of roots that succeeded
+    p50_ms: float | None  # end-to-end latency of the root span
+    p95_ms: float | None
+    p99_ms: float | None
+    slo_p95_ms: float  # the end-to-end request SLO
+    slo_attainment: float | None  # share of requests within it
+    cost_per_request_usd: float | None  # the tree's cost per priced request; None when none could be priced
+    unpriced_requests: float  # requests whose tree holds an LLM call that could not be priced
+
+
+class RequestRow(RequestStats):
+    component: str  # the root span's component
+
+
 class Summary(Result):
     executions: float  # weighted by 1 / sample_rate
     rows: int | None  # frames recorded
@@ -157,6 +177,7 @@ class Summary(Result):
     agents: int
     components: int  # distinct component names, before folding
     folded: Folded
+    requests: RequestStats  # beside success_rate (executions): how the requests fared end to end
 
 
 class Phases(Result):
@@ -180,7 +201,7 @@ class StatRow(Result):
     p95_ms: float | None
     p99_ms: float | None
     mean_ms: float | None
-    time_share: float  # of the fleet's total execution time
+    time_share: float  # of the fleet's total self time (sums to 1 over components)
     cost_usd: float | None  # None when it made LLM calls and none could be priced
     input_tokens: float | None
     output_tokens: float | None
@@ -194,6 +215,9 @@ class StatRow(Result):
     mem_delta_mean_bytes: float | None
     mem_delta_p95_bytes: float | None
     mem_pressure_mean: float | None
+    mean_self_ms: float | None  # self (exclusive) time: total minus the union of its children's intervals
+    p95_self_ms: float | None
+    own_errors: float | None  # failures not explained by a failed child (errors belong to the deepest failing span)
 
 
 class ComponentRow(StatRow):
@@ -233,6 +257,9 @@ class AgentComponentRow(Result):
     mem_delta_mean_bytes: float | None
     mem_delta_p95_bytes: float | None
     mem_pressure_mean: float | None
+    mean_self_ms: float | None  # self (exclusive) time: total minus the union of its children's intervals
+    p95_self_ms: float | None
+    own_errors: float | None  # failures not explained by a failed child (errors belong to the deepest failing span)
 
 
 class LlmRow(Result, kw_only=True):
@@ -400,6 +427,8 @@ class ThresholdsUsed(Result):
     cost_warning_per_hour: float | None
     cost_critical_per_hour: float | None
     max_rows: int  # rows kept per per-name list; the rest fold into "(other)"
+    llm_latency_p95_ms: float  # p95 SLO of an LLM call not named in latency_p95_ms_by_component
+    request_latency_p95_ms: float  # end-to-end p95 SLO of a request
 
 
 class LiveEstimation(Result):
@@ -429,6 +458,7 @@ class LiveReport(Result):
     cost_series: list[CostPoint]
     thresholds: ThresholdsUsed
     estimation: LiveEstimation
+    requests: list[RequestRow]  # by root component, most requests first
 
 
 class Findings(Result):
@@ -467,6 +497,7 @@ class Report(Result):
     cost_series: list[CostPoint]
     thresholds: ThresholdsUsed
     estimation: Estimation
+    requests: list[RequestRow]
 
 
 # ---- the drill-down -----------------------------------------------------------------------------
@@ -565,3 +596,6 @@ class Span(Result):
     error_type: str | None
     model: str | None
     cost_usd: float | None
+    self_ms: float  # total minus the union of its children's intervals in this trace
+    input_tokens: int | None
+    output_tokens: int | None

@@ -63,7 +63,7 @@ def _plan(cube: Cube, by: list[str], llm_only: bool) -> pl.LazyFrame:
     if llm_only:
         sums = sums.filter(pl.col("model").is_not_null())
     summed = [c for c in cube.sums.columns if c.endswith(("_sum", "_w"))]
-    extra = ["slo_ok", "mem_over", "retry_ms", "unpriced"]
+    extra = ["slo_ok", "mem_over", "retry_ms", "unpriced", "own_fail", "own_failed_ms"]
     aggs = [
         pl.col("rows").sum(),
         pl.col("n").sum().alias("executions"),
@@ -82,6 +82,9 @@ def _plan(cube: Cube, by: list[str], llm_only: bool) -> pl.LazyFrame:
         wt.mean_of("context_utilization").alias("mean_context_utilization"),
         error_rate=pl.col("errors") / pl.col("executions"),
         mean_ms=pl.col("total_ms_sum") / pl.col("executions"),
+        own_errors=pl.col("own_fail"),  # failures not explained by a failed child (`selftime`)
+        own_error_rate=pl.col("own_fail") / pl.col("executions"),
+        mean_self_ms=pl.col("self_ms_sum") / pl.col("executions"),
         slo_attainment=pl.col("slo_ok") / pl.col("executions"),
         mem_over_share=pl.col("mem_over") / pl.col("executions"),
         llm_calls=pl.col("model_w"),
@@ -108,6 +111,7 @@ def _percentiles(cube: Cube, by: list[str], llm_only: bool) -> pl.LazyFrame:
         ("lat_k", (0.5, 0.95, 0.99), ("p50_ms", "p95_ms", "p99_ms")),
         ("ttft_k", (0.95,), ("p95_ttft_ms",)),
         ("tokens_k", (0.05, 0.99), ("input_tokens_p5", "input_tokens_p99")),
+        ("self_k", (0.5, 0.95), ("p50_self_ms", "p95_self_ms")),
     ):
         h = cube.labelled[name].lazy()
         if llm_only:

@@ -19,7 +19,8 @@ def cost_or_none(r: Mapping[str, Any]) -> float | None:
 
 
 def stat_fields(r: Mapping[str, Any], window: Window, thresholds: Thresholds, total_ms: float) -> dict[str, Any]:
-    """The fields of `results.StatRow` (shared by the component, agent x component and drill-down rows)."""
+    """The fields of `results.StatRow` (shared by the component, agent x component and drill-down rows);
+    `total_ms` is the fleet's self time, which `time_share` divides."""
     comp = r["component"]
     return {
         "component": comp,
@@ -31,7 +32,7 @@ def stat_fields(r: Mapping[str, Any], window: Window, thresholds: Thresholds, to
         "p95_ms": r["p95_ms"],
         "p99_ms": r["p99_ms"],
         "mean_ms": r["mean_ms"],
-        "time_share": r["total_ms_sum"] / total_ms if total_ms else 0.0,
+        "time_share": r["self_ms_sum"] / total_ms if total_ms else 0.0,
         "cost_usd": cost_or_none(r),
         "input_tokens": r["input_tokens"],
         "output_tokens": r["output_tokens"],
@@ -39,13 +40,21 @@ def stat_fields(r: Mapping[str, Any], window: Window, thresholds: Thresholds, to
         "llm_calls": r["llm_calls"],
         "unpriced_llm_calls": r["unpriced_calls"],
         "executions_per_min": r["executions"] / window.minutes,
-        "slo_p95_ms": thresholds.latency_for(comp),
+        "slo_p95_ms": slo_for(r, thresholds),
         "slo_attainment": r["slo_attainment"],
         "phases": Phases(**{p: r[p] for p in PHASES}),
         "mem_delta_mean_bytes": r["mem_delta_mean_bytes"],
         "mem_delta_p95_bytes": r["mem_delta_p95_bytes"],
         "mem_pressure_mean": r["mem_pressure_mean"],
+        "mean_self_ms": r["mean_self_ms"],
+        "p95_self_ms": r["p95_self_ms"],
+        "own_errors": r["own_errors"],
     }
+
+
+def slo_for(r: Mapping[str, Any], thresholds: Thresholds) -> float:
+    """A rollup row's p95 SLO: its own, else the LLM-call SLO when most of its executions are LLM calls."""
+    return thresholds.latency_for(r["component"], llm=(r["llm_calls"] or 0.0) * 2 >= (r["executions"] or 0.0) > 0)
 
 
 def llm_row(r: Mapping[str, Any], window: Window, keys: tuple[str, ...]) -> LlmRow:

@@ -15,7 +15,9 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Thresholds:
-    """SLOs and limits. `latency_p95_ms` applies to every component not named in `latency_p95_ms_by_component`."""
+    """SLOs and limits. A component named in `latency_p95_ms_by_component` has its own p95 SLO; otherwise an LLM
+    call (a frame with a model) is judged against `llm_latency_p95_ms` and everything else against
+    `latency_p95_ms`. A request (a root span, end to end) is judged against `request_latency_p95_ms`."""
 
     latency_p95_ms: float = 2000.0
     latency_p95_ms_by_component: Mapping[str, float] = field(default_factory=dict)
@@ -25,6 +27,11 @@ class Thresholds:
     cost_warning_per_hour: float = 1.0
     cost_critical_per_hour: float = 5.0
     max_rows: int = 200  # rows per per-name list; the rest fold into "(other)" (`[analysis] max_rows`)
+    # An LLM call's latency is time to first token (p95 of 1-6 s for current models, more for reasoning ones) plus
+    # its output at 50-150 tokens/s: a 500-token answer alone takes 3-10 s. A tool at 2 s is slow; a model is not.
+    llm_latency_p95_ms: float = 15000.0
+    # A request runs several LLM calls and tools one after another: end to end, tens of seconds are normal.
+    request_latency_p95_ms: float = 30000.0
 
     def __post_init__(self) -> None:
         checks = {
@@ -35,14 +42,18 @@ class Thresholds:
             "cost_warning_per_hour": self.cost_warning_per_hour > 0,
             "cost_critical_per_hour": self.cost_critical_per_hour >= self.cost_warning_per_hour,
             "max_rows": self.max_rows >= 1,
+            "llm_latency_p95_ms": self.llm_latency_p95_ms > 0,
+            "request_latency_p95_ms": self.request_latency_p95_ms > 0,
         }
         bad = [name for name, ok in checks.items() if not ok]
         bad += [f"latency_p95_ms_by_component[{k!r}]" for k, v in self.latency_p95_ms_by_component.items() if v <= 0]
         if bad:
             raise ValueError(f"invalid threshold(s): {', '.join(bad)}")
 
-    def latency_for(self, component: str) -> float:
-        return float(self.latency_p95_ms_by_component.get(component, self.latency_p95_ms))
+    def latency_for(self, component: str, llm: bool = False) -> float:
+        """The p95 SLO of a component; `llm`: most of its executions are LLM calls."""
+        default = self.llm_latency_p95_ms if llm else self.latency_p95_ms
+        return float(self.latency_p95_ms_by_component.get(component, default))
 
     def cost_status(self, usd_per_hour: float) -> str:
         if usd_per_hour >= self.cost_critical_per_hour:

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -188,14 +189,16 @@ def prepare(
     *,
     columns: tuple[str, ...] = COLUMNS,
     target_buckets: int = TARGET_BUCKETS,
+    extra: Mapping[str, pl.Expr] | None = None,
 ) -> tuple[pl.DataFrame, Window]:
-    """Frames in [from, to) (only `columns`), with `w` (weight), `t` (ts as ns int) and `b` (bucket) added.
+    """Frames in [from, to) (only `columns`, plus `extra` named expressions of the conformed frame), with `w`
+    (weight), `t` (ts as ns int) and `b` (bucket) added.
 
     A bound left out is taken from the data: the window then runs from the first frame to just after the last.
     """
     lo = to_ns(window_from) if window_from is not None else None
     hi = to_ns(window_to) if window_to is not None else None
-    df = _weighted(scope(frames, window_from, window_to).select(columns)).collect()
+    df = _weighted(scope(frames, window_from, window_to).select(*columns, **(extra or {}))).collect()
     if lo is None or hi is None:
         bounds = df.select(lo=pl.col("t").min(), hi=pl.col("t").max()).row(0)
         if lo is None:

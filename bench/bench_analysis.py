@@ -291,8 +291,31 @@ def _cpu(fn: object) -> str:
     return f"cpu {cpu * 1000:.0f} ms/call, load {os.getloadavg()[0]:.1f}"
 
 
+def self_time(table: Table, n: int = 1_000_000) -> None:
+    """The self-time pass (`selftime.annotate`: span ids to keys, children to parents, the union of their
+    intervals) against the whole report on the same frame, quiet and with a CPU hog on one core."""
+    from smythtop.analysis import selftime
+    from smythtop.analysis.report import build_report
+    from smythtop.analysis.window import REPORT_COLUMNS, prepare
+
+    df = generate_fleet(n, seed=1)
+    prepared, _ = prepare(df, columns=REPORT_COLUMNS, extra=selftime.KEYS)
+    for hog in (False, True):
+        with cpu_hog(hog):
+            report = median_time(lambda: build_report(df), repeat=3)
+            annotate = median_time(lambda: selftime.annotate(prepared), repeat=3)
+        table.add(
+            "analysis",
+            f"selftime.annotate, {n // 1_000_000}M rows, {'CPU hog' if hog else 'quiet'}",
+            annotate * 1000,
+            "ms",
+            peer=f"{annotate / report:.0%} of build_report's {report * 1000:.0f} ms (which includes it)",
+        )
+
+
 def run(table: Table) -> None:
     cardinality(table)
+    self_time(table)
     from smythtop.analysis.report import build_report
 
     for n in (1_000_000, 10_000_000):

@@ -112,12 +112,16 @@ class AlertsConfig(_Section):
 
     latency_p95_ms: Positive = 2000.0  # p95 SLO of every component not named below; one execution over it: "slow"
     latency_p95_ms_by_component: dict[str, Positive] = {}  # component -> its own p95 SLO in ms
+    # p95 SLO of an LLM call (a frame with a model) not named above: time to first token plus the streamed answer
+    llm_latency_p95_ms: Positive = 15000.0
+    request_latency_p95_ms: Positive = 30000.0  # end-to-end p95 SLO of a request (a root span and its tree)
     error_rate: Share = 0.05  # error budget: share of failed executions
     memory_pressure: Share = 0.85  # process RSS / memory limit at or above which an execution is under pressure
     cost_per_call_usd: Positive = 0.05  # mean USD per priced call of a component
 
-    def latency_for(self, component: str) -> float:
-        return self.latency_p95_ms_by_component.get(component, self.latency_p95_ms)
+    def latency_for(self, component: str, llm: bool = False) -> float:
+        """The component's own SLO, else the LLM-call or the general one (`llm`: the execution has a model)."""
+        return self.latency_p95_ms_by_component.get(component, self.llm_latency_p95_ms if llm else self.latency_p95_ms)
 
 
 class AnalysisConfig(_Section):

@@ -22,4 +22,6 @@ def thresholds_from_config(config: Config) -> Thresholds:
         cost_warning_per_hour=costs.burn_warning_usd_per_hour,
         cost_critical_per_hour=costs.burn_critical_usd_per_hour,
         max_rows=config.analysis.max_rows,
+        llm_latency_p95_ms=alerts.llm_latency_p95_ms,
+        request_latency_p95_ms=alerts.request_latency_p95_ms,
     )

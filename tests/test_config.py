@@ -99,7 +99,7 @@ def test_unknown_keys_and_sections_name_the_key_and_the_file(tmp_path: Path) -> 
     path = write(tmp_path / "config.toml", "[alerts]\nlatncy_p95_ms = 100\n")
     assert error(path) == (
         f"unknown config key alerts.latncy_p95_ms in {path} (known: latency_p95_ms, latency_p95_ms_by_component,"
-        " error_rate, memory_pressure, cost_per_call_usd)"
+        " llm_latency_p95_ms, request_latency_p95_ms, error_rate, memory_pressure, cost_per_call_usd)"
     )
     path = write(tmp_path / "config.toml", "[alert]\n")
     assert error(path).startswith(f"unknown config key alert in {path} (known: global, components, llm, alerts,")

@@ -16,7 +16,7 @@ from rich.console import Console, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from smythtop.analysis.results import Bottleneck, Detail, Recommendation, Report, Severity
+from smythtop.analysis.results import Bottleneck, Detail, Recommendation, Report, RequestRow, RequestStats, Severity
 from smythtop.fmt import count, ms, pct, rate, usd
 from smythtop.safe_text import markup, text
 
@@ -70,6 +70,40 @@ def _table(title: str, *columns: str) -> Table:
     return table
 
 
+def _requests_line(q: RequestStats) -> str:
+    if not q.requests:
+        return "requests none (no root spans in the window)"
+    return (
+        f"requests {count(q.requests)} ({rate(q.requests_per_min)}/min), success {pct(q.success_rate, digits=2)},"
+        f" p50 {ms(q.p50_ms)}, p95 {ms(q.p95_ms)} (SLO {ms(q.slo_p95_ms)}, {pct(q.slo_attainment)} within),"
+        f" {usd(q.cost_per_request_usd)}/request"
+    )
+
+
+def _requests(out: Console, rows: list[RequestRow]) -> None:
+    """Requests by root component: end to end, against the request SLO, with the whole tree's cost."""
+    if not rows:
+        return
+    t = _table("Requests (root spans, end to end)", "component", "requests", "/min", "success", "p50", "p95", "p99",
+               "SLO", "within", "$/request", "unpriced")  # fmt: skip
+    for q in rows:
+        _row(
+            t,
+            q.component,
+            count(q.requests),
+            rate(q.requests_per_min),
+            pct(q.success_rate),
+            ms(q.p50_ms),
+            ms(q.p95_ms),
+            ms(q.p99_ms),
+            ms(q.slo_p95_ms),
+            pct(q.slo_attainment),
+            usd(q.cost_per_request_usd),
+            count(q.unpriced_requests),
+        )
+    out.print(t)
+
+
 def render_report(r: Report, root: Path) -> None:
     out = _console()
     s, w = r.summary, r.window
@@ -80,11 +114,13 @@ def render_report(r: Report, root: Path) -> None:
         f"grade   [bold]{_markup_styled(s.grade, grade)}[/bold]  {markup(s.grade_reason.split(': ', 1)[-1])}\n"
         f"        {count(s.executions)} executions ({rate(s.throughput_per_min)}/min), success"
         f" {pct(s.success_rate, digits=2)}, p50 {ms(s.p50_ms)}, p95 {ms(s.p95_ms)}, p99 {ms(s.p99_ms)}\n"
+        f"{_requests_line(s.requests)}\n"
         f"cost    {usd(s.total_cost_usd)} in the window, burn {usd(s.burn_usd_per_hour)}/h"
         f" ({_markup_styled(s.cost_status, s.cost_status)}), {count(s.llm_calls)} LLM calls,"
         f" {count(s.unpriced_llm_calls)} unpriced"
     )
-    t = _table("Components", "component", "execs", "/min", "errors", "p50", "p95", "p99", "SLO", "share", "cost")
+    t = _table("Components (share: of self time)", "component", "execs", "/min", "errors", "p50", "p95", "p99",
+               "self p95", "SLO", "share", "cost")  # fmt: skip
     for c in r.components:
         _row(
             t,
@@ -95,11 +131,13 @@ def render_report(r: Report, root: Path) -> None:
             ms(c.p50_ms),
             ms(c.p95_ms),
             ms(c.p99_ms),
+            ms(c.p95_self_ms),
             ms(c.slo_p95_ms),
             pct(c.time_share),
             usd(c.cost_usd),
         )
     out.print(t)
+    _requests(out, r.requests)
     if r.models:
         t = _table(
             "LLM models",

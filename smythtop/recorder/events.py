@@ -98,7 +98,7 @@ def _execution_events(f: dict[str, Any], config: Config) -> Iterable[Performance
     if not f["success"]:
         msg = f"{comp} failed: {f.get('error_type') or 'error'}"
         yield PerformanceEvent("error", "warning", comp, agent, 1.0, 0.0, msg, f)
-    slo_ms = alerts.latency_for(comp)
+    slo_ms = alerts.latency_for(comp, f.get("model") is not None)
     if f["total_ms"] > slo_ms:
         msg = f"{comp} took {f['total_ms']:.0f} ms"
         yield PerformanceEvent("slow", "warning", comp, agent, f["total_ms"], slo_ms, msg, f)

@@ -114,7 +114,8 @@ def test_recommendations_sorted_by_dollars_then_ms() -> None:
          "provider": "openai", "input_tokens": 1000, "output_tokens": 20, "cost_usd": 0.003}
         for i in range(240)
     ] + [
-        {"ts": T0_NS + i * MIN // 4, "component": "flaky", "total_ms": 500.0, "success": i % 3 != 0}
+        {"ts": T0_NS + i * MIN // 4, "component": "flaky", "total_ms": 500.0, "success": i % 3 != 0,
+         "retry_count": int(i % 3 == 0)}  # a retry policy exists: every failure was retried once, in vain
         for i in range(240)
     ]  # fmt: skip
     recs = to_builtins(build_report(frames(rows)).recommendations)

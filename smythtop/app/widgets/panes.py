@@ -14,7 +14,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Sparkline, Static
 
 from smythtop import fmt
-from smythtop.analysis.results import Bottleneck, Recommendation, Report
+from smythtop.analysis.results import Bottleneck, Recommendation, Report, RequestRow, RequestStats
 from smythtop.app.widgets.table import Cell, Column, DiffTable, Row
 from smythtop.safe_text import text
 
@@ -64,6 +64,26 @@ class Pane(Vertical, can_focus=False):
         return " · ".join(parts)
 
 
+def requests_caption(q: RequestStats, rows: list[RequestRow], most: int = 3) -> Text:
+    """Requests (root spans) end to end, beside the executions above: count, success, p95 against the request SLO,
+    cost per request; then the busiest root components when there are several."""
+    if not q.requests:
+        return Text("requests: none (no root spans in the window)")
+    within = q.slo_attainment
+    out = Text(f"requests {fmt.count(q.requests)} ({fmt.rate(q.requests_per_min)}/min) · ok ")
+    out.append(fmt.pct(q.success_rate), style=error_style(None if q.success_rate is None else 1 - q.success_rate))
+    out.append(f" · p95 {fmt.ms(q.p95_ms)} (SLO {fmt.ms(q.slo_p95_ms)}, ")
+    out.append(f"{fmt.pct(within)} within", style="yellow" if within is not None and within < 0.95 else "")
+    out.append(f") · {fmt.usd(q.cost_per_request_usd)}/request")
+    if len(rows) > 1:
+        out.append("\n")
+        out.append_text(Text(" · ").join(
+            text(r.component, style="bold") + Text(f" {fmt.count(r.requests)} p95 {fmt.ms(r.p95_ms)}")
+            for r in rows[:most]
+        ))  # fmt: skip
+    return out
+
+
 class ComponentsPane(Pane):
     TITLE = "Components"
     SORT = "time_share"
@@ -73,11 +93,20 @@ class ComponentsPane(Pane):
         Column("p50", "p50", width=7),
         Column("p95", "p95", width=7),
         Column("p99", "p99", width=7),
+        Column("self", "self95", width=7),
         Column("errors", "err%", width=6),
         Column("time_share", "time%", width=6),
         Column("cost", "cost", width=9),
         Column("trend", "p95 trend", sortable=False, width=12, right=False),
     ]
+
+    def compose(self) -> ComposeResult:
+        yield self.table
+        yield Static("", id="requests-caption", classes="caption")
+
+    def show(self, report: Report, needle: str = "") -> None:
+        super().show(report, needle)
+        self.query_one("#requests-caption", Static).update(requests_caption(report.summary.requests, report.requests))
 
     def rows(self, report: Report, needle: str) -> list[Row]:
         comps = report.components
@@ -98,6 +127,7 @@ class ComponentsPane(Pane):
                         Cell(fmt.ms(c.p50_ms), c.p50_ms),
                         Cell(fmt.ms(c.p95_ms), c.p95_ms),
                         Cell(fmt.ms(c.p99_ms), c.p99_ms),
+                        Cell(fmt.ms(c.p95_self_ms), c.p95_self_ms),
                         Cell(fmt.pct(c.error_rate), c.error_rate, error_style(c.error_rate)),
                         Cell(fmt.pct(c.time_share, digits=0), c.time_share),
                         Cell(cost_text, cost, "dim" if cost_text == "unpriced" else ""),
