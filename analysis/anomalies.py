@@ -26,6 +26,11 @@ detectors per (component, metric), both on bucketed series:
 Consecutive anomalous buckets in one direction merge into one anomaly (from, to, direction, score), and a
 spike run that overlaps a level shift in the same direction is folded into it. Values and baselines are
 reported in the metric's own units.
+
+A score says how surely a bucket differs, not by how much: on thousands of frames per bucket a 5 % blip is
+many noise sds out. So an anomaly is reported only when its value also differs from its baseline by the
+metric's minimum effect (`series.large_enough`: 10 % for latency, cost and tokens per call; a fifth of the
+error-rate threshold, in absolute terms, for error rate). `change` and `relative_change` carry that effect.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ import math
 import numpy as np
 from scipy import special, stats
 from smythtop.analysis.results import Anomaly
-from smythtop.analysis.series import Series
+from smythtop.analysis.series import Series, large_enough
 from smythtop.analysis.window import Window, iso
 
 RATIO_METRICS = frozenset({"latency_p95_ms", "cost_per_call_usd", "tokens_per_call"})
@@ -252,8 +257,8 @@ def _segment(y: np.ndarray, idx: np.ndarray, sd: float, counts, found: list, dep
     _segment(y, idx[split:], sd, counts, found, depth + 1)
 
 
-def detect(series: list[Series], window: Window) -> list[Anomaly]:
-    """Every anomaly of every (component, metric), highest score first."""
+def detect(series: list[Series], window: Window, error_rate_threshold: float) -> list[Anomaly]:
+    """Every anomaly of every (component, metric) large enough to matter, highest score first."""
     out: list[Anomaly] = []
     for s in series:
         for metric, x in s.values.items():
@@ -263,13 +268,20 @@ def detect(series: list[Series], window: Window) -> list[Anomaly]:
                 continue
             sd, df = noise(metric, y, s)
             counts = (_error_counts(y, s.rows), s.rows) if metric == "error_rate" else None
-            shifts = level_shifts(y, float(np.median(sd[valid])), counts)
+            shifts = [
+                shift
+                for shift in level_shifts(y, float(np.median(sd[valid])), counts)
+                if _large(metric, shift[3], shift[4], error_rate_threshold)
+            ]
             found = [(a, b, z, base, val, "change_point") for a, b, z, base, val in shifts]
             for a, b, z, base, val in spikes(spike_scores(metric, y, s, sd, df), y):
                 if any(sa <= a <= sb and np.sign(sz) == np.sign(z) for sa, sb, sz, *_ in shifts):
                     continue  # the spike run is the start of a level shift already reported
+                if not _large(metric, base, val, error_rate_threshold):
+                    continue
                 found.append((a, b, z, base, val, "fisher_exact" if metric == "error_rate" else "rolling_median_mad"))
             for a, b, z, base, val, method in found:
+                before, after = _round(_original(metric, base)), _round(_original(metric, val))
                 out.append(
                     Anomaly(
                         component=s.component,
@@ -279,12 +291,20 @@ def detect(series: list[Series], window: Window) -> list[Anomaly]:
                         direction="up" if z > 0 else "down",
                         score=round(abs(z), 3),
                         method=method,
-                        baseline_value=_round(_original(metric, base)),
-                        value=_round(_original(metric, val)),
+                        baseline_value=before,
+                        value=after,
+                        change=_round(after - before),
+                        relative_change=_round(after / before - 1) if before else None,
                     )
                 )
     out.sort(key=lambda a: (-a.score, a.component, a.metric, a.from_))
     return out
+
+
+def _large(metric: str, base: float, value: float, error_rate_threshold: float) -> bool:
+    """Whether value (working space) differs from base by at least the metric's minimum effect."""
+    before, after = _original(metric, base), _original(metric, value)
+    return large_enough(metric, after - before, before, error_rate_threshold)
 
 
 def _round(v: float) -> float:

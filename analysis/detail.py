@@ -124,7 +124,8 @@ def component_detail(
     recs = recommend.rank(
         recommend.model_downgrades(llm, win)
         + recommend.prompt_caching(llm, win)
-        + recommend.retry_policy(comps_all, win)
+        + recommend.retry_policy(comps_all, win),
+        win,
     )
 
     slowest = (
@@ -147,8 +148,8 @@ def component_detail(
         comparison=comparison,
         regressions=[r for r in comparison if r.regressed],
         bottlenecks=found,
-        anomalies=anomalies.detect([s], win),
-        trends=[DetailTrend.of(x) for x in trends.trends([s], win.bucket_hours(), win.hours)],
+        anomalies=anomalies.detect([s], win, th.error_rate),
+        trends=[DetailTrend.of(x) for x in trends.trends([s], win, th.error_rate)],
         recommendations=recs,
         callers=[f for f in flows if f.to == component],
         callees=[f for f in flows if f.from_ == component],

@@ -1,6 +1,8 @@
 """Recommendations with figures computed from the window and genai-prices, sorted by $/day then by ms.
 
-Per-day figures scale the window's totals by 86400 / window seconds. Prices come from genai-prices on the
+Per-day figures scale the window's totals by 86400 / the seconds its data covers (`Window.basis_s`, see
+analysis/coverage.py), never by the window's empty part; `rank` writes that basis into each recommendation and
+scales the confidence of every projected figure by the basis' own confidence. Prices come from genai-prices on the
 *mean call* of each (component, model): its mean input, output, cache-read and cache-write tokens. Tiered
 prices apply per request, so pricing the mean call (rather than the window's summed tokens, which would land
 in the top tier) is the honest approximation.
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import math
 
+import msgspec
 import numpy as np
 import polars as pl
 from smythtop.analysis import pricing
@@ -40,7 +43,7 @@ def _confidence(n: float, factor: float = 1.0) -> float:
 
 
 def _per_day(value: float, window: Window) -> float:
-    return value * DAY_S / window.duration_s
+    return value * DAY_S / window.basis_s
 
 
 def _mean_usage(r: dict) -> Usage | None:
@@ -234,7 +237,7 @@ def sampling(
     """Hot, stable components recorded at full rate: sampling keeps the signal and cuts recording overhead."""
     out = []
     for r in components.iter_rows(named=True):
-        per_min = r["executions"] / window.minutes
+        per_min = r["executions"] / window.basis_minutes
         s = series.get(r["component"])
         if s is None or per_min < HOT_PER_MIN or r["rows"] < r["executions"] * 0.9:
             continue  # not hot, or already sampled
@@ -272,9 +275,16 @@ def sampling(
     return out
 
 
-def rank(recs: list[Recommendation]) -> list[Recommendation]:
-    """By estimated $/day, then by ms, both descending."""
+def rank(recs: list[Recommendation], window: Window) -> list[Recommendation]:
+    """By estimated $/day, then by ms, both descending; each with the window's basis, and the confidence of a
+    projected figure ($/day or frames/day) times the basis' confidence (a short or bursty basis projects badly)."""
+    basis = window.coverage
+    out = []
+    for r in recs:
+        projected = bool(r.est_savings_usd_per_day) or bool(r.est_frames_saved_per_day)
+        confidence = round(r.confidence * basis.confidence, 2) if projected else r.confidence
+        out.append(msgspec.structs.replace(r, basis_s=basis.seconds, basis_note=basis.note, confidence=confidence))
     return sorted(
-        recs,
+        out,
         key=lambda r: (-(r.est_savings_usd_per_day or 0.0), -(r.est_latency_gain_ms or 0.0), r.component),
     )

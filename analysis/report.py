@@ -155,7 +155,7 @@ def build_live(
     ]
     component_rows.sort(key=lambda r: (r.component == fold.OTHER, -r.time_share, r.component))
     llm_total = llm_total_df.row(0, named=True) if overall["llm_calls"] else None
-    burn = (llm_total["cost_usd"] or 0.0) / win.hours if llm_total else 0.0
+    burn = (llm_total["cost_usd"] or 0.0) / win.basis_hours if llm_total else 0.0
     letter, reason, detail = grade.grade(comps, th)
 
     executions = overall["executions"] or 0.0
@@ -177,7 +177,7 @@ def build_live(
             grade_reason=reason,
             grade_detail=detail,
             slo_attainment=overall["slo_attainment"] if executions else None,
-            throughput_per_min=executions / win.minutes,
+            throughput_per_min=executions / win.basis_minutes,
             burn_usd_per_hour=burn,
             cost_status=Severity(th.cost_status(burn)),
             agents=c.dims["agent_id"].n_unique(),
@@ -226,7 +226,8 @@ def build_slow(live: LivePart, *, baselines: Mapping[str, Baseline] | None = Non
             + recommend.parallelize(spans.parallel_candidates(sample))
             + recommend.sampling(comps, {s.component: s for s in comp_series}, win, th)
             if fold.OTHER not in (r.component, r.model)  # a recommendation names one thing to change
-        ]
+        ],
+        win,
     )
 
     regressions = []
@@ -251,8 +252,8 @@ def build_slow(live: LivePart, *, baselines: Mapping[str, Baseline] | None = Non
             status=Severity(th.cost_status(burn)),
         ),
         bottlenecks=found,
-        anomalies=anomalies.detect([*comp_series, fleet_series], win),
-        trends=trends.trends([*comp_series, fleet_series], win.bucket_hours(), win.hours),
+        anomalies=anomalies.detect([*comp_series, fleet_series], win, th.error_rate),
+        trends=trends.trends([*comp_series, fleet_series], win, th.error_rate),
         regressions=regressions,
         recommendations=recs,
         flows=semantics.flows(sample),

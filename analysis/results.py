@@ -95,11 +95,25 @@ class Result(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=False):
 # ---- the report's parts -------------------------------------------------------------------------
 
 
+class Basis(Result):
+    """The time the window's data covers: what every per-hour and per-day figure is divided by
+    (`analysis.coverage`; docs/ANALYSIS.md "Projections")."""
+
+    from_: str = field(name="from")  # ISO 8601 UTC: where the covered time starts
+    to: str  # ... and ends
+    seconds: float  # the denominator of every rate (at least 1)
+    frames: int  # raw frames it rests on
+    burstiness: float | None  # CV of executions across 12 equal slices of the basis; > 1 is bursty
+    confidence: float  # 0-1: sqrt(min(1, basis / 1 h)) x min(1, 1 / burstiness)
+    note: str  # "from 14 min of data", for a person
+
+
 class Window(Result):
     from_: str = field(name="from")  # ISO 8601 UTC, inclusive
     to: str  # ISO 8601 UTC, exclusive
     bucket_s: float  # width of one time bucket (series, sparklines, detectors)
     duration_s: float
+    basis: Basis
 
 
 class WorstComponent(Result):
@@ -316,6 +330,8 @@ class Anomaly(Result):
     method: str  # rolling_median_mad, fisher_exact or change_point
     baseline_value: float | None
     value: float | None
+    change: float | None  # value - baseline_value, in the metric's unit (the effect size)
+    relative_change: float | None  # change / baseline_value; None when the baseline is 0
 
 
 class Trend(Result):
@@ -328,6 +344,8 @@ class Trend(Result):
     ci_high: float
     unit: str
     level: float  # the series' median
+    change: float  # slope x the hours the fit spans, in the metric's unit (the effect size)
+    relative_change: float | None  # change / level; None when the level is 0
 
 
 class DetailTrend(Result):
@@ -344,6 +362,8 @@ class DetailTrend(Result):
     ci_high: float
     level: float  # the series' median
     relative_slope: float  # slope_per_hour / level (0 when the level is 0)
+    change: float  # slope x the hours the fit spans, in the metric's unit (the effect size)
+    relative_change: float | None  # change / level; None when the level is 0
 
     @classmethod
     def of(cls, t: Trend) -> DetailTrend:
@@ -387,6 +407,8 @@ class Recommendation(Result):
     suggested_model: str | UnsetType = UNSET  # model_downgrade
     suggested_sample_rate: float | UnsetType = UNSET  # sampling
     est_frames_saved_per_day: int | UnsetType = UNSET  # sampling
+    basis_s: float | None = None  # the time covered by data the per-day figures divide by (set by recommend.rank)
+    basis_note: str | None = None  # "from 14 min of data"
 
 
 class Flow(Result):

@@ -39,7 +39,7 @@ def stat_fields(r: Mapping[str, Any], window: Window, thresholds: Thresholds, to
         "cache_read_tokens": r["cache_read_tokens"],
         "llm_calls": r["llm_calls"],
         "unpriced_llm_calls": r["unpriced_calls"],
-        "executions_per_min": r["executions"] / window.minutes,
+        "executions_per_min": r["executions"] / window.basis_minutes,
         "slo_p95_ms": slo_for(r, thresholds),
         "slo_attainment": r["slo_attainment"],
         "phases": Phases(**{p: r[p] for p in PHASES}),
@@ -74,5 +74,5 @@ def llm_row(r: Mapping[str, Any], window: Window, keys: tuple[str, ...]) -> LlmR
         mean_context_utilization=r["mean_context_utilization"],
         p95_ms=r["p95_ms"],
         p95_ttft_ms=r["p95_ttft_ms"],
-        burn_usd_per_hour=(cost or 0.0) / window.hours,
+        burn_usd_per_hour=(cost or 0.0) / window.basis_hours,
     )

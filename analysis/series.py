@@ -4,6 +4,17 @@ A bucket with too few frames for a metric holds NaN, not a noisy value. The gate
 never weighted ones (one frame at sample_rate 0.1 weighs 10 but is still one sample): MIN_ROWS_P95 frames for
 latency p95 (a p95 of fewer is little more than the bucket's maximum), MIN_ROWS for error rate (the detector's
 exact test allows for small counts), MIN_CALLS LLM calls for cost and tokens per call.
+
+Cost per hour divides each bucket's cost by the part of the bucket the data covers (`Window.coverage`), and is
+NaN where the data covers less than half a bucket: an hour of window with two minutes of data is not two
+minutes of spend followed by 58 minutes of $0/h.
+
+The effect-size minimums that trends and anomalies share live here too: a finding must be statistically
+clear AND large enough to matter. MIN_RELATIVE_CHANGE (10 %) for latency, cost and tokens: five times the
+per-bucket percentiles' 2 % resolution, and about the smallest latency or spend change anyone acts on.
+For error rate the minimum is absolute, ERROR_CHANGE_SHARE (a fifth) of the error-rate threshold: the width of
+the grade's best band, so a change below it cannot move the error sub-grade by more than a letter (a relative
+minimum is meaningless near a 0 % rate).
 """
 
 from __future__ import annotations
@@ -18,6 +29,15 @@ MIN_ROWS = 5
 MIN_ROWS_P95 = 20
 MIN_CALLS = 10
 ALL = "(all)"  # the component name of fleet-wide series
+MIN_RELATIVE_CHANGE = 0.10
+ERROR_CHANGE_SHARE = 0.2
+
+
+def large_enough(metric: str, change: float, level: float, error_rate_threshold: float) -> bool:
+    """Whether a change from `level` is at least the documented minimum effect for the metric."""
+    if metric == "error_rate":
+        return abs(change) >= ERROR_CHANGE_SHARE * error_rate_threshold
+    return level != 0 and abs(change / level) >= MIN_RELATIVE_CHANGE
 
 
 @dataclass
@@ -51,12 +71,16 @@ def build(per_bucket: pl.DataFrame, window: Window, component: str) -> Series:
     return _build(_arrays(per_bucket), window, _spans_ns(window), component)
 
 
-def _spans_ns(window: Window) -> np.ndarray:
-    return np.array([window.bucket_end_ns(b) - window.bucket_start_ns(b) for b in range(window.n_buckets)], dtype=float)
+def _spans_ns(window: Window) -> tuple[np.ndarray, np.ndarray]:
+    """Each bucket's length, and how much of it the data covers (ns)."""
+    buckets = range(window.n_buckets)
+    spans = np.array([window.bucket_end_ns(b) - window.bucket_start_ns(b) for b in buckets], dtype=float)
+    return spans, np.array([window.covered_ns(b) for b in buckets], dtype=float)
 
 
-def _build(cols: dict[str, np.ndarray], window: Window, spans_ns: np.ndarray, component: str) -> Series:
+def _build(cols: dict[str, np.ndarray], window: Window, spans: tuple[np.ndarray, np.ndarray], component: str) -> Series:
     n = window.n_buckets
+    spans_ns, covered_ns = spans
     rows = _dense(cols, "rows", n, 0.0)
     execs = _dense(cols, "executions", n, 0.0)
     errors = _dense(cols, "errors", n, 0.0)
@@ -82,7 +106,7 @@ def _build(cols: dict[str, np.ndarray], window: Window, spans_ns: np.ndarray, co
             "tokens_per_call": np.where(full & (raw_calls >= MIN_CALLS - 1e-9), tokens / calls, np.nan),
         }
     with np.errstate(invalid="ignore", divide="ignore"):
-        per_hour = np.where(full, cost / (spans_ns / 3.6e12), np.nan)
+        per_hour = np.where(covered_ns >= window.bucket_ns / 2, cost / (covered_ns / 3.6e12), np.nan)
     return Series(component, rows, execs, values, per_hour, np.where(lat_ok, p50, np.nan))
 
 
@@ -92,10 +116,10 @@ def by_component(per_bucket: pl.DataFrame, window: Window) -> list[Series]:
     The rollup is converted to numpy once and sliced per component: per-component polars calls cost ~1 ms each
     (ten columns), which at `max_rows` components was most of the findings' time."""
     ordered = per_bucket.sort("component", "b")
-    cols, spans_ns = _arrays(ordered), _spans_ns(window)
+    cols, spans = _arrays(ordered), _spans_ns(window)
     groups = ordered.group_by("component", maintain_order=True).len()
     ends = np.cumsum(groups["len"].to_numpy())
     return [
-        _build({c: v[end - size : end] for c, v in cols.items()}, window, spans_ns, name)
+        _build({c: v[end - size : end] for c, v in cols.items()}, window, spans, name)
         for name, size, end in zip(groups["component"].to_list(), groups["len"].to_list(), ends.tolist(), strict=True)
     ]

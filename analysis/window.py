@@ -1,7 +1,9 @@
 """The analysis window: which frames count, and the time buckets that every series uses.
 
 `prepare` materialises the needed columns once, adds the weight `w = 1/sample_rate` and the bucket index
-`b`, so every later group-by runs on one in-memory frame instead of re-reading the store.
+`b`, so every later group-by runs on one in-memory frame instead of re-reading the store. It also measures the
+time the data covers (`analysis.coverage`): every per-hour or per-day figure divides by that, never by the
+window's empty part.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 
 import polars as pl
-from smythtop.analysis import results
+from smythtop.analysis import coverage, results
+from smythtop.analysis.coverage import Coverage
 
 NS_PER_S = 1_000_000_000
 TARGET_BUCKETS = 60
@@ -82,24 +85,30 @@ def iso(ns: int) -> str:
 
 @dataclass(frozen=True)
 class Window:
-    """[start_ns, end_ns) split into n_buckets buckets of bucket_ns."""
+    """[start_ns, end_ns) split into n_buckets buckets of bucket_ns; `coverage` is the part its data covers, the
+    basis of every rate (`basis_s`, `basis_hours`, `basis_minutes`)."""
 
     start_ns: int
     end_ns: int
     bucket_ns: int
     n_buckets: int
+    coverage: Coverage
+
+    @property
+    def basis_s(self) -> float:
+        return self.coverage.seconds
+
+    @property
+    def basis_hours(self) -> float:
+        return self.coverage.hours
+
+    @property
+    def basis_minutes(self) -> float:
+        return self.coverage.minutes
 
     @property
     def duration_s(self) -> float:
         return max((self.end_ns - self.start_ns) / NS_PER_S, 1.0)
-
-    @property
-    def hours(self) -> float:
-        return self.duration_s / 3600.0
-
-    @property
-    def minutes(self) -> float:
-        return self.duration_s / 60.0
 
     @property
     def bucket_s(self) -> float:
@@ -115,21 +124,43 @@ class Window:
         """Each bucket's midpoint, in hours since the window start (the x of every trend fit)."""
         return [((b + 0.5) * self.bucket_ns) / (3600 * NS_PER_S) for b in range(self.n_buckets)]
 
+    def covered_ns(self, b: int) -> int:
+        """How much of bucket b the data covers (ns)."""
+        lo = max(self.bucket_start_ns(b), self.coverage.start_ns)
+        return max(0, min(self.bucket_end_ns(b), self.coverage.end_ns) - lo)
+
     def result(self) -> results.Window:
-        """The window as results show it: ISO bounds, bucket width and duration."""
+        """The window as results show it: ISO bounds, bucket width, duration and the basis of its rates."""
+        c = self.coverage
+        basis = results.Basis(
+            from_=iso(c.start_ns),
+            to=iso(c.end_ns),
+            seconds=c.seconds,
+            frames=c.frames,
+            burstiness=c.burstiness,
+            confidence=c.confidence,
+            note=c.note,
+        )
         return results.Window(
-            from_=iso(self.start_ns), to=iso(self.end_ns), bucket_s=self.bucket_s, duration_s=self.duration_s
+            from_=iso(self.start_ns),
+            to=iso(self.end_ns),
+            bucket_s=self.bucket_s,
+            duration_s=self.duration_s,
+            basis=basis,
         )
 
 
-def make_window(start_ns: int, end_ns: int, target_buckets: int = TARGET_BUCKETS) -> Window:
+def make_window(
+    start_ns: int, end_ns: int, target_buckets: int = TARGET_BUCKETS, covered: Coverage | None = None
+) -> Window:
+    """The bucket grid of [start_ns, end_ns); `covered` defaults to the whole window (`coverage.whole`)."""
     span_s = max((end_ns - start_ns) / NS_PER_S, 1.0)
     width = next((s for s in NICE_BUCKETS_S if span_s / s <= target_buckets), None)
     if width is None:  # longer than TARGET_BUCKETS days: whole days, as many as needed to fit
         width = 86400 * -(-int(span_s) // (86400 * target_buckets))
     bucket_ns = width * NS_PER_S
     n = max(1, -(-(end_ns - start_ns) // bucket_ns))
-    return Window(start_ns, end_ns, bucket_ns, int(n))
+    return Window(start_ns, end_ns, bucket_ns, int(n), covered or coverage.whole(start_ns, end_ns))
 
 
 def conform(frames: pl.DataFrame | pl.LazyFrame, columns: tuple[str, ...] = COLUMNS) -> pl.LazyFrame:
@@ -195,9 +226,10 @@ def prepare(
     (weight), `t` (ts as ns int) and `b` (bucket) added.
 
     A bound left out is taken from the data: the window then runs from the first frame to just after the last.
+    The window's `coverage` is measured on the frames in it (`analysis.coverage.measure`).
     """
-    lo = to_ns(window_from) if window_from is not None else None
-    hi = to_ns(window_to) if window_to is not None else None
+    lo = explicit_from = to_ns(window_from) if window_from is not None else None
+    hi = explicit_to = to_ns(window_to) if window_to is not None else None
     df = _weighted(scope(frames, window_from, window_to).select(*columns, **(extra or {}))).collect()
     if lo is None or hi is None:
         bounds = df.select(lo=pl.col("t").min(), hi=pl.col("t").max()).row(0)
@@ -207,5 +239,6 @@ def prepare(
             hi = bounds[1] + 1 if bounds[1] is not None else lo
     if hi < lo:
         raise ValueError("the window ends before it starts")
-    win = make_window(lo, hi, target_buckets)
+    covered = coverage.measure(df, explicit_from, explicit_to)
+    win = make_window(lo, hi, target_buckets, covered)
     return df.with_columns(_bucket(win)), win

@@ -109,6 +109,7 @@ def render_report(r: Report, root: Path) -> None:
     s, w = r.summary, r.window
     out.print(f"[bold]smythtop report[/bold]  {markup(root)}")
     out.print(f"window  {w.from_} .. {w.to}  ({w.duration_s / 3600:.2f} h, buckets of {w.bucket_s:g} s)")
+    out.print(f"rates   {_basis(r)}")
     grade = Severity.of_grade(s.grade)
     out.print(
         f"grade   [bold]{_markup_styled(s.grade, grade)}[/bold]  {markup(s.grade_reason.split(': ', 1)[-1])}\n"
@@ -171,7 +172,7 @@ def render_report(r: Report, root: Path) -> None:
         out.print(t)
     _bottlenecks(out, r.bottlenecks)
     if r.anomalies:
-        t = _table("Anomalies", "component", "metric", "from", "to", "dir", "score", "value", "baseline")
+        t = _table("Anomalies", "component", "metric", "from", "to", "dir", "score", "value", "baseline", "change")
         for a in r.anomalies[:15]:
             _row(
                 t,
@@ -183,16 +184,17 @@ def render_report(r: Report, root: Path) -> None:
                 f"{a.score:.1f}",
                 _num(a.value),
                 _num(a.baseline_value),
+                _change(a.relative_change),
             )
         out.print(t)
-    significant = [x for x in r.trends if x.p_value < 0.05]
-    if significant:
-        t = _table("Trends (p < 0.05)", "component", "metric", "slope/h", "95% CI", "p", "next hour")
-        for x in significant[:15]:
+    if r.trends:
+        t = _table("Trends (clear and large)", "component", "metric", "change", "slope/h", "95% CI", "p", "next hour")
+        for x in r.trends[:15]:
             _row(
                 t,
                 x.component,
                 x.metric,
+                _change(x.relative_change) if x.metric != "error_rate" else f"{x.change * 100:+.2g} pt",
                 f"{x.slope_per_hour:+.4g}",
                 f"{x.ci_low:+.3g} .. {x.ci_high:+.3g}",
                 f"{x.p_value:.2g}",
@@ -204,7 +206,7 @@ def render_report(r: Report, root: Path) -> None:
         for x in r.regressions:
             _row(t, x.component, x.metric, _num(x.baseline), _num(x.current), _change(x.change), _num(x.p_value, 2))
         out.print(t)
-    _recommendations(out, r.recommendations[:10])
+    _recommendations(out, r.recommendations[:10], r)
     if r.flows:
         t = _table("Flows (parent -> child)", "from", "to", "count", "P(to|from)", "bytes", "out/in")
         for f in r.flows[:12]:
@@ -232,11 +234,19 @@ def _bottlenecks(out: Console, items: list[Bottleneck]) -> None:
     out.print(t)
 
 
-def _recommendations(out: Console, recs: list[Recommendation]) -> None:
+def _basis(r: Report | Detail) -> str:
+    """What every per-hour and per-day figure was divided by, and how far to trust it."""
+    b = r.window.basis
+    return f"per hour and per day {b.note} (confidence {b.confidence:.2f})"
+
+
+def _recommendations(out: Console, recs: list[Recommendation], r: Report | Detail) -> None:
     if not recs:
         out.print("[bold]Recommendations[/bold]  none")
         return
-    t = _table("Recommendations", "kind", "component", "$/day", "ms gain", "conf.", "title")
+    t = _table(
+        f"Recommendations ($/day {r.window.basis.note})", "kind", "component", "$/day", "ms gain", "conf.", "title"
+    )
     for x in recs:
         _row(
             t,
@@ -254,7 +264,8 @@ def render_recommendations(r: Report, root: Path) -> None:
     out = _console()
     w = r.window
     out.print(f"[bold]smythtop optimize[/bold]  {markup(root)}  window {w.from_} .. {w.to}")
-    _recommendations(out, r.recommendations)
+    out.print(f"rates   {_basis(r)}")
+    _recommendations(out, r.recommendations, r)
     for i, x in enumerate(r.recommendations, 1):
         out.print(f"\n[bold]{i}. {markup(x.title)}[/bold]\n   {markup(x.rationale)}")
 
@@ -269,6 +280,7 @@ def render_detail(d: Detail) -> None:
         f" within), p99 {ms(s.p99_ms)}, cost {usd(s.cost_usd)}, critical-path share"
         f" {pct(s.critical_path_share)}"
     )
+    out.print(f"rates   {_basis(d)}")
     peak = max((b.count for b in d.histogram), default=0) or 1
     t = _table("Latency histogram", "<= ms", "count", "")
     for b in d.histogram:
@@ -326,4 +338,4 @@ def render_detail(d: Detail) -> None:
     for x in d.slowest_traces:
         _row(t, x.ts, ms(x.total_ms), "yes" if x.success else "no", x.agent_id or "–", x.trace_id or "–")
     out.print(t)
-    _recommendations(out, d.recommendations)
+    _recommendations(out, d.recommendations, d)

@@ -53,7 +53,7 @@ def test_cost_totals_equal_genai_prices_weighted() -> None:
     for model, cost in per_model.items():
         assert models[model]["cost_usd"] == pytest.approx(float(cost), rel=1e-9)
         assert models[model]["burn_usd_per_hour"] == pytest.approx(
-            float(cost) / (report["window"]["duration_s"] / 3600), rel=1e-9
+            float(cost) / (report["window"]["basis"]["seconds"] / 3600), rel=1e-9
         )
     unpriced = models["in-house-llm-7"]
     assert unpriced["cost_usd"] is None and unpriced["unpriced_calls"] == 1.0 and unpriced["calls"] == 1.0
@@ -78,7 +78,7 @@ def test_model_downgrade_is_priced_on_the_mean_call_with_genai_prices() -> None:
         calc_price(mean, "gpt-4o", provider_id="openai").total_price
         - calc_price(mean, "gpt-4o-mini", provider_id="openai").total_price
     )
-    per_day = float(per_call) * 240 * 86400 / report["window"]["duration_s"]
+    per_day = float(per_call) * 240 * 24  # 240 calls 15 s apart: an hour of data, not the 3585 s from first to last
     assert rec["est_savings_usd_per_day"] == pytest.approx(per_day, rel=1e-3)
     assert 0 < rec["confidence"] <= 1
 
@@ -102,7 +102,7 @@ def test_prompt_caching_uses_cache_read_prices_and_counts_cache_writes() -> None
     write = calc_price(Usage(input_tokens=prefix, cache_write_tokens=prefix), "claude-sonnet-4-5",
                        provider_id="anthropic").total_price - calc_price(
         Usage(input_tokens=prefix), "claude-sonnet-4-5", provider_id="anthropic").total_price  # fmt: skip
-    days = report["window"]["duration_s"] / 86400
+    days = report["window"]["basis"]["seconds"] / 86400
     expected = float(now.total_price - cached.total_price) * 240 / days - 288 * float(write)
     assert rec["est_savings_usd_per_day"] == pytest.approx(expected, rel=1e-3)
     assert "8,000-token" in rec["title"]

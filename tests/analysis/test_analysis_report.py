@@ -89,7 +89,7 @@ def test_report_has_the_documented_shape_and_is_strict_json() -> None:
     assert all(len(c["trend"]) == len(report["cost_series"]) for c in report["components"])
     assert {a["agent_id"] for a in report["agent_components"]} == {"agent-0", "agent-1", "agent-2"}
     assert report["summary"]["throughput_per_min"] == pytest.approx(
-        report["summary"]["executions"] / (report["window"]["duration_s"] / 60)
+        report["summary"]["executions"] / (report["window"]["basis"]["seconds"] / 60)
     )
 
 

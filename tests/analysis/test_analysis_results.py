@@ -28,7 +28,8 @@ def test_report_and_detail_round_trip_through_their_json() -> None:
     assert msgspec.convert(data, Report) == report
     assert msgspec.json.decode(json.dumps(data, allow_nan=False), type=Report) == report
     assert list(data) == list(Report.__struct_fields__)
-    assert data["window"].keys() == {"from", "to", "bucket_s", "duration_s"}
+    assert list(data["window"]) == ["from", "to", "bucket_s", "duration_s", "basis"]
+    assert list(data["window"]["basis"]) == ["from", "to", "seconds", "frames", "burstiness", "confidence", "note"]
     assert "over_cost_per_operation" in data["llm"]["by_component"][0] and "model" not in data["llm"]["by_agent"][0]
     detail = component_detail(fleet, "answer", baseline=base)
     assert msgspec.convert(to_builtins(detail), Detail) == detail
@@ -51,8 +52,9 @@ def test_a_missing_key_is_an_error_naming_it() -> None:
 
 
 def test_values_are_strict_json_on_construction() -> None:
-    w = results.Window(from_="a", to="b", bucket_s=np.float64(60.0), duration_s=float("inf"))
-    assert w.duration_s is None and type(w.bucket_s) is float
+    basis = results.Basis(from_="a", to="b", seconds=1.0, frames=0, burstiness=float("nan"), confidence=0.0, note="")
+    w = results.Window(from_="a", to="b", bucket_s=np.float64(60.0), duration_s=float("inf"), basis=basis)
+    assert w.duration_s is None and type(w.bucket_s) is float and w.basis.burstiness is None
     point = results.CostPoint(t="a", cost_usd=np.int64(3))
     assert type(point.cost_usd) is int
     b = results.Bottleneck(component="c", kind="queue", severity=Severity.LOW, evidence="", suggestion="", score=0.5,
@@ -82,7 +84,8 @@ def test_severity_has_one_style_per_level_and_grades_map_onto_it() -> None:
 
 
 def test_drill_down_trends_keep_their_json_fields_and_order() -> None:
-    """`analyze --format json` trends read as before the typed results: unit third, relative_slope last."""
+    """`analyze --format json` trends read as before the typed results (unit third, relative_slope after level),
+    with the effect size appended."""
     rng = np.random.default_rng(5)
     n = 6000
     ts = np.arange(n) * 600_000_000 + 1_764_000_000_000_000_000
@@ -99,6 +102,6 @@ def test_drill_down_trends_keep_their_json_fields_and_order() -> None:
     (trend,) = [t for t in trends if t["metric"] == "latency_p95_ms"]
     assert list(trend) == [
         "component", "metric", "unit", "slope_per_hour", "p_value", "forecast_next_hour", "ci_low", "ci_high",
-        "level", "relative_slope",
+        "level", "relative_slope", "change", "relative_change",
     ]  # fmt: skip
     assert trend["relative_slope"] == pytest.approx(trend["slope_per_hour"] / trend["level"])

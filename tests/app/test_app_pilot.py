@@ -9,7 +9,7 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 from app_testlib import NOW, SEC, wait_for, write_frames
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable, Input, Static
 
 from smythtop import store
 from smythtop.app.config import AppConfig
@@ -41,8 +41,8 @@ async def test_panes_show_the_right_numbers(store_root: Path, make_app) -> None:
         await wait_for(pilot, lambda: app.ticks >= 1)
         comps = app.screen.query_one("#components-table", DataTable)
         assert set(order(comps)) == {"planner", "retriever", "llm_call", "tool.search"}
-        # 60 runs in a 15-minute window = 4.0/min; every planner run took exactly 100 ms
-        assert texts(comps, "planner")[:5] == ["planner", "4.0", "100ms", "100ms", "100ms"]
+        # 60 runs in the 10 minutes the data covers (not the 15-minute window) = 6.0/min; each took 100 ms
+        assert texts(comps, "planner")[:5] == ["planner", "6.0", "100ms", "100ms", "100ms"]
         assert texts(comps, "retriever")[5] == "10.0%"  # 3 of 30 failed
         assert texts(comps, "llm_call")[7] == "$0.20"  # 20 calls at $0.01
         # time share: llm 20 s, retriever 6 s, planner 6 s, search 0.5 s of 32.5 s
@@ -52,6 +52,9 @@ async def test_panes_show_the_right_numbers(store_root: Path, make_app) -> None:
         gpt = texts(models, "openai/gpt-4o")
         assert gpt[:3] == ["gpt-4o", "20", "$0.20"]
         assert gpt[4:6] == ["20.0K", "2.0K"]  # tokens in / out
+        assert "burn $1.20/h from 10 min of data" in str(
+            app.screen.query_one("#cost-caption", Static).render()
+        )  # $0.20 in 10 min
         status = str(app.screen.query_one("#status").render())
         assert "LIVE" in status and "120 frames" in status and "$0.20" in status
 

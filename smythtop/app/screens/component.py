@@ -139,7 +139,8 @@ class ComponentScreen(Screen):
         for a in d.anomalies:
             lines.append(content("[magenta]anomaly[/] $line", line=f"{a.metric} {a.direction} {a.from_} → {a.to}"))
         for t in d.trends:
-            slope = f"{t.metric} {_num(t.slope_per_hour, sign=True)}/h (p={_num(t.p_value)})"
+            size = f"{t.change * 100:+.2g} pt" if t.metric == "error_rate" else f"{t.relative_change or 0:+.0%}"
+            slope = f"{t.metric} {size} ({_num(t.slope_per_hour, sign=True)}/h, p={_num(t.p_value)})"
             lines.append(content("[cyan]trend[/] $line", line=slope))
         return Content("\n").join(lines) if lines else content("[dim]nothing unusual in this window[/dim]")
 

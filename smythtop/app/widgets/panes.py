@@ -198,7 +198,7 @@ class CostPane(Pane):
         spark.display = bool(series) and any(series)
         burn = summary.burn_usd_per_hour
         unpriced = summary.unpriced_llm_calls or 0
-        text = f"total {fmt.usd(summary.total_cost_usd)} · burn {fmt.usd(burn)}/h"
+        text = f"total {fmt.usd(summary.total_cost_usd)} · burn {fmt.usd(burn)}/h {report.window.basis.note}"
         if unpriced:
             text += f" · {fmt.count(unpriced)} unpriced calls (* = partly priced)"
         if series and any(series):
@@ -294,6 +294,17 @@ class RecommendationsPane(RankedPane):
         Column("confidence", "conf", width=5),
     ]
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._basis = ""
+
+    def show(self, report: Report, needle: str = "") -> None:
+        self._basis = f"$/day {report.window.basis.note}"
+        super().show(report, needle)
+
+    def subtitle(self, needle: str) -> str:
+        return f"{super().subtitle(needle)} · {self._basis}" if self._basis else super().subtitle(needle)
+
     def rows(self, report: Report, needle: str) -> list[Row]:
         items = report.recommendations
         self.total = len(items)
@@ -321,4 +332,5 @@ class RecommendationsPane(RankedPane):
         return out
 
     def detail_text(self, item: Recommendation) -> Text:
-        return text(f"why: {item.rationale}")
+        basis = f"\n$/day {item.basis_note}, confidence {item.confidence:.0%}" if item.basis_note else ""
+        return text(f"why: {item.rationale}{basis}")
