@@ -8,7 +8,7 @@ from datetime import datetime
 
 import numpy as np
 import polars as pl
-from smythtop.analysis import anomalies, bottlenecks, cube, fold, recommend, semantics, series, spans, trends
+from smythtop.analysis import anomalies, bottlenecks, cube, fold, pricing, recommend, semantics, series, spans, trends
 from smythtop.analysis.baseline import Baseline, compare, sample_component
 from smythtop.analysis.results import (
     BaselineSummary,
@@ -25,7 +25,7 @@ from smythtop.analysis.results import (
 from smythtop.analysis.rollup import PHASES, rollup
 from smythtop.analysis.rows import llm_row, stat_fields
 from smythtop.analysis.thresholds import Thresholds
-from smythtop.analysis.window import conform, iso, prepare
+from smythtop.analysis.window import conform, iso, prepare, scope
 
 HISTOGRAM_BINS = 20
 SLOWEST = 10
@@ -66,7 +66,8 @@ def component_detail(
     """Stats, latency series and histogram, phases, errors, models, baseline comparison, callers/callees and
     the slowest traces of one component. Raises UnknownComponent if it has no frames in the window."""
     th = thresholds or Thresholds()
-    df, win = prepare(frames, window_from, window_to)
+    priced = pricing.read_time_priced(scope(frames, window_from, window_to), th.prices)
+    df, win = prepare(priced, window_from, window_to)
     mine = df.filter(pl.col("component") == component)
     if mine.height == 0:
         if component == fold.OTHER:

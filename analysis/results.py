@@ -348,8 +348,17 @@ class Regression(Result):
     change: float | None
 
 
+class Alternative(Result):
+    """A further cheaper model a model_downgrade lists after its top candidate."""
+
+    model: str
+    provider: str
+    est_savings_usd_per_day: float
+    saving_share: float  # share of the mean call's price saved
+
+
 class Recommendation(Result):
-    kind: str  # model_downgrade, prompt_caching, retry_policy, parallelize, sampling
+    kind: str  # model_downgrade, prompt_caching, retry_policy, parallelize, sampling, rate_limits
     component: str
     title: str
     rationale: str
@@ -360,6 +369,9 @@ class Recommendation(Result):
     suggested_model: str | UnsetType = UNSET  # model_downgrade
     suggested_sample_rate: float | UnsetType = UNSET  # sampling
     est_frames_saved_per_day: int | UnsetType = UNSET  # sampling
+    alternatives: list[Alternative] | UnsetType = UNSET  # model_downgrade: up to two more, best first
+    provider: str | UnsetType = UNSET  # model_downgrade, rate_limits
+    rate_limited_calls: float | UnsetType = UNSET  # rate_limits: calls refused (429, overloaded) in the window
 
 
 class Flow(Result):
@@ -400,6 +412,7 @@ class ThresholdsUsed(Result):
     cost_warning_per_hour: float | None
     cost_critical_per_hour: float | None
     max_rows: int  # rows kept per per-name list; the rest fold into "(other)"
+    prices: dict[str, dict[str, float | None]] = {}  # model -> custom USD/MTok prices (`[prices]`)
 
 
 class LiveEstimation(Result):
