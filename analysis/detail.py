@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import datetime
 
 import numpy as np
@@ -24,7 +25,7 @@ from smythtop.analysis.results import (
 )
 from smythtop.analysis.rollup import PHASES, rollup
 from smythtop.analysis.rows import llm_row, stat_fields
-from smythtop.analysis.thresholds import Thresholds
+from smythtop.analysis.thresholds import CustomPrice, Thresholds
 from smythtop.analysis.window import conform, iso, prepare, scope
 
 HISTOGRAM_BINS = 20
@@ -160,13 +161,16 @@ def component_detail(
     )
 
 
-def span_tree(frames: pl.DataFrame | pl.LazyFrame, trace_id: str) -> list[Span]:
+def span_tree(
+    frames: pl.DataFrame | pl.LazyFrame, trace_id: str, *, prices: Mapping[str, CustomPrice] | None = None
+) -> list[Span]:
     """The spans of one trace in depth-first start order, with depth and start offset from the trace start.
 
-    Spans whose parent is missing (sampled out, or still running) are shown as roots. Empty if unknown.
+    Spans whose parent is missing (sampled out, or still running) are shown as roots. Empty if unknown. Spans
+    stored without a cost are priced from `prices` (the config's `[prices]`), as the report prices them.
     """
     rows = (
-        conform(frames)
+        pricing.read_time_priced(conform(frames), prices or {})
         .filter(pl.col("trace_id") == trace_id)
         .select(
             "span_id",

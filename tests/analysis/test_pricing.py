@@ -12,7 +12,7 @@ from genai_prices import Usage, calc_price
 from genai_prices.types import ModelPrice
 from msgspec import to_builtins
 from smythtop.analysis import pricing, recommend
-from smythtop.analysis.detail import component_detail
+from smythtop.analysis.detail import component_detail, span_tree
 from smythtop.analysis.report import build_report
 from smythtop.analysis.thresholds import CustomPrice, Thresholds
 from smythtop.analysis.window import Window
@@ -164,7 +164,7 @@ def _genai_prices_bill(price: CustomPrice, usage: dict[str, int]) -> float:
 def _acme_rows(model: str = "acme-finetune-v3") -> list[dict]:
     return [
         {"ts": T0_NS + i * MIN, "component": "answer", "total_ms": 900.0, "model": model, "provider": "self-hosted",
-         "cost_usd": None, **USAGES[i % len(USAGES)]}
+         "cost_usd": None, "trace_id": f"t{i}", "span_id": f"s{i}", **USAGES[i % len(USAGES)]}
         for i in range(40)
     ]  # fmt: skip
 
@@ -208,6 +208,10 @@ def test_report_and_detail_price_unpriced_frames_from_the_config_at_read_time() 
     detail = component_detail(frames(rows), "answer", thresholds=th)
     assert detail.summary.cost_usd == pytest.approx(expected, rel=1e-9)
     assert sum(m.cost_usd for m in detail.models) == pytest.approx(expected, rel=1e-9)
+    assert sum(t.cost_usd for t in detail.slowest_traces) > 0
+    (span,) = span_tree(frames(rows), "t2", prices=th.prices)  # the trace screen
+    assert span.cost_usd == pytest.approx(_genai_prices_bill(ACME, USAGES[2]), rel=1e-12)
+    assert span_tree(frames(rows), "t2")[0].cost_usd is None
 
 
 def test_invalid_custom_prices_are_refused() -> None:

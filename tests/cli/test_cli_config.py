@@ -166,3 +166,5 @@ def test_a_price_added_to_the_config_prices_history_at_read_time(
     assert detail["summary"]["cost_usd"] == pytest.approx(30 * per_call, rel=1e-9)
     assert app_report(root, monkeypatch).summary.total_cost_usd == pytest.approx(30 * per_call, rel=1e-9)
     assert {p: p.read_bytes() for p in root.rglob("*") if p.is_file()} == files  # history priced, not rewritten
+    baseline = cli_json(capsys, "baseline", "--store", str(root), "--component", "answer")
+    assert baseline["cost_per_call_usd"] == pytest.approx(per_call, rel=1e-9)
