@@ -7,7 +7,7 @@ cached per (model, provider, usage); the analysis prices a handful of mean calls
 
 Its public API (`calc_price`, `Usage`, the `PriceCalculation` it returns) prices a call and names the model
 and provider it matched; it has no way to list a provider's models. `catalogue` is the one function that
-reads the bundled snapshot (`data_snapshot.get_snapshot().providers`) for that; tests/analysis/test_pricing.py
+reads the bundled snapshot (`data_snapshot.get_snapshot().providers`) for that; tests/analysis/test_analysis_pricing.py
 fails loudly if an upgrade of genai-prices moves it.
 
 Candidates are ranked by a model id's family and generation, read from the id because genai-prices has no
@@ -202,49 +202,55 @@ def _tokens(name: str) -> pl.Expr:
     return pl.col(name).fill_null(0).cast(pl.Float64)
 
 
-def custom_cost(prices: Mapping[str, CustomPrice]) -> pl.Expr:
-    """USD of each frame at its model's custom price (null for other models, and where the tokens contradict
-    each other: cached input above input, reasoning above output, 1-hour writes above writes).
+_RATES = ("input", "output", "cache_read", "cache_write", "cache_write_1h", "reasoning")
+_PRICE = "_custom_price"  # a temporary struct column: the frame's model's six rates
 
-    The rule is genai-prices' (input includes cache reads and writes, which are charged at their own prices;
-    output includes reasoning), written as one polars expression because calling genai-prices' own
-    `ModelPrice.calc_price` per frame costs ~100 us, minutes on a large store; tests check the two agree."""
 
-    def rate(name: str, fallback: pl.Expr) -> pl.Expr:
-        table = {m: getattr(p, name) for m, p in prices.items() if getattr(p, name) is not None}
-        if not table:
-            return fallback
-        given = pl.col("model").replace_strict(table, default=None, return_dtype=pl.Float64)
-        return given.fill_null(fallback)
-
-    inp = pl.col("model").replace_strict(
-        {m: p.input_mtok for m, p in prices.items()}, default=None, return_dtype=pl.Float64
-    )
-    out = pl.col("model").replace_strict(
-        {m: p.output_mtok for m, p in prices.items()}, default=None, return_dtype=pl.Float64
-    )
-    cache_read, cache_write = rate("cache_read_mtok", inp), rate("cache_write_mtok", inp)
-    cache_1h, reasoning = rate("cache_write_1h_mtok", cache_write), rate("reasoning_mtok", out)
-    cr, cw, cw1h = _tokens("cache_read_tokens"), _tokens("cache_write_tokens"), _tokens("cache_write_1h_tokens")
-    tin, tout, rs = _tokens("input_tokens"), _tokens("output_tokens"), _tokens("reasoning_tokens")
-    usd = (
-        (tin - cr - cw) * inp
-        + cr * cache_read
-        + (cw - cw1h) * cache_write
-        + cw1h * cache_1h
-        + (tout - rs) * out
-        + rs * reasoning
-    ) / MTOK
-    consistent = (tin >= cr + cw) & (tout >= rs) & (cw >= cw1h)
-    return pl.when(consistent).then(usd)
+def rates(price: CustomPrice) -> dict[str, float]:
+    """The six USD/MTok rates of a custom price, each missing one replaced by the rate of the tokens it covers."""
+    cache_write = price.cache_write_mtok if price.cache_write_mtok is not None else price.input_mtok
+    return {
+        "input": price.input_mtok,
+        "output": price.output_mtok,
+        "cache_read": price.cache_read_mtok if price.cache_read_mtok is not None else price.input_mtok,
+        "cache_write": cache_write,
+        "cache_write_1h": price.cache_write_1h_mtok if price.cache_write_1h_mtok is not None else cache_write,
+        "reasoning": price.reasoning_mtok if price.reasoning_mtok is not None else price.output_mtok,
+    }
 
 
 def read_time_priced(frames: pl.LazyFrame, prices: Mapping[str, CustomPrice]) -> pl.LazyFrame:
     """Frames whose null `cost_usd` is filled from `prices` where their model has one (and tokens). Frames with a
-    stored cost keep it; a model without a price stays null (unpriced), never $0."""
+    stored cost keep it; a model without a price stays null (unpriced), never $0. So does a frame whose tokens
+    contradict each other (cached input above input, reasoning above output, 1-hour writes above writes).
+
+    The rule is genai-prices' (input includes cache reads and writes, which are charged at their own prices;
+    output includes reasoning), written as polars expressions because calling genai-prices' own
+    `ModelPrice.calc_price` per frame costs ~100 us, minutes on a large store; tests check the two agree. The
+    model's rates are looked up once per frame as one struct (one string hash per frame, not six)."""
     if not prices:
         return frames
-    tokens = pl.col("input_tokens").is_not_null() | pl.col("output_tokens").is_not_null()
-    return frames.with_columns(
-        cost_usd=pl.when(pl.col("cost_usd").is_null() & tokens).then(custom_cost(prices)).otherwise(pl.col("cost_usd"))
+    table = pl.Series([rates(p) for p in prices.values()], dtype=pl.Struct({r: pl.Float64 for r in _RATES}))
+    rate = {r: pl.col(_PRICE).struct.field(r) for r in _RATES}
+    cr, cw, cw1h = _tokens("cache_read_tokens"), _tokens("cache_write_tokens"), _tokens("cache_write_1h_tokens")
+    tin, tout, rs = _tokens("input_tokens"), _tokens("output_tokens"), _tokens("reasoning_tokens")
+    usd = (
+        (tin - cr - cw) * rate["input"]
+        + cr * rate["cache_read"]
+        + (cw - cw1h) * rate["cache_write"]
+        + cw1h * rate["cache_write_1h"]
+        + (tout - rs) * rate["output"]
+        + rs * rate["reasoning"]
+    ) / MTOK
+    wanted = (
+        pl.col("cost_usd").is_null()
+        & (pl.col("input_tokens").is_not_null() | pl.col("output_tokens").is_not_null())
+        & (tin >= cr + cw)
+        & (tout >= rs)
+        & (cw >= cw1h)
+    )
+    return (
+        frames.with_columns(pl.col("model").replace_strict(list(prices), table, default=None).alias(_PRICE))
+        .with_columns(cost_usd=pl.when(wanted).then(usd).otherwise(pl.col("cost_usd")))
+        .drop(_PRICE)
     )
