@@ -40,9 +40,9 @@ _NOT_A_CANDIDATE = re.compile(
 _TIER_WORDS = frozenset(
     ("opus", "sonnet", "haiku", "fable", "mythos", "pro", "flash", "lite", "mini", "nano", "turbo", "chat", "it")
 )
-# The first version number: 1-2 digits (a 3-digit run is a size such as "120b", 8 digits a date), optionally a
-# one-digit minor after "." or "-" ("claude-3-5-haiku-20241022" -> 3.5).
-_VERSION = re.compile(r"(?<!\d)(\d{1,2})(?!\d)(?:[.-](\d)(?!\d))?")
+# The first version number: 1-2 digits not followed by a size unit ("20b", "8b" are sizes; 8 digits a date),
+# optionally a one-digit minor after "." or "-" ("claude-3-5-haiku-20241022" -> 3.5).
+_VERSION = re.compile(r"(?<![\d.])(\d{1,2})(?!\d)(?![bkm](?:-|$))(?:[.-](\d)(?!\d)(?![bkm](?:-|$)))?")
 
 
 @dataclass(frozen=True)

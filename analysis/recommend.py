@@ -40,8 +40,10 @@ RATE_LIMIT_STATUS = (429, 529)  # Too Many Requests (every provider); Anthropic'
 # Error types of refused calls: OpenAI's RateLimitError, Anthropic's rate_limit_error / overloaded_error,
 # Google's RESOURCE_EXHAUSTED, and the bare status in an exception's name or message.
 RATE_LIMIT_ERROR_TYPES = r"(?i)rate.?limit|too.?many.?requests|overloaded|resource.?exhausted|\b(?:429|529)\b"
-# One or two refusals are a burst the SDK's retries absorb; from three in a window the limit shapes the run.
+# One or two refusals, or under 1 % of a model's calls, are bursts the SDK's retries absorb; from three, and
+# 1 % of the calls, the limit shapes the run.
 RATE_LIMIT_MIN_CALLS = 3
+RATE_LIMIT_MIN_SHARE = 0.01
 
 
 def _confidence(n: float, factor: float = 1.0) -> float:
@@ -193,12 +195,31 @@ def rate_limited() -> pl.Expr:
     return ~pl.col("success") & pl.when(status.is_not_null()).then(status.is_in(RATE_LIMIT_STATUS)).otherwise(named)
 
 
-def rate_limits(frames: pl.LazyFrame, llm: pl.DataFrame, window: Window) -> list[Recommendation]:
+def rate_limits(frames: pl.LazyFrame, llm: pl.DataFrame, dims: pl.DataFrame, window: Window) -> list[Recommendation]:
     """LLM calls refused for rate limits or overload, per model and provider, with the time the refused calls
-    took (each frame's total time covers the SDK's own retries and backoff before it gave up). `frames` are the
-    window's frames with their weight `w`; `llm` the LLM rows per component (for each model's call count)."""
+    took (each frame's total time covers the SDK's own retries and backoff before it gave up; a wait between
+    frames is in no frame, so the figure is a lower bound). `frames` are the
+    window's frames with their weight `w`; `llm` the LLM rows per component (for each model's call count);
+    `dims` the window's (agent_id, component, model, provider) combinations.
+
+    A refused call often carries no model (the usage that names it never came back): it is then counted for the
+    model its agent's component used, when every LLM call of that agent's component in the window used one model
+    and provider."""
+    single = (
+        dims.filter(pl.col("model").is_not_null())
+        .group_by("agent_id", "component")
+        .agg(pl.col("model").first().alias("_model"), pl.col("provider").first().alias("_provider"), n=pl.len())
+        .filter(pl.col("n") == 1)
+        .drop("n")
+    )
     refused = (
-        frames.filter(pl.col("model").is_not_null() & rate_limited())
+        frames.filter(rate_limited())
+        .join(single.lazy(), on=["agent_id", "component"], how="left", nulls_equal=True)
+        .with_columns(
+            model=pl.coalesce("model", "_model"),
+            provider=pl.when(pl.col("model").is_null()).then(pl.col("_provider")).otherwise(pl.col("provider")),
+        )
+        .filter(pl.col("model").is_not_null())
         .group_by("model", "provider", "component")
         .agg(
             calls=pl.col("w").sum(),
@@ -218,6 +239,8 @@ def rate_limits(frames: pl.LazyFrame, llm: pl.DataFrame, window: Window) -> list
         part = part.sort("calls", "component", descending=[True, False])
         match = totals.filter((pl.col("model") == model) & pl.col("provider").eq_missing(provider))
         calls = max(float(match["llm_calls"].sum()), n)
+        if n / calls < RATE_LIMIT_MIN_SHARE:
+            continue
         lost_ms = float(part["lost_ms"].sum())
         rows, by_status = int(part["rows"].sum()), int(part["by_status"].sum())
         where = ", ".join(f"{c} {k:,.0f}" for c, k in part.select("component", "calls").head(3).iter_rows())
@@ -231,7 +254,7 @@ def rate_limits(frames: pl.LazyFrame, llm: pl.DataFrame, window: Window) -> list
                 rationale=(
                     f"{n / calls:.1%} of {calls:,.0f} calls to {label} were refused (429 or overloaded, by"
                     f" {source}): {where}. They took {lost_ms / 1000:,.1f} s in the window"
-                    f" ({lost_ms / n:,.0f} ms each, retries and backoff included) and returned nothing. Honour"
+                    f" ({lost_ms / n:,.0f} ms each, with any retries inside the call) and returned nothing. Honour"
                     " Retry-After with jittered exponential backoff, cap concurrency below the limit, spread"
                     " bursts, ask for a higher limit, or route overloads to a fallback model."
                 ),

@@ -222,7 +222,7 @@ def build_slow(live: LivePart, *, baselines: Mapping[str, Baseline] | None = Non
             + recommend.retry_policy(comps, win)
             + recommend.parallelize(spans.parallel_candidates(sample))
             + recommend.sampling(comps, {s.component: s for s in comp_series}, win, th)
-            + recommend.rate_limits(window_frames, llm_comp, win)
+            + recommend.rate_limits(window_frames, llm_comp, c.dims, win)
             if fold.OTHER not in (r.component, r.model)  # a recommendation names one thing to change
         ]
     )

@@ -171,9 +171,20 @@ def test_rate_limits_per_model_and_provider_with_the_time_they_cost() -> None:
         # a tool's failures are not an LLM's rate limit
         rows.append({"ts": ts, "component": "search", "total_ms": 10.0, "success": i % 5 != 0,
                      "http_status": 429 if i % 5 == 0 else None})  # fmt: skip
+        # refused calls recorded without a model: counted for their agent's component's one model (summariser),
+        # not for a component that calls two (mixer)
+        refused = i % 4 == 0
+        for comp, model in (("summariser", "gpt-4.1-mini"), ("mixer", ("gpt-4.1-mini", "gpt-4.1-nano")[i % 2])):
+            rows.append({"ts": ts, "component": comp, "total_ms": 400.0, "success": not refused,
+                         "error_type": "RateLimitError" if refused else None, "model": None if refused else model,
+                         "provider": None if refused else "openai", "input_tokens": None if refused else 300,
+                         "output_tokens": None if refused else 30})  # fmt: skip
     report = build_report(frames(rows))
     recs = {r.model: r for r in report.recommendations if r.kind == "rate_limits"}
-    assert set(recs) == {"gpt-4o", "claude-sonnet-4-5"}
+    assert set(recs) == {"gpt-4o", "claude-sonnet-4-5", "gpt-4.1-mini"}
+    mini = recs["gpt-4.1-mini"]
+    assert mini.component == "summariser" and mini.rate_limited_calls == 50 and mini.provider == "openai"
+    assert "error type" in mini.rationale and "mixer" not in mini.rationale
     openai = recs["gpt-4o"]
     assert openai.provider == "openai" and openai.rate_limited_calls == 20
     assert openai.component == "planner"  # 10 of the 20 refusals fell on planner calls (i % 20 != 0), 10 on router
