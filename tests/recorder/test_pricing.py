@@ -173,12 +173,20 @@ def test_track_costs_off_keeps_tokens_and_context_window(make, root: Path) -> No
 # ---- the provider's bill, rule by rule, against genai-prices on the same hand-built usage -------------------
 
 
-def test_cached_input_is_charged_at_the_cache_read_price_and_inside_input(make, root: Path) -> None:
+def one_call(make, root: Path, model: str, provider: str, **tokens: int) -> dict:
+    """The frame of one LLM call recorded with these token counts, as stored."""
     c = make()
     with c.track("LLM", agent_id="a") as t:
-        t.llm("claude-sonnet-4-5", "anthropic", input_tokens=10_000, cache_read_tokens=8_000, output_tokens=100)
+        t.llm(model, provider, **tokens)
     c.flush()
     (row,) = read_frames(root)
+    row["pricing_errors"] = c.stats()["pricing_errors"]
+    return row
+
+
+def test_cached_input_is_charged_at_the_cache_read_price_and_inside_input(make, root: Path) -> None:
+    row = one_call(make, root, "claude-sonnet-4-5", "anthropic", input_tokens=10_000, cache_read_tokens=8_000,
+                   output_tokens=100)  # fmt: skip
     # $3/MTok on the 2,000 uncached, $0.30/MTok on the 8,000 read, $15/MTok on the output (genai-prices' list)
     by_hand = (2_000 * 3 + 8_000 * 0.3 + 100 * 15) / 1e6
     billed = price("claude-sonnet-4-5", "anthropic", input_tokens=10_000, cache_read_tokens=8_000, output_tokens=100)
@@ -208,21 +216,13 @@ def test_one_hour_cache_writes_are_charged_at_the_one_hour_price(make, root: Pat
 
 
 def test_one_hour_writes_above_the_writes_are_refused(make, root: Path) -> None:
-    c = make()
-    with c.track("LLM", agent_id="a") as t:
-        t.llm("claude-opus-4-5", "anthropic", input_tokens=6_000, cache_write_tokens=1_000,
-              cache_write_1h_tokens=3_000, output_tokens=50)  # fmt: skip
-    c.flush()
-    (row,) = read_frames(root)
-    assert row["cost_usd"] is None and c.stats()["pricing_errors"] == 1
+    row = one_call(make, root, "claude-opus-4-5", "anthropic", input_tokens=6_000, cache_write_tokens=1_000,
+                   cache_write_1h_tokens=3_000, output_tokens=50)  # fmt: skip
+    assert row["cost_usd"] is None and row["pricing_errors"] == 1
 
 
 def test_reasoning_tokens_are_charged_as_output(make, root: Path) -> None:
-    c = make()
-    with c.track("LLM", agent_id="a") as t:
-        t.llm("o3", "openai", input_tokens=1_000, output_tokens=900, reasoning_tokens=700)
-    c.flush()
-    (row,) = read_frames(root)
+    row = one_call(make, root, "o3", "openai", input_tokens=1_000, output_tokens=900, reasoning_tokens=700)
     billed = price("o3", "openai", input_tokens=1_000, output_tokens=900, output_reasoning_tokens=700)
     assert row["cost_usd"] == pytest.approx(billed, rel=1e-12)
     assert row["cost_usd"] == pytest.approx(price("o3", "openai", input_tokens=1_000, output_tokens=900), rel=1e-12)
