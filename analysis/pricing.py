@@ -165,6 +165,9 @@ def is_candidate(ref: ModelRef) -> bool:
     return not ref.deprecated and ref.context_window is not None and not _NOT_A_CANDIDATE.search(ref.model)
 
 
+_OUTPUT_ONLY = Usage(0, MTOK)  # a call that only writes: priced above $0 by every chat model
+
+
 def cheaper_models(
     model: str, provider: str | None, usage: Usage, max_input: int, min_saving: float
 ) -> list[Candidate]:
@@ -185,14 +188,10 @@ def cheaper_models(
         cost = price(ref.model, ref.provider, usage)
         if cost is None or cost > current * (1 - min_saving) or not price(ref.model, ref.provider, _OUTPUT_ONLY):
             continue  # not cheaper enough, or no output price (not a chat model: free would be a wrong answer)
-            continue
         gen = generation(ref.model)
         key = (family(ref.model) != own_family, gen < own_generation, -gen, cost)
         found.append(Candidate(ref, cost, key))
     return sorted(found, key=lambda c: (c.rank_key, c.ref.model))
-
-
-_OUTPUT_ONLY = Usage(0, MTOK)
 
 
 # ---- custom prices, applied when frames are read -------------------------------------------------------------
