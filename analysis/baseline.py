@@ -15,14 +15,17 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 import numpy as np
 import polars as pl
 from scipy import stats
+from smythtop.analysis.pricing import read_time_priced
 from smythtop.analysis.results import Comparison
-from smythtop.analysis.window import iso, prepare
+from smythtop.analysis.thresholds import CustomPrice
+from smythtop.analysis.window import conform, iso, prepare
 
 SAMPLE_SIZE = 1000
 ALPHA = 0.05
@@ -140,10 +143,15 @@ def sample_component(df: pl.DataFrame, component: str, window_from: str, window_
 
 
 def establish_baseline(
-    frames: pl.DataFrame | pl.LazyFrame, component: str, *, created_at: datetime | None = None
+    frames: pl.DataFrame | pl.LazyFrame,
+    component: str,
+    *,
+    created_at: datetime | None = None,
+    prices: Mapping[str, CustomPrice] | None = None,
 ) -> Baseline:
-    """The baseline of `component` over all the frames given (window them before calling)."""
-    df, win = prepare(frames)
+    """The baseline of `component` over all the frames given (window them before calling); frames stored without a
+    cost are priced from `prices` (the config's `[prices]`) as the report prices them."""
+    df, win = prepare(read_time_priced(conform(frames), prices or {}))
     s = sample_component(df, component, iso(win.start_ns), iso(win.end_ns))
     if s is None:
         raise ValueError(f"no frames for component {component!r}")

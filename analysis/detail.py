@@ -4,11 +4,24 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import datetime
 
 import numpy as np
 import polars as pl
-from smythtop.analysis import anomalies, bottlenecks, cube, fold, recommend, selftime, semantics, series, spans, trends
+from smythtop.analysis import (
+    anomalies,
+    bottlenecks,
+    cube,
+    fold,
+    pricing,
+    recommend,
+    selftime,
+    semantics,
+    series,
+    spans,
+    trends,
+)
 from smythtop.analysis.baseline import Baseline, compare, sample_component
 from smythtop.analysis.results import (
     BaselineSummary,
@@ -24,8 +37,8 @@ from smythtop.analysis.results import (
 )
 from smythtop.analysis.rollup import PHASES, rollup
 from smythtop.analysis.rows import llm_row, stat_fields
-from smythtop.analysis.thresholds import Thresholds
-from smythtop.analysis.window import conform, iso, prepare
+from smythtop.analysis.thresholds import CustomPrice, Thresholds
+from smythtop.analysis.window import conform, iso, prepare, scope
 
 HISTOGRAM_BINS = 20
 SLOWEST = 10
@@ -66,7 +79,8 @@ def component_detail(
     """Stats, latency series and histogram, phases, errors, models, baseline comparison, callers/callees and
     the slowest traces of one component. Raises UnknownComponent if it has no frames in the window."""
     th = thresholds or Thresholds()
-    df, win = prepare(frames, window_from, window_to)
+    priced = pricing.read_time_priced(scope(frames, window_from, window_to), th.prices)
+    df, win = prepare(priced, window_from, window_to)
     df = selftime.annotate(df)  # over the whole window: a component's children are other components
     mine = df.filter(pl.col("component") == component)
     if mine.height == 0:
@@ -161,14 +175,17 @@ def component_detail(
     )
 
 
-def span_tree(frames: pl.DataFrame | pl.LazyFrame, trace_id: str) -> list[Span]:
+def span_tree(
+    frames: pl.DataFrame | pl.LazyFrame, trace_id: str, *, prices: Mapping[str, CustomPrice] | None = None
+) -> list[Span]:
     """The spans of one trace in depth-first start order, with depth and start offset from the trace start.
 
     Spans whose parent is missing (sampled out, or still running) are shown as roots. Self time is against the
-    children shown (each weighs 1, whatever its sample rate). Empty if unknown.
+    children shown (each weighs 1, whatever its sample rate). Empty if unknown. Spans stored without a cost are
+    priced from `prices` (the config's `[prices]`), as the report prices them.
     """
     spans = (
-        conform(frames)
+        pricing.read_time_priced(conform(frames), prices or {})
         .filter(pl.col("trace_id") == trace_id)
         .select(
             "trace_id",

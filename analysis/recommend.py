@@ -13,14 +13,16 @@ scaled down where the evidence is indirect (noted per kind below).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import msgspec
 import numpy as np
 import polars as pl
+from msgspec import UNSET
 from smythtop.analysis import pricing
 from smythtop.analysis.pricing import Usage
-from smythtop.analysis.results import Recommendation
+from smythtop.analysis.results import Alternative, Recommendation
 from smythtop.analysis.series import Series
 from smythtop.analysis.thresholds import Thresholds
 from smythtop.analysis.window import Window
@@ -29,6 +31,7 @@ DAY_S = 86400.0
 LOW_CONTEXT_UTILIZATION = 0.25
 SHORT_OUTPUT_TOKENS = 250
 MIN_SAVING_RATIO = 0.2  # a downgrade must cut the mean call's price by at least 20 %
+MAX_ALTERNATIVES = 2  # cheaper models listed after the top one
 CACHE_MIN_INPUT_TOKENS = 1024  # below this providers do not cache a prefix
 LOW_CACHE_SHARE = 0.2
 CACHE_TTL_S = 300  # a written prefix stays cached ~5 min, so expect one write per TTL per component/model
@@ -36,6 +39,14 @@ HOT_PER_MIN = 600.0
 STABLE_CV = 0.15
 SAMPLING_TARGET_ROWS = 400  # frames per bucket that keep a p95 within a few % after sampling
 MIN_CALLS = 10
+RATE_LIMIT_STATUS = (429, 529)  # Too Many Requests (every provider); Anthropic's "overloaded"
+# Error types of refused calls: OpenAI's RateLimitError, Anthropic's rate_limit_error / overloaded_error,
+# Google's RESOURCE_EXHAUSTED, and the bare status in an exception's name or message.
+RATE_LIMIT_ERROR_TYPES = r"(?i)rate.?limit|too.?many.?requests|overloaded|resource.?exhausted|\b(?:429|529)\b"
+# One or two refusals, or under 1 % of a model's calls, are bursts the SDK's retries absorb; from three, and
+# 1 % of the calls, the limit shapes the run.
+RATE_LIMIT_MIN_CALLS = 3
+RATE_LIMIT_MIN_SHARE = 0.01
 
 
 def _confidence(n: float, factor: float = 1.0) -> float:
@@ -55,12 +66,15 @@ def _mean_usage(r: dict) -> Usage | None:
         output_tokens=round(r["output_tokens"] / calls),
         cache_read_tokens=round(r["cache_read_tokens"] / calls),
         cache_write_tokens=round(r["cache_write_tokens"] / calls),
+        reasoning_tokens=round((r.get("reasoning_tokens") or 0) / calls),
     )
 
 
 def model_downgrades(llm: pl.DataFrame, window: Window) -> list[Recommendation]:
-    """An expensive model at low context utilisation or with short outputs -> the cheapest same-provider
-    sibling (by genai-prices on the real mean call) whose context window holds the largest observed input."""
+    """An expensive model at low context utilisation or with short outputs -> cheaper models of the same
+    provider from genai-prices' catalogue (`pricing.cheaper_models`): priced on the real mean call, their
+    context window holding the observed p99 input, the same family and newer generations first. The top one
+    is named; up to MAX_ALTERNATIVES more are listed with their savings."""
     out = []
     for r in llm.iter_rows(named=True):
         usage = _mean_usage(r)
@@ -72,40 +86,48 @@ def model_downgrades(llm: pl.DataFrame, window: Window) -> list[Recommendation]:
         if not (low_util or short):
             continue
         current = pricing.price(r["model"], r["provider"], usage)
-        if not current:
+        p99_input = round(r["input_tokens_p99"] or usage.input_tokens)
+        found = pricing.cheaper_models(r["model"], r["provider"], usage, p99_input, MIN_SAVING_RATIO)
+        if not current or not found:
             continue
-        options = []
-        for cand in pricing.cheaper_siblings(r["model"], r["provider"]):
-            if cand.context_window is not None and (r["input_tokens_p99"] or 0) > cand.context_window:
-                continue
-            cost = pricing.price(cand.model, cand.provider, usage)
-            if cost is not None and cost <= current * (1 - MIN_SAVING_RATIO):
-                options.append((cost, cand))
-        if not options:
-            continue
-        cost, cand = min(options, key=lambda o: o[0])
-        per_call = current - cost
+        top, more = found[0], found[1 : 1 + MAX_ALTERNATIVES]
+        per_day = {c.ref.model: round(_per_day((current - c.cost) * r["llm_calls"], window), 4) for c in found}
         signals = []
         if low_util:
             signals.append(f"mean context utilisation {util:.0%}")
         if short:
             signals.append(f"mean output {usage.output_tokens} tokens")
+        also = "; ".join(f"{c.ref.model} ${c.cost:.6f} ({1 - c.cost / current:.0%} less)" for c in more)
         out.append(
             Recommendation(
                 kind="model_downgrade",
                 component=r["component"],
-                title=f"Try {cand.model} instead of {r['model']} for {r['component']}",
+                title=f"Try {top.ref.model} instead of {r['model']} for {r['component']}",
                 rationale=(
                     f"{r['model']} runs {r['llm_calls']:,.0f} calls with {' and '.join(signals)}. On the mean call"
                     f" ({usage.input_tokens} in / {usage.output_tokens} out / {usage.cache_read_tokens} cached tokens)"
-                    f" genai-prices gives ${current:.6f} for {r['model']} and ${cost:.6f} for {cand.model}"
-                    f" ({cand.provider}), saving {per_call / current:.0%} per call. Check quality before switching."
+                    f" genai-prices gives ${current:.6f} for {r['model']} and ${top.cost:.6f} for {top.ref.model}"
+                    f" ({top.ref.provider}), saving {1 - top.cost / current:.0%} per call"
+                    + (f"; also cheaper: {also}" if also else "")
+                    + f". Chosen from genai-prices' {top.ref.provider} models whose context window holds the p99"
+                    f" input of {p99_input:,} tokens: the same family first, then newer generations."
+                    " Check quality before switching."
                 ),
-                est_savings_usd_per_day=round(_per_day(per_call * r["llm_calls"], window), 4),
+                est_savings_usd_per_day=per_day[top.ref.model],
                 est_latency_gain_ms=None,
                 confidence=_confidence(r["rows"], 0.8 if low_util and short else 0.6),
                 model=r["model"],
-                suggested_model=cand.model,
+                suggested_model=top.ref.model,
+                provider=top.ref.provider,
+                alternatives=[
+                    Alternative(
+                        model=c.ref.model,
+                        provider=c.ref.provider,
+                        est_savings_usd_per_day=per_day[c.ref.model],
+                        saving_share=round(1 - c.cost / current, 4),
+                    )
+                    for c in more
+                ],
             )
         )
     return out
@@ -128,7 +150,7 @@ def prompt_caching(llm: pl.DataFrame, window: Window) -> list[Recommendation]:
         if read_price is None:
             continue
         cached = max(usage.cache_read_tokens, min(prefix, usage.input_tokens))
-        with_cache = Usage(usage.input_tokens, usage.output_tokens, cached, usage.cache_write_tokens)
+        with_cache = dataclasses.replace(usage, cache_read_tokens=cached)
         now, then = (
             pricing.price(r["model"], r["provider"], usage),
             pricing.price(r["model"], r["provider"], with_cache),
@@ -163,6 +185,88 @@ def prompt_caching(llm: pl.DataFrame, window: Window) -> list[Recommendation]:
                 est_latency_gain_ms=None,
                 confidence=_confidence(r["rows"], 0.7),
                 model=r["model"],
+            )
+        )
+    return out
+
+
+def rate_limited() -> pl.Expr:
+    """A failed call the provider refused for its rate limit or overload: HTTP 429 or 529 where the frame has
+    the status, else an error type that names it (older frames, and spans that carry only `error.type`)."""
+    status = pl.col("http_status")
+    named = pl.col("error_type").str.contains(RATE_LIMIT_ERROR_TYPES).fill_null(False)
+    return ~pl.col("success") & pl.when(status.is_not_null()).then(status.is_in(RATE_LIMIT_STATUS)).otherwise(named)
+
+
+def rate_limits(frames: pl.LazyFrame, llm: pl.DataFrame, dims: pl.DataFrame, window: Window) -> list[Recommendation]:
+    """LLM calls refused for rate limits or overload, per model and provider, with the time the refused calls
+    took (each frame's total time covers the SDK's own retries and backoff before it gave up; a wait between
+    frames is in no frame, so the figure is a lower bound). `frames` are the
+    window's frames with their weight `w`; `llm` the LLM rows per component (for each model's call count);
+    `dims` the window's (agent_id, component, model, provider) combinations.
+
+    A refused call often carries no model (the usage that names it never came back): it is then counted for the
+    model its agent's component used, when every LLM call of that agent's component in the window used one model
+    and provider."""
+    single = (
+        dims.filter(pl.col("model").is_not_null())
+        .group_by("agent_id", "component")
+        .agg(pl.col("model").first().alias("_model"), pl.col("provider").first().alias("_provider"), n=pl.len())
+        .filter(pl.col("n") == 1)
+        .drop("n")
+    )
+    refused = (
+        frames.filter(rate_limited())
+        .join(single.lazy(), on=["agent_id", "component"], how="left", nulls_equal=True)
+        .with_columns(
+            model=pl.coalesce("model", "_model"),
+            provider=pl.when(pl.col("model").is_null()).then(pl.col("_provider")).otherwise(pl.col("provider")),
+        )
+        .filter(pl.col("model").is_not_null())
+        .group_by("model", "provider", "component")
+        .agg(
+            calls=pl.col("w").sum(),
+            rows=pl.len(),
+            lost_ms=(pl.col("total_ms").fill_null(0.0) * pl.col("w")).sum(),
+            cost=(pl.col("cost_usd").fill_null(0.0) * pl.col("w")).sum(),
+            by_status=pl.col("http_status").is_not_null().sum(),
+        )
+        .collect()
+    )
+    totals = llm.group_by("model", "provider").agg(pl.col("llm_calls").sum())
+    out = []
+    for (model, provider), part in refused.partition_by("model", "provider", as_dict=True).items():
+        n = float(part["calls"].sum())
+        if n < RATE_LIMIT_MIN_CALLS:
+            continue
+        part = part.sort("calls", "component", descending=[True, False])
+        match = totals.filter((pl.col("model") == model) & pl.col("provider").eq_missing(provider))
+        calls = max(float(match["llm_calls"].sum()), n)
+        if n / calls < RATE_LIMIT_MIN_SHARE:
+            continue
+        lost_ms = float(part["lost_ms"].sum())
+        rows, by_status = int(part["rows"].sum()), int(part["by_status"].sum())
+        where = ", ".join(f"{c} {k:,.0f}" for c, k in part.select("component", "calls").head(3).iter_rows())
+        source = "HTTP status" if by_status == rows else ("error type" if not by_status else "HTTP status/error type")
+        label = f"{model} ({provider})" if provider else model
+        out.append(
+            Recommendation(
+                kind="rate_limits",
+                component=part["component"][0],
+                title=f"{label} refused {n:,.0f} calls for rate limits or overload",
+                rationale=(
+                    f"{n / calls:.1%} of {calls:,.0f} calls to {label} were refused (429 or overloaded, by"
+                    f" {source}): {where}. They took {lost_ms / 1000:,.1f} s in the window"
+                    f" ({lost_ms / n:,.0f} ms each, with any retries inside the call) and returned nothing. Honour"
+                    " Retry-After with jittered exponential backoff, cap concurrency below the limit, spread"
+                    " bursts, ask for a higher limit, or route overloads to a fallback model."
+                ),
+                est_savings_usd_per_day=round(_per_day(float(part["cost"].sum()), window), 4),
+                est_latency_gain_ms=round(lost_ms / calls, 3),
+                confidence=_confidence(rows, 0.9 if by_status == rows else 0.6),
+                model=model,
+                provider=provider if provider is not None else UNSET,
+                rate_limited_calls=round(n, 3),
             )
         )
     return out

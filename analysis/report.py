@@ -26,6 +26,7 @@ from smythtop.analysis import (
     cube,
     fold,
     grade,
+    pricing,
     recommend,
     requests,
     selftime,
@@ -135,7 +136,7 @@ def build_live(
 ) -> LivePart:
     """What the live panes show, recomputed every tick: summary, components (with trend), models, cost series."""
     th = thresholds or Thresholds()
-    scoped = scope(frames, window_from, window_to)
+    scoped = pricing.read_time_priced(scope(frames, window_from, window_to), th.prices)
     df, win = prepare(scoped, window_from, window_to, columns=REPORT_COLUMNS, extra=selftime.KEYS)
     c = cube.build(df, win, th)
 
@@ -214,7 +215,8 @@ def build_slow(live: LivePart, *, baselines: Mapping[str, Baseline] | None = Non
     fleet_series = series.build(live.fleet_bucket, win, series.ALL)
     burn = live.report.summary.burn_usd_per_hour
 
-    sample = spans.sample(derived(live.scoped, win).with_columns(component=fold.label("component", c.kept)))
+    window_frames = derived(live.scoped, win)
+    sample = spans.sample(window_frames.with_columns(component=fold.label("component", c.kept)))
     critical, traces = spans.critical_path(sample)
     found = bottlenecks.find(comps, critical, traces, th)
     recs = recommend.rank(
@@ -225,6 +227,7 @@ def build_slow(live: LivePart, *, baselines: Mapping[str, Baseline] | None = Non
             + recommend.retry_policy(comps, win)
             + recommend.parallelize(spans.parallel_candidates(sample))
             + recommend.sampling(comps, {s.component: s for s in comp_series}, win, th)
+            + recommend.rate_limits(window_frames, llm_comp, c.dims, win)
             if fold.OTHER not in (r.component, r.model)  # a recommendation names one thing to change
         ],
         win,

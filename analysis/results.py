@@ -395,8 +395,17 @@ class Regression(Result):
     change: float | None
 
 
+class Alternative(Result):
+    """A further cheaper model a model_downgrade lists after its top candidate."""
+
+    model: str
+    provider: str
+    est_savings_usd_per_day: float
+    saving_share: float  # share of the mean call's price saved
+
+
 class Recommendation(Result):
-    kind: str  # model_downgrade, prompt_caching, retry_policy, parallelize, sampling
+    kind: str  # model_downgrade, prompt_caching, retry_policy, parallelize, sampling, rate_limits
     component: str
     title: str
     rationale: str
@@ -409,6 +418,9 @@ class Recommendation(Result):
     est_frames_saved_per_day: int | UnsetType = UNSET  # sampling
     basis_s: float | None = None  # the time covered by data the per-day figures divide by (set by recommend.rank)
     basis_note: str | None = None  # "from 14 min of data"
+    alternatives: list[Alternative] | UnsetType = UNSET  # model_downgrade: up to two more, best first
+    provider: str | UnsetType = UNSET  # model_downgrade, rate_limits
+    rate_limited_calls: float | UnsetType = UNSET  # rate_limits: calls refused (429, overloaded) in the window
 
 
 class Flow(Result):
@@ -451,6 +463,7 @@ class ThresholdsUsed(Result):
     max_rows: int  # rows kept per per-name list; the rest fold into "(other)"
     llm_latency_p95_ms: float  # p95 SLO of an LLM call not named in latency_p95_ms_by_component
     request_latency_p95_ms: float  # end-to-end p95 SLO of a request
+    prices: dict[str, dict[str, float | None]] = {}  # model -> custom USD/MTok prices (`[prices]`)
 
 
 class LiveEstimation(Result):

@@ -2,15 +2,35 @@
 each of its per-name lists keeps.
 
 The defaults suit an LLM agent (multi-second model calls). A pure value object: the analysis reads no files;
-the front-ends build it from the config file's `[alerts]`, `[llm.cost_thresholds]` and `[analysis]`
+the front-ends build it from the config file's `[alerts]`, `[llm.cost_thresholds]`, `[analysis]` and `[prices]`
 (`smythtop.thresholds`, docs/CONFIG.md), whose defaults are these.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+
+@dataclass(frozen=True)
+class CustomPrice:
+    """USD per million tokens of a model genai-prices does not know (`[prices."model"]`), applied at read time to
+    its frames stored without a cost. A price left out falls back to the one that covers those tokens in the
+    provider's bill when there is no discount: cache reads and writes to `input_mtok`, 1-hour cache writes to
+    `cache_write_mtok`, reasoning to `output_mtok`."""
+
+    input_mtok: float
+    output_mtok: float
+    cache_read_mtok: float | None = None
+    cache_write_mtok: float | None = None
+    cache_write_1h_mtok: float | None = None
+    reasoning_mtok: float | None = None
+
+    def invalid(self) -> list[str]:
+        """The names of the prices that are negative or not finite."""
+        return [k for k, v in asdict(self).items() if v is not None and not 0 <= v < math.inf]
 
 
 @dataclass(frozen=True)
@@ -32,6 +52,7 @@ class Thresholds:
     llm_latency_p95_ms: float = 15000.0
     # A request runs several LLM calls and tools one after another: end to end, tens of seconds are normal.
     request_latency_p95_ms: float = 30000.0
+    prices: Mapping[str, CustomPrice] = field(default_factory=dict)  # model -> price of its unpriced frames
 
     def __post_init__(self) -> None:
         checks = {
@@ -47,6 +68,7 @@ class Thresholds:
         }
         bad = [name for name, ok in checks.items() if not ok]
         bad += [f"latency_p95_ms_by_component[{k!r}]" for k, v in self.latency_p95_ms_by_component.items() if v <= 0]
+        bad += [f"prices[{model!r}].{name}" for model, price in self.prices.items() for name in price.invalid()]
         if bad:
             raise ValueError(f"invalid threshold(s): {', '.join(bad)}")
 
@@ -65,4 +87,5 @@ class Thresholds:
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["latency_p95_ms_by_component"] = dict(self.latency_p95_ms_by_component)
+        out["prices"] = {model: asdict(price) for model, price in self.prices.items()}
         return out

@@ -46,16 +46,21 @@ COLUMNS = (
     "cache_read_tokens",
     "cache_write_tokens",
     "reasoning_tokens",
+    "cache_write_1h_tokens",
     "cost_usd",
     "context_utilization",
     "ttft_ms",
     "error_type",
+    "http_status",
     "retry_count",
     "sample_rate",
 )
-# What the report reads in bulk; the span-tree columns are read only for the sampled traces (spans.sample).
+# What the report reads in bulk; the span-tree columns are read only for the sampled traces (spans.sample), the
+# error columns only for failed frames (recommend.rate_limits), the 1-hour cache writes only to price frames.
 SPAN_ONLY = ("trace_id", "span_id", "parent_span_id", "input_bytes", "output_bytes")
-REPORT_COLUMNS = tuple(c for c in COLUMNS if c not in {*SPAN_ONLY, "error_type"})
+REPORT_COLUMNS = tuple(
+    c for c in COLUMNS if c not in {*SPAN_ONLY, "error_type", "http_status", "cache_write_1h_tokens"}
+)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

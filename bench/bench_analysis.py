@@ -313,7 +313,34 @@ def self_time(table: Table, n: int = 1_000_000) -> None:
         )
 
 
+def read_time_prices(table: Table, n_rows: int = 1_000_002) -> None:
+    """`build_report` on a fleet whose LLM frames were stored unpriced and are priced from `[prices]` at read time,
+    against the same frames with their recorded costs, same run, quiet and with a CPU hog on one core."""
+    from smythtop.analysis.report import build_report
+    from smythtop.analysis.thresholds import CustomPrice, Thresholds
+
+    stored = generate_fleet(n_rows, seed=2)
+    unpriced = stored.with_columns(cost_usd=pl.lit(None, dtype=pl.Float64))
+    prices = {model: CustomPrice(input_mtok=2.5, output_mtok=10.0, cache_read_mtok=1.25) for model, *_ in _LLM.values()}
+    th = Thresholds(prices=prices)
+    report = build_report(unpriced, thresholds=th)
+    assert report.summary.unpriced_llm_calls == 0 and report.summary.total_cost_usd > 0
+    for hog in (False, True):
+        with cpu_hog(hog):
+            priced_s = median_time(lambda: build_report(unpriced, thresholds=th), repeat=5)
+            stored_s = median_time(lambda: build_report(stored), repeat=5)
+            load = os.getloadavg()[0]
+        table.add(
+            "analysis",
+            f"build_report, {n_rows // 1000:,}K rows priced at read time, {'CPU hog' if hog else 'quiet'}",
+            priced_s * 1000,
+            "ms",
+            peer=f"{priced_s / stored_s:.2f}x recorded costs ({stored_s * 1000:.0f} ms); load {load:.1f}",
+        )
+
+
 def run(table: Table) -> None:
+    read_time_prices(table)
     cardinality(table)
     self_time(table)
     from smythtop.analysis.report import build_report

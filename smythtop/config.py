@@ -1,8 +1,9 @@
 """smythtop's one config file: its schema (msgspec Structs), where it is found, and how bad input is reported.
 
 One TOML file serves every front-end: the recorder reads `[global]`, `[components]`, `[llm]`, `[alerts]` and
-`[advanced]`; the analysis judges against `[alerts]` and `[llm.cost_thresholds]` and lists `[analysis]`'s
-number of rows (converted to its own `Thresholds` by `smythtop.thresholds`); the app reads `[app]` and `[keys]`.
+`[advanced]`; the analysis judges against `[alerts]` and `[llm.cost_thresholds]`, lists `[analysis]`'s
+number of rows and prices unpriced frames with `[prices]` (converted to its own `Thresholds` by
+`smythtop.thresholds`); the app reads `[app]` and `[keys]`.
 docs/CONFIG.md lists every key and who reads it.
 
 Discovery: an explicitly named file (`--config FILE`, `Collector(config=path)`), else `$SMYTHTOP_CONFIG`, else
@@ -20,6 +21,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -133,6 +135,24 @@ class AnalysisConfig(_Section):
     max_rows: Annotated[int, Meta(ge=1)] = 200
 
 
+Price = Annotated[float, Meta(ge=0.0)]
+
+
+class ModelPrice(_Section):
+    """[prices."model"]: USD per million tokens of a model genai-prices does not know (a fine-tune, a self-hosted
+    model). The analysis prices the model's frames stored without a cost with it when it reads them, so adding
+    or changing a price re-prices history without rewriting the store. A price left out is charged like the
+    tokens it covers: cache reads and writes at `input_mtok`, 1-hour cache writes at `cache_write_mtok`,
+    reasoning at `output_mtok`."""
+
+    input_mtok: Price  # uncached input tokens
+    output_mtok: Price  # output tokens (reasoning included unless reasoning_mtok is given)
+    cache_read_mtok: Price | None = None
+    cache_write_mtok: Price | None = None
+    cache_write_1h_mtok: Price | None = None  # the 1-hour part of cache writes (Anthropic-style TTL)
+    reasoning_mtok: Price | None = None
+
+
 class AdvancedConfig(_Section):
     """[advanced]: store maintenance."""
 
@@ -158,6 +178,7 @@ class Config(_Section):
     advanced: AdvancedConfig = AdvancedConfig()
     app: AppSection = AppSection()
     keys: dict[str, str | list[str]] = {}
+    prices: dict[str, ModelPrice] = {}  # model name (as frames record it) -> its price
 
     @classmethod
     def load(cls, source: Config | Mapping[str, Any] | str | os.PathLike[str] | None = None) -> Config:
@@ -364,8 +385,12 @@ def _known(path: list[str]) -> list[str]:
     """The keys of the section at `path` (the file's names, e.g. `global`, not `global_`)."""
     kind: Any = Config
     for name in path:
-        fields = {f.encode_name: f.type for f in msgspec.structs.fields(kind)}
-        kind = fields.get(name)
-        if not (isinstance(kind, type) and issubclass(kind, msgspec.Struct)):
+        if typing.get_origin(kind) is dict:  # a table of tables ([prices."model"]): any key, one value type
+            kind = typing.get_args(kind)[1]
+        else:
+            kind = {f.encode_name: f.type for f in msgspec.structs.fields(kind)}.get(name)
+        if typing.get_origin(kind) is not dict and not (isinstance(kind, type) and issubclass(kind, msgspec.Struct)):
             return []
+    if not (isinstance(kind, type) and issubclass(kind, msgspec.Struct)):
+        return []
     return [f.encode_name for f in msgspec.structs.fields(kind)]

@@ -2,12 +2,15 @@
 
 It lives above both the config schema (which the recorder imports, so it must not reach the analysis) and the
 analysis (which takes its typed `Thresholds` and knows nothing of files), so every front-end that judges a
-store judges it against the same limits: `[alerts]` and `[llm.cost_thresholds]` burn rates (docs/CONFIG.md).
+store judges it against the same limits: `[alerts]` and `[llm.cost_thresholds]` burn rates (docs/CONFIG.md),
+and prices unpriced frames with the same `[prices]`.
 """
 
 from __future__ import annotations
 
-from smythtop.analysis.thresholds import Thresholds
+import msgspec
+
+from smythtop.analysis.thresholds import CustomPrice, Thresholds
 from smythtop.config import Config
 
 
@@ -24,4 +27,5 @@ def thresholds_from_config(config: Config) -> Thresholds:
         max_rows=config.analysis.max_rows,
         llm_latency_p95_ms=alerts.llm_latency_p95_ms,
         request_latency_p95_ms=alerts.request_latency_p95_ms,
+        prices={model: CustomPrice(**msgspec.structs.asdict(p)) for model, p in config.prices.items()},
     )

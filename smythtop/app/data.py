@@ -461,4 +461,4 @@ class Loader:
 
         with self._lock:
             frames = store.scan(self.root).filter(pl.col("trace_id") == trace_id).collect()
-        return span_tree(frames, trace_id)
+        return span_tree(frames, trace_id, prices=self.thresholds.prices if self.thresholds else None)

@@ -146,7 +146,7 @@ def _baseline(args: argparse.Namespace) -> int:
 
     df, _, root = load_frames(args, component=args.component)
     try:
-        base = establish_baseline(df, args.component)
+        base = establish_baseline(df, args.component, prices=thresholds(args).prices)
     except ValueError as err:
         raise CliError(str(err)) from None
     path = save_baseline(root, base)

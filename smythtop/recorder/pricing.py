@@ -6,7 +6,12 @@ once per (provider, model) with the public `calc_price`; later prices call the c
 own `calc_price`, at the frame's timestamp (prices can depend on the date and time of day).
 
 Token semantics match: genai-prices' `input_tokens` includes cache reads and writes, like OTel's, so
-frames pass straight through without double counting cached tokens.
+frames pass straight through without double counting cached tokens. The bill's other rules are genai-prices'
+own, given the frame's fields: cache reads and writes at their prices, the 1-hour part of the writes
+(`cache_write_1h_tokens`) at the 1-hour price, reasoning tokens as output (or at a reasoning price where one
+is listed), and a tier price chosen by this one request's input, never by a window's sum (each frame is
+priced alone). Models genai-prices does not know stay null here; the config's `[prices]` price them when the
+analysis reads them (docs/ANALYSIS.md, "Cost rules").
 """
 
 from __future__ import annotations
@@ -78,6 +83,9 @@ class Pricer:
                 "input_tokens must include cache_read_tokens and cache_write_tokens (OpenTelemetry semantics; "
                 "Anthropic reports them apart, so add them, or use t.llm_response())"
             )
+        if (frame.get("cache_write_1h_tokens") or 0) > cache_write:
+            self.errors += 1
+            raise PricingError("cache_write_1h_tokens is the 1-hour part of cache_write_tokens, so it cannot exceed it")
         usage = self._usage(frame)
         found = self.model_info(model, frame.get("provider"), usage)
         if found is None:
@@ -108,6 +116,7 @@ class Pricer:
             "output_tokens": frame.get("output_tokens"),
             "cache_read_tokens": frame.get("cache_read_tokens"),
             "cache_write_tokens": frame.get("cache_write_tokens"),
+            "cache_write_1h_tokens": frame.get("cache_write_1h_tokens"),
             "output_reasoning_tokens": frame.get("reasoning_tokens"),
         }
         return self._genai_prices().Usage(**{k: v for k, v in values.items() if v})

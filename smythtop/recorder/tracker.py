@@ -160,13 +160,15 @@ class Tracker:
         cache_read_tokens: int | None = None,
         cache_write_tokens: int | None = None,
         reasoning_tokens: int | None = None,
+        cache_write_1h_tokens: int | None = None,
         ttft_ms: float | None = None,
         quality: float | None = None,
         cost_usd: float | None = None,
         context_window: int | None = None,
     ) -> None:
         """LLM usage, in OpenTelemetry GenAI terms: input_tokens INCLUDES cached tokens, and
-        reasoning_tokens are part of output_tokens. Cost is priced later (genai-prices) unless given."""
+        reasoning_tokens are part of output_tokens; cache_write_1h_tokens is the part of cache_write_tokens
+        written with a 1-hour TTL (billed higher). Cost is priced later (genai-prices) unless given."""
         x = self._x
         if x is None:
             x = self._x = {}
@@ -184,6 +186,8 @@ class Tracker:
             x["cache_write_tokens"] = cache_write_tokens
         if reasoning_tokens is not None:
             x["reasoning_tokens"] = reasoning_tokens
+        if cache_write_1h_tokens is not None:
+            x["cache_write_1h_tokens"] = cache_write_1h_tokens
         if ttft_ms is not None:
             x["ttft_ms"] = ttft_ms
         if quality is not None:

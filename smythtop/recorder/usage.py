@@ -1,8 +1,9 @@
 """Token usage read from a provider's response, with genai-prices' `extract_usage`, in the flush thread.
 
 genai-prices knows each provider's response shape and normalises it to OTel semantics: Anthropic's
-`input_tokens` excludes cache reads and writes, so it adds them back; Google's output includes
-thinking tokens. We only map its `Usage` onto frame fields.
+`input_tokens` excludes cache reads and writes, so it adds them back, and its `cache_creation` splits the
+writes into 5-minute and 1-hour ones (the 1-hour part is kept: it is billed at a higher price); Google's
+output includes thinking tokens. We only map its `Usage` onto frame fields.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ _USAGE_KEYS = {
     "output_tokens": "output_tokens",
     "cache_read_tokens": "cache_read_tokens",
     "cache_write_tokens": "cache_write_tokens",
+    "cache_write_1h_tokens": "cache_write_1h_tokens",
     "output_reasoning_tokens": "reasoning_tokens",
 }
 _MODEL_KEYS = ("model", "modelVersion")

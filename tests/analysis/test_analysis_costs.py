@@ -72,14 +72,19 @@ def test_model_downgrade_is_priced_on_the_mean_call_with_genai_prices() -> None:
     ]  # fmt: skip
     report = to_builtins(build_report(frames(rows)))
     rec = next(r for r in report["recommendations"] if r["kind"] == "model_downgrade")
-    assert rec["component"] == "classifier" and rec["suggested_model"] == "gpt-4o-mini"
+    assert rec["component"] == "classifier" and rec["provider"] == "openai"
     mean = Usage(input_tokens=1000, output_tokens=20)
-    per_call = (
-        calc_price(mean, "gpt-4o", provider_id="openai").total_price
-        - calc_price(mean, "gpt-4o-mini", provider_id="openai").total_price
-    )
-    per_day = float(per_call) * 240 * 24  # 240 calls 15 s apart: an hour of data, not the 3585 s from first to last
-    assert rec["est_savings_usd_per_day"] == pytest.approx(per_day, rel=1e-3)
+    own = calc_price(mean, "gpt-4o", provider_id="openai").total_price
+
+    def per_day(model: str) -> float:  # 240 calls 15 s apart: an hour of data, not the 3585 s from first to last
+        per_call = own - calc_price(mean, model, provider_id="openai").total_price
+        return float(per_call) * 240 * 24
+
+    assert rec["est_savings_usd_per_day"] == pytest.approx(per_day(rec["suggested_model"]), rel=1e-3)
+    assert 1 <= len(rec["alternatives"]) <= 2
+    for alt in rec["alternatives"]:
+        assert alt["est_savings_usd_per_day"] == pytest.approx(per_day(alt["model"]), rel=1e-3)
+        assert alt["saving_share"] >= 0.2 and alt["model"] in rec["rationale"]
     assert 0 < rec["confidence"] <= 1
 
 
@@ -125,3 +130,68 @@ def test_recommendations_sorted_by_dollars_then_ms() -> None:
     assert keys == sorted(keys, reverse=True)
     retry = next(r for r in recs if r["kind"] == "retry_policy")
     assert retry["est_latency_gain_ms"] == pytest.approx(500.0 * 80 / 240, abs=1e-3)
+
+
+def test_rate_limits_per_model_and_provider_with_the_time_they_cost() -> None:
+    rows = []
+    for i in range(200):
+        ts = T0_NS + i * MIN // 10
+        # openai: every 10th call refused with 429 (by HTTP status), every 25th failed with a 500 (not a limit)
+        status = 429 if i % 10 == 0 else (500 if i % 25 == 1 else None)
+        rows.append(
+            {
+                "ts": ts,
+                "component": "planner" if i % 20 else "router",
+                "total_ms": 3000.0 if status == 429 else 800.0,
+                "success": status is None,
+                "http_status": status,
+                "model": "gpt-4o",
+                "provider": "openai",
+                "input_tokens": 500,
+                "output_tokens": 50,
+                "error_type": "RateLimitError" if status == 429 else ("APIError" if status else None),
+            }
+        )
+        # anthropic: overloaded by 529 or, in frames without a status, by error type; sampled at 0.5
+        kind = ("overloaded_error", 529) if i % 8 == 0 else (("rate_limit_error", None) if i % 8 == 1 else None)
+        rows.append(
+            {
+                "ts": ts,
+                "component": "writer",
+                "total_ms": 2000.0 if kind else 1000.0,
+                "success": kind is None,
+                "error_type": kind and kind[0],
+                "http_status": kind and kind[1],
+                "model": "claude-sonnet-4-5",
+                "provider": "anthropic",
+                "input_tokens": 500,
+                "output_tokens": 50,
+                "sample_rate": 0.5,
+            }
+        )
+        # a tool's failures are not an LLM's rate limit
+        rows.append({"ts": ts, "component": "search", "total_ms": 10.0, "success": i % 5 != 0,
+                     "http_status": 429 if i % 5 == 0 else None})  # fmt: skip
+        # refused calls recorded without a model: counted for their agent's component's one model (summariser),
+        # not for a component that calls two (mixer)
+        refused = i % 4 == 0
+        for comp, model in (("summariser", "gpt-4.1-mini"), ("mixer", ("gpt-4.1-mini", "gpt-4.1-nano")[i % 2])):
+            rows.append({"ts": ts, "component": comp, "total_ms": 400.0, "success": not refused,
+                         "error_type": "RateLimitError" if refused else None, "model": None if refused else model,
+                         "provider": None if refused else "openai", "input_tokens": None if refused else 300,
+                         "output_tokens": None if refused else 30})  # fmt: skip
+    report = build_report(frames(rows))
+    recs = {r.model: r for r in report.recommendations if r.kind == "rate_limits"}
+    assert set(recs) == {"gpt-4o", "claude-sonnet-4-5", "gpt-4.1-mini"}
+    mini = recs["gpt-4.1-mini"]
+    assert mini.component == "summariser" and mini.rate_limited_calls == 50 and mini.provider == "openai"
+    assert "error type" in mini.rationale and "mixer" not in mini.rationale
+    openai = recs["gpt-4o"]
+    assert openai.provider == "openai" and openai.rate_limited_calls == 20
+    assert openai.component == "planner"  # 10 of the 20 refusals fell on planner calls (i % 20 != 0), 10 on router
+    assert openai.est_latency_gain_ms == pytest.approx(20 * 3000.0 / 200)
+    assert "10.0%" in openai.rationale and "60.0 s" in openai.rationale
+    anthropic = recs["claude-sonnet-4-5"]
+    assert anthropic.rate_limited_calls == 2 * 50  # 50 frames, each weighing 1/0.5
+    assert anthropic.est_latency_gain_ms == pytest.approx(100 * 2000.0 / 400)
+    assert anthropic.component == "writer" and "HTTP status/error type" in anthropic.rationale

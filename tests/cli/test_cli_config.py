@@ -137,3 +137,34 @@ def test_demo_dashboard_gets_the_top_level_config(
     config.write_text(CONFIG)
     assert main(["--config", str(config), "demo", "--store", str(tmp_path / "demo"), "--seed", "1"]) == 0
     assert seen == [str(config)]
+
+
+def test_a_price_added_to_the_config_prices_history_at_read_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Frames of a model genai-prices does not know are stored unpriced; `[prices."model"]` prices them in the
+    report, the drill-down and the app alike, without rewriting the store."""
+    root = tmp_path / "store"
+    with store.Writer(root) as writer:
+        for i in range(30):
+            writer.append({"ts": NOW - (i + 1) * 10 * SEC, "agent_id": "a", "component": "answer", "total_ms": 500.0,
+                           "success": True, "model": "acme-finetune-v3", "provider": "self-hosted",
+                           "input_tokens": 10_000, "cache_read_tokens": 4_000, "output_tokens": 500})  # fmt: skip
+    files = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    before = cli_json(capsys, "report", "--store", str(root))
+    assert before["summary"]["unpriced_llm_calls"] == 30 and before["summary"]["total_cost_usd"] == 0
+    assert before["models"][0]["cost_usd"] is None
+
+    config = tmp_path / "config.toml"
+    config.write_text('[prices."acme-finetune-v3"]\ninput_mtok = 1.0\noutput_mtok = 4.0\ncache_read_mtok = 0.25\n')
+    monkeypatch.setenv("SMYTHTOP_CONFIG", str(config))
+    per_call = (6_000 * 1.0 + 4_000 * 0.25 + 500 * 4.0) / 1e6
+    after = cli_json(capsys, "report", "--store", str(root))
+    assert after["summary"]["total_cost_usd"] == pytest.approx(30 * per_call, rel=1e-9)
+    assert after["summary"]["unpriced_llm_calls"] == 0 and after["models"][0]["unpriced_calls"] == 0
+    detail = cli_json(capsys, "analyze", "--store", str(root), "--component", "answer")
+    assert detail["summary"]["cost_usd"] == pytest.approx(30 * per_call, rel=1e-9)
+    assert app_report(root, monkeypatch).summary.total_cost_usd == pytest.approx(30 * per_call, rel=1e-9)
+    assert {p: p.read_bytes() for p in root.rglob("*") if p.is_file()} == files  # history priced, not rewritten
+    baseline = cli_json(capsys, "baseline", "--store", str(root), "--component", "answer")
+    assert baseline["cost_per_call_usd"] == pytest.approx(per_call, rel=1e-9)

@@ -168,3 +168,96 @@ def test_track_costs_off_keeps_tokens_and_context_window(make, root: Path) -> No
     (row,) = read_frames(root)
     assert row["cost_usd"] is None and row["input_tokens"] == 1_000 and row["quality"] is None
     assert row["context_window"] == 1_000_000
+
+
+# ---- the provider's bill, rule by rule, against genai-prices on the same hand-built usage -------------------
+
+
+def one_call(make, root: Path, model: str, provider: str, **tokens: int) -> dict:
+    """The frame of one LLM call recorded with these token counts, as stored."""
+    c = make()
+    with c.track("LLM", agent_id="a") as t:
+        t.llm(model, provider, **tokens)
+    c.flush()
+    (row,) = read_frames(root)
+    row["pricing_errors"] = c.stats()["pricing_errors"]
+    return row
+
+
+def test_cached_input_is_charged_at_the_cache_read_price_and_inside_input(make, root: Path) -> None:
+    row = one_call(make, root, "claude-sonnet-4-5", "anthropic", input_tokens=10_000, cache_read_tokens=8_000,
+                   output_tokens=100)  # fmt: skip
+    # $3/MTok on the 2,000 uncached, $0.30/MTok on the 8,000 read, $15/MTok on the output (genai-prices' list)
+    by_hand = (2_000 * 3 + 8_000 * 0.3 + 100 * 15) / 1e6
+    billed = price("claude-sonnet-4-5", "anthropic", input_tokens=10_000, cache_read_tokens=8_000, output_tokens=100)
+    assert row["cost_usd"] == pytest.approx(billed, rel=1e-12) == pytest.approx(by_hand, rel=1e-12)
+    added_on_top = price("claude-sonnet-4-5", "anthropic", input_tokens=18_000, cache_read_tokens=8_000,
+                         output_tokens=100)  # fmt: skip
+    assert row["cost_usd"] < added_on_top
+
+
+def test_one_hour_cache_writes_are_charged_at_the_one_hour_price(make, root: Path) -> None:
+    c = make()
+    with c.track("LLM", agent_id="a") as t:
+        t.llm("claude-opus-4-5", "anthropic", input_tokens=6_000, cache_write_tokens=5_000,
+              cache_write_1h_tokens=3_000, output_tokens=50)  # fmt: skip
+    with c.track("LLM5m", agent_id="a") as t:
+        t.llm("claude-opus-4-5", "anthropic", input_tokens=6_000, cache_write_tokens=5_000, output_tokens=50)
+    c.flush()
+    rows = {r["component"]: r for r in read_frames(root)}
+    usage = {"input_tokens": 6_000, "cache_write_tokens": 5_000, "output_tokens": 50}
+    one_hour = price("claude-opus-4-5", "anthropic", cache_write_1h_tokens=3_000, **usage)
+    assert rows["LLM"]["cost_usd"] == pytest.approx(one_hour, rel=1e-12)
+    assert rows["LLM"]["cache_write_1h_tokens"] == 3_000
+    # 1,000 uncached at $5, 2,000 written for 5 min at $6.25, 3,000 for 1 h at $10, 50 out at $25 (per MTok)
+    assert one_hour == pytest.approx((1_000 * 5 + 2_000 * 6.25 + 3_000 * 10 + 50 * 25) / 1e6, rel=1e-12)
+    assert rows["LLM5m"]["cost_usd"] == pytest.approx(price("claude-opus-4-5", "anthropic", **usage), rel=1e-12)
+    assert rows["LLM5m"]["cost_usd"] < rows["LLM"]["cost_usd"]
+
+
+def test_one_hour_writes_above_the_writes_are_refused(make, root: Path) -> None:
+    row = one_call(make, root, "claude-opus-4-5", "anthropic", input_tokens=6_000, cache_write_tokens=1_000,
+                   cache_write_1h_tokens=3_000, output_tokens=50)  # fmt: skip
+    assert row["cost_usd"] is None and row["pricing_errors"] == 1
+
+
+def test_reasoning_tokens_are_charged_as_output(make, root: Path) -> None:
+    row = one_call(make, root, "o3", "openai", input_tokens=1_000, output_tokens=900, reasoning_tokens=700)
+    billed = price("o3", "openai", input_tokens=1_000, output_tokens=900, output_reasoning_tokens=700)
+    assert row["cost_usd"] == pytest.approx(billed, rel=1e-12)
+    assert row["cost_usd"] == pytest.approx(price("o3", "openai", input_tokens=1_000, output_tokens=900), rel=1e-12)
+    assert row["cost_usd"] > price("o3", "openai", input_tokens=1_000, output_tokens=200)  # not left unpriced
+
+
+def test_tier_prices_apply_per_request(make, root: Path) -> None:
+    c = make()
+    calls = ((150_000, 1_000), (250_000, 1_000))  # under and over claude-sonnet-4-5's 200K-token tier
+    for tin, tout in calls:
+        with c.track("LLM", agent_id="a") as t:
+            t.llm("claude-sonnet-4-5", "anthropic", input_tokens=tin, output_tokens=tout)
+    c.flush()
+    rows = read_frames(root)
+    each = [price("claude-sonnet-4-5", "anthropic", input_tokens=i, output_tokens=o) for i, o in calls]
+    assert [r["cost_usd"] for r in rows] == pytest.approx(each, rel=1e-12)
+    assert each[1] / 250_000 > each[0] / 150_000  # the long request paid the tier price
+    summed = price("claude-sonnet-4-5", "anthropic", input_tokens=400_000, output_tokens=2_000)
+    assert sum(r["cost_usd"] for r in rows) < summed  # the window's sum would put both in the tier
+
+
+def test_anthropic_one_hour_cache_writes_read_from_the_response(make, root: Path) -> None:
+    c = make()
+    response = {
+        "type": "message",
+        "model": "claude-sonnet-4-5",
+        "usage": {"input_tokens": 100, "output_tokens": 40, "cache_read_input_tokens": 1_000,
+                  "cache_creation_input_tokens": 3_000,
+                  "cache_creation": {"ephemeral_5m_input_tokens": 1_000, "ephemeral_1h_input_tokens": 2_000}},
+    }  # fmt: skip
+    with c.track("LLM", agent_id="a") as t:
+        t.llm_response(response)
+    c.flush()
+    (row,) = read_frames(root)
+    assert (row["input_tokens"], row["cache_write_tokens"], row["cache_write_1h_tokens"]) == (4_100, 3_000, 2_000)
+    assert row["cost_usd"] == pytest.approx(
+        price("claude-sonnet-4-5", "anthropic", input_tokens=4_100, output_tokens=40, cache_read_tokens=1_000,
+              cache_write_tokens=3_000, cache_write_1h_tokens=2_000), rel=1e-12)  # fmt: skip
