@@ -48,7 +48,7 @@ def _stats(sums: pl.DataFrame, by: list[str], pct: pl.DataFrame, minutes: float,
 
 def requests(cube: Cube, th: Thresholds) -> tuple[RequestStats, list[RequestRow]]:
     """All requests of the window, and one row per root component (most requests first, "(other)" last)."""
-    minutes = cube.window.minutes
+    minutes = cube.window.basis_minutes  # the time covered by data, as every rate
     sums, hist = cube.requests, cube.request_lat
     overall = _stats(sums, [], wt.quantiles(hist, [], *_PCT).collect(), minutes, th)
     empty = {k: None for k in RequestStats.__struct_fields__} | {

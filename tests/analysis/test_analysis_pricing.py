@@ -11,7 +11,7 @@ from analysis_testlib import MIN, T0_NS, frames
 from genai_prices import Usage, calc_price
 from genai_prices.types import ModelPrice
 from msgspec import to_builtins
-from smythtop.analysis import pricing, recommend
+from smythtop.analysis import coverage, pricing, recommend
 from smythtop.analysis.detail import component_detail, span_tree
 from smythtop.analysis.report import build_report
 from smythtop.analysis.thresholds import CustomPrice, Thresholds
@@ -25,7 +25,7 @@ FLAGSHIPS = {
     "google": ("gemini-2.5-pro", "gemini-3.1-pro-preview"),
 }
 MEAN_IN, MEAN_OUT, P99_IN = 2_000, 120, 6_000
-WINDOW = Window(T0_NS, T0_NS + 3600 * 10**9, 60 * 10**9, 60)
+WINDOW = Window(T0_NS, T0_NS + 3600 * 10**9, 60 * 10**9, 60, coverage.whole(T0_NS, T0_NS + 3600 * 10**9))
 
 
 def _usd(model: str, provider: str, tin: int, tout: int) -> float:

@@ -120,7 +120,7 @@ def test_the_same_data_gives_the_same_projections_in_a_15_minute_a_1_hour_and_th
     assert bases[0]["note"] == "from 12 min of data" and bases[0]["confidence"] == pytest.approx(0.45, abs=0.01)
     want = _projections(reports["whole store"])
     kinds = {r["kind"] for r in reports["whole store"]["recommendations"]}
-    assert {"model_downgrade", "prompt_caching", "retry_policy"} <= kinds
+    assert {"model_downgrade", "prompt_caching"} <= kinds  # retry_policy needs retries (issue 10): none here
     assert want["classifier /min"] == pytest.approx(144 / 12, rel=1e-3)  # 144 calls in 12 minutes
     for name in ("15 min", "1 h"):
         got = _projections(reports[name])
