@@ -29,8 +29,8 @@ or the whole store, as long as it holds them all with room to spare.
   BURST_SLICES equal slices of the basis (on the basis, not the window's buckets, so it does not depend on the
   window either). CV = 1 is the dividing line: a workload on for half the time and off for the other half has
   CV 1 (sqrt((1 - a) / a) for an on-share a), and so has a Poisson stream of about one event per slice.
-  Measured (docs/ANALYSIS.md, "Projections"): the simulated fleet and steady test workloads have CV 0.05-0.3;
-  one burst in an otherwise idle basis has CV > 3. Above 1 the basis is called bursty.
+  Measured (docs/ANALYSIS.md, "Projections"): the simulated fleet (`smythtop demo`) has CV 0.18-0.30, steady
+  test streams ~0, two busy minutes in an otherwise quiet hour 3.2. Above 1 the basis is called bursty.
 """
 
 from __future__ import annotations
