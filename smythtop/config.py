@@ -107,6 +107,14 @@ class LlmConfig(_Section):
     cost_thresholds: CostThresholds = CostThresholds()
 
 
+class CaptureConfig(_Section):
+    """[capture]: zero-code capture (smythtop.otel's span processor)."""
+
+    # Instrumentation scopes whose spans are not recorded: a name, or a prefix ending in "*" ("opentelemetry.
+    # instrumentation.sqlite3", "opentelemetry.instrumentation.*"). Empty: every span becomes a frame.
+    exclude_scopes: tuple[str, ...] = ()
+
+
 class AlertsConfig(_Section):
     """[alerts]: the limits the recorder's events and the analysis' grade both judge against."""
 
@@ -149,6 +157,7 @@ class Config(_Section):
     global_: GlobalConfig = msgspec.field(default_factory=GlobalConfig, name="global")
     components: ComponentsConfig = ComponentsConfig()
     llm: LlmConfig = LlmConfig()
+    capture: CaptureConfig = CaptureConfig()
     alerts: AlertsConfig = AlertsConfig()
     analysis: AnalysisConfig = AnalysisConfig()
     advanced: AdvancedConfig = AdvancedConfig()
