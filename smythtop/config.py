@@ -157,11 +157,11 @@ class Config(_Section):
     global_: GlobalConfig = msgspec.field(default_factory=GlobalConfig, name="global")
     components: ComponentsConfig = ComponentsConfig()
     llm: LlmConfig = LlmConfig()
-    capture: CaptureConfig = CaptureConfig()
     alerts: AlertsConfig = AlertsConfig()
     analysis: AnalysisConfig = AnalysisConfig()
     advanced: AdvancedConfig = AdvancedConfig()
     app: AppSection = AppSection()
+    capture: CaptureConfig = CaptureConfig()
     keys: dict[str, str | list[str]] = {}
 
     @classmethod
