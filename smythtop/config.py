@@ -115,6 +115,21 @@ class CaptureConfig(_Section):
     exclude_scopes: tuple[str, ...] = ()
 
 
+class ServeConfig(_Section):
+    """[serve]: the OTLP/HTTP receiver and the store maintenance of `smythtop serve` (docs/SERVE.md)."""
+
+    # host:port to listen on; loopback by default: another address must be named (here or with --otlp).
+    otlp: str = "127.0.0.1:4318"
+    # Largest request body, before and after gzip (4 MiB: gRPC's default message limit, which exporters heed).
+    max_body_bytes: Annotated[int, Meta(ge=1024, le=1 << 30)] = 4 << 20
+    # Spans in one request; the SDK exporters send 512 a batch, the Collector 8192. Over it: 413 before mapping.
+    max_spans_per_request: Annotated[int, Meta(ge=1)] = 100_000
+    # Agent id of spans whose resource has no service.instance.id and no service.name.
+    default_agent_id: Annotated[str, Meta(min_length=1, max_length=256)] = "otlp"
+    # Seconds between maintenance passes (compaction, small-file merges, retention by advanced.retention_days).
+    maintenance_every_s: Positive = 60.0
+
+
 class AlertsConfig(_Section):
     """[alerts]: the limits the recorder's events and the analysis' grade both judge against."""
 
@@ -162,6 +177,7 @@ class Config(_Section):
     advanced: AdvancedConfig = AdvancedConfig()
     app: AppSection = AppSection()
     capture: CaptureConfig = CaptureConfig()
+    serve: ServeConfig = ServeConfig()
     keys: dict[str, str | list[str]] = {}
 
     @classmethod
