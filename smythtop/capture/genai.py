@@ -22,10 +22,11 @@ Transport-neutral API (this module imports neither opentelemetry nor the recorde
 - `cost_usd` is never read from the span: the recorder's `Pricer` (smythtop.recorder.pricing) prices the frame
   from its model and tokens with genai-prices, like every other frame. A serve path that writes to the store
   directly must call `Pricer().price(frame)` itself.
-- `agent_id`: the `agent_id` argument (an explicit setting) wins, then the resource's `service.instance.id`, then
-  its `service.name` (the SDK's placeholder `unknown_service...` does not count), then `default_agent_id`. If all are
-  absent the key is left out and `Collector.record` fills in its own default. `agent_name` is `service.name`.
-  This mirrors the recorder's own defaults (agent_id = one running process, agent_name = the program).
+- `agent_id`: the `agent_id` argument (an explicit setting) wins, then the resource's `service.name` (the SDK's
+  placeholder `unknown_service...` does not count), then its `service.instance.id`, then `default_agent_id`. If all
+  are absent the key is left out and `Collector.record` fills in its own default. `agent_name` is `service.name`.
+  `service.name` before the instance: the Python SDK sets a random UUID `service.instance.id` in every process,
+  which would make every run a new, unreadable agent.
 - The frame carries the instrumentation scope as the tag `otel.scope` and the conversation/session id as the tag
   `conversation_id`; no other attribute is kept, so no prompt or response text can reach the store.
 """
@@ -272,7 +273,7 @@ def _agent(span: SpanIn, agent_id: str | None, default_agent_id: str | None) -> 
     if service is not None and service.startswith("unknown_service"):
         service = None
     instance = _text(resource.get("service.instance.id"))
-    return (agent_id or instance or service or default_agent_id), service
+    return (agent_id or service or instance or default_agent_id), service
 
 
 def span_to_frame(span: SpanIn, *, agent_id: str | None = None, default_agent_id: str | None = None) -> dict[str, Any]:
