@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+import string
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -35,6 +36,7 @@ ENV_CONFIG = "SMYTHTOP_CONFIG"
 Rate = Annotated[float, Meta(ge=0.0, le=1.0)]
 Share = Annotated[float, Meta(gt=0.0, le=1.0)]
 Positive = Annotated[float, Meta(gt=0.0)]
+CALL_NAME_FIELDS = frozenset({"operation", "model", "provider", "api"})  # capture.call_name's placeholders
 
 
 # Message content and credentials: a tag under one of these keys would copy a prompt or a secret into the store.
@@ -108,11 +110,25 @@ class LlmConfig(_Section):
 
 
 class CaptureConfig(_Section):
-    """[capture]: zero-code capture (smythtop.otel's span processor)."""
+    """[capture]: zero-code capture (smythtop.otel's span processor, smythtop.instrument())."""
 
     # Instrumentation scopes whose spans are not recorded: a name, or a prefix ending in "*" ("opentelemetry.
     # instrumentation.sqlite3", "opentelemetry.instrumentation.*"). Empty: every span becomes a frame.
     exclude_scopes: tuple[str, ...] = ()
+    # smythtop.instrument(): the component name of an SDK call's frame; placeholders {operation} {model}
+    # {provider} {api}. The default is the OTel GenAI span name ("chat gpt-4.1").
+    call_name: str = "{operation} {model}"
+
+    def __post_init__(self) -> None:
+        try:
+            fields = {name for _, name, _, _ in string.Formatter().parse(self.call_name) if name is not None}
+        except ValueError as exc:
+            raise ValueError(f"call_name is not a format string: {exc}") from None
+        unknown = fields - CALL_NAME_FIELDS
+        if unknown or not fields:
+            raise ValueError(
+                f"call_name may use only {{{'}, {'.join(sorted(CALL_NAME_FIELDS))}}}, got {self.call_name!r}"
+            )
 
 
 class ServeConfig(_Section):

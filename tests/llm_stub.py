@@ -367,23 +367,25 @@ def _responses_events(
     n: int, model: str, usage: dict[str, Any], finish: str, include_usage: bool
 ) -> Iterator[tuple[str | None, Any]]:
     seq = iter(range(1000))
+    text = "".join(WORDS)
+    ids = {"item_id": f"msg_{n}", "output_index": 0, "content_index": 0}
+    item = {"type": "message", "id": f"msg_{n}", "status": "in_progress", "role": "assistant", "content": []}
+    part = {"type": "output_text", "text": "", "annotations": []}
+
+    def ev(kind: str, **fields: Any) -> tuple[str, dict[str, Any]]:
+        return kind, {"type": kind, "sequence_number": next(seq), **fields}
+
     started = {**_responses_body(n, model, None, "in_progress"), "output": []}
-    yield "response.created", {"type": "response.created", "sequence_number": next(seq), "response": started}
+    yield ev("response.created", response=started)
+    yield ev("response.output_item.added", output_index=0, item=item)
+    yield ev("response.content_part.added", **ids, part=part)
     for word in WORDS:
-        yield (
-            "response.output_text.delta",
-            {
-                "type": "response.output_text.delta",
-                "item_id": f"msg_{n}",
-                "output_index": 0,
-                "content_index": 0,
-                "delta": word,
-                "logprobs": [],
-                "sequence_number": next(seq),
-            },
-        )
+        yield ev("response.output_text.delta", **ids, delta=word, logprobs=[])
+    yield ev("response.output_text.done", **ids, text=text, logprobs=[])
+    yield ev("response.content_part.done", **ids, part={**part, "text": text})
     done = _responses_body(n, model, usage, finish)
-    yield "response.completed", {"type": "response.completed", "sequence_number": next(seq), "response": done}
+    yield ev("response.output_item.done", output_index=0, item=done["output"][0])
+    yield ev("response.completed", response=done)
 
 
 def _messages_body(n: int, model: str, usage: dict[str, Any], finish: str) -> dict[str, Any]:

@@ -45,7 +45,10 @@ log = logging.getLogger("smythtop.recorder")
 P = ParamSpec("P")
 R = TypeVar("R")
 
-TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
+TOKEN_FIELDS = (
+    "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens",
+    "reasoning_tokens",
+)  # fmt: skip
 WRITER_RETRY_S = 5.0
 ADAPT_EVERY_S = 1.0
 OTHER = "other"  # the component that names past global.max_components are recorded as

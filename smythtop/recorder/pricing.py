@@ -108,6 +108,7 @@ class Pricer:
             "output_tokens": frame.get("output_tokens"),
             "cache_read_tokens": frame.get("cache_read_tokens"),
             "cache_write_tokens": frame.get("cache_write_tokens"),
+            "cache_write_1h_tokens": frame.get("cache_write_1h_tokens"),
             "output_reasoning_tokens": frame.get("reasoning_tokens"),
         }
         return self._genai_prices().Usage(**{k: v for k, v in values.items() if v})
