@@ -123,7 +123,16 @@ ATTRIBUTES: tuple[Row, ...] = (
         ),
         Kind.COUNT,
     ),
-    Row("finish_reason", ("gen_ai.response.finish_reasons", "llm.finish_reason"), Kind.FIRST_TEXT),
+    Row(
+        "cache_write_1h_tokens",
+        ("anthropic.usage.cache_creation.ephemeral_1h_input_tokens",),  # the anthropic SDK's own spans
+        Kind.COUNT,
+    ),
+    Row(
+        "finish_reason",
+        ("gen_ai.response.finish_reasons", "llm.finish_reason", "anthropic.message.stop_reason"),
+        Kind.FIRST_TEXT,
+    ),
     Row("ttft_ms", ("gen_ai.response.time_to_first_chunk",), Kind.SECONDS),
     Row("retry_count", ("http.request.resend_count",), Kind.COUNT),
     Row("http_status", ("http.response.status_code", "http.status_code"), Kind.STATUS),

@@ -306,7 +306,7 @@ def test_format_md_lists_exactly_the_table() -> None:
     text = (REPO / "docs" / "FORMAT.md").read_text()
     section = text.split("## 9. OpenTelemetry spans", 1)[1].split("\n## ", 1)[0]
     rows = re.findall(r"^\| `([\w.]+)` \| (.+?) \|", section, re.MULTILINE)
-    documented = {(field, name) for field, names in rows for name in re.findall(r"`([a-z_.]+)`", names)}
+    documented = {(field, name) for field, names in rows for name in re.findall(r"`([a-z0-9_.]+)`", names)}
     table = {(row.field, name) for row in ATTRIBUTES for name in row.names}
     table |= {(f"tags.{tag}", name) for tag, names in TAGS for name in names}
     assert documented == table
