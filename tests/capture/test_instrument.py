@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import gc
+import subprocess
 import sys
 import threading
 from collections.abc import Callable
@@ -312,3 +313,14 @@ def test_an_sdk_that_is_missing_or_unrecognised_is_skipped(
         assert set(h.sdks) == {"openai"} and h.internal_errors == 1
     finally:
         h.uninstrument()
+
+
+def test_import_smythtop_loads_neither_sdk() -> None:
+    """The SDKs are the agent's own: smythtop imports them only when instrument() runs."""
+    code = (
+        "import sys, smythtop, smythtop.capture; f = smythtop.instrument; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in {'openai', 'anthropic', 'httpx2', 'genai_prices'}))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
