@@ -59,6 +59,7 @@ class Maintenance:
         self._stop = threading.Event()
         self._pass_lock = threading.Lock()  # the thread's pass and an owner's final pass never overlap
         self._thread: threading.Thread | None = None
+        self._last_error: str | None = None
 
     def run_once(self) -> bool:
         """One pass: compact (and merge), then retention. False if another compactor was busy or it failed."""
@@ -83,10 +84,12 @@ class Maintenance:
                     stats.frames_expired += expired.trimmed_frames
             except Exception as exc:  # a full disk or a damaged file must not stop the owner; retried next tick
                 stats.failed += 1
-                log.warning(
-                    "smythtop: store maintenance of %s failed (retried in %g s): %s", self.root, self.every_s, exc
-                )
+                if str(exc) != self._last_error:  # once per distinct failure, not once a tick
+                    self._last_error = str(exc)
+                    log.warning("smythtop: store maintenance of %s failed (retried every %g s): %s", self.root,
+                                self.every_s, exc)  # fmt: skip
                 return False
+            self._last_error = None
             return True
 
     def start(self) -> Maintenance:

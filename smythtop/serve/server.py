@@ -40,7 +40,11 @@ SOCKET_TIMEOUT_S = 30.0
 # Requests decoded at once; each holds up to about three times its body (bytes, parsed messages, frames), so
 # 16 x 4 MiB bounds the receiver near 200 MiB. Over it: 503 with Retry-After, which the exporters retry.
 MAX_CONCURRENT_REQUESTS = 16
+# A refused body up to this size is read and dropped so the client reads the answer (`_skip_body`); 16 default
+# limits: bandwidth only, in 64 KiB reads, never memory.
+DRAIN_MAX_BYTES = 64 << 20
 MAX_MESSAGE_CHARS = 1000  # partial_success.error_message: the first errors, not one line per span
+POLL_S = 0.1  # how often the accept loop checks for `stop` (the stdlib's 0.5 s made every stop wait that long)
 # google.rpc.Code of each refusal (the Status body OTLP/HTTP answers 4xx and 5xx with)
 _RPC_CODE = {400: 3, 404: 5, 405: 12, 411: 3, 413: 8, 415: 3, 503: 14}
 
@@ -74,9 +78,6 @@ class OtlpReceiver:
         self.root = root
         self.options = options = options or ReceiverOptions()
         self.stats = ReceiverStats()
-        # A request's frames must reach the WAL in one flush, never in buffer-sized pieces: the buffer holds the
-        # largest request (a frame is smaller than the span it comes from, at most its 4 MiB body, times headroom).
-        self.writer = store.Writer(root, buffer_bytes=max(4 * options.max_body_bytes, 1 << 20))
         self._pricer = Pricer()
         self._write_lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(MAX_CONCURRENT_REQUESTS)
@@ -85,10 +86,13 @@ class OtlpReceiver:
         self._idle = threading.Condition()
         self._connections: set[socket.socket] = set()
         self._logged: set[str] = set()
+        self.server = _Server((options.host, options.port), _Handler)  # first: a taken port leaves no writer dir
         try:
-            self.server = _Server((options.host, options.port), _Handler)
-        except OSError:
-            self.writer.close()
+            # A request's frames reach the WAL in one flush, never in buffer-sized pieces: the buffer holds the
+            # largest request (a frame is smaller than the span it comes from, at most its body, times headroom).
+            self.writer = store.Writer(root, buffer_bytes=max(4 * options.max_body_bytes, 1 << 20))
+        except BaseException:
+            self.server.server_close()
             raise
         self.server.receiver = self
         self._thread: threading.Thread | None = None
@@ -99,7 +103,9 @@ class OtlpReceiver:
         return str(host), int(port)
 
     def start(self) -> OtlpReceiver:
-        self._thread = threading.Thread(target=self.server.serve_forever, name="smythtop-otlp", daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, args=(POLL_S,), name="smythtop-otlp", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -210,9 +216,10 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         receiver = self.server.receiver
         if self.path.split("?", 1)[0] != TRACES_PATH:
-            self.close_connection = True  # the body is not read: the connection cannot carry another request
+            self._skip_body()
             return self._refuse(404, f"no such path {self.path[:100]!r}; OTLP traces go to {TRACES_PATH}")
         if not receiver.enter():
+            self._skip_body()
             self.close_connection = True
             return self._refuse(503, "the receiver is stopping")
         try:
@@ -222,7 +229,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _export(self, receiver: OtlpReceiver) -> None:
         if not receiver._slots.acquire(blocking=False):
-            self.close_connection = True
+            self._skip_body()
             return self._refuse(503, "too many requests at once; retry", headers={"Retry-After": "1"})
         try:
             self._export_slot(receiver)
@@ -233,7 +240,7 @@ class _Handler(BaseHTTPRequestHandler):
         ctype = otlp.media_type(self.headers.get("Content-Type"))
         limit = receiver.options.max_body_bytes
         if ctype not in otlp.CONTENT_TYPES:
-            self.close_connection = True
+            self._skip_body()
             return self._refuse(415, f"content type {ctype[:60]!r} is not one of {', '.join(otlp.CONTENT_TYPES)}")
         try:
             body = self._read_body(limit)
@@ -259,7 +266,7 @@ class _Handler(BaseHTTPRequestHandler):
             raise otlp.OtlpError(411, "a Content-Length header (or a chunked body) is required")
         n = int(length)
         if n > limit:
-            self.close_connection = True  # the body is not read: the connection cannot carry another request
+            self._skip_body()
             raise otlp.OtlpError(413, f"body of {n} bytes is over the limit of {limit} bytes")
         body = self.rfile.read(n)
         if len(body) < n:
@@ -267,8 +274,20 @@ class _Handler(BaseHTTPRequestHandler):
             raise otlp.OtlpError(400, f"body ended after {len(body)} of {n} bytes")
         return body
 
+    def _skip_body(self) -> None:
+        """Read and drop the body of a request refused before it was read. A client still sending would otherwise
+        get a connection reset instead of the answer, and the OTel exporters retry a reset (never a 4xx). A body
+        over DRAIN_MAX_BYTES, a chunked one or one of unknown length closes the connection instead."""
+        length = (self.headers.get("Content-Length") or "").strip()
+        if self.headers.get("Transfer-Encoding") or not length.isdigit() or int(length) > DRAIN_MAX_BYTES:
+            self.close_connection = True
+            return
+        if self._read_exactly(int(length), keep=False) is None:
+            self.close_connection = True
+
     def _read_chunked(self, limit: int) -> bytes:
-        """HTTP/1.1 chunked transfer coding (RFC 9112 section 7.1); http.server has no reader for it."""
+        """HTTP/1.1 chunked transfer coding (RFC 9112 section 7.1); http.server has no reader for it. Past `limit`
+        the rest is read and dropped (up to DRAIN_MAX_BYTES), so the client gets its 413 rather than a reset."""
         parts: list[bytes] = []
         total = 0
         while True:
@@ -281,17 +300,32 @@ class _Handler(BaseHTTPRequestHandler):
             if size == 0:
                 while self.rfile.readline(1026) not in (b"\r\n", b"\n", b""):
                     pass  # trailer fields: none of them matter here
-                return b"".join(parts)
+                break
             total += size
-            if total > limit:
+            if total > DRAIN_MAX_BYTES:
                 self.close_connection = True
-                raise otlp.OtlpError(413, f"body is over the limit of {limit} bytes")
-            chunk = self.rfile.read(size)
+                break
+            chunk = self._read_exactly(size, keep=total <= limit)
             self.rfile.readline(3)
-            if len(chunk) < size:
+            if chunk is None:
                 self.close_connection = True
                 raise otlp.OtlpError(400, "chunked body ended early")
             parts.append(chunk)
+        if total > limit:
+            raise otlp.OtlpError(413, f"body is over the limit of {limit} bytes")
+        return b"".join(parts)
+
+    def _read_exactly(self, size: int, *, keep: bool) -> bytes | None:
+        """`size` bytes of the body (b"" when not kept: read in 64 KiB pieces and dropped); None if it ends early."""
+        if keep:
+            data = self.rfile.read(size)
+            return data if len(data) == size else None
+        while size > 0:
+            got = self.rfile.read(min(size, 1 << 16))
+            if not got:
+                return None
+            size -= len(got)
+        return b""
 
     def _refuse(
         self, status: int, message: str, ctype: str = otlp.PROTOBUF, headers: dict[str, str] | None = None
