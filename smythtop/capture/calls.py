@@ -12,6 +12,7 @@ Nothing here may raise into the agent: every step is guarded, and a failure is c
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
@@ -151,6 +152,8 @@ def watch_stream(stream: Any, call: Call, is_async: bool) -> None:
     openai, a cached_property in anthropic: an instance attribute set here wins in both)."""
     inner = stream._iterator
     close = stream.close
+    # A stream dropped before it was ever read has no running iterator to notice: record it when it is collected.
+    weakref.finalize(stream, call.stream_end, False)
     if is_async:
         stream._iterator = _watch_async(inner, call)
 

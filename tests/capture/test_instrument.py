@@ -183,14 +183,17 @@ def test_streams_closed_or_dropped_half_way_are_recorded(
     for _ in zip(range(2), dropped, strict=False):
         pass
     del dropped
+    never_read = client.chat.completions.create(model="gpt-4.1-nano", **kw)
+    del never_read
     gc.collect()
     with an(llm_stub).messages.stream(model="claude-haiku-4-5", max_tokens=9, messages=MSG) as s:
         next(iter(s.text_stream))
     by_model = {f["model"]: f for f in llm_frames(frames())}
-    assert set(by_model) == {"gpt-4.1", "gpt-4.1-mini", "claude-haiku-4-5"}
+    assert set(by_model) == {"gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "claude-haiku-4-5"}
     for f in by_model.values():
         assert f["tags"]["stream"] == "unfinished" and f["tags"]["usage_missing"] == "stream_unfinished"
-        assert f["input_tokens"] is None and f["ttft_ms"] is not None and f["success"] is True
+        assert f["input_tokens"] is None and f["success"] is True
+        assert (f["ttft_ms"] is None) == (f["model"] == "gpt-4.1-nano")  # never read: no first event
 
 
 def test_threads_and_asyncio_each_call_under_its_own_parent(
@@ -324,3 +327,20 @@ def test_import_smythtop_loads_neither_sdk() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_a_stream_read_elsewhere_stays_the_child_of_where_it_was_called(
+    llm_stub: LLMStub, collector: Collector, inst: Instrumentation, frames: Frames
+) -> None:
+    """The call's frame is begun, not entered: what runs while its stream is open does not nest under it."""
+    kw: dict[str, Any] = {"messages": MSG, "stream": True, "stream_options": {"include_usage": True}}
+    with collector.track("Caller") as caller:
+        stream = oa(llm_stub).chat.completions.create(model="gpt-4.1", **kw)
+    with collector.track("Reader") as reader:
+        with collector.track("Tool") as tool:
+            pass
+        for _ in stream:
+            pass
+    (call,) = llm_frames(frames())
+    assert call["parent_span_id"] == caller.span_id and call["input_tokens"] is not None
+    assert tool.parent_span_id == reader.span_id
