@@ -344,3 +344,13 @@ def test_a_stream_read_elsewhere_stays_the_child_of_where_it_was_called(
     (call,) = llm_frames(frames())
     assert call["parent_span_id"] == caller.span_id and call["input_tokens"] is not None
     assert tool.parent_span_id == reader.span_id
+
+
+def test_a_model_genai_prices_does_not_know_keeps_its_tokens_unpriced(
+    llm_stub: LLMStub, inst: Instrumentation, frames: Frames
+) -> None:
+    oa(llm_stub).chat.completions.create(model="ft:gpt-4.1:acme::x1", messages=MSG)
+    (frame,) = llm_frames(frames())
+    served = llm_stub.log()[0]
+    assert served.otel is not None and frame["input_tokens"] == served.otel.input_tokens
+    assert frame["cache_read_tokens"] == served.otel.cache_read_tokens and frame["cost_usd"] is None
