@@ -198,6 +198,7 @@ def _anthropic_usage(u: Usage) -> dict[str, Any]:
 def _handler(stub: LLMStub) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as against the real APIs
+        disable_nagle_algorithm = True  # headers and body are two writes: with Nagle, 40 ms of delayed ACK each
 
         def log_message(self, format: str, *args: Any) -> None:  # quiet: the log is stub.served
             pass
