@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -185,14 +185,6 @@ SPAN_KINDS: dict[str, str] = {
 REQUEST_TYPES: dict[str, str] = {"chat": "chat", "completion": "text_completion", "embedding": "embeddings"}
 
 
-# Attribute name -> (field, rank, kind): reading walks the span's attributes once (a span has a handful; the table
-# has about 40 names), and the lowest rank (table order) wins per field.
-_BY_NAME: dict[str, tuple[str, int, Kind]] = {}
-for _row in ATTRIBUTES:
-    for _name in _row.names:
-        _BY_NAME.setdefault(_name, (_row.field, len(_BY_NAME), _row.kind))
-
-
 class SpanError(ValueError):
     """A span that cannot become a frame (bad ids or times). The OTLP receiver rejects it; others still count."""
 
@@ -227,44 +219,72 @@ def clean_error_type(value: str) -> str | None:
 
 
 def _text(value: Any) -> str | None:
-    return value[:MAX_TEXT] if isinstance(value, str) and value else None
+    return value[:MAX_TEXT] if type(value) is str and value else None
 
 
 def _count(value: Any) -> int | None:
-    if isinstance(value, bool):
+    if type(value) is int:  # bool is a subclass of int, not int itself: True is no count
+        return value if 0 <= value <= MAX_COUNT else None
+    if type(value) is float and value.is_integer():
+        return _count(int(value))
+    return None
+
+
+def _provider(value: Any) -> str | None:
+    text = _text(value)
+    return PROVIDERS.get(text.lower(), text) if text else None
+
+
+def _first_text(value: Any) -> str | None:
+    if isinstance(value, (list, tuple)):  # the SDK gives tuples, OTLP decoding lists
+        value = next((v for v in value if type(v) is str and v), None)
+    return _text(value)
+
+
+def _seconds(value: Any) -> float | None:
+    if type(value) is not float and type(value) is not int:
         return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return value if isinstance(value, int) and 0 <= value <= MAX_COUNT else None
+    ms = value * 1000.0
+    return ms if 0.0 <= ms <= MAX_MS else None  # NaN fails both comparisons
 
 
-def _read(kind: Kind, value: Any) -> Any:
-    """The frame value of one attribute value, or None when it is unusable."""
-    if kind is Kind.COUNT:
-        return _count(value)
-    if kind is Kind.TEXT or kind is Kind.OPERATION:
-        return _text(value)
-    if kind is Kind.PROVIDER:
-        text = _text(value)
-        return PROVIDERS.get(text.lower(), text) if text else None
-    if kind is Kind.FIRST_TEXT:
-        if isinstance(value, Sequence) and not isinstance(value, str):
-            value = next((v for v in value if isinstance(v, str) and v), None)
-        return _text(value)
-    if kind is Kind.SECONDS:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return None
-        ms = value * 1000.0
-        return ms if 0.0 <= ms <= MAX_MS else None  # NaN fails both comparisons
-    if kind is Kind.STATUS:
-        return value if isinstance(value, int) and not isinstance(value, bool) and 100 <= value <= 599 else None
-    if kind is Kind.SPAN_KIND:
-        return SPAN_KINDS.get(value.upper()) if isinstance(value, str) else None
-    if kind is Kind.REQUEST_TYPE:
-        return REQUEST_TYPES.get(value) if isinstance(value, str) else None
-    if kind is Kind.ERROR:
-        return clean_error_type(value) if isinstance(value, str) else None
-    raise AssertionError(kind)
+def _status(value: Any) -> int | None:
+    return value if type(value) is int and 100 <= value <= 599 else None
+
+
+def _span_kind(value: Any) -> str | None:
+    return SPAN_KINDS.get(value.upper()) if type(value) is str else None
+
+
+def _request_type(value: Any) -> str | None:
+    return REQUEST_TYPES.get(value) if type(value) is str else None
+
+
+def _error(value: Any) -> str | None:
+    return clean_error_type(value) if type(value) is str else None
+
+
+# How each kind reads an attribute value: the frame value, or None when the value is unusable (then the next name
+# of the field is tried, and a field no name fills stays null).
+READERS: dict[Kind, Callable[[Any], Any]] = {
+    Kind.TEXT: _text,
+    Kind.COUNT: _count,
+    Kind.SECONDS: _seconds,
+    Kind.FIRST_TEXT: _first_text,
+    Kind.STATUS: _status,
+    Kind.PROVIDER: _provider,
+    Kind.OPERATION: _text,
+    Kind.SPAN_KIND: _span_kind,
+    Kind.REQUEST_TYPE: _request_type,
+    Kind.ERROR: _error,
+}
+
+# Attribute name -> (field, rank, reader): reading walks the span's attributes once (a span has a handful to a few
+# dozen; the table has about 40 names), and the lowest rank (table order) wins per field.
+_BY_NAME: dict[str, tuple[str, int, Callable[[Any], Any]]] = {}
+for _row in ATTRIBUTES:
+    for _name in _row.names:
+        _BY_NAME.setdefault(_name, (_row.field, len(_BY_NAME), READERS[_row.kind]))
 
 
 def _hex_id(value: str | None, length: int) -> str | None:
@@ -317,10 +337,10 @@ def span_to_frame(span: SpanIn, *, agent_id: str | None = None, default_agent_id
     for name, value in attrs.items():
         hit = _BY_NAME.get(name)
         if hit is not None:
-            field_name, rank, kind = hit
+            field_name, rank, read = hit
             best = found.get(field_name)
             if best is None or rank < best[0]:
-                value = _read(kind, value)
+                value = read(value)
                 if value is not None:
                     found[field_name] = (rank, value)
     for field_name, (_rank, value) in found.items():
