@@ -2,7 +2,8 @@
 
 One TOML file serves every front-end: the recorder reads `[global]`, `[components]`, `[llm]`, `[alerts]` and
 `[advanced]`; the analysis judges against `[alerts]` and `[llm.cost_thresholds]` and lists `[analysis]`'s
-number of rows (converted to its own `Thresholds` by `smythtop.thresholds`); the app reads `[app]` and `[keys]`.
+number of rows (converted to its own `Thresholds` by `smythtop.thresholds`); the app reads `[app]` and `[keys]`;
+`smythtop serve` reads `[serve]`.
 docs/CONFIG.md lists every key and who reads it.
 
 Discovery: an explicitly named file (`--config FILE`, `Collector(config=path)`), else `$SMYTHTOP_CONFIG`, else
@@ -171,7 +172,8 @@ class AnalysisConfig(_Section):
 class AdvancedConfig(_Section):
     """[advanced]: store maintenance."""
 
-    retention_days: Positive = 30.0  # applied by the demo fleet after compaction (`smythtop store retention --days`)
+    # applied after compaction by `smythtop serve`'s maintenance and the demo fleet (`smythtop store retention --days`)
+    retention_days: Positive = 30.0
     compression: bool = True  # seed compatibility: the store always writes zstd Parquet
 
 

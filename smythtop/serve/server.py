@@ -224,6 +224,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._refuse(503, "the receiver is stopping")
         try:
             self._export(receiver)
+        except (TimeoutError, ConnectionError) as exc:  # the client stalled or went away: no one to answer
+            self.close_connection = True
+            self.log_message("connection dropped: %r", exc)
         finally:
             receiver.leave()
 

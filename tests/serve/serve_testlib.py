@@ -1,14 +1,12 @@
-"""Fixtures for `smythtop serve`: a receiver on an ephemeral loopback port over a fresh store, and raw HTTP."""
+"""Helpers for the `smythtop serve` tests: raw HTTP to a receiver, OTLP requests built by hand, the store read back."""
 
 from __future__ import annotations
 
 import http.client
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -16,7 +14,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from smythtop import store
-from smythtop.serve import OtlpReceiver, ReceiverOptions
+from smythtop.serve import OtlpReceiver
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -31,13 +29,6 @@ class Answer:
     def partial(self) -> ExportTraceServiceResponse:
         assert self.status == 200, (self.status, self.body)
         return ExportTraceServiceResponse.FromString(self.body)
-
-
-@pytest.fixture
-def receiver(tmp_path: Path) -> Iterator[OtlpReceiver]:
-    r = OtlpReceiver(tmp_path / "store", ReceiverOptions(port=0)).start()
-    yield r
-    r.stop()
 
 
 def post(

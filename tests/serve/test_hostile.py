@@ -9,10 +9,10 @@ import json
 import socket
 
 import pytest
-from conftest import JSON, PROTOBUF, Answer, attr, post, request, span_id, stored
 from google.protobuf import json_format
 from google.rpc import status_pb2
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue, KeyValueList
+from serve_testlib import JSON, PROTOBUF, Answer, attr, post, request, span_id, stored
 
 from smythtop.serve import OtlpReceiver
 

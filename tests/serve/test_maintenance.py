@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import stored
+from serve_testlib import stored
 from smythtop.store.catalog import list_parquet
 from smythtop.store.locks import compactor_lock
 from waiting import wait_until

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import PROTOBUF, request, span_id, stored
+from serve_testlib import PROTOBUF, request, span_id, stored
 
 from smythtop import store
 
