@@ -25,11 +25,15 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from smythtop import store
 from smythtop.capture.genai import SpanError, span_to_frame
 from smythtop.recorder.pricing import Pricer, PricingError
 from smythtop.serve import otlp
+
+if TYPE_CHECKING:
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 log = logging.getLogger("smythtop.serve")
 
@@ -80,7 +84,7 @@ class OtlpReceiver:
         self.stats = ReceiverStats()
         self._pricer = Pricer()
         self._write_lock = threading.Lock()
-        self._slots = threading.BoundedSemaphore(MAX_CONCURRENT_REQUESTS)
+        self.slots = threading.BoundedSemaphore(MAX_CONCURRENT_REQUESTS)  # requests decoding at once
         self._inflight = 0
         self._closing = False
         self._idle = threading.Condition()
@@ -137,11 +141,19 @@ class OtlpReceiver:
             self._inflight -= 1
             self._idle.notify_all()
 
-    def ingest(self, request: object) -> tuple[int, str]:
+    def connected(self, conn: socket.socket, *, open_: bool) -> None:
+        """Track open connections, so `stop` can close the idle keep-alive ones."""
+        with self._idle:
+            if open_:
+                self._connections.add(conn)
+            else:
+                self._connections.discard(conn)
+
+    def ingest(self, request: ExportTraceServiceRequest) -> tuple[int, str]:
         """Map, price and store every span of a decoded request; (rejected spans, message) for the answer."""
         frames: list[dict] = []
         errors: list[str] = []
-        for span in otlp.spans(request):  # type: ignore[arg-type]
+        for span in otlp.spans(request):
             try:
                 frame = span_to_frame(span, default_agent_id=self.options.default_agent_id)
             except SpanError as exc:
@@ -202,12 +214,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
-        with self.server.receiver._idle:
-            self.server.receiver._connections.add(self.connection)
+        self.server.receiver.connected(self.connection, open_=True)
 
     def finish(self) -> None:
-        with self.server.receiver._idle:
-            self.server.receiver._connections.discard(self.connection)
+        self.server.receiver.connected(self.connection, open_=False)
         super().finish()
 
     def log_message(self, format: str, *args: object) -> None:
@@ -231,13 +241,13 @@ class _Handler(BaseHTTPRequestHandler):
             receiver.leave()
 
     def _export(self, receiver: OtlpReceiver) -> None:
-        if not receiver._slots.acquire(blocking=False):
+        if not receiver.slots.acquire(blocking=False):
             self._skip_body()
             return self._refuse(503, "too many requests at once; retry", headers={"Retry-After": "1"})
         try:
             self._export_slot(receiver)
         finally:
-            receiver._slots.release()
+            receiver.slots.release()
 
     def _export_slot(self, receiver: OtlpReceiver) -> None:
         ctype = otlp.media_type(self.headers.get("Content-Type"))

@@ -18,6 +18,7 @@ from smythtop.serve import OtlpReceiver
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
+GOOD = {"attrs": {"gen_ai.request.model": "gpt-4.1", "gen_ai.usage.input_tokens": 10}}  # one span that maps
 
 
 @dataclass

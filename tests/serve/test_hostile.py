@@ -12,11 +12,9 @@ import pytest
 from google.protobuf import json_format
 from google.rpc import status_pb2
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue, KeyValueList
-from serve_testlib import JSON, PROTOBUF, Answer, attr, post, request, span_id, stored
+from serve_testlib import GOOD, JSON, PROTOBUF, Answer, attr, post, request, span_id, stored
 
 from smythtop.serve import OtlpReceiver
-
-GOOD = {"attrs": {"gen_ai.request.model": "gpt-4.1", "gen_ai.usage.input_tokens": 10}}
 
 
 def _status(answer: Answer, ctype: str = PROTOBUF) -> str:
