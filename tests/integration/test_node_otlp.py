@@ -12,18 +12,17 @@ import json
 import shutil
 import signal
 import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import genai_prices
 import polars as pl
 import pytest
+from serve_process import serving
 
 from smythtop import store
 
 NODE_DIR = Path(__file__).parent / "node"
-SMYTHTOP = str(Path(sys.executable).with_name("smythtop"))
 
 
 def test_node_agent_spans_become_frames(tmp_path: Path) -> None:
@@ -32,31 +31,14 @@ def test_node_agent_spans_become_frames(tmp_path: Path) -> None:
     if not (NODE_DIR / "node_modules" / "@opentelemetry" / "exporter-trace-otlp-http").is_dir():
         pytest.fail("npm packages missing: run `make test-integration` (it runs npm ci in tests/integration/node)")
     root = tmp_path / "store"
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
-    serve = subprocess.Popen(
-        [SMYTHTOP, "serve", "--store", str(root), "--otlp", "127.0.0.1:0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
-        assert serve.stdout is not None
-        first = serve.stdout.readline()
-        assert first.startswith("listening on 127.0.0.1:"), first
-        url = f"http://127.0.0.1:{int(first.rsplit(':', 1)[1])}/v1/traces"
+    with serving(root, tmp_path) as served:
         sender = subprocess.run(
-            [node, "send_spans.mjs", url], cwd=NODE_DIR, capture_output=True, text=True, timeout=120, check=False
+            [node, "send_spans.mjs", served.traces_url], cwd=NODE_DIR, capture_output=True, text=True, timeout=120
         )
         assert sender.returncode == 0, sender.stderr
         sent = json.loads(sender.stdout)
-        serve.send_signal(signal.SIGINT)
-        out, err = serve.communicate(timeout=120)
-    finally:
-        if serve.poll() is None:
-            serve.kill()
-            serve.wait(30)
-    assert serve.returncode == 0, err
+        status, out, err = served.stop(signal.SIGINT)
+    assert status == 0, err
     assert f"{len(sent)} spans stored, 0 rejected" in out
     frames = {f["span_id"]: f for f in store.scan(root).with_columns(pl.col("ts").dt.epoch("ns")).collect().to_dicts()}
     assert len(sent) == len(frames) == 5

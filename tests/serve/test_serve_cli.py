@@ -7,49 +7,27 @@ import http.client
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
+from serve_process import SMYTHTOP, serving, user_env
 from serve_testlib import PROTOBUF, request, span_id, stored
 
 from smythtop import store
-
-SMYTHTOP = str(Path(sys.executable).with_name("smythtop"))
-
-
-def _env(tmp_path: Path) -> dict[str, str]:
-    return {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
 
 
 def test_serve_receives_then_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     """(Ctrl-C, SIGINT, is the node test's way to stop it: tests/integration/test_node_otlp.py.)"""
     root = tmp_path / "store"
-    proc = subprocess.Popen(
-        [SMYTHTOP, "serve", "--store", str(root), "--otlp", "127.0.0.1:0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=_env(tmp_path),
-    )
-    try:
-        assert proc.stdout is not None
-        first = proc.stdout.readline()
-        assert first.startswith("listening on 127.0.0.1:"), first + proc.stderr.read() if proc.stderr else ""
-        port = int(first.rsplit(":", 1)[1])
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    with serving(root, tmp_path) as served:
+        conn = http.client.HTTPConnection("127.0.0.1", served.port, timeout=30)
         now = time.time_ns()  # within retention: the last maintenance pass must keep them
         spans = [{"name": f"step {i}", "span": span_id(i + 1), "start": now, "end": now + 1000} for i in range(3)]
         conn.request("POST", "/v1/traces", request(*spans).SerializeToString(), {"Content-Type": PROTOBUF})
         assert conn.getresponse().status == 200
         conn.close()
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(30)
-    assert proc.returncode == 0, err
+        status, out, err = served.stop(signal.SIGTERM)
+    assert status == 0, err
     assert "stopped: 1 requests, 3 spans stored, 0 rejected, 0 requests refused; 3 frames compacted" in out
     report = store.check(root)
     assert (report.wal_frames, report.parquet_frames, report.writers_alive) == (0, 3, 0)
@@ -59,7 +37,7 @@ def test_serve_receives_then_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
 def test_bad_arguments_are_one_line(tmp_path: Path) -> None:
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         argv = [SMYTHTOP, "serve", "--store", str(tmp_path / "store"), *args]
-        return subprocess.run(argv, capture_output=True, text=True, env=_env(tmp_path), timeout=60)
+        return subprocess.run(argv, capture_output=True, text=True, env=user_env(tmp_path), timeout=60)
 
     proc = run("--otlp", "4318")
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "HOST:PORT" in proc.stderr
