@@ -83,6 +83,8 @@ def decode(body: bytes, content_type: str, max_spans: int) -> ExportTraceService
         return request
     try:
         data = json.loads(body)
+    except RecursionError:  # `[[[[...` nested past the interpreter's stack: a hostile body, not a crash
+        raise OtlpError(400, "body is not JSON this receiver reads: nested too deeply") from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise OtlpError(400, f"body is not JSON: {exc}") from None
     if not isinstance(data, dict):
@@ -91,6 +93,8 @@ def decode(body: bytes, content_type: str, max_spans: int) -> ExportTraceService
     _hex_ids_to_base64(data)
     try:
         return json_format.ParseDict(data, ExportTraceServiceRequest(), ignore_unknown_fields=True)
+    except RecursionError:  # attribute values (kvlist, array) nested past the stack
+        raise OtlpError(400, "body is not a JSON ExportTraceServiceRequest: values nested too deeply") from None
     except json_format.ParseError as exc:
         raise OtlpError(400, f"body is not a JSON ExportTraceServiceRequest: {exc}") from None
 

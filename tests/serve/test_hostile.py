@@ -34,6 +34,37 @@ def _still_serving(receiver: OtlpReceiver, refused_before: int) -> None:
     assert [f["model"] for f in stored(receiver.root)] == ["gpt-4.1"]
 
 
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n > 0x7F:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _nested_json(depth: int) -> bytes:
+    """One span whose attribute value is an array nested `depth` deep: valid JSON, past json_format's stack."""
+    value = '{"stringValue": "x"}'
+    for _ in range(depth):
+        value = '{"arrayValue": {"values": [' + value + "]}}"
+    span = f'{{"attributes": [{{"key": "k", "value": {value}}}]}}'
+    return b'{"resourceSpans": [{"scopeSpans": [{"spans": [' + span.encode() + b"]}]}]}"
+
+
+def _nested_protobuf(depth: int) -> bytes:
+    """The same in protobuf: AnyValue.array_value (field 5) -> ArrayValue.values (field 1), `depth` times."""
+    value = AnyValue(string_value="x").SerializeToString()
+    for _ in range(depth):
+        inner = b"\x0a" + _varint(len(value)) + value  # ArrayValue.values
+        value = b"\x2a" + _varint(len(inner)) + inner  # AnyValue.array_value
+    kv = b"\x0a\x01k" + b"\x12" + _varint(len(value)) + value  # KeyValue{key, value}
+    span = b"\x4a" + _varint(len(kv)) + kv  # Span.attributes (field 9)
+    scope = b"\x12" + _varint(len(span)) + span
+    resource = b"\x12" + _varint(len(scope)) + scope
+    return b"\x0a" + _varint(len(resource)) + resource
+
+
 @pytest.mark.parametrize(
     ("body", "ctype", "words"),
     [
@@ -44,6 +75,21 @@ def _still_serving(receiver: OtlpReceiver, refused_before: int) -> None:
         (b'{"resourceSpans": 5}', JSON, "not a JSON ExportTraceServiceRequest"),
         (b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "zz"}]}]}]}', JSON, "not hex"),
         (b"\xc3\x28", JSON, "not JSON"),
+        (b"[" * 200_000 + b"]" * 200_000, JSON, "nested too deeply"),
+        (_nested_json(5_000), JSON, "nested too deeply"),
+        (_nested_protobuf(5_000), PROTOBUF, "not a protobuf"),
+    ],
+    ids=[
+        "garbage-protobuf",
+        "length-past-end",
+        "garbage-json",
+        "json-array",
+        "wrong-json-type",
+        "id-not-hex",
+        "not-utf8",
+        "json-nested-deep",
+        "attribute-nested-deep-json",
+        "attribute-nested-deep-protobuf",
     ],
 )
 def test_undecodable_bodies_get_400(receiver: OtlpReceiver, body: bytes, ctype: str, words: str) -> None:
@@ -108,15 +154,6 @@ def test_a_chunked_body_is_read(receiver: OtlpReceiver) -> None:
     chunks = b"%x\r\n%s\r\n%x;ext=1\r\n%s\r\n0\r\n\r\n" % (half, body[:half], len(body) - half, body[half:])
     assert _raw(receiver, head, chunks).startswith(b"HTTP/1.1 200")
     assert [f["model"] for f in stored(receiver.root)] == ["gpt-4.1"]
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while n > 0x7F:
-        out.append(n & 0x7F | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
 
 
 def test_a_million_spans_in_one_request(receiver: OtlpReceiver) -> None:
