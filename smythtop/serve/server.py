@@ -50,7 +50,7 @@ DRAIN_MAX_BYTES = 64 << 20
 MAX_MESSAGE_CHARS = 1000  # partial_success.error_message: the first errors, not one line per span
 POLL_S = 0.1  # how often the accept loop checks for `stop` (the stdlib's 0.5 s made every stop wait that long)
 # google.rpc.Code of each refusal (the Status body OTLP/HTTP answers 4xx and 5xx with)
-_RPC_CODE = {400: 3, 404: 5, 405: 12, 411: 3, 413: 8, 415: 3, 503: 14}
+_RPC_CODE = {400: 3, 404: 5, 405: 12, 411: 3, 413: 8, 415: 3, 500: 13, 503: 14}
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +160,7 @@ class OtlpReceiver:
                 errors.append(f"span {span.name[:60]!r}: {exc}")
                 continue
             except Exception as exc:  # a bug in the mapping must cost one span, not the receiver
-                self._log_once("mapping", "smythtop serve: mapping a span failed: %r", exc)
+                self.log_once("mapping", "smythtop serve: mapping a span failed: %r", exc)
                 errors.append(f"span {span.name[:60]!r}: cannot be mapped ({type(exc).__name__})")
                 continue
             frames.append(frame)
@@ -171,7 +171,7 @@ class OtlpReceiver:
                 try:
                     self._pricer.price(frame)
                 except PricingError as exc:  # kept unpriced (cost null), as the recorder does
-                    self._log_once("pricing", "smythtop serve: %s", exc)
+                    self.log_once("pricing", "smythtop serve: %s", exc)
             bad: list[store.FrameError] = []
             kept = len(frames)
             try:
@@ -200,7 +200,7 @@ class OtlpReceiver:
         with self._idle:
             self.stats.refused += 1
 
-    def _log_once(self, kind: str, fmt: str, *args: object) -> None:
+    def log_once(self, kind: str, fmt: str, *args: object) -> None:
         if kind not in self._logged:
             self._logged.add(kind)
             log.warning(fmt, *args)
@@ -237,6 +237,11 @@ class _Handler(BaseHTTPRequestHandler):
         except (TimeoutError, ConnectionError) as exc:  # the client stalled or went away: no one to answer
             self.close_connection = True
             self.log_message("connection dropped: %r", exc)
+        except Exception as exc:  # a bug must cost this request (answered 500, logged once), never the receiver
+            receiver.log_once("handler", "smythtop serve: a request failed: %r", exc)
+            self.close_connection = True
+            with contextlib.suppress(OSError):  # the answer may be what failed
+                self._refuse(500, f"internal error ({type(exc).__name__}); the receiver's log has it")
         finally:
             receiver.leave()
 

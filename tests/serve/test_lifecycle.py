@@ -72,3 +72,18 @@ def test_too_many_requests_at_once_get_503(tmp_path: Path, monkeypatch: pytest.M
         assert receiver.stats.refused == 1 and receiver.stats.spans_accepted == 2
     finally:
         receiver.stop()
+
+
+def test_a_bug_costs_one_request_not_the_receiver(
+    receiver: OtlpReceiver, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(request: object) -> tuple[int, str]:
+        raise RuntimeError("a bug")
+
+    body = request(GOOD).SerializeToString()
+    with monkeypatch.context() as patch:
+        patch.setattr(receiver, "ingest", broken)
+        assert post(receiver, body).status == 500
+        assert post(receiver, body).status == 500
+    assert [r.getMessage() for r in caplog.records] == ["smythtop serve: a request failed: RuntimeError('a bug')"]
+    assert post(receiver, body).status == 200
