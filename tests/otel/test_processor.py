@@ -13,6 +13,7 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.trace import SpanContext, Status, StatusCode, TraceFlags
 
+from smythtop import store
 from smythtop.otel import SmythtopSpanProcessor
 
 REPO = Path(__file__).resolve().parents[2]
@@ -84,7 +85,7 @@ def test_an_agent_trace_becomes_a_frame_tree(pipeline) -> None:
     assert (bad["success"], bad["error_type"], bad["http_status"], bad["model"]) == (
         False, "RuntimeError", 503, "gpt-4.1")  # fmt: skip
     assert agent["success"] is True  # the exception was caught inside the agent span
-    assert p.processor.stats() == {"recorded": 5, "excluded": 0, "rejected": 0, "errors": 0}
+    assert p.processor.stats() == {"recorded": 5, "excluded": 0, "rejected": 0, "dropped": 0, "errors": 0}
 
 
 def test_excluded_scopes_are_not_recorded(pipeline) -> None:
@@ -130,11 +131,47 @@ def test_the_processor_never_raises_into_the_application(pipeline, caplog) -> No
     p.processor.on_end(backwards)  # start after end: refused, counted
     p.processor.on_end("not a span")  # type: ignore[arg-type]  # anything else: counted, logged once
     p.processor.on_end("not a span")  # type: ignore[arg-type]
-    assert (p.processor.rejected, p.processor.errors) == (1, 2)
-    assert sum("span processor failed" in r.getMessage() for r in caplog.records) == 1
     with p.tracer().start_as_current_span("still works"):
         pass
     assert [f["component"] for f in p.frames()] == ["still works"]
+    assert (p.processor.rejected, p.processor.errors) == (1, 2)
+    assert sum("span processor failed" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_spans_are_mapped_off_the_application_thread_and_recorded_at_close(root: Path) -> None:
+    """on_end only queues; the recorder's flush (here the one close() makes) maps and records."""
+    from smythtop.recorder import Collector
+
+    collector = Collector({"global": {"flush_interval_s": 3600}}, store=root)
+    provider = TracerProvider()
+    processor = SmythtopSpanProcessor(collector)
+    provider.add_span_processor(processor)
+    with provider.get_tracer("t").start_as_current_span("queued", attributes={"gen_ai.usage.input_tokens": 3}):
+        pass
+    assert processor.recorded == 0 and len(processor._pending) == 1
+    collector.close()
+    assert processor.recorded == 1
+    assert store.read_wal(root)["input_tokens"].to_list() == [3]
+
+
+def test_a_full_queue_drops_the_oldest_spans_and_counts_them(root: Path) -> None:
+    from smythtop.recorder import Collector
+
+    collector = Collector({"global": {"flush_interval_s": 3600, "buffer_size": 8}}, store=root)
+    provider = TracerProvider()
+    processor = SmythtopSpanProcessor(collector)
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("t")
+    for i in range(200):  # past half the queue the flush thread is woken; faster than it drains, spans drop
+        with tracer.start_as_current_span(f"s{i}"):
+            pass
+    provider.shutdown()
+    try:
+        written = store.read_wal(root)["component"].to_list()
+        assert processor.recorded == len(written) and processor.recorded + processor.dropped == 200
+        assert written[-1] == "s199"  # the newest are kept
+    finally:
+        collector.close()
 
 
 def test_status_error_without_an_exception_event(pipeline) -> None:
@@ -146,7 +183,6 @@ def test_status_error_without_an_exception_event(pipeline) -> None:
 
 
 def test_sdk_provider_shutdown_flushes_the_recorder(root: Path) -> None:
-    from smythtop import store
     from smythtop.recorder import Collector
 
     collector = Collector({"global": {"flush_interval_s": 3600}}, store=root)
