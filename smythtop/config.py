@@ -137,7 +137,7 @@ class ServeConfig(_Section):
 
     # host:port to listen on; loopback by default: another address must be named (here or with --otlp).
     otlp: str = "127.0.0.1:4318"
-    # Largest request body, before and after gzip (4 MiB: gRPC's default message limit, which exporters heed).
+    # Largest request body, before and after gzip (4 MiB, as gRPC's default message size limit).
     max_body_bytes: Annotated[int, Meta(ge=1024, le=1 << 30)] = 4 << 20
     # Spans in one request; the SDK exporters send 512 a batch, the Collector 8192. Over it: 413 before mapping.
     max_spans_per_request: Annotated[int, Meta(ge=1)] = 100_000

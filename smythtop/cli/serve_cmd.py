@@ -77,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         max_body_bytes=config.serve.max_body_bytes,
         max_spans_per_request=config.serve.max_spans_per_request,
         default_agent_id=config.serve.default_agent_id,
+        max_clock_skew_s=config.global_.max_clock_skew_s,
     )
     try:
         receiver = OtlpReceiver(root, options)

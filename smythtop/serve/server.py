@@ -21,6 +21,7 @@ import contextlib
 import logging
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -60,6 +61,9 @@ class ReceiverOptions:
     max_body_bytes: int = 4 << 20
     max_spans_per_request: int = 100_000
     default_agent_id: str = "otlp"
+    # A span dated further ahead of this host's clock is rejected, as the recorder does (global.max_clock_skew_s):
+    # one far-future frame would stretch its Parquet file's time range past any retention cut-off.
+    max_clock_skew_s: float = 3600.0
 
 
 @dataclass(slots=True)
@@ -153,6 +157,7 @@ class OtlpReceiver:
         """Map, price and store every span of a decoded request; (rejected spans, message) for the answer."""
         frames: list[dict] = []
         errors: list[str] = []
+        latest = time.time_ns() + int(self.options.max_clock_skew_s * 1e9)
         for span in otlp.spans(request):
             try:
                 frame = span_to_frame(span, default_agent_id=self.options.default_agent_id)
@@ -162,6 +167,12 @@ class OtlpReceiver:
             except Exception as exc:  # a bug in the mapping must cost one span, not the receiver
                 self.log_once("mapping", "smythtop serve: mapping a span failed: %r", exc)
                 errors.append(f"span {span.name[:60]!r}: cannot be mapped ({type(exc).__name__})")
+                continue
+            if frame["ts"] > latest:
+                errors.append(
+                    f"span {span.name[:60]!r}: starts more than {self.options.max_clock_skew_s:g} s after this "
+                    "host's clock (global.max_clock_skew_s)"
+                )
                 continue
             frames.append(frame)
         total = len(frames) + len(errors)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import json
 import socket
+import time
 
 import pytest
 from google.protobuf import json_format
@@ -221,15 +222,21 @@ def test_partial_success_keeps_only_the_good_spans(receiver: OtlpReceiver) -> No
         {"name": "no trace id", "span": span_id(2), "trace": b""},
         {"name": "ends before it starts", "span": span_id(3), "start": 2_000_000_000_000_000_000},
         {"name": "short span id", "span": b"\x01\x02"},
+        {
+            "name": "from the future",
+            "span": span_id(4),
+            "start": time.time_ns() + 2 * 3600 * 10**9,
+            "end": time.time_ns() + 2 * 3600 * 10**9,
+        },
         {"name": "good two", "span": span_id(5)},
     )
     answer = post(receiver, req.SerializeToString())
     partial = answer.partial().partial_success
-    assert partial.rejected_spans == 3
-    for name in ("no trace id", "ends before it starts", "short span id"):
+    assert partial.rejected_spans == 4
+    for name in ("no trace id", "ends before it starts", "short span id", "from the future"):
         assert name in partial.error_message
     assert sorted(f["component"] for f in stored(receiver.root)) == ["good one", "good two"]
-    assert (receiver.stats.spans_accepted, receiver.stats.spans_rejected) == (2, 3)
+    assert (receiver.stats.spans_accepted, receiver.stats.spans_rejected) == (2, 4)
 
 
 def test_json_ids_are_hex_and_answers_are_json(receiver: OtlpReceiver) -> None:
