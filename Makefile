@@ -31,8 +31,15 @@ lint: $(VENV)/.installed-test
 test: lint
 	$(PY) -m pytest -n 2 --dist loadfile
 
+# The node program that feeds `smythtop serve` (tests/integration/test_node_otlp.py): its own folder, exact versions
+# from the committed package-lock.json.
+NODE_OTLP := tests/integration/node
+$(NODE_OTLP)/node_modules/.installed: $(NODE_OTLP)/package.json $(NODE_OTLP)/package-lock.json
+	npm ci --prefix $(NODE_OTLP) --no-audit --no-fund
+	touch $@
+
 # Real servers and other languages (tests/integration): longer than `make test`'s budget; .ci/run runs both.
-test-integration: $(VENV)/.installed-test
+test-integration: $(VENV)/.installed-test $(NODE_OTLP)/node_modules/.installed
 	$(PY) -m pytest -n 2 --dist loadfile -m integration tests/integration
 
 soak: $(VENV)/.installed-test

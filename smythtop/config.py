@@ -3,7 +3,7 @@
 One TOML file serves every front-end: the recorder reads `[global]`, `[components]`, `[llm]`, `[alerts]` and
 `[advanced]`; the analysis judges against `[alerts]` and `[llm.cost_thresholds]`, lists `[analysis]`'s
 number of rows and prices unpriced frames with `[prices]` (converted to its own `Thresholds` by
-`smythtop.thresholds`); the app reads `[app]` and `[keys]`.
+`smythtop.thresholds`); the app reads `[app]` and `[keys]`; `smythtop serve` reads `[serve]`.
 docs/CONFIG.md lists every key and who reads it.
 
 Discovery: an explicitly named file (`--config FILE`, `Collector(config=path)`), else `$SMYTHTOP_CONFIG`, else
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+import string
 import tomllib
 import typing
 from collections.abc import Mapping
@@ -37,6 +38,7 @@ ENV_CONFIG = "SMYTHTOP_CONFIG"
 Rate = Annotated[float, Meta(ge=0.0, le=1.0)]
 Share = Annotated[float, Meta(gt=0.0, le=1.0)]
 Positive = Annotated[float, Meta(gt=0.0)]
+CALL_NAME_FIELDS = frozenset({"operation", "model", "provider", "api"})  # capture.call_name's placeholders
 
 
 # Message content and credentials: a tag under one of these keys would copy a prompt or a secret into the store.
@@ -109,6 +111,43 @@ class LlmConfig(_Section):
     cost_thresholds: CostThresholds = CostThresholds()
 
 
+class CaptureConfig(_Section):
+    """[capture]: zero-code capture (smythtop.otel's span processor, smythtop.instrument())."""
+
+    # Instrumentation scopes whose spans are not recorded: a name, or a prefix ending in "*" ("opentelemetry.
+    # instrumentation.sqlite3", "opentelemetry.instrumentation.*"). Empty: every span becomes a frame.
+    exclude_scopes: tuple[str, ...] = ()
+    # smythtop.instrument(): the component name of an SDK call's frame; placeholders {operation} {model}
+    # {provider} {api}. The default is the OTel GenAI span name ("chat gpt-4.1").
+    call_name: str = "{operation} {model}"
+
+    def __post_init__(self) -> None:
+        try:
+            fields = {name for _, name, _, _ in string.Formatter().parse(self.call_name) if name is not None}
+        except ValueError as exc:
+            raise ValueError(f"call_name is not a format string: {exc}") from None
+        unknown = fields - CALL_NAME_FIELDS
+        if unknown or not fields:
+            raise ValueError(
+                f"call_name may use only {{{'}, {'.join(sorted(CALL_NAME_FIELDS))}}}, got {self.call_name!r}"
+            )
+
+
+class ServeConfig(_Section):
+    """[serve]: the OTLP/HTTP receiver and the store maintenance of `smythtop serve` (docs/SERVE.md)."""
+
+    # host:port to listen on; loopback by default: another address must be named (here or with --otlp).
+    otlp: str = "127.0.0.1:4318"
+    # Largest request body, before and after gzip (4 MiB, as gRPC's default message size limit).
+    max_body_bytes: Annotated[int, Meta(ge=1024, le=1 << 30)] = 4 << 20
+    # Spans in one request; the SDK exporters send 512 a batch, the Collector 8192. Over it: 413 before mapping.
+    max_spans_per_request: Annotated[int, Meta(ge=1)] = 100_000
+    # Agent id of spans whose resource has no service.instance.id and no service.name.
+    default_agent_id: Annotated[str, Meta(min_length=1, max_length=256)] = "otlp"
+    # Seconds between maintenance passes (compaction, small-file merges, retention by advanced.retention_days).
+    maintenance_every_s: Positive = 60.0
+
+
 class AlertsConfig(_Section):
     """[alerts]: the limits the recorder's events and the analysis' grade both judge against."""
 
@@ -156,7 +195,8 @@ class ModelPrice(_Section):
 class AdvancedConfig(_Section):
     """[advanced]: store maintenance."""
 
-    retention_days: Positive = 30.0  # applied by the demo fleet after compaction (`smythtop store retention --days`)
+    # applied after compaction by `smythtop serve`'s maintenance and the demo fleet (`smythtop store retention --days`)
+    retention_days: Positive = 30.0
     compression: bool = True  # seed compatibility: the store always writes zstd Parquet
 
 
@@ -177,6 +217,8 @@ class Config(_Section):
     analysis: AnalysisConfig = AnalysisConfig()
     advanced: AdvancedConfig = AdvancedConfig()
     app: AppSection = AppSection()
+    capture: CaptureConfig = CaptureConfig()
+    serve: ServeConfig = ServeConfig()
     keys: dict[str, str | list[str]] = {}
     prices: dict[str, ModelPrice] = {}  # model name (as frames record it) -> its price
 

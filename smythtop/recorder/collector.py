@@ -45,8 +45,10 @@ log = logging.getLogger("smythtop.recorder")
 P = ParamSpec("P")
 R = TypeVar("R")
 
-TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
-                "cache_write_1h_tokens")  # fmt: skip
+TOKEN_FIELDS = (
+    "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens",
+    "reasoning_tokens",
+)  # fmt: skip
 WRITER_RETRY_S = 5.0
 ADAPT_EVERY_S = 1.0
 OTHER = "other"  # the component that names past global.max_components are recorded as
@@ -97,6 +99,7 @@ class Collector:
         self._defaults: Defaults | None = None
         self._warned: set[str] = set()
         self._thread: threading.Thread | None = None
+        self._sources: tuple[Callable[[], object], ...] = ()  # add_source: work deferred to the flush thread
         self._init_process_state()
         _live.add(self)
         self._finalizer = weakref.finalize(self, _release, self._ctl)
@@ -300,6 +303,26 @@ class Collector:
         st.full = st.memory or self._clock is not SYSTEM_CLOCK
         return st
 
+    # -- deferred sources ---------------------------------------------------------------------
+    def add_source(self, drain: Callable[[], object]) -> None:
+        """Have `drain()` called at the start of every flush (the flush thread's, `flush()`, `close()`, at exit and
+        on a signal), so a front-end can defer its per-event work off the application's thread: `drain` turns
+        what it queued into `record()` calls. It must be thread-safe; its errors are counted like the recorder's."""
+        self._sources = (*self._sources, drain)
+
+    def wake(self) -> None:
+        """Ask for a flush now without waiting for it: a source whose queue is filling up calls this."""
+        if not self._woken:
+            self._woken = True
+            self._wake.set()
+
+    def _run_sources(self) -> None:
+        for drain in self._sources:
+            try:
+                drain()
+            except Exception as exc:
+                self._fault("source", exc)
+
     # -- events -------------------------------------------------------------------------------
     def on(self, event: str, callback: Callable[[Any], object]) -> None:
         """`performance-event` gets a PerformanceEvent per threshold breach; `batch-flush` gets the
@@ -327,6 +350,7 @@ class Collector:
         if self._closed:
             return
         self._closed = True
+        self._run_sources()  # while record() still records
         self._disable()
         self._ctl.stopping = True
         self._wake.set()
@@ -424,6 +448,8 @@ class Collector:
         return True
 
     def _drain(self) -> None:
+        if self._sources:
+            self._run_sources()
         buf = self._buf
         items = [buf.popleft() for _ in range(len(buf))]
         self._offset = self._clock.wall_offset_ns()

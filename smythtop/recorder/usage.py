@@ -20,7 +20,7 @@ _USAGE_KEYS = {
     "output_tokens": "output_tokens",
     "cache_read_tokens": "cache_read_tokens",
     "cache_write_tokens": "cache_write_tokens",
-    "cache_write_1h_tokens": "cache_write_1h_tokens",
+    "cache_write_1h_tokens": "cache_write_1h_tokens",  # Anthropic's one-hour writes, priced above the 5-minute ones
     "output_reasoning_tokens": "reasoning_tokens",
 }
 _MODEL_KEYS = ("model", "modelVersion")
@@ -47,17 +47,18 @@ def usage_fields(response: Any, provider: str | None, api_flavor: str | None) ->
     if not provider:
         provider = _guess_provider(data)
     flavours = (api_flavor,) if api_flavor else FLAVOURS
+    model = next((data[k] for k in _MODEL_KEYS if isinstance(data.get(k), str)), None)
+    # Without the model keys: extract_usage looks the model up and fails for one it does not know (a fine-tuned or
+    # new model), and its tokens would be lost; the Pricer prices known models and counts the others.
+    anonymous = {k: v for k, v in data.items() if k not in _MODEL_KEYS}
     errors: list[str] = []
     for flavour in flavours:
         try:
-            extracted = genai_prices.extract_usage(data, provider_id=provider, api_flavor=flavour)
+            extracted = genai_prices.extract_usage(anonymous, provider_id=provider, api_flavor=flavour)
         except (ValueError, LookupError, TypeError, KeyError) as exc:
             errors.append(f"{flavour}: {exc}")
             continue
         fields: dict[str, Any] = {"provider": provider}
-        model = next((data[k] for k in _MODEL_KEYS if isinstance(data.get(k), str)), None)
-        if model is None and extracted.model is not None:
-            model = extracted.model.id
         if model is not None:
             fields["model"] = model
         usage = extracted.usage
