@@ -68,6 +68,7 @@ def test_too_many_requests_at_once_get_503(tmp_path: Path, monkeypatch: pytest.M
         sock.sendall(body[len(body) // 2 :])
         assert _answer(sock).startswith(b"HTTP/1.1 200")
         sock.close()
+        wait_until(lambda: receiver._inflight == 0, "the first request to give its slot back")  # after answering
         assert post(receiver, body).status == 200
         assert receiver.stats.refused == 1 and receiver.stats.spans_accepted == 2
     finally:
