@@ -41,7 +41,7 @@ def tracker_frame(
     err = t._err
     f: dict[str, Any] = {
         "ts": wall_of(t._start),
-        "agent_id": _agent_of(t) or defaults.agent_id,
+        "agent_id": agent_of(t) or defaults.agent_id,
         "component": t._st.name,
         "total_ms": dur / NS_PER_MS,
         "success": err is None,
@@ -84,7 +84,7 @@ def tracker_frame(
     return f, response
 
 
-def _agent_of(t: Tracker) -> str | None:
+def agent_of(t: Tracker) -> str | None:
     """A nested execution belongs to the agent of its nearest ancestor that names one."""
     node: Any = t
     while isinstance(node, Tracker):
@@ -108,7 +108,7 @@ def record_frame(r: Record, defaults: Defaults) -> dict[str, Any]:
     """A recorded frame, completed with defaults and the trace of the execution it was recorded in."""
     f = r.frame
     if f.get("agent_id") is None:
-        f["agent_id"] = (_agent_of(r.parent) if isinstance(r.parent, Tracker) else None) or defaults.agent_id
+        f["agent_id"] = (agent_of(r.parent) if isinstance(r.parent, Tracker) else None) or defaults.agent_id
     if defaults.agent_name is not None:
         f.setdefault("agent_name", defaults.agent_name)
     if r.rate != 1.0 and f.get("sample_rate") is None:
