@@ -22,8 +22,9 @@ recorder's. Nothing here raises into the application: a span that cannot be mapp
 once.
 
 Trace tree: a root span started inside a `smythtop` `track()` block is recorded as that execution's child, and its
-descendants join the tracker's trace (their OTel trace id is replaced by the tracker's), so spans and tracked
-components form one tree. The link is kept for the most recent `LINKED_TRACES` traces.
+descendants join the tracker's trace (their OTel trace id is replaced by the tracker's) and its agent (when a
+tracked block names one), so spans and tracked components form one tree. The link is kept for the most recent
+`LINKED_TRACES` traces.
 
 This is the only module of `smythtop` (with the OTLP receiver) that imports opentelemetry; `import smythtop` does not.
 """
@@ -41,6 +42,7 @@ from opentelemetry.trace import StatusCode
 
 from smythtop.capture.genai import SpanError, SpanIn, span_to_frame
 from smythtop.recorder import Collector
+from smythtop.recorder.frames import agent_of
 from smythtop.recorder.trace import CURRENT
 from smythtop.recorder.tracker import RemoteParent, Tracker
 
@@ -64,7 +66,8 @@ class SmythtopSpanProcessor(SpanProcessor):
         self._exclude_exact = frozenset(s for s in scopes if not s.endswith("*"))
         self._exclude_prefixes = tuple(s[:-1] for s in scopes if s.endswith("*"))
         self._agent_id = config.global_.agent_id  # an explicit setting wins over the span's resource
-        self._links: OrderedDict[int, tuple[str, str | None]] = OrderedDict()  # OTel trace id -> (trace, parent)
+        # OTel trace id -> (trace id, parent span id, agent id) of the smythtop execution it was started in
+        self._links: OrderedDict[int, tuple[str, str, str | None]] = OrderedDict()
         self._lock = threading.Lock()
         self._resource: tuple[Any, dict[str, Any]] | None = None  # the last span's Resource and its attributes
         self._warned: set[str] = set()
@@ -89,7 +92,8 @@ class SmythtopSpanProcessor(SpanProcessor):
             if not isinstance(current, (Tracker, RemoteParent)) or current.span_id is None:
                 return
             with self._lock:
-                self._links[span.context.trace_id] = (current.trace_id, current.span_id)
+                agent = agent_of(current) if isinstance(current, Tracker) else None
+                self._links[span.context.trace_id] = (current.trace_id, current.span_id, agent)
                 if len(self._links) > LINKED_TRACES:
                     self._links.popitem(last=False)
         except Exception as exc:
@@ -140,6 +144,8 @@ class SmythtopSpanProcessor(SpanProcessor):
         parent = span.parent
         if parent is None or parent.is_remote:
             frame["parent_span_id"] = link[1]
+        if link[2] is not None:  # the agent the tracked block names is more precise than the process's resource
+            frame["agent_id"] = link[2]
 
     def _span_in(self, span: ReadableSpan, scope: str | None) -> SpanIn:
         """The transport-neutral view of an SDK span. Attributes are read from the plain dict inside the SDK's

@@ -22,6 +22,7 @@ a client that abandons a stream half-way must only end that one response.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -155,6 +156,10 @@ class LLMStub:
         with self._lock:
             self.served.append(served)
 
+    def _unfinished(self, n: int) -> None:
+        with self._lock:
+            self.served[:] = [dataclasses.replace(s, completed=False) if s.n == n else s for s in self.served]
+
 
 def _dated(model: str, api: str) -> str:
     """The response model a real API answers with: the requested alias pinned to a dated snapshot."""
@@ -220,9 +225,9 @@ def _handler(stub: LLMStub) -> type[BaseHTTPRequestHandler]:
                 time.sleep(stub.latency_s)
             if api not in ("chat", "responses", "messages"):
                 failure = 404
-            if failure is not None:
-                self._error(api, failure)
+            if failure is not None:  # logged before it is sent: a client that has the answer finds it in the log
                 stub._log(Served(n, api, failure, model, None, stream, include_usage, None, None, None))
+                self._error(api, failure)
                 return
             base = stub.usage
             u = Usage(
@@ -239,19 +244,21 @@ def _handler(stub: LLMStub) -> type[BaseHTTPRequestHandler]:
                 api
             ](u)
             sent_usage = usage if not (api == "chat" and stream and not include_usage) else None
-            completed = True
-            if stream:
+            otel = u if sent_usage is not None else None
+            served = Served(n, api, 200, model, rmodel, stream, include_usage, sent_usage, otel, finish)
+            if stream:  # logged first, like every answer; marked if the client goes away before the end
                 events = {"chat": _chat_events, "responses": _responses_events, "messages": _messages_events}[api](
                     n, rmodel, usage, finish, include_usage
                 )
-                completed = self._stream(events)
+                stub._log(served)
+                if not self._stream(events):
+                    stub._unfinished(n)
             else:
                 answer = {"chat": _chat_body, "responses": _responses_body, "messages": _messages_body}[api](
                     n, rmodel, usage, finish
                 )
+                stub._log(served)
                 self._json(200, answer)
-            otel = u if sent_usage is not None else None
-            stub._log(Served(n, api, 200, model, rmodel, stream, include_usage, sent_usage, otel, finish, completed))
 
         def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
             data = json.dumps(payload).encode()

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 from smythtop.capture.apis import Api, StreamState
 
 if TYPE_CHECKING:
-    from smythtop.capture.sdks import Instrumentation
     from smythtop.recorder.tracker import Tracker
 
 _now = time.perf_counter_ns
@@ -28,6 +27,8 @@ NS_PER_MS = 1e6
 
 # The call whose request is being sent in this context: the SDK's per-attempt hook (`_build_request`) counts its
 # attempts here. Set and reset around the SDK's request method, so a retry loop sees its own call only.
+Fault = Callable[[str, BaseException], None]  # where, what: a failure of the capture itself
+
 CURRENT_CALL: ContextVar[Call | None] = ContextVar("smythtop_capture_call", default=None)
 
 # Why a frame has no token counts (tag `usage_missing`): unknown, never 0.
@@ -40,10 +41,10 @@ RAW_RESPONSE = "raw_response"  # with_raw_response / with_streaming_response: th
 class Call:
     """The frame of one SDK call in the making."""
 
-    __slots__ = ("api", "attempts", "done", "h", "missing", "provider", "start", "state", "t", "ttft")
+    __slots__ = ("api", "attempts", "done", "fault", "missing", "provider", "start", "state", "t", "ttft")
 
-    def __init__(self, h: Instrumentation, t: Tracker, api: Api, provider: str, missing: str | None) -> None:
-        self.h = h
+    def __init__(self, fault: Fault, t: Tracker, api: Api, provider: str, missing: str | None) -> None:
+        self.fault = fault  # Instrumentation.fault: counts and logs once
         self.missing = missing  # known at the start: why a stream will carry no usage
         self.t = t
         self.api = api
@@ -66,7 +67,7 @@ class Call:
                 self.t.set(retry_count=self.attempts - 1)
             facts()
         except Exception as exc:
-            self.h.fault(where, exc)
+            self.fault(where, exc)
         self.t.end(error)  # never raises: the recorder counts its own faults
 
     def failed(self, exc: BaseException) -> None:
@@ -87,7 +88,7 @@ class Call:
                 watch_stream(result, self, async_stream)
             except Exception as exc:  # an SDK whose stream we cannot watch: the call is recorded as returned
                 self._record("watch-stream", lambda: self.t.tag(usage_missing=STREAM_UNFINISHED))
-                self.h.fault("watch-stream", exc)
+                self.fault("watch-stream", exc)
             return result
 
         def facts() -> None:
@@ -113,7 +114,7 @@ class Call:
                 state = self.state = StreamState()
             self.api.event(state, item)
         except Exception as exc:
-            self.h.fault("stream-event", exc)
+            self.fault("stream-event", exc)
 
     def _stream_facts(self) -> None:
         """What the stream said so far, on the tracker."""

@@ -130,7 +130,7 @@ class Instrumentation:
                 opts = body.get("stream_options") if isinstance(body, dict) else None
                 if not (isinstance(opts, dict) and opts.get("include_usage")):
                     missing = NO_INCLUDE_USAGE  # said in the frame; the user's request is not changed
-            return Call(self, t.begin(), api, sdk.provider, missing)
+            return Call(self.fault, t.begin(), api, sdk.provider, missing)
         except Exception as exc:
             self.fault("start", exc)
             return None

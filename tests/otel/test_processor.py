@@ -114,6 +114,8 @@ def test_spans_inside_track_join_the_tracked_tree(pipeline) -> None:
     assert chat["trace_id"] == post["trace_id"] == planner["trace_id"]
     assert post["parent_span_id"] == chat["span_id"] == _hex(root_span.get_span_context().span_id, 16)
     assert outside["trace_id"] != planner["trace_id"] and outside["parent_span_id"] is None
+    assert chat["agent_id"] == post["agent_id"] == "planner-1"  # the tracked block's agent, not the resource's
+    assert outside["agent_id"] == "support-bot"
 
 
 def test_agent_id_from_the_config_wins_and_resource_instance_next(pipeline) -> None:
