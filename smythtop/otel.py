@@ -74,7 +74,8 @@ class SmythtopSpanProcessor(SpanProcessor):
         size = config.global_.buffer_size
         self._pending: deque[ReadableSpan] = deque(maxlen=size)
         self._high_water = max(1, size // 2)
-        self._drain_lock = threading.Lock()
+        self._drain_lock = threading.Lock()  # one drain at a time
+        self._full_lock = threading.Lock()  # a pop against an append into a full queue
         self.dropped = 0  # the queue was full: the oldest span was overwritten
         self.recorded = 0
         self.excluded = 0
@@ -102,22 +103,26 @@ class SmythtopSpanProcessor(SpanProcessor):
     def on_end(self, span: ReadableSpan) -> None:
         try:
             pending = self._pending
-            n = len(pending)
-            if n >= self._high_water:
-                if n == pending.maxlen:
+            if len(pending) < self._high_water:
+                pending.append(span)  # the common path: no lock (deque.append is atomic)
+                return
+            with self._full_lock:  # past half full, so that a drop is counted exactly once
+                if len(pending) == pending.maxlen:
                     self.dropped += 1  # the append below overwrites the oldest span
-                    self._warn_once("full", f"span queue full (global.buffer_size={n}): oldest spans dropped")
-                self._collector.wake()
-            pending.append(span)
+                    self._warn_once("full", f"span queue full (global.buffer_size={pending.maxlen}): oldest dropped")
+                pending.append(span)
+            self._collector.wake()
         except Exception as exc:
             self._fault("on_end", exc)
 
     def _drain(self) -> None:
         """In the flush thread (or a flushing caller): every queued span becomes a frame."""
         with self._drain_lock:
-            pending = self._pending
+            pending, full_lock = self._pending, self._full_lock
             while pending:
-                self._record(pending.popleft())
+                with full_lock:
+                    span = pending.popleft()
+                self._record(span)
 
     def _record(self, span: ReadableSpan) -> None:
         try:

@@ -14,13 +14,14 @@ from opentelemetry.sdk.trace import TracerProvider
 from smythtop import store
 from smythtop.otel import SmythtopSpanProcessor
 from smythtop.recorder import Collector
+from smythtop.recorder.config import ENV_DISABLE
 
 
 @pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for var in ("SMYTHTOP_DISABLED", "SRE_PERFORMANCE_DISABLED", "SMYTHTOP_CONFIG", "SMYTHTOP_AGENT_ID"):
+def _recording_enabled(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Frames are recorded whatever the environment says; configs are given as dicts, so no user file is read."""
+    for var in ENV_DISABLE:
         monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))  # the user's own config file stays out
 
 
 @pytest.fixture
@@ -33,7 +34,7 @@ class Pipeline:
 
     def __init__(self, root: Path, config: Any, resource: dict[str, Any]) -> None:
         self.root = root
-        self.collector = Collector(config, store=root)
+        self.collector = Collector(config or {}, store=root)
         self.processor = SmythtopSpanProcessor(self.collector)
         self.provider = TracerProvider(resource=Resource.create(resource))
         self.provider.add_span_processor(self.processor)
