@@ -33,6 +33,7 @@ from smythtop.store.catalog import (
 )
 from smythtop.store.columns import ARROW_SCHEMA, rows_to_arrow
 from smythtop.store.errors import StoreUnavailable
+from smythtop.store.framefile import WRITE_OPTIONS, to_v2
 from smythtop.store.framing import Damage, gc_paused, read_records
 from smythtop.store.layout import open_store
 from smythtop.store.locks import compactor_lock, publish_lock
@@ -62,12 +63,6 @@ MERGE_SMALL_BYTES = 8 << 20
 MERGE_MIN_AGE_S = 60.0
 ZSTD_LEVEL = 3  # measured: level 9 saves 1.5 B/frame for twice the write time; 3 ~ 6 in size
 STALE_WRITER_SETUP_S = 60.0
-# Measured on a realistic mix (bench_store): dictionary for the columns that repeat, plain for
-# random ids and ts, byte-stream-split for durations (a column with a dictionary falls back to
-# plain, not to BSS) gives 88 B/frame against 102 B with BSS on every float.
-_DURATION_COLUMNS = [f.name for f in ARROW_SCHEMA if f.name.endswith("_ms")]
-_NO_DICTIONARY = {"ts", "trace_id", "span_id", "parent_span_id", *_DURATION_COLUMNS}
-_DICTIONARY_COLUMNS = [f.name for f in ARROW_SCHEMA if f.name not in _NO_DICTIONARY]
 
 
 @dataclass
@@ -85,7 +80,8 @@ class CompactionResult:
 
 
 def write_parquet(table: pa.Table, path: Path, *, sources: list[dict] | list[str], kind: str) -> None:
-    """Write and fsync; provenance goes into the file's key-value metadata."""
+    """Write as frame file v2 (`framefile`) and fsync; provenance goes into the file's key-value metadata."""
+    table = to_v2(table)
     meta = dict(table.schema.metadata or {})
     meta[SOURCES_KEY] = json.dumps({"kind": kind, "sources": sources}).encode()
     table = table.replace_schema_metadata(meta)
@@ -97,8 +93,7 @@ def write_parquet(table: pa.Table, path: Path, *, sources: list[dict] | list[str
             compression="zstd",
             compression_level=ZSTD_LEVEL,
             row_group_size=ROW_GROUP_ROWS,
-            use_byte_stream_split=_DURATION_COLUMNS,
-            use_dictionary=_DICTIONARY_COLUMNS,
+            **WRITE_OPTIONS,  # frame file v2: measured per column (`framefile`)
             write_page_checksum=True,  # a CRC32 per page: readers verify it (`pqfiles`)
         )
         fh.flush()
