@@ -70,7 +70,7 @@ def dim_key(component: pl.Expr) -> pl.Expr:
     return (parts[0] ^ parts[1] ^ parts[2] ^ parts[3]).alias("k")
 
 
-def _weighted_sums(frame: pl.LazyFrame, aggs: list[pl.Expr]) -> pl.LazyFrame:
+def weighted_sums(frame: pl.LazyFrame, aggs: list[pl.Expr]) -> pl.LazyFrame:
     """Plain sums per (k, b, sample_rate, success) -> weighted sums per (k, b, success).
 
     Only plain `col.sum()`/`len()` of null-free numeric columns go into the raw-row group-by: that is
@@ -91,6 +91,34 @@ def _weighted_sums(frame: pl.LazyFrame, aggs: list[pl.Expr]) -> pl.LazyFrame:
     )
 
 
+def exact_columns(thresholds: Thresholds) -> dict[str, pl.Expr]:
+    """Per-frame values whose weighted sums are exact over every frame (`Cube.sums`, `partial` sums)."""
+    overrides = thresholds.latency_p95_ms_by_component
+    slo = (
+        pl.col("component").replace_strict(dict(overrides), default=thresholds.latency_p95_ms, return_dtype=pl.Float64)
+        if overrides
+        else pl.lit(thresholds.latency_p95_ms)
+    )
+    rc = pl.col("retry_count").fill_null(0).cast(pl.Float64)
+    return {
+        **{f"{c}_sum": pl.col(c).fill_null(0) for c in EXACT_SUMMED},
+        "cost_usd_w": pl.col("cost_usd").is_not_null(),
+        "model_w": pl.col("model").is_not_null(),
+        "unpriced": pl.col("model").is_not_null() & pl.col("cost_usd").is_null(),
+        "slo_ok": pl.col("total_ms") <= slo,
+        "retry_ms": pl.col("total_ms") * rc / (rc + 1.0),
+    }
+
+
+def estimated_columns(thresholds: Thresholds) -> dict[str, pl.Expr]:
+    """Per-frame values for the means and shares that `build` takes from its subsample above SUBSAMPLE_ROWS."""
+    return {
+        **{f"{c}_sum": pl.col(c).fill_null(0) for c in ESTIMATED},
+        **{f"{c}_w": pl.col(c).is_not_null() for c in ESTIMATED},
+        "mem_over": (pl.col("mem_pressure") >= thresholds.memory_pressure).fill_null(False),
+    }
+
+
 def _sums_of(columns: dict[str, pl.Expr]) -> tuple[dict[str, pl.Expr], list[pl.Expr]]:
     """Null-free numeric columns to add before grouping, and their plain sums."""
     return columns, [pl.col(name).sum() for name in columns]
@@ -104,22 +132,8 @@ def build(df: pl.DataFrame, window: Window, thresholds: Thresholds) -> Cube:
     first = df.select(pl.col("k").arg_unique()).to_series()
     dims = df[first, ["k", *DIM]].with_columns(component=df["_folded"].gather(first))
 
-    overrides = thresholds.latency_p95_ms_by_component
-    slo = (
-        pl.col("component").replace_strict(dict(overrides), default=thresholds.latency_p95_ms, return_dtype=pl.Float64)
-        if overrides
-        else pl.lit(thresholds.latency_p95_ms)
-    )
-    rc = pl.col("retry_count").fill_null(0).cast(pl.Float64)
-    exact_cols, exact_aggs = _sums_of({
-        **{f"{c}_sum": pl.col(c).fill_null(0) for c in EXACT_SUMMED},
-        "cost_usd_w": pl.col("cost_usd").is_not_null(),
-        "model_w": pl.col("model").is_not_null(),
-        "unpriced": pl.col("model").is_not_null() & pl.col("cost_usd").is_null(),
-        "slo_ok": pl.col("total_ms") <= slo,
-        "retry_ms": pl.col("total_ms") * rc / (rc + 1.0),
-    })  # fmt: skip
-    exact = _weighted_sums(
+    exact_cols, exact_aggs = _sums_of(exact_columns(thresholds))
+    exact = weighted_sums(
         df.lazy().select("k", "b", "sample_rate", "success", **exact_cols), [pl.len().alias("rows"), *exact_aggs]
     )
 
@@ -132,12 +146,8 @@ def build(df: pl.DataFrame, window: Window, thresholds: Thresholds) -> Cube:
             sample_rate=pl.col("sample_rate") / m, w=pl.col("w") * m
         )
     sub_df = sub.collect()
-    est_cols, est_aggs = _sums_of({
-        **{f"{c}_sum": pl.col(c).fill_null(0) for c in ESTIMATED},
-        **{f"{c}_w": pl.col(c).is_not_null() for c in ESTIMATED},
-        "mem_over": (pl.col("mem_pressure") >= thresholds.memory_pressure).fill_null(False),
-    })  # fmt: skip
-    estimated = _weighted_sums(sub_df.lazy().select("k", "b", "sample_rate", "success", **est_cols), est_aggs)
+    est_cols, est_aggs = _sums_of(estimated_columns(thresholds))
+    estimated = weighted_sums(sub_df.lazy().select("k", "b", "sample_rate", "success", **est_cols), est_aggs)
     lat_b = wt.histogram(sub_df, ["component", "b"], "total_ms", K_SERIES)
     lat_k = wt.histogram(sub_df, ["k"], "total_ms", K)
     ttft_k = wt.histogram(sub_df, ["k"], "ttft_ms", K)
