@@ -17,8 +17,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
+from smythtop.store import rollups
 from smythtop.store.catalog import (
     KIND_MERGE,
     KIND_WAL,
@@ -42,6 +44,7 @@ from smythtop.store.paths import (
     JOURNAL_DIR,
     PARQUET_DIR,
     QUARANTINE_DIR,
+    ROLLUP_DIR,
     TMP_PREFIX,
     WAL_DIR,
     WRITER_LOCK,
@@ -77,6 +80,7 @@ class CompactionResult:
     journals_recovered: int = 0
     temp_files_removed: int = 0
     parquet_quarantined: list[str] = field(default_factory=list)  # damaged files the merge moved aside
+    rollups_merged: int = 0  # small rollup files re-aggregated into fewer
 
 
 def write_parquet(table: pa.Table, path: Path, *, sources: list[dict] | list[str], kind: str) -> None:
@@ -113,9 +117,17 @@ def _delete_sources(root: Path, sources: list[str]) -> None:
         unlink_in_store(root, source)
 
 
-def publish(root: Path, tmp: Path | None, journal: Journal | None, sources: list[str]) -> None:
-    """Rename `tmp` into place as the journal's target (if any), then delete `sources`."""
+def publish(
+    root: Path, tmp: Path | None, journal: Journal | None, sources: list[str], also: tuple[Path, ...] = ()
+) -> None:
+    """Rename `tmp` into place as the journal's target (if any), then delete `sources`. The `also` temp files
+    (the journal's `also`, in order) are renamed first, so a target in place means they are too."""
     with publish_lock(root):
+        if journal is not None:
+            for done, (path, target) in enumerate(zip(also, journal.also, strict=True)):
+                os.rename(path, root / target)
+                if done == len(also) - 1:
+                    fsync_dir((root / target).parent)
         if tmp is not None and journal is not None:
             os.rename(tmp, root / journal.target)
             fsync_dir(tmp.parent)
@@ -142,9 +154,11 @@ def _recover(root: Path, result: CompactionResult) -> None:
     for journal in list_journals(root):
         if (root / journal.target).exists():
             publish(root, None, None, list(journal.sources))
+        else:  # rolled back: the sources are still in place and will be compacted again
+            publish(root, None, None, list(journal.also))
         journal.path.unlink()
         result.journals_recovered += 1
-    for sub in (PARQUET_DIR, JOURNAL_DIR, QUARANTINE_DIR):
+    for sub in (PARQUET_DIR, JOURNAL_DIR, QUARANTINE_DIR, ROLLUP_DIR):
         for tmp in (root / sub).glob(f"{TMP_PREFIX}*"):
             if unlink_quiet(tmp):
                 result.temp_files_removed += 1
@@ -174,8 +188,13 @@ def _flush_group(
     name = parquet_name(pa.compute.min(ts).as_py(), pa.compute.max(ts).as_py(), KIND_WAL)
     tmp = root / PARQUET_DIR / f"{TMP_PREFIX}{name}"
     write_parquet(table, tmp, sources=sources, kind=KIND_WAL)
-    journal = write_journal(root, f"{PARQUET_DIR}/{name}", paths)
-    publish(root, tmp, journal, paths)
+    # the frames' rollup is published with them (one journal), so every frame leaving the WAL is rolled up once
+    rollup = rollups.aggregate(pl.from_arrow(table))  # type: ignore[arg-type]
+    rollup_name = rollups.name_of(rollup, KIND_WAL)
+    rollup_tmp = root / ROLLUP_DIR / f"{TMP_PREFIX}{rollup_name}"
+    rollups.write(rollup, rollup_tmp, sources=paths)
+    journal = write_journal(root, f"{PARQUET_DIR}/{name}", paths, also=[f"{ROLLUP_DIR}/{rollup_name}"])
+    publish(root, tmp, journal, paths, also=(rollup_tmp,))
     result.frames_written += len(rows)
     result.files_written.append(name)
 
@@ -247,6 +266,36 @@ def _merge_small(root: Path, max_rows: int, min_age_s: float, result: Compaction
         result.files_merged += len(tables)
 
 
+def _merge_rollups(root: Path, min_age_s: float, result: CompactionResult) -> None:
+    """Each compaction writes a small rollup file: re-aggregate runs of them into one (a key's rows add up), so
+    a long window reads a few files of distinct keys. Same thresholds and publish protocol as frames files."""
+    now = time.time()
+    small: list[ParquetFile] = []
+    for f in rollups.list_rollups(root):
+        with contextlib.suppress(FileNotFoundError):
+            st = f.path.stat()
+            if st.st_size < MERGE_SMALL_BYTES and now - st.st_mtime >= min_age_s:
+                small.append(f)
+    if len(small) < MERGE_MIN_FILES:
+        return
+    parts, sources = [], []
+    for f in small:
+        rows = rollups.read(root, f.path)
+        if rows is None:
+            result.parquet_quarantined.append(f"{ROLLUP_DIR}/{f.name}")
+            continue
+        parts.append(rows)
+        sources.append(rel(root, f.path))
+    if len(parts) < 2:
+        return
+    merged = rollups.merge(pl.concat(parts))
+    name = rollups.name_of(merged, KIND_MERGE)
+    tmp = root / ROLLUP_DIR / f"{TMP_PREFIX}{name}"
+    rollups.write(merged, tmp, sources=sources)
+    publish(root, tmp, write_journal(root, f"{ROLLUP_DIR}/{name}", sources), sources)
+    result.rollups_merged += len(parts)
+
+
 def publish_sorted(root: Path, table: pa.Table, sources: list[str]) -> str:
     """Publish `table`'s rows sorted by ts as a kind-m file replacing `sources`; returns its name.
 
@@ -291,7 +340,7 @@ def compact(
         return result
     try:
         open_store(path, write=True, shared=shared)
-        for sub in (PARQUET_DIR, JOURNAL_DIR, QUARANTINE_DIR, WAL_DIR):
+        for sub in (PARQUET_DIR, JOURNAL_DIR, QUARANTINE_DIR, WAL_DIR, ROLLUP_DIR):
             ensure_dir(path / sub)
         with compactor_lock(path) as ours:
             if not ours:
@@ -301,6 +350,7 @@ def compact(
             _compact_wal(path, max_rows_per_file, result)
             if merge:
                 _merge_small(path, max_rows_per_file, merge_min_age_s, result)
+                _merge_rollups(path, merge_min_age_s, result)
     except StoreUnavailable:
         raise  # a refused store (`open_store`) already says what and where
     except OSError as exc:
