@@ -62,11 +62,13 @@ def component_detail(
     window_to: datetime | None = None,
     thresholds: Thresholds | None = None,
     baseline: Baseline | None = None,
+    bucket_ns: int | None = None,
 ) -> Detail:
     """Stats, latency series and histogram, phases, errors, models, baseline comparison, callers/callees and
-    the slowest traces of one component. Raises UnknownComponent if it has no frames in the window."""
+    the slowest traces of one component. Raises UnknownComponent if it has no frames in the window.
+    `bucket_ns` fixes the series' bucket width (a live window aligned to it), as in `report.build_live`."""
     th = thresholds or Thresholds()
-    df, win = prepare(frames, window_from, window_to)
+    df, win = prepare(frames, window_from, window_to, bucket_ns=bucket_ns)
     mine = df.filter(pl.col("component") == component)
     if mine.height == 0:
         if component == fold.OTHER:

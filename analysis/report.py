@@ -100,9 +100,10 @@ def build_report(
     window_to: datetime | None = None,
     thresholds: Thresholds | None = None,
     baselines: Mapping[str, Baseline] | None = None,
+    bucket_ns: int | None = None,
 ) -> Report:
     """Everything smythtop knows about the frames in [window_from, window_to) (bounds default to the data)."""
-    live = build_live(frames, window_from=window_from, window_to=window_to, thresholds=thresholds)
+    live = build_live(frames, window_from=window_from, window_to=window_to, thresholds=thresholds, bucket_ns=bucket_ns)
     return compose(live.report, build_slow(live, baselines=baselines))
 
 

@@ -1,0 +1,73 @@
+"""The live window's aggregates, kept per wall-clock-aligned bucket, so that a tick costs O(new frames).
+
+A live window of a span is whole buckets aligned to multiples of the bucket width plus the current partial
+one (`analysis.window.aligned`). Its frames are held as one `analysis.partial.Partial` per bucket: a tick
+aggregates only the frames the tail delivered (`add`, one small group-by), merges them into the buckets
+they belong to (usually the current one; a late frame lands in its own older bucket), and drops the
+buckets that left the window (`drop_before`). The cube of the window is then re-grouped from those
+aggregates (`cube`), never from the window's raw frames: a 15-minute window at 10K frames/s holds 9M
+frames but only ~61 buckets x dims x bins of aggregates.
+
+Frames dated at or after now (an agent clock ahead) are outside the live window: they wait in `pending`
+until now reaches them, so the window's counts match `[start, now)` exactly.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from smythtop.analysis import partial
+from smythtop.analysis.cube import Cube
+from smythtop.analysis.thresholds import Thresholds
+from smythtop.analysis.window import Window, frame_schema
+
+
+class LiveBuckets:
+    """Per-bucket partial aggregates of a live window. Not thread-safe: the loader's lock guards it."""
+
+    def __init__(self, bucket_ns: int, thresholds: Thresholds) -> None:
+        self.bucket_ns = bucket_ns
+        self.thresholds = thresholds
+        self._buckets: dict[int, partial.Partial] = {}
+        self._rows: dict[int, int] = {}  # frames per bucket, so the window's count is a sum of ~60 ints
+        self._pending: pl.DataFrame | None = None  # frames dated at or after now, not yet in any bucket
+        self._empty = partial.of_frames(pl.DataFrame(schema=frame_schema()), bucket_ns, thresholds)
+
+    def add(self, frames: pl.DataFrame | None, start_ns: int, now_ns: int) -> int:
+        """Merge the frames dated in [start_ns, now_ns) into their buckets; hold later ones until now
+        reaches them; ignore earlier ones (the window only moves forward). Returns the frames merged."""
+        if self._pending is not None:
+            frames = self._pending if frames is None else pl.concat([self._pending, frames], how="diagonal_relaxed")
+        if frames is None:
+            return 0
+        t = pl.col("ts").dt.epoch("ns")
+        later = frames.filter(t >= now_ns)
+        self._pending = later if later.height else None
+        due = frames.filter((t >= start_ns) & (t < now_ns))
+        if due.height == 0:
+            return 0
+        part = partial.of_frames(due, self.bucket_ns, self.thresholds)
+        sketches = part.sketch.partition_by("t", as_dict=True)
+        for (t_b,), sums in part.sums.partition_by("t", as_dict=True).items():
+            new = partial.Partial(sums, sketches.get((t_b,), part.sketch.clear()))
+            old = self._buckets.get(t_b)
+            self._buckets[t_b] = new if old is None else partial.merge([old, new])
+            self._rows[t_b] = self._rows.get(t_b, 0) + new.rows
+        return due.height
+
+    def drop_before(self, start_ns: int) -> None:
+        """Forget the buckets that left the window."""
+        for t_b in [t_b for t_b in self._buckets if t_b < start_ns]:
+            del self._buckets[t_b], self._rows[t_b]
+
+    def rows(self, start_ns: int, end_ns: int) -> int:
+        """Frames in the buckets with start_ns <= t < end_ns."""
+        return sum(n for t_b, n in self._rows.items() if start_ns <= t_b < end_ns)
+
+    @property
+    def pending(self) -> int:
+        return 0 if self._pending is None else self._pending.height
+
+    def cube(self, window: Window) -> Cube:
+        """The window's cube, re-grouped from the buckets' aggregates."""
+        return partial.to_cube([self._empty, *self._buckets.values()], window, self.thresholds)
