@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from smythtop.store.catalog import list_journals, list_parquet, parse_parquet_name, rel, superseded
+from smythtop.store.catalog import list_journals, list_parquet, orphaned, parse_parquet_name, rel, superseded
 from smythtop.store.framing import read_records
 from smythtop.store.layout import KNOWN_NAMES, open_store
 from smythtop.store.paths import (
@@ -15,6 +15,7 @@ from smythtop.store.paths import (
     PARQUET_DIR,
     PARQUET_SUFFIX,
     QUARANTINE_DIR,
+    ROLLUP_DIR,
     TMP_PREFIX,
     WAL_DIR,
     WRITER_LOCK,
@@ -36,6 +37,8 @@ class CheckReport:
     parquet_files: int = 0
     parquet_frames: int = 0
     parquet_bytes: int = 0
+    rollup_files: int = 0  # per-minute aggregates (store/rollups.py); damaged ones are listed in unreadable_parquet
+    rollup_bytes: int = 0
     damaged_regions: int = 0  # in WAL segments, not yet quarantined (the next compaction will)
     damaged_bytes: int = 0
     unreadable_parquet: list[str] = field(default_factory=list)  # truncated, or a page fails its checksum
@@ -127,7 +130,23 @@ def check(root: str | os.PathLike[str] | None = None, *, shared: bool = False) -
         report.parquet_bytes += st.st_size
         if rows:
             _extend_range(report, f.min_ts, f.max_ts)
-    listed = {f.path for f in list_parquet(path)}
+    skip |= orphaned(path)
+    for f in list_parquet(path, ROLLUP_DIR):
+        if rel(path, f.path) in skip:
+            continue
+        try:
+            st = f.path.stat()
+            _verified_rows(f.path, st)
+        except FileNotFoundError:
+            continue
+        except NOT_DAMAGE:
+            raise
+        except DAMAGE_ERRORS as exc:
+            report.unreadable_parquet.append(f"{ROLLUP_DIR}/{f.name}: {exc}")
+            continue
+        report.rollup_files += 1
+        report.rollup_bytes += st.st_size
+    listed = {f.path for f in (*list_parquet(path), *list_parquet(path, ROLLUP_DIR))}
     for gone in [p for p in _verified if p.is_relative_to(path) and p not in listed]:
         _verified.pop(gone, None)
     for q in _files(path / QUARANTINE_DIR):
@@ -146,6 +165,7 @@ def unknown_files(root: Path) -> list[str]:
     expected: dict[str, Callable[[os.DirEntry], bool]] = {
         JOURNAL_DIR: lambda e: e.name in journals and _regular(e),
         PARQUET_DIR: lambda e: parse_parquet_name(Path(e.name)) is not None and _regular(e),
+        ROLLUP_DIR: lambda e: parse_parquet_name(Path(e.name)) is not None and _regular(e),
         QUARANTINE_DIR: _regular,
         WAL_DIR: lambda e: e.is_dir(follow_symlinks=False),
     }

@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
-from smythtop.store.rollups import MINUTE_NS, SCHEMA, scan_rollups
+import smythtop.store.compaction as compaction
+from smythtop.store.rollups import MINUTE_NS, SCHEMA, RollupScan, aggregate, scan_rollups
 from smythtop.store.sketch import K, bin_of
 
 from smythtop import store
@@ -103,15 +105,11 @@ def test_a_24h_window_from_rollups_matches_raw_frames(root: Path) -> None:
         assert exact <= estimate <= exact * 1.01
 
 
-def _sums_of_wal(got) -> pl.DataFrame:
-    from smythtop.store.rollups import aggregate
-
+def _sums_of_wal(got: RollupScan) -> pl.DataFrame:
     return aggregate(got.wal).filter(pl.col("metric").is_null()).select(got.sums.columns)
 
 
-def _sketch_of_wal(got) -> pl.DataFrame:
-    from smythtop.store.rollups import aggregate
-
+def _sketch_of_wal(got: RollupScan) -> pl.DataFrame:
     return aggregate(got.wal).filter(pl.col("metric").is_not_null()).select(got.sketch.columns)
 
 
@@ -160,3 +158,48 @@ def test_a_damaged_rollup_file_is_quarantined_and_the_rest_read(root: Path) -> N
     assert got.quarantined == [first.name] and got.files == 1
     assert (root / "quarantine" / first.name).exists()
     assert got.sums["rows"].sum() == pl.read_parquet(second).filter(pl.col("metric").is_null())["rows"].sum()
+
+
+def test_check_verifies_rollups_and_lists_strangers(root: Path) -> None:
+    _write(root, _frames(500, HOUR_NS, seed=5), chunks=2)
+    report = store.check(root)
+    assert report.ok and report.rollup_files == 2 and report.rollup_bytes > 0
+    (root / "rollups" / "notes.txt").write_text("mine")
+    path = sorted((root / "rollups").glob("*.parquet"))[0]
+    data = bytearray(path.read_bytes())
+    data[len(data) // 3] ^= 0xFF
+    path.write_bytes(bytes(data))
+    report = store.check(root)
+    assert report.unknown_files == ["rollups/notes.txt"]
+    assert [u.split(":")[0] for u in report.unreadable_parquet] == [f"rollups/{path.name}"]
+    assert not report.ok and report.rollup_files == 1
+
+
+def test_a_crash_between_the_rollup_and_its_frames_file_counts_nothing_twice(root: Path) -> None:
+    """The rollup is renamed into place first: if the compactor dies before its frames file follows, readers
+    ignore the rollup (its journal's target is missing), and recovery deletes it; the WAL is compacted again."""
+    frames = _frames(300, HOUR_NS, seed=6)
+    with store.Writer(root) as w:
+        for f in frames:
+            w.append(f)
+    real_rename, calls = os.rename, []
+
+    # the second rename publishes the frames file: fail it
+    def crash_on_second(src: object, dst: object, *a: object, **k: object) -> None:
+        calls.append(dst)
+        if len(calls) == 2:
+            raise KeyboardInterrupt("crash")
+        return real_rename(src, dst, *a, **k)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(compaction.os, "rename", crash_on_second)
+        with pytest.raises(KeyboardInterrupt):
+            store.compact(root)
+    assert len(list((root / "rollups").glob("*.parquet"))) == 1  # published, but its target is not
+    got = scan_rollups(root)
+    assert got.rows.height == 0 and got.wal.height == len(frames)
+    assert store.check(root).rollup_files == 0
+    store.compact(root)
+    got = scan_rollups(root)
+    assert got.sums["rows"].sum() == len(frames) and got.wal.height == 0
+    assert len(list((root / "rollups").glob("*.parquet"))) == 1
