@@ -42,10 +42,10 @@ def _frames(n: int, span_ns: int, seed: int) -> list[dict]:
     return out
 
 
-@pytest.fixture
-def rolled(tmp_path: Path) -> tuple[Path, list[dict]]:
-    root = tmp_path / "store"
-    frames = _frames(20_000, 30 * HOUR, seed=11)
+@pytest.fixture(scope="module")
+def rolled(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict]]:
+    root = tmp_path_factory.mktemp("longwindow") / "store"
+    frames = _frames(12_000, 30 * HOUR, seed=11)
     for part in np.array_split(np.arange(len(frames) - 300), 3):
         with store.Writer(root) as w:
             w.append_many([frames[i] for i in part])
