@@ -23,15 +23,24 @@ from smythtop.analysis.window import Window, frame_schema
 
 
 class LiveBuckets:
-    """Per-bucket partial aggregates of a live window. Not thread-safe: the loader's lock guards it."""
+    """Per-bucket partial aggregates of a live window. Not thread-safe: the loader's lock guards it.
+
+    Each bucket keeps its `Partial` (what new frames merge into) and its `BucketView` (what the cube takes
+    from it), re-reduced only when the bucket changes. The window-wide histograms are the sum of the buckets'
+    `hist`: the closed buckets' sum is kept and redone only when a bucket leaves the window or a late frame
+    changes a closed one, so a tick sums just that and the newest bucket.
+    """
 
     def __init__(self, bucket_ns: int, thresholds: Thresholds) -> None:
         self.bucket_ns = bucket_ns
         self.thresholds = thresholds
         self._buckets: dict[int, partial.Partial] = {}
+        self._views: dict[int, partial.BucketView] = {}
         self._rows: dict[int, int] = {}  # frames per bucket, so the window's count is a sum of ~60 ints
-        self._pending: pl.DataFrame | None = None  # frames dated at or after now, not yet in any bucket
         self._empty = partial.of_frames(pl.DataFrame(schema=frame_schema()), bucket_ns, thresholds)
+        self._names = self._empty.dims
+        self._closed: tuple[tuple[int, ...], pl.DataFrame] | None = None  # (closed buckets, their hist summed)
+        self._pending: pl.DataFrame | None = None  # frames dated at or after now, not yet in any bucket
 
     def add(self, frames: pl.DataFrame | None, start_ns: int, now_ns: int) -> int:
         """Merge the frames dated in [start_ns, now_ns) into their buckets; hold later ones until now
@@ -47,18 +56,20 @@ class LiveBuckets:
         if due.height == 0:
             return 0
         part = partial.of_frames(due, self.bucket_ns, self.thresholds)
-        sketches = part.sketch.partition_by("t", as_dict=True)
-        for (t_b,), sums in part.sums.partition_by("t", as_dict=True).items():
-            new = partial.Partial(sums, sketches.get((t_b,), part.sketch.clear()))
+        self._names = partial.merge_names([self._names, part.dims])
+        for t_b, mine in partial.split(part).items():
             old = self._buckets.get(t_b)
-            self._buckets[t_b] = new if old is None else partial.merge([old, new])
-            self._rows[t_b] = self._rows.get(t_b, 0) + new.rows
+            self._buckets[t_b] = merged = mine if old is None else partial.merge([old, mine])
+            self._views[t_b] = partial.view(merged, t_b)
+            self._rows[t_b] = self._rows.get(t_b, 0) + mine.rows
+            if self._closed is not None and t_b in self._closed[0]:
+                self._closed = None  # a late frame changed a closed bucket
         return due.height
 
     def drop_before(self, start_ns: int) -> None:
         """Forget the buckets that left the window."""
         for t_b in [t_b for t_b in self._buckets if t_b < start_ns]:
-            del self._buckets[t_b], self._rows[t_b]
+            del self._buckets[t_b], self._views[t_b], self._rows[t_b]
 
     def rows(self, start_ns: int, end_ns: int) -> int:
         """Frames in the buckets with start_ns <= t < end_ns."""
@@ -69,5 +80,14 @@ class LiveBuckets:
         return 0 if self._pending is None else self._pending.height
 
     def cube(self, window: Window) -> Cube:
-        """The window's cube, re-grouped from the buckets' aggregates."""
-        return partial.to_cube([self._empty, *self._buckets.values()], window, self.thresholds)
+        """The window's cube, from the buckets' views (`analysis.partial.of_views`)."""
+        ts = sorted(t_b for t_b in self._views if window.start_ns <= t_b < window.end_ns)
+        if not ts:
+            views = [partial.empty_view(self._empty, window.start_ns)]
+            return partial.of_views(views, views[0].hist, self._names, window, self.thresholds)
+        closed = tuple(ts[:-1])
+        if self._closed is None or self._closed[0] != closed:
+            hists = [self._views[t_b].hist for t_b in closed]
+            self._closed = (closed, partial.merge_hists(hists) if hists else self._views[ts[-1]].hist.clear())
+        hist = partial.merge_hists([self._closed[1], self._views[ts[-1]].hist])
+        return partial.of_views([self._views[t_b] for t_b in ts], hist, self._names, window, self.thresholds)

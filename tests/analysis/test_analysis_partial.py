@@ -95,7 +95,11 @@ def test_minute_partials_serve_a_longer_window() -> None:
     win = aligned(6 * 3600 * S, now)
     assert win.bucket_ns == 600 * S and win.start_ns % win.bucket_ns == 0
     df = _mixed(rng, 3000, win.start_ns - 3600 * S, now + 3600 * S - win.start_ns)  # frames outside it too
-    minutes = partial.of_frames(df, 60 * S, th)
+    sums, sketch = partial.labelled(partial.of_frames(df, 60 * S, th))  # the rows a rollup file holds
+    assert sums.columns[:6] == ["t", "agent_id", "component", "model", "provider", "success"]
+    assert sketch.columns == ["t", "agent_id", "component", "model", "provider", "metric", "_bin", "_w", "_v"]
+    assert set(sketch["metric"]) == {"total_ms", "ttft_ms", "input_tokens", "mem_delta_bytes"}
+    minutes = partial.from_labelled(sums, sketch)
     inside = df.filter(pl.col("ts").dt.epoch("ns").is_between(win.start_ns, win.end_ns, closed="left"))
     _assert_same(partial.to_cube([minutes], win, th), _whole(inside, win, th))
 
