@@ -53,13 +53,13 @@ from smythtop.analysis import cube, fold
 from smythtop.analysis import weights as wt
 from smythtop.analysis.thresholds import Thresholds
 from smythtop.analysis.window import REPORT_COLUMNS, Window, conform, weighted
+from smythtop.store import sketch as sketch_bins
 
 METRICS = (("total_ms", cube.K), ("ttft_ms", cube.K), ("input_tokens", cube.K), ("mem_delta_bytes", cube.K_MEM))
 METRIC = pl.Enum([name for name, _ in METRICS])
 SUMS_KEY = ("t", "k", "success")
 SKETCH_KEY = ("t", "k", "metric", "_bin")
-# the per-bucket latency series uses coarser bins (cube.K_SERIES); with an integer ratio the coarse bin of a
-# value is exactly its fine bin divided by the ratio (floor(floor(a*x)/r) == floor(a*x/r)), so no raw pass
+# the per-bucket latency series uses coarser bins (cube.K_SERIES): exact from the fine ones (sketch.coarsen)
 _SERIES_RATIO = cube.K // cube.K_SERIES
 assert _SERIES_RATIO * cube.K_SERIES == cube.K
 
@@ -178,7 +178,7 @@ def views(part: Partial) -> list[BucketView]:
 
 
 def _view(t: int, sums: pl.DataFrame, sketch: pl.DataFrame, names: pl.DataFrame) -> BucketView:
-    series_bin = (pl.col("_bin").sign() * (pl.col("_bin").abs() // _SERIES_RATIO)).cast(pl.Int32)
+    series_bin = sketch_bins.coarsen(pl.col("_bin"), _SERIES_RATIO)
     lat = (
         sketch.lazy().filter(pl.col("metric") == "total_ms").join(names.lazy().select("k", "component"), on="k")
         .group_by("component", series_bin).agg(*_BINS).collect()

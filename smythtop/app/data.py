@@ -124,6 +124,9 @@ def _window_filter(frame: pl.DataFrame | pl.LazyFrame, start: int | None, end: i
 class Loader:
     """Owns the tail, the in-memory frame and the last results. Thread-safe; meant for worker threads."""
 
+    INCREMENTAL = True  # a live window in memory is analysed from per-bucket aggregates (False: from its frames,
+    # every tick: the reference path `make bench` compares against)
+
     def __init__(
         self,
         root: str | Path,
@@ -183,7 +186,7 @@ class Loader:
             new = self._poll()
             poll_ms = (time.perf_counter() - t_poll) * 1000
             frames, source = self._frames(bounds)
-            incremental = win is not None and bounds.end is None and source == "memory"
+            incremental = self.INCREMENTAL and win is not None and bounds.end is None and source == "memory"
             if incremental:
                 new_in_window = self._feed(new, win)
                 count = self._buckets.rows(win.start_ns, win.end_ns)
