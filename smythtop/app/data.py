@@ -159,6 +159,7 @@ class Loader:
         self._buckets: LiveBuckets | None = None  # a live window's per-bucket aggregates (smythtop.app.live)
         self._buckets_gen = -1  # the memory generation they were built from
         self._mem_gen = 0  # bumped whenever memory is reloaded from the store
+        self._snapshot: pl.LazyFrame | None = None  # a reload's lazy snapshot, while it and the tailer agree
         self._health: Health | None = None
         self._store_size: tuple[int, int | None] | None = None
         self._baselines: dict[str, Any] | None = None
@@ -185,8 +186,8 @@ class Loader:
             t_poll = time.perf_counter()
             new = self._poll()
             poll_ms = (time.perf_counter() - t_poll) * 1000
-            frames, source = self._frames(bounds)
-            incremental = self.INCREMENTAL and win is not None and bounds.end is None and source == "memory"
+            frames, source = self._frames(bounds, request.window.span if win is not None else None)
+            incremental = self.INCREMENTAL and win is not None and bounds.end is None and source != "scan"
             if incremental:
                 new_in_window = self._feed(new, win)
                 count = self._buckets.rows(win.start_ns, win.end_ns)
@@ -285,9 +286,13 @@ class Loader:
         from smythtop.app.live import LiveBuckets
 
         if self._buckets is None or self._buckets.bucket_ns != win.bucket_ns or self._buckets_gen != self._mem_gen:
+            if self._mem is None and self._snapshot is None:  # too big for memory, and the tail moved on since
+                self._reload(win.start_ns)  # the last snapshot: a new one, consistent with the tailer
+            frames = self._mem if self._mem is not None else self._snapshot
+            self._snapshot = None
             thresholds = self.thresholds or Thresholds()
             self._buckets, self._buckets_gen = LiveBuckets(win.bucket_ns, thresholds), self._mem_gen
-            return self._buckets.add(self._mem, win.start_ns, win.end_ns) or 1  # a new window is always analysed
+            return self._buckets.add(frames, win.start_ns, win.end_ns) or 1  # a new window is always analysed
         self._buckets.drop_before(win.start_ns)
         return self._buckets.add(new, win.start_ns, win.end_ns)
 
@@ -382,6 +387,7 @@ class Loader:
             self._note_ingest(0)
             return None
         self._note_ingest(new.height)
+        self._snapshot = None  # the tail moved past it
         if self._mem is not None:
             new_kept = new if self._mem_from is None else new.filter(pl.col("ts") >= _ts(self._mem_from))
             self._mem = pl.concat([self._mem, new_kept], how="vertical", rechunk=False)
@@ -403,6 +409,7 @@ class Loader:
         self.scans += 1
         rows = lazy.select(pl.len()).collect().item()
         self._mem = lazy.collect() if rows <= self.mem_rows else None
+        self._snapshot = lazy if self._mem is None else None
         self._mem_gen += 1
         self._mem_from = start
         self._chunks = 0
@@ -410,9 +417,12 @@ class Loader:
     def _covers(self, start: int | None) -> bool:
         return self._tailer is not None and (self._mem_from is None or (start is not None and start >= self._mem_from))
 
-    def _frames(self, bounds: Bounds) -> tuple[pl.DataFrame | pl.LazyFrame, str]:
+    def _frames(self, bounds: Bounds, span: int | None = None) -> tuple[pl.DataFrame | pl.LazyFrame, str]:
+        """The window's frames and where they come from; `span` is a live window's own span (its aligned start
+        moves back and forth within a bucket, which must not count as a change)."""
         start, end = bounds.start, bounds.end
-        span = None if start is None else bounds.shown_end - start
+        if span is None:
+            span = None if start is None else bounds.shown_end - start
         too_big_before = self._mem is None and span != self._reload_span
         if self._tailer is None or (end is None and (not self._covers(start) or too_big_before)):
             # first tick, or a live window reaching before memory (or changed after memory was too big)

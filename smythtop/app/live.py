@@ -42,20 +42,25 @@ class LiveBuckets:
         self._closed: tuple[tuple[int, ...], pl.DataFrame] | None = None  # (closed buckets, their hist summed)
         self._pending: pl.DataFrame | None = None  # frames dated at or after now, not yet in any bucket
 
-    def add(self, frames: pl.DataFrame | None, start_ns: int, now_ns: int) -> int:
+    def add(self, frames: pl.DataFrame | pl.LazyFrame | None, start_ns: int, now_ns: int) -> int:
         """Merge the frames dated in [start_ns, now_ns) into their buckets; hold later ones until now
-        reaches them; ignore earlier ones (the window only moves forward). Returns the frames merged."""
-        if self._pending is not None:
-            frames = self._pending if frames is None else pl.concat([self._pending, frames], how="diagonal_relaxed")
-        if frames is None:
+        reaches them; ignore earlier ones (the window only moves forward). Returns the frames merged.
+        A LazyFrame (a window too big for memory) is read once, only the columns the aggregates need."""
+        if frames is None and self._pending is None:
             return 0
         t = pl.col("ts").dt.epoch("ns")
-        later = frames.filter(t >= now_ns)
+        if frames is not None:
+            later = frames.lazy().filter(t >= now_ns).collect()
+            frames = frames.lazy().filter(t < now_ns)
+            if self._pending is not None:
+                frames = pl.concat([self._pending.lazy(), frames], how="diagonal_relaxed")
+        else:
+            assert self._pending is not None
+            later, frames = self._pending.filter(t >= now_ns), self._pending.lazy().filter(t < now_ns)
         self._pending = later if later.height else None
-        due = frames.filter((t >= start_ns) & (t < now_ns))
-        if due.height == 0:
+        part = partial.of_frames(frames.filter(t >= start_ns), self.bucket_ns, self.thresholds)
+        if part.rows == 0:
             return 0
-        part = partial.of_frames(due, self.bucket_ns, self.thresholds)
         self._names = partial.merge_names([self._names, part.dims])
         for t_b, mine in partial.split(part).items():
             old = self._buckets.get(t_b)
@@ -64,7 +69,7 @@ class LiveBuckets:
             self._rows[t_b] = self._rows.get(t_b, 0) + mine.rows
             if self._closed is not None and t_b in self._closed[0]:
                 self._closed = None  # a late frame changed a closed bucket
-        return due.height
+        return part.rows
 
     def drop_before(self, start_ns: int) -> None:
         """Forget the buckets that left the window."""

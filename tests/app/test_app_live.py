@@ -47,7 +47,13 @@ def test_a_live_tick_aggregates_only_new_frames(store_root: Path, monkeypatch: p
 
     aggregated: list[int] = []
     of_frames = partial.of_frames
-    monkeypatch.setattr(partial, "of_frames", lambda df, *a: aggregated.append(df.height) or of_frames(df, *a))
+
+    def counted(frames, *args):  # what each call aggregated: the frames that entered the window
+        part = of_frames(frames, *args)
+        aggregated.append(part.rows)
+        return part
+
+    monkeypatch.setattr(partial, "of_frames", counted)
     late = _frame(NOW - 14 * MINUTE + 3 * SEC, "late", 7.0)  # lands in an old bucket still in the window
     new = [_frame(NOW + i * 100_000_000, "new", 20.0 + i, cost_usd=0.001, model="gpt-4o", provider="openai")
            for i in range(15)]  # fmt: skip
@@ -69,6 +75,19 @@ def test_a_live_tick_aggregates_only_new_frames(store_root: Path, monkeypatch: p
     snap = loader.tick(TickRequest(window=TimeWindow(), force=True))
     assert aggregated == [16, 1] and loader.scans == 1
     assert "late" not in {c.component for c in snap.report.components}
+    _assert_matches_full_report(snap, store_root, clock[0])
+
+
+def test_a_window_too_big_for_memory_is_aggregated_once_then_from_the_tail(store_root: Path) -> None:
+    clock = [NOW]
+    loader = Loader(store_root, clock=lambda: clock[0], mem_rows=50)  # 120 frames: analysed lazily
+    request = TickRequest(window=TimeWindow())
+    first = loader.tick(request)
+    assert (first.source, first.window_frames, loader.scans) == ("lazy", 120, 1)
+    write_frames(store_root, [_frame(NOW + i * SEC, "new", 5.0) for i in range(3)])
+    clock[0] = NOW + 4 * SEC
+    snap = loader.tick(request)
+    assert (snap.window_frames, loader.scans) == (123, 1)  # from the tail: no re-scan
     _assert_matches_full_report(snap, store_root, clock[0])
 
 
