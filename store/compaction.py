@@ -35,7 +35,7 @@ from smythtop.store.catalog import (
 )
 from smythtop.store.columns import ARROW_SCHEMA, rows_to_arrow
 from smythtop.store.errors import StoreUnavailable
-from smythtop.store.framefile import WRITE_OPTIONS, to_v2
+from smythtop.store.framefile import ROLLED_UP_KEY, WRITE_OPTIONS, rolled_up, to_v2
 from smythtop.store.framing import Damage, gc_paused, read_records
 from smythtop.store.layout import open_store
 from smythtop.store.locks import compactor_lock, publish_lock
@@ -83,11 +83,16 @@ class CompactionResult:
     rollups_merged: int = 0  # small rollup files re-aggregated into fewer
 
 
-def write_parquet(table: pa.Table, path: Path, *, sources: list[dict] | list[str], kind: str) -> None:
-    """Write as frame file v2 (`framefile`) and fsync; provenance goes into the file's key-value metadata."""
+def write_parquet(
+    table: pa.Table, path: Path, *, sources: list[dict] | list[str], kind: str, rolled_up: bool = False
+) -> None:
+    """Write as frame file v2 (`framefile`) and fsync; provenance goes into the file's key-value metadata, and
+    `rolled_up` marks a file whose every row is in the rollups."""
     table = to_v2(table)
     meta = dict(table.schema.metadata or {})
     meta[SOURCES_KEY] = json.dumps({"kind": kind, "sources": sources}).encode()
+    if rolled_up:
+        meta[ROLLED_UP_KEY] = b"1"
     table = table.replace_schema_metadata(meta)
     # Opened by us with O_EXCL and 0600, so the file is never visible with looser permissions.
     with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE), "wb") as fh:
@@ -187,7 +192,7 @@ def _flush_group(
     ts = table.column("ts").cast(pa.int64())
     name = parquet_name(pa.compute.min(ts).as_py(), pa.compute.max(ts).as_py(), KIND_WAL)
     tmp = root / PARQUET_DIR / f"{TMP_PREFIX}{name}"
-    write_parquet(table, tmp, sources=sources, kind=KIND_WAL)
+    write_parquet(table, tmp, sources=sources, kind=KIND_WAL, rolled_up=True)
     # the frames' rollup is published with them (one journal), so every frame leaving the WAL is rolled up once
     rollup = rollups.aggregate(pl.from_arrow(table))  # type: ignore[arg-type]
     rollup_name = rollups.name_of(rollup, KIND_WAL)
@@ -261,7 +266,8 @@ def _merge_small(root: Path, max_rows: int, min_age_s: float, result: Compaction
         if len(tables) < 2:
             continue
         table = pa.concat_tables(table for _, table in tables)
-        name = publish_sorted(root, table, [rel(root, f.path) for f, _ in tables])
+        covered = all(rolled_up(f.path) for f, _ in tables)
+        name = publish_sorted(root, table, [rel(root, f.path) for f, _ in tables], rolled_up=covered)
         result.files_written.append(name)
         result.files_merged += len(tables)
 
@@ -296,7 +302,7 @@ def _merge_rollups(root: Path, min_age_s: float, result: CompactionResult) -> No
     result.rollups_merged += len(parts)
 
 
-def publish_sorted(root: Path, table: pa.Table, sources: list[str]) -> str:
+def publish_sorted(root: Path, table: pa.Table, sources: list[str], *, rolled_up: bool) -> str:
     """Publish `table`'s rows sorted by ts as a kind-m file replacing `sources`; returns its name.
 
     The name's time range comes from the rows themselves, never from the sources' names, so a range
@@ -305,7 +311,9 @@ def publish_sorted(root: Path, table: pa.Table, sources: list[str]) -> str:
     ts = table.column("ts").cast(pa.int64())
     name = parquet_name(pa.compute.min(ts).as_py(), pa.compute.max(ts).as_py(), KIND_MERGE)
     tmp = root / PARQUET_DIR / f"{TMP_PREFIX}{name}"
-    write_parquet(table.replace_schema_metadata(ARROW_SCHEMA.metadata), tmp, sources=sources, kind=KIND_MERGE)
+    write_parquet(
+        table.replace_schema_metadata(ARROW_SCHEMA.metadata), tmp, sources=sources, kind=KIND_MERGE, rolled_up=rolled_up
+    )
     journal = write_journal(root, f"{PARQUET_DIR}/{name}", sources)
     publish(root, tmp, journal, sources)
     return name

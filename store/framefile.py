@@ -16,6 +16,7 @@ frame contract), so a store holding both reads as one.
 
 from __future__ import annotations
 
+import os
 from typing import BinaryIO
 
 import pyarrow as pa
@@ -26,6 +27,10 @@ from smythtop.store.columns import ARROW_SCHEMA
 FORMAT_V1 = 1
 FORMAT_V2 = 2
 VERSION_KEY = b"smythtop.schema_version"
+# "1" on a frames file whose every row is in the rollups (`rollups`): set on files made from the WAL since
+# rollups exist, kept by a merge or rewrite only if all its sources had it. A long window is answered from
+# rollups only when every frames file it overlaps has it.
+ROLLED_UP_KEY = b"smythtop.rolled_up"
 DURATIONS = tuple(f.name for f in ARROW_SCHEMA if f.name.endswith("_ms"))
 _US = {name: name.removesuffix("_ms") + "_us" for name in DURATIONS}
 _TS = pa.timestamp("ns", tz="UTC")
@@ -57,6 +62,11 @@ def to_v2(table: pa.Table) -> pa.Table:
             column = pc.cast(pc.round(pc.multiply(column, 1000.0)), pa.int64())
         arrays.append(column)
     return pa.Table.from_arrays(arrays, schema=V2_SCHEMA)
+
+
+def rolled_up(path: str | os.PathLike[str]) -> bool:
+    """Whether every row of the frames file at `path` is in the rollups (its footer's ROLLED_UP_KEY)."""
+    return (pq.read_schema(path).metadata or {}).get(ROLLED_UP_KEY) == b"1"
 
 
 def file_version(schema: pa.Schema) -> int:

@@ -16,6 +16,7 @@ from smythtop.store import rollups
 from smythtop.store.catalog import KIND_MERGE, list_parquet, rel, write_journal
 from smythtop.store.compaction import publish, publish_sorted
 from smythtop.store.errors import StoreUnavailable
+from smythtop.store.framefile import rolled_up
 from smythtop.store.layout import open_store
 from smythtop.store.locks import compactor_lock
 from smythtop.store.paths import ROLLUP_DIR, TMP_PREFIX, resolve_root
@@ -90,7 +91,7 @@ def _trim(path: Path, cutoff: int, result: RetentionResult) -> None:
             continue  # its name said otherwise (a foreign writer's file): nothing expired
         sources = [rel(path, f.path)]
         if keep.num_rows:
-            publish_sorted(path, keep, sources)
+            publish_sorted(path, keep, sources, rolled_up=rolled_up(f.path))
         else:
             publish(path, None, None, sources)
         result.trimmed.append(f.name)

@@ -31,6 +31,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 from smythtop.store.catalog import ParquetFile, list_parquet, orphaned, parquet_name, rel, superseded
+from smythtop.store.framefile import rolled_up
 from smythtop.store.layout import open_store
 from smythtop.store.locks import read_lock
 from smythtop.store.paths import FILE_MODE, ROLLUP_DIR, resolve_root
@@ -164,14 +165,16 @@ def list_rollups(root: Path) -> list[ParquetFile]:
 
 @dataclass
 class RollupScan:
-    """What `scan_rollups` returns: rollup rows (each key once) and the frames not yet rolled up."""
+    """What `scan_rollups` returns: rollup rows and the frames not yet rolled up. A key may have rows in several
+    files: add them up (`merge`)."""
 
-    rows: pl.DataFrame  # SCHEMA's columns, minutes start_ns <= t < end_ns
+    rows: pl.DataFrame  # SCHEMA's columns, minutes start_ns <= t < end_ns, keys possibly repeated
     wal: pl.DataFrame  # the WAL frames with start_ns <= ts < end_ns (the contract's columns)
     start_ns: int  # the window start, moved back to its minute
     end_ns: int | None
     files: int = 0
     quarantined: list[str] = field(default_factory=list)
+    complete: bool = True  # every frames file overlapping the window is rolled up (else read raw frames)
 
     @property
     def sums(self) -> pl.DataFrame:
@@ -216,9 +219,14 @@ def scan_rollups(
                 continue
             parts.append(rows)
             out.files += 1
+        for f in list_parquet(path):
+            overlaps = (lo is None or f.max_ts >= lo) and (until is None or f.min_ts < until)
+            if overlaps and rel(path, f.path) not in skip and not rolled_up(f.path):
+                out.complete = False  # written before rollups existed (or merged with such a file)
+                break
         wal = _read_wal_frames(path, superseded(path))
-    if parts:
-        out.rows = merge(pl.concat(parts))
+    if parts:  # not merged here: every reader adds rows up by key anyway (`analysis.partial.to_cube` does)
+        out.rows = pl.concat(parts)
     ts = pl.col("ts").dt.epoch("ns")
     out.wal = wal.filter((ts >= (lo if lo is not None else 0)) & (ts < (until if until is not None else 2**63 - 1)))
     return out

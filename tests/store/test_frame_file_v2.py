@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 from smythtop.store.catalog import KIND_WAL, parquet_name
 from smythtop.store.columns import ARROW_SCHEMA
 from smythtop.store.framefile import FORMAT_V1, FORMAT_V2, file_version
+from smythtop.store.rollups import scan_rollups
 from store_testlib import BASE_TS, expected_row, frame, full_frame, read_rows
 
 from smythtop import store
@@ -54,6 +55,8 @@ def test_a_v1_file_beside_v2_files_reads_checks_and_merges(root: Path) -> None:
     assert read_rows(root, since=BASE_TS + 5, until=BASE_TS + 15) == expected[5:15]
     report = store.check(root)
     assert report.ok and report.frames == 20
+    # the v1 file predates rollups: a window over it cannot be answered from rollups, one after it can
+    assert not scan_rollups(root).complete and scan_rollups(root, since=BASE_TS + 60 * 10**9).complete
 
     result = store.compact(root, merge_min_age_s=0.0)  # below MERGE_MIN_FILES: nothing to merge yet
     assert result.files_merged == 0
@@ -65,6 +68,7 @@ def test_a_v1_file_beside_v2_files_reads_checks_and_merges(root: Path) -> None:
     assert result.files_merged == 5
     (merged,) = (root / "parquet").glob("*.parquet")
     assert file_version(pq.read_schema(merged)) == FORMAT_V2
+    assert not scan_rollups(root).complete  # merged with the v1 file: still not all rolled up
     rows = read_rows(root)
     assert len(rows) == 23
     # the v1 frames now sit in a v2 file: their durations are rounded to the µs, nothing else changed
