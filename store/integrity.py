@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from smythtop.store.catalog import list_journals, list_parquet, orphaned, parse_parquet_name, rel, superseded
+from smythtop.store.catalog import (
+    ParquetFile,
+    list_journals,
+    list_parquet,
+    orphaned,
+    parse_parquet_name,
+    rel,
+    superseded,
+)
 from smythtop.store.framing import read_records
 from smythtop.store.layout import KNOWN_NAMES, open_store
 from smythtop.store.paths import (
@@ -112,40 +120,15 @@ def check(root: str | os.PathLike[str] | None = None, *, shared: bool = False) -
             _extend_range(report, min(ts), max(ts))
     report.writers_alive = sum(writers.values())
     report.writers_dead = len(writers) - report.writers_alive
-    for f in list_parquet(path):
-        if rel(path, f.path) in skip:
-            continue
-        try:
-            st = f.path.stat()
-            rows = _verified_rows(f.path, st)
-        except FileNotFoundError:
-            continue
-        except NOT_DAMAGE:
-            raise
-        except DAMAGE_ERRORS as exc:
-            report.unreadable_parquet.append(f"{f.name}: {exc}")
-            continue
+    for f, size, rows in _readable(path, PARQUET_DIR, skip, report):
         report.parquet_files += 1
         report.parquet_frames += rows
-        report.parquet_bytes += st.st_size
+        report.parquet_bytes += size
         if rows:
             _extend_range(report, f.min_ts, f.max_ts)
-    skip |= orphaned(path)
-    for f in list_parquet(path, ROLLUP_DIR):
-        if rel(path, f.path) in skip:
-            continue
-        try:
-            st = f.path.stat()
-            _verified_rows(f.path, st)
-        except FileNotFoundError:
-            continue
-        except NOT_DAMAGE:
-            raise
-        except DAMAGE_ERRORS as exc:
-            report.unreadable_parquet.append(f"{ROLLUP_DIR}/{f.name}: {exc}")
-            continue
+    for _, size, _ in _readable(path, ROLLUP_DIR, skip | orphaned(path), report):
         report.rollup_files += 1
-        report.rollup_bytes += st.st_size
+        report.rollup_bytes += size
     listed = {f.path for f in (*list_parquet(path), *list_parquet(path, ROLLUP_DIR))}
     for gone in [p for p in _verified if p.is_relative_to(path) and p not in listed]:
         _verified.pop(gone, None)
@@ -156,6 +139,28 @@ def check(root: str | os.PathLike[str] | None = None, *, shared: bool = False) -
     report.pending_journals = len(list_journals(path))
     report.unknown_files = unknown_files(path)
     return report
+
+
+def _readable(
+    root: Path, directory: str, skip: set[str], report: CheckReport
+) -> Iterator[tuple[ParquetFile, int, int]]:
+    """(file, bytes, rows) of each published file in `directory` whose pages pass their checksums; the others
+    go to `report.unreadable_parquet` (rollup files named with their directory)."""
+    prefix = "" if directory == PARQUET_DIR else f"{directory}/"
+    for f in list_parquet(root, directory):
+        if rel(root, f.path) in skip:
+            continue
+        try:
+            st = f.path.stat()
+            rows = _verified_rows(f.path, st)
+        except FileNotFoundError:
+            continue
+        except NOT_DAMAGE:
+            raise
+        except DAMAGE_ERRORS as exc:
+            report.unreadable_parquet.append(f"{prefix}{f.name}: {exc}")
+            continue
+        yield f, st.st_size, rows
 
 
 def unknown_files(root: Path) -> list[str]:

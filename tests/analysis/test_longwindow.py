@@ -11,41 +11,21 @@ import pytest
 from smythtop.analysis import longwindow
 from smythtop.analysis.report import build_live, live_from_cube
 from smythtop.analysis.thresholds import Thresholds
+from test_analysis_partial import _mixed  # the partial tests' frames: agents, models, nulls, errors, weights
 
 from smythtop import store
 
 S = 10**9
 HOUR = 3600 * S
 START = 1_748_822_400 * S + 23 * S  # mid-minute
-MODELS = [(None, None), ("gpt-4o", "openai"), ("claude-sonnet-4", "anthropic")]
-
-
-def _frames(n: int, span_ns: int, seed: int) -> list[dict]:
-    rng = np.random.default_rng(seed)
-    out = []
-    for i in range(n):
-        model, provider = MODELS[i % 3]
-        llm = model is not None
-        out.append({
-            "ts": START + int(rng.integers(0, span_ns)),
-            "agent_id": f"agent-{i % 3}",
-            "component": f"c{int(rng.integers(0, 4))}",
-            "total_ms": round(float(rng.lognormal(4.0, 1.2)), 3),  # whole µs, as compacted files keep them
-            "success": bool(rng.random() > 0.08),
-            "sample_rate": [1.0, 0.5, 0.25][i % 3],
-            "model": model,
-            "provider": provider,
-            "input_tokens": int(rng.integers(10, 5000)) if llm else None,
-            "cost_usd": float(rng.integers(1, 10**6)) * 1e-9 if llm and i % 7 else None,
-            "mem_pressure": float(rng.random()),
-        })  # fmt: skip
-    return out
 
 
 @pytest.fixture(scope="module")
 def rolled(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict]]:
     root = tmp_path_factory.mktemp("longwindow") / "store"
-    frames = _frames(12_000, 30 * HOUR, seed=11)
+    mixed = _mixed(np.random.default_rng(11), 12_000, START, 30 * HOUR, components=4)
+    frames = mixed.with_columns(pl.col("ts").dt.epoch("ns")).to_dicts()  # the Writer takes ints
+    frames = [{k: v for k, v in f.items() if v is not None} for f in frames]
     for part in np.array_split(np.arange(len(frames) - 300), 3):
         with store.Writer(root) as w:
             w.append_many([frames[i] for i in part])
