@@ -13,7 +13,9 @@ the limit, shared between the success and error rows in proportion to their weig
 wide (sketch K = 100), so only executions within 1 % of the threshold can be counted on the wrong side.
 
 The window covers whole minutes: its start moves back to its minute and its end forward to the next minute
-(`window_for`), the raw frames read for comparison must be cut the same way.
+(`window_for`), the raw frames read for comparison must be cut the same way. The TTFT, input-token and
+memory-delta sketches are kept per hour in rollups (store/rollups.py `HOURLY`): their percentiles cover the
+whole hours that start in the window.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 import smythtop.store.compaction as compaction
-from smythtop.store.rollups import MINUTE_NS, SCHEMA, RollupScan, aggregate, merge, scan_rollups
+from smythtop.store.rollups import HOURLY, MINUTE_NS, SCHEMA, RollupScan, aggregate, merge, scan_rollups
 from smythtop.store.sketch import K, bin_of
 
 from smythtop import store
@@ -130,6 +130,8 @@ def test_merged_rollups_equal_the_rollup_of_all_frames(root: Path) -> None:
     bins = raw.select(bin_of(pl.col("total_ms"), K).alias("_bin")).unique()["_bin"].sort()
     have = after.sketch.filter(pl.col("metric") == "total_ms")["_bin"].unique().sort()
     assert have.to_list() == bins.to_list()
+    hourly = after.sketch.filter(pl.col("metric").is_in(HOURLY))
+    assert hourly.height and (hourly["t"] % (60 * MINUTE_NS) == 0).all()  # window-level sketches: per hour
 
 
 def test_retention_keeps_rollups_longer_than_raw_frames(root: Path) -> None:
