@@ -61,15 +61,17 @@ def _data_dir() -> Path:
 def big_store() -> Path:
     """10M frames over 24 h, built once (about a minute) and reused."""
     root = _data_dir() / "smythtop-bench-app-10m"
-    marker = root / "READY"
+    marker = root.with_name(root.name + ".READY")  # beside the store: a store holds only its own files
     if marker.exists():
         return root
     import pyarrow.parquet as pq
     from smythtop.store.catalog import KIND_MERGE, parquet_name
+    from smythtop.store.layout import open_store
     from smythtop.store.paths import PARQUET_DIR
 
     from bench.frames import realistic_table
 
+    open_store(root, write=True)  # the store's marker and lock, as a Writer would leave them
     out = root / PARQUET_DIR
     out.mkdir(parents=True, exist_ok=True)
     per, span = N_FRAMES // CHUNKS, DAY_S / CHUNKS
