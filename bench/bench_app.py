@@ -219,6 +219,10 @@ def live(table: Table, root: Path) -> None:
 
 def _live_rows(table: Table, new: LiveRun, old: LiveRun, hog: bool) -> None:
     when = ", CPU hog on one core" if hog else ", quiet"
+    if not new.total or not old.total or not new.latencies:  # e.g. one tick held the whole run: say so
+        table.add("app", f"live run{when}: too few ticks to measure", len(new.total), "ticks",
+                  peer=f"reference path: {len(old.total)} ticks")  # fmt: skip
+        return
     ratio = statistics.median(old.total) / statistics.median(new.total)
     table.add("app", f"live tick worker time at 10K frames/s (median){when}", statistics.median(new.total), "ms",
               goal="<= 100 ms", peer=f"{ratio:.1f}x faster than rebuilding ({statistics.median(old.total):.0f} ms); "
