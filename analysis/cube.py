@@ -74,7 +74,7 @@ def dim_key(component: pl.Expr) -> pl.Expr:
     return (parts[0] ^ parts[1] ^ parts[2] ^ parts[3]).alias("k")
 
 
-def _weighted_sums(frame: pl.LazyFrame, aggs: list[pl.Expr]) -> pl.LazyFrame:
+def weighted_sums(frame: pl.LazyFrame, aggs: list[pl.Expr]) -> pl.LazyFrame:
     """Plain sums per (k, b, sample_rate, success) -> weighted sums per (k, b, success).
 
     Only plain `col.sum()`/`len()` of null-free numeric columns go into the raw-row group-by: that is
@@ -95,6 +95,51 @@ def _weighted_sums(frame: pl.LazyFrame, aggs: list[pl.Expr]) -> pl.LazyFrame:
     )
 
 
+def slo_of(thresholds: Thresholds) -> pl.Expr:
+    """Each frame's latency SLO: its component's own, else the LLM-call default for a frame with a model, else
+    the default (docs/ANALYSIS.md, "Why two component defaults")."""
+    overrides = thresholds.latency_p95_ms_by_component
+    by_kind = (
+        pl.when(pl.col("model").is_not_null()).then(thresholds.llm_latency_p95_ms).otherwise(thresholds.latency_p95_ms)
+    )
+    if not overrides:
+        return by_kind
+    return pl.col("component").replace_strict(dict(overrides), default=by_kind, return_dtype=pl.Float64)
+
+
+def exact_columns(thresholds: Thresholds, *, self_time: bool = True) -> dict[str, pl.Expr]:
+    """Per-frame values whose weighted sums are exact over every frame (`Cube.sums`, `partial` sums). With
+    `self_time` (frames annotated by `selftime`) an execution's SLO hit is judged on its self time, the parent on
+    its own work; without it (partials, rollups: no span tree) on its total."""
+    rc = pl.col("retry_count").fill_null(0).cast(pl.Float64)
+    return {
+        **{f"{c}_sum": pl.col(c).fill_null(0) for c in EXACT_SUMMED},
+        "cost_usd_w": pl.col("cost_usd").is_not_null(),
+        "model_w": pl.col("model").is_not_null(),
+        "unpriced": pl.col("model").is_not_null() & pl.col("cost_usd").is_null(),
+        "slo_ok": pl.col("self_ms" if self_time else "total_ms") <= slo_of(thresholds),
+        "retry_ms": pl.col("total_ms") * rc / (rc + 1.0),
+    }
+
+
+def self_columns() -> dict[str, pl.Expr]:
+    """The self-time sums (`selftime.annotate`'s columns), which only a cube built from raw frames has."""
+    return {
+        "self_ms_sum": pl.col("self_ms").fill_null(0),
+        "own_fail": pl.col("own_fail"),
+        "own_failed_ms": pl.when(pl.col("own_fail")).then(pl.col("total_ms")).otherwise(0.0),
+    }
+
+
+def estimated_columns(thresholds: Thresholds) -> dict[str, pl.Expr]:
+    """Per-frame values for the means and shares that `build` takes from its subsample above SUBSAMPLE_ROWS."""
+    return {
+        **{f"{c}_sum": pl.col(c).fill_null(0) for c in ESTIMATED},
+        **{f"{c}_w": pl.col(c).is_not_null() for c in ESTIMATED},
+        "mem_over": (pl.col("mem_pressure") >= thresholds.memory_pressure).fill_null(False),
+    }
+
+
 def _sums_of(columns: dict[str, pl.Expr]) -> tuple[dict[str, pl.Expr], list[pl.Expr]]:
     """Null-free numeric columns to add before grouping, and their plain sums."""
     return columns, [pl.col(name).sum() for name in columns]
@@ -111,28 +156,8 @@ def build(df: pl.DataFrame, window: Window, thresholds: Thresholds) -> Cube:
     first = df.select(pl.col("k").arg_unique()).to_series()
     dims = df[first, ["k", *DIM]].with_columns(component=df["_folded"].gather(first))
 
-    overrides = thresholds.latency_p95_ms_by_component
-    by_kind = (
-        pl.when(pl.col("model").is_not_null()).then(thresholds.llm_latency_p95_ms).otherwise(thresholds.latency_p95_ms)
-    )
-    slo = (
-        pl.col("component").replace_strict(dict(overrides), default=by_kind, return_dtype=pl.Float64)
-        if overrides
-        else by_kind
-    )
-    rc = pl.col("retry_count").fill_null(0).cast(pl.Float64)
-    exact_cols, exact_aggs = _sums_of({
-        **{f"{c}_sum": pl.col(c).fill_null(0) for c in EXACT_SUMMED},
-        "cost_usd_w": pl.col("cost_usd").is_not_null(),
-        "model_w": pl.col("model").is_not_null(),
-        "unpriced": pl.col("model").is_not_null() & pl.col("cost_usd").is_null(),
-        "slo_ok": pl.col("self_ms") <= slo,  # a parent is judged on its own work, not its children's
-        "retry_ms": pl.col("total_ms") * rc / (rc + 1.0),
-        "self_ms_sum": pl.col("self_ms").fill_null(0),
-        "own_fail": pl.col("own_fail"),
-        "own_failed_ms": pl.when(pl.col("own_fail")).then(pl.col("total_ms")).otherwise(0.0),
-    })  # fmt: skip
-    exact = _weighted_sums(
+    exact_cols, exact_aggs = _sums_of(exact_columns(thresholds) | self_columns())
+    exact = weighted_sums(
         df.lazy().select("k", "b", "sample_rate", "success", **exact_cols), [pl.len().alias("rows"), *exact_aggs]
     )
 
@@ -145,12 +170,8 @@ def build(df: pl.DataFrame, window: Window, thresholds: Thresholds) -> Cube:
             sample_rate=pl.col("sample_rate") / m, w=pl.col("w") * m
         )
     sub_df = sub.collect()
-    est_cols, est_aggs = _sums_of({
-        **{f"{c}_sum": pl.col(c).fill_null(0) for c in ESTIMATED},
-        **{f"{c}_w": pl.col(c).is_not_null() for c in ESTIMATED},
-        "mem_over": (pl.col("mem_pressure") >= thresholds.memory_pressure).fill_null(False),
-    })  # fmt: skip
-    estimated = _weighted_sums(sub_df.lazy().select("k", "b", "sample_rate", "success", **est_cols), est_aggs)
+    est_cols, est_aggs = _sums_of(estimated_columns(thresholds))
+    estimated = weighted_sums(sub_df.lazy().select("k", "b", "sample_rate", "success", **est_cols), est_aggs)
     lat_b = wt.histogram(sub_df, ["component", "b"], "total_ms", K_SERIES)
     lat_k = wt.histogram(sub_df, ["k"], "total_ms", K)
     ttft_k = wt.histogram(sub_df, ["k"], "ttft_ms", K)

@@ -75,12 +75,14 @@ def component_detail(
     window_to: datetime | None = None,
     thresholds: Thresholds | None = None,
     baseline: Baseline | None = None,
+    bucket_ns: int | None = None,
 ) -> Detail:
     """Stats, latency series and histogram, phases, errors, models, baseline comparison, callers/callees and
-    the slowest traces of one component. Raises UnknownComponent if it has no frames in the window."""
+    the slowest traces of one component. Raises UnknownComponent if it has no frames in the window.
+    `bucket_ns` fixes the series' bucket width (a live window aligned to it), as in `report.build_live`."""
     th = thresholds or Thresholds()
     priced = pricing.read_time_priced(scope(frames, window_from, window_to), th.prices)
-    df, win = prepare(priced, window_from, window_to)
+    df, win = prepare(priced, window_from, window_to, bucket_ns=bucket_ns)
     df = selftime.annotate(df)  # over the whole window: a component's children are other components
     mine = df.filter(pl.col("component") == component)
     if mine.height == 0:

@@ -68,7 +68,7 @@ class LivePart:
 
     report: LiveReport
     scoped: pl.LazyFrame
-    df: pl.DataFrame
+    df: pl.DataFrame | None  # the prepared window frames, when the cube was built from them
     window: Window
     cube: cube.Cube
     comps: pl.DataFrame
@@ -114,9 +114,10 @@ def build_report(
     window_to: datetime | None = None,
     thresholds: Thresholds | None = None,
     baselines: Mapping[str, Baseline] | None = None,
+    bucket_ns: int | None = None,
 ) -> Report:
     """Everything smythtop knows about the frames in [window_from, window_to) (bounds default to the data)."""
-    live = build_live(frames, window_from=window_from, window_to=window_to, thresholds=thresholds)
+    live = build_live(frames, window_from=window_from, window_to=window_to, thresholds=thresholds, bucket_ns=bucket_ns)
     return compose(live.report, build_slow(live, baselines=baselines))
 
 
@@ -133,13 +134,20 @@ def build_live(
     window_from: datetime | None = None,
     window_to: datetime | None = None,
     thresholds: Thresholds | None = None,
+    bucket_ns: int | None = None,
 ) -> LivePart:
-    """What the live panes show, recomputed every tick: summary, components (with trend), models, cost series."""
+    """What the live panes show, recomputed every tick: summary, components (with trend), models, cost series.
+    `bucket_ns` fixes the bucket width (a live window aligned to it), else the window picks it."""
     th = thresholds or Thresholds()
     scoped = pricing.read_time_priced(scope(frames, window_from, window_to), th.prices)
-    df, win = prepare(scoped, window_from, window_to, columns=REPORT_COLUMNS, extra=selftime.KEYS)
-    c = cube.build(df, win, th)
+    df, win = prepare(scoped, window_from, window_to, columns=REPORT_COLUMNS, extra=selftime.KEYS, bucket_ns=bucket_ns)
+    return live_from_cube(cube.build(df, win, th), scoped, th, df)
 
+
+def live_from_cube(c: cube.Cube, scoped: pl.LazyFrame, th: Thresholds, df: pl.DataFrame | None = None) -> LivePart:
+    """The live part from a cube however it was built (`cube.build`, or merged partials: `analysis.partial`).
+    `scoped` (the window's raw frames, lazy) is read only by the slow part, for span trees and baselines."""
+    win = c.window
     comps, overall_df, per_bucket, fleet_bucket, llm_total_df = rollups(c, [
         (["component"], False), ([], False), (["component", "b"], False), (["b"], False), ([], True),
     ])  # fmt: skip
@@ -234,8 +242,11 @@ def build_slow(live: LivePart, *, baselines: Mapping[str, Baseline] | None = Non
     )
 
     regressions = []
+    df = live.df
+    if baselines and df is None:
+        df, _ = prepare(live.scoped, win.start_ns, win.end_ns, columns=REPORT_COLUMNS, bucket_ns=win.bucket_ns)
     for name, base in (baselines or {}).items():
-        current = sample_component(live.df, name, iso(win.start_ns), iso(win.end_ns))
+        current = sample_component(df, name, iso(win.start_ns), iso(win.end_ns))
         if current is not None:
             regressions += [_regression(r) for r in compare(base, current) if r.regressed]
     regressions.sort(key=lambda r: (r.p_value, r.component, r.metric))

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import polars as pl
+from smythtop.store.sketch import bin_of  # the store's rollups bin values the same way
 
 W = pl.col("w")
 _EPS = 1e-12
@@ -20,12 +21,6 @@ _EPS = 1e-12
 def mean_of(name: str) -> pl.Expr:
     """The weighted mean from `<name>_sum` / `<name>_w`, null where nothing was measured."""
     return pl.when(pl.col(f"{name}_w") > 0).then(pl.col(f"{name}_sum") / pl.col(f"{name}_w")).alias(name)
-
-
-def bin_of(expr: pl.Expr, k: int) -> pl.Expr:
-    """A bin index monotone in the value: sign(x) * floor(k * ln(1 + |x|))."""
-    x = expr.cast(pl.Float64)
-    return (x.sign() * (x.abs().log1p() * k).floor()).cast(pl.Int32)
 
 
 def histogram(frame: pl.DataFrame | pl.LazyFrame, by: Sequence[str], value: str, k: int) -> pl.LazyFrame:

@@ -156,16 +156,33 @@ class Window:
 
 
 def make_window(
-    start_ns: int, end_ns: int, target_buckets: int = TARGET_BUCKETS, covered: Coverage | None = None
+    start_ns: int,
+    end_ns: int,
+    target_buckets: int = TARGET_BUCKETS,
+    covered: Coverage | None = None,
+    bucket_ns: int | None = None,
 ) -> Window:
-    """The bucket grid of [start_ns, end_ns); `covered` defaults to the whole window (`coverage.whole`)."""
-    span_s = max((end_ns - start_ns) / NS_PER_S, 1.0)
-    width = next((s for s in NICE_BUCKETS_S if span_s / s <= target_buckets), None)
-    if width is None:  # longer than TARGET_BUCKETS days: whole days, as many as needed to fit
-        width = 86400 * -(-int(span_s) // (86400 * target_buckets))
-    bucket_ns = width * NS_PER_S
+    """[start, end) in buckets of `bucket_ns`, by default the nicest width giving <= target_buckets buckets;
+    `covered` defaults to the whole window (`coverage.whole`)."""
+    if bucket_ns is None:
+        span_s = max((end_ns - start_ns) / NS_PER_S, 1.0)
+        width = next((s for s in NICE_BUCKETS_S if span_s / s <= target_buckets), None)
+        if width is None:  # longer than TARGET_BUCKETS days: whole days, as many as needed to fit
+            width = 86400 * -(-int(span_s) // (86400 * target_buckets))
+        bucket_ns = width * NS_PER_S
     n = max(1, -(-(end_ns - start_ns) // bucket_ns))
     return Window(start_ns, end_ns, bucket_ns, int(n), covered or coverage.whole(start_ns, end_ns))
+
+
+def aligned(span_ns: int, now_ns: int, target_buckets: int = TARGET_BUCKETS) -> Window:
+    """The live window of a span at `now`: whole buckets aligned to wall-clock multiples of the width (like
+    Prometheus steps) plus the current partial one, so it starts up to one bucket before `now - span`.
+
+    Aligned buckets are what lets the live app keep one partial aggregate per bucket (`analysis.partial`):
+    a bucket's bounds never move, so frames only ever enter the newest bucket and whole buckets leave.
+    """
+    width = make_window(0, span_ns, target_buckets).bucket_ns
+    return make_window((now_ns - span_ns) // width * width, now_ns, bucket_ns=width)
 
 
 def conform(frames: pl.DataFrame | pl.LazyFrame, columns: tuple[str, ...] = COLUMNS) -> pl.LazyFrame:
@@ -201,7 +218,7 @@ def scope(
     return lf
 
 
-def _weighted(lf: pl.LazyFrame) -> pl.LazyFrame:
+def weighted(lf: pl.LazyFrame) -> pl.LazyFrame:
     return lf.with_columns(
         w=1.0 / pl.col("sample_rate").fill_null(1.0),
         t=pl.col("ts").dt.epoch("ns"),
@@ -215,7 +232,7 @@ def _bucket(win: Window) -> pl.Expr:
 
 def derived(lf: pl.LazyFrame, win: Window) -> pl.LazyFrame:
     """A scoped LazyFrame with the same `w`, `t` and `b` columns that `prepare` adds."""
-    return _weighted(lf).with_columns(_bucket(win))
+    return weighted(lf).with_columns(_bucket(win))
 
 
 def prepare(
@@ -226,16 +243,18 @@ def prepare(
     columns: tuple[str, ...] = COLUMNS,
     target_buckets: int = TARGET_BUCKETS,
     extra: Mapping[str, pl.Expr] | None = None,
+    bucket_ns: int | None = None,
 ) -> tuple[pl.DataFrame, Window]:
     """Frames in [from, to) (only `columns`, plus `extra` named expressions of the conformed frame), with `w`
     (weight), `t` (ts as ns int) and `b` (bucket) added.
 
     A bound left out is taken from the data: the window then runs from the first frame to just after the last.
-    The window's `coverage` is measured on the frames in it (`analysis.coverage.measure`).
+    The window's `coverage` is measured on the frames in it (`analysis.coverage.measure`). `bucket_ns` fixes the
+    bucket width (an `aligned` live window), else `make_window` picks it.
     """
     lo = explicit_from = to_ns(window_from) if window_from is not None else None
     hi = explicit_to = to_ns(window_to) if window_to is not None else None
-    df = _weighted(scope(frames, window_from, window_to).select(*columns, **(extra or {}))).collect()
+    df = weighted(scope(frames, window_from, window_to).select(*columns, **(extra or {}))).collect()
     if lo is None or hi is None:
         bounds = df.select(lo=pl.col("t").min(), hi=pl.col("t").max()).row(0)
         if lo is None:
@@ -245,5 +264,5 @@ def prepare(
     if hi < lo:
         raise ValueError("the window ends before it starts")
     covered = coverage.measure(df, explicit_from, explicit_to)
-    win = make_window(lo, hi, target_buckets, covered)
+    win = make_window(lo, hi, target_buckets, covered, bucket_ns)
     return df.with_columns(_bucket(win)), win

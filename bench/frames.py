@@ -471,7 +471,9 @@ def realistic_table(
         "sample_rate": pa.array(sample_rate[o], f64),
         "tags": _tags(rng, agent, trace, n_traces),
     }
-    return pa.Table.from_arrays([columns[f] for f in FIELDS], schema=store.arrow_schema())
+    schema = store.arrow_schema()  # fields this mix does not model (the capture extension) are null
+    nulls = {f.name: pa.nulls(len(columns["ts"]), f.type) for f in schema if f.name not in columns}
+    return pa.Table.from_arrays([columns[f] if f in columns else nulls[f] for f in FIELDS], schema=schema)
 
 
 def realistic_frames(

@@ -195,8 +195,14 @@ class ModelPrice(_Section):
 class AdvancedConfig(_Section):
     """[advanced]: store maintenance."""
 
-    # applied after compaction by `smythtop serve`'s maintenance and the demo fleet (`smythtop store retention --days`)
-    retention_days: Positive = 30.0
+    # Raw frames are kept this long (`store.apply_retention(days=...)`; applied after compaction by `smythtop
+    # serve`'s maintenance and the demo fleet, `smythtop store retention --days` by hand). A week of raw frames
+    # serves every drill-down into spans.
+    retention_days: Positive = 7.0
+    # Rollups (per-minute aggregates, store/rollups.py) are kept this long (`apply_retention(rollup_days=...)`,
+    # `--rollup-days`): long windows answer from them after the raw frames are gone. About 1 KB per active
+    # (minute, agent, component, model) a day of steady traffic, so 90 days stay small.
+    rollup_retention_days: Positive = 90.0
     compression: bool = True  # seed compatibility: the store always writes zstd Parquet
 
 

@@ -48,6 +48,7 @@ class Maintenance:
         every_s: float,
         retention_days: float | None,
         retention_max_bytes: int | None = None,
+        rollup_retention_days: float | None = None,
     ) -> None:
         if not every_s > 0:
             raise ValueError("every_s must be positive")
@@ -55,6 +56,7 @@ class Maintenance:
         self.every_s = every_s
         self.retention_days = retention_days
         self.retention_max_bytes = retention_max_bytes
+        self.rollup_retention_days = rollup_retention_days  # None: the store's default (docs/FORMAT.md section 6)
         self.stats = MaintenanceStats()
         self._stop = threading.Event()
         self._pass_lock = threading.Lock()  # the thread's pass and an owner's final pass never overlap
@@ -78,7 +80,10 @@ class Maintenance:
                 stats.files_merged += result.files_merged
                 if self.retention_days is not None:
                     expired = store.apply_retention(
-                        self.root, days=self.retention_days, max_bytes=self.retention_max_bytes
+                        self.root,
+                        days=self.retention_days,
+                        max_bytes=self.retention_max_bytes,
+                        rollup_days=self.rollup_retention_days,
                     )
                     stats.files_removed += len(expired.removed)
                     stats.frames_expired += expired.trimmed_frames

@@ -23,6 +23,8 @@ from smythtop.store.wal import Writer
 
 _LAZY = {
     "scan": "smythtop.store.reader",
+    "scan_rollups": "smythtop.store.rollups",
+    "RollupScan": "smythtop.store.rollups",
     "read_wal": "smythtop.store.reader",
     "unrecorded": "smythtop.store.reader",
     "compact": "smythtop.store.compaction",

@@ -13,6 +13,7 @@ from smythtop.store.paths import (
     JOURNAL_DIR,
     PARQUET_DIR,
     PARQUET_SUFFIX,
+    ROLLUP_DIR,
     TMP_PREFIX,
     WAL_DIR,
     atomic_write_bytes,
@@ -51,10 +52,11 @@ def parse_parquet_name(path: Path) -> ParquetFile | None:
         return None
 
 
-def list_parquet(root: Path) -> list[ParquetFile]:
-    """Published Parquet files, oldest first; temp files are never listed."""
+def list_parquet(root: Path, directory: str = PARQUET_DIR) -> list[ParquetFile]:
+    """Published Parquet files (frames, or rollups with `directory=ROLLUP_DIR`), oldest first; temp files are
+    never listed."""
     try:
-        with os.scandir(root / PARQUET_DIR) as it:  # a symlink is not a published file: never followed
+        with os.scandir(root / directory) as it:  # a symlink is not a published file: never followed
             entries = [Path(e.path) for e in it if e.is_file(follow_symlinks=False)]
     except FileNotFoundError:
         return []
@@ -64,19 +66,25 @@ def list_parquet(root: Path) -> list[ParquetFile]:
 
 @dataclass(frozen=True, slots=True)
 class Journal:
-    """An intent: `target` replaces `sources` (store-relative paths). Written before publish."""
+    """An intent: `target` replaces `sources` (store-relative paths). Written before publish. `also` names files
+    published with the target (a frames file's rollup), renamed before it: with the target missing they are
+    rolled back."""
 
     path: Path
     target: str
     sources: tuple[str, ...]
+    also: tuple[str, ...] = ()
 
 
-def write_journal(root: Path, target: str, sources: list[str]) -> Journal:
+def write_journal(root: Path, target: str, sources: list[str], also: list[str] | None = None) -> Journal:
     directory = root / JOURNAL_DIR
     directory.mkdir(mode=0o700, exist_ok=True)
     path = directory / f"{secrets.token_hex(8)}.json"
-    atomic_write_bytes(path, json.dumps({"target": target, "sources": sources}).encode())
-    return Journal(path, target, tuple(sources))
+    intent: dict = {"target": target, "sources": sources}
+    if also:
+        intent["also"] = also
+    atomic_write_bytes(path, json.dumps(intent).encode())
+    return Journal(path, target, tuple(sources), tuple(also or ()))
 
 
 def list_journals(root: Path) -> list[Journal]:
@@ -88,19 +96,24 @@ def list_journals(root: Path) -> list[Journal]:
     for path in paths:
         try:
             data = json.loads(read_nofollow(path))
-            journal = Journal(path, str(data["target"]), tuple(str(s) for s in data["sources"]))
+            journal = Journal(
+                path,
+                str(data["target"]),
+                tuple(str(s) for s in data["sources"]),
+                tuple(str(s) for s in data.get("also", ())),
+            )
         except (OSError, ValueError, KeyError, TypeError):
             continue  # a journal is published atomically; an unreadable one is from a foreign tool
-        if in_layout(journal.target) and all(in_layout(s) for s in journal.sources):
+        if all(in_layout(p) for p in (journal.target, *journal.sources, *journal.also)):
             out.append(journal)  # else not ours: never acted on (`check` reports it)
     return out
 
 
 def in_layout(relpath: str) -> bool:
-    """A path a journal may name: `parquet/<file name>` or `wal/<writer>/<segment>`, nothing absolute or
-    with `..` (a journal naming `../victim` once made compaction delete the victim's file)."""
+    """A path a journal may name: `parquet/<file name>`, `rollups/<file name>` or `wal/<writer>/<segment>`,
+    nothing absolute or with `..` (a journal naming `../victim` once made compaction delete the victim's file)."""
     parts = relpath.split("/")
-    if len(parts) == 2 and parts[0] == PARQUET_DIR:
+    if len(parts) == 2 and parts[0] in (PARQUET_DIR, ROLLUP_DIR):
         return parse_parquet_name(Path(parts[1])) is not None and not parts[1].startswith(TMP_PREFIX)
     return (
         len(parts) == 3
@@ -117,6 +130,16 @@ def superseded(root: Path) -> set[str]:
     for journal in list_journals(root):
         if (root / journal.target).exists():
             out.update(journal.sources)
+    return out
+
+
+def orphaned(root: Path) -> set[str]:
+    """Files published with a target that a crash left unpublished (`Journal.also`): never read; recovery
+    deletes them, and the sources, still in place, are compacted again."""
+    out: set[str] = set()
+    for journal in list_journals(root):
+        if not (root / journal.target).exists():
+            out.update(journal.also)
     return out
 
 

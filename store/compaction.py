@@ -17,8 +17,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
+from smythtop.store import rollups
 from smythtop.store.catalog import (
     KIND_MERGE,
     KIND_WAL,
@@ -33,6 +35,7 @@ from smythtop.store.catalog import (
 )
 from smythtop.store.columns import ARROW_SCHEMA, rows_to_arrow
 from smythtop.store.errors import StoreUnavailable
+from smythtop.store.framefile import ROLLED_UP_KEY, WRITE_OPTIONS, rolled_up, to_v2
 from smythtop.store.framing import Damage, gc_paused, read_records
 from smythtop.store.layout import open_store
 from smythtop.store.locks import compactor_lock, publish_lock
@@ -41,6 +44,7 @@ from smythtop.store.paths import (
     JOURNAL_DIR,
     PARQUET_DIR,
     QUARANTINE_DIR,
+    ROLLUP_DIR,
     TMP_PREFIX,
     WAL_DIR,
     WRITER_LOCK,
@@ -62,12 +66,6 @@ MERGE_SMALL_BYTES = 8 << 20
 MERGE_MIN_AGE_S = 60.0
 ZSTD_LEVEL = 3  # measured: level 9 saves 1.5 B/frame for twice the write time; 3 ~ 6 in size
 STALE_WRITER_SETUP_S = 60.0
-# Measured on a realistic mix (bench_store): dictionary for the columns that repeat, plain for
-# random ids and ts, byte-stream-split for durations (a column with a dictionary falls back to
-# plain, not to BSS) gives 88 B/frame against 102 B with BSS on every float.
-_DURATION_COLUMNS = [f.name for f in ARROW_SCHEMA if f.name.endswith("_ms")]
-_NO_DICTIONARY = {"ts", "trace_id", "span_id", "parent_span_id", *_DURATION_COLUMNS}
-_DICTIONARY_COLUMNS = [f.name for f in ARROW_SCHEMA if f.name not in _NO_DICTIONARY]
 
 
 @dataclass
@@ -82,12 +80,19 @@ class CompactionResult:
     journals_recovered: int = 0
     temp_files_removed: int = 0
     parquet_quarantined: list[str] = field(default_factory=list)  # damaged files the merge moved aside
+    rollups_merged: int = 0  # small rollup files re-aggregated into fewer
 
 
-def write_parquet(table: pa.Table, path: Path, *, sources: list[dict] | list[str], kind: str) -> None:
-    """Write and fsync; provenance goes into the file's key-value metadata."""
+def write_parquet(
+    table: pa.Table, path: Path, *, sources: list[dict] | list[str], kind: str, rolled_up: bool = False
+) -> None:
+    """Write as frame file v2 (`framefile`) and fsync; provenance goes into the file's key-value metadata, and
+    `rolled_up` marks a file whose every row is in the rollups."""
+    table = to_v2(table)
     meta = dict(table.schema.metadata or {})
     meta[SOURCES_KEY] = json.dumps({"kind": kind, "sources": sources}).encode()
+    if rolled_up:
+        meta[ROLLED_UP_KEY] = b"1"
     table = table.replace_schema_metadata(meta)
     # Opened by us with O_EXCL and 0600, so the file is never visible with looser permissions.
     with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE), "wb") as fh:
@@ -97,8 +102,7 @@ def write_parquet(table: pa.Table, path: Path, *, sources: list[dict] | list[str
             compression="zstd",
             compression_level=ZSTD_LEVEL,
             row_group_size=ROW_GROUP_ROWS,
-            use_byte_stream_split=_DURATION_COLUMNS,
-            use_dictionary=_DICTIONARY_COLUMNS,
+            **WRITE_OPTIONS,  # frame file v2: measured per column (`framefile`)
             write_page_checksum=True,  # a CRC32 per page: readers verify it (`pqfiles`)
         )
         fh.flush()
@@ -118,9 +122,17 @@ def _delete_sources(root: Path, sources: list[str]) -> None:
         unlink_in_store(root, source)
 
 
-def publish(root: Path, tmp: Path | None, journal: Journal | None, sources: list[str]) -> None:
-    """Rename `tmp` into place as the journal's target (if any), then delete `sources`."""
+def publish(
+    root: Path, tmp: Path | None, journal: Journal | None, sources: list[str], also: tuple[Path, ...] = ()
+) -> None:
+    """Rename `tmp` into place as the journal's target (if any), then delete `sources`. The `also` temp files
+    (the journal's `also`, in order) are renamed first, so a target in place means they are too."""
     with publish_lock(root):
+        if journal is not None:
+            for done, (path, target) in enumerate(zip(also, journal.also, strict=True)):
+                os.rename(path, root / target)
+                if done == len(also) - 1:
+                    fsync_dir((root / target).parent)
         if tmp is not None and journal is not None:
             os.rename(tmp, root / journal.target)
             fsync_dir(tmp.parent)
@@ -147,9 +159,11 @@ def _recover(root: Path, result: CompactionResult) -> None:
     for journal in list_journals(root):
         if (root / journal.target).exists():
             publish(root, None, None, list(journal.sources))
+        else:  # rolled back: the sources are still in place and will be compacted again
+            publish(root, None, None, list(journal.also))
         journal.path.unlink()
         result.journals_recovered += 1
-    for sub in (PARQUET_DIR, JOURNAL_DIR, QUARANTINE_DIR):
+    for sub in (PARQUET_DIR, JOURNAL_DIR, QUARANTINE_DIR, ROLLUP_DIR):
         for tmp in (root / sub).glob(f"{TMP_PREFIX}*"):
             if unlink_quiet(tmp):
                 result.temp_files_removed += 1
@@ -178,9 +192,14 @@ def _flush_group(
     ts = table.column("ts").cast(pa.int64())
     name = parquet_name(pa.compute.min(ts).as_py(), pa.compute.max(ts).as_py(), KIND_WAL)
     tmp = root / PARQUET_DIR / f"{TMP_PREFIX}{name}"
-    write_parquet(table, tmp, sources=sources, kind=KIND_WAL)
-    journal = write_journal(root, f"{PARQUET_DIR}/{name}", paths)
-    publish(root, tmp, journal, paths)
+    write_parquet(table, tmp, sources=sources, kind=KIND_WAL, rolled_up=True)
+    # the frames' rollup is published with them (one journal), so every frame leaving the WAL is rolled up once
+    rollup = rollups.aggregate(pl.from_arrow(table))  # type: ignore[arg-type]
+    rollup_name = rollups.name_of(rollup, KIND_WAL)
+    rollup_tmp = root / ROLLUP_DIR / f"{TMP_PREFIX}{rollup_name}"
+    rollups.write(rollup, rollup_tmp, sources=paths)
+    journal = write_journal(root, f"{PARQUET_DIR}/{name}", paths, also=[f"{ROLLUP_DIR}/{rollup_name}"])
+    publish(root, tmp, journal, paths, also=(rollup_tmp,))
     result.frames_written += len(rows)
     result.files_written.append(name)
 
@@ -247,12 +266,43 @@ def _merge_small(root: Path, max_rows: int, min_age_s: float, result: Compaction
         if len(tables) < 2:
             continue
         table = pa.concat_tables(table for _, table in tables)
-        name = publish_sorted(root, table, [rel(root, f.path) for f, _ in tables])
+        covered = all(rolled_up(f.path) for f, _ in tables)
+        name = publish_sorted(root, table, [rel(root, f.path) for f, _ in tables], rolled_up=covered)
         result.files_written.append(name)
         result.files_merged += len(tables)
 
 
-def publish_sorted(root: Path, table: pa.Table, sources: list[str]) -> str:
+def _merge_rollups(root: Path, min_age_s: float, result: CompactionResult) -> None:
+    """Each compaction writes a small rollup file: re-aggregate runs of them into one (a key's rows add up), so
+    a long window reads a few files of distinct keys. Same thresholds and publish protocol as frames files."""
+    now = time.time()
+    small: list[ParquetFile] = []
+    for f in rollups.list_rollups(root):
+        with contextlib.suppress(FileNotFoundError):
+            st = f.path.stat()
+            if st.st_size < MERGE_SMALL_BYTES and now - st.st_mtime >= min_age_s:
+                small.append(f)
+    if len(small) < MERGE_MIN_FILES:
+        return
+    parts, sources = [], []
+    for f in small:
+        rows = rollups.read(root, f.path)
+        if rows is None:
+            result.parquet_quarantined.append(f"{ROLLUP_DIR}/{f.name}")
+            continue
+        parts.append(rows)
+        sources.append(rel(root, f.path))
+    if len(parts) < 2:
+        return
+    merged = rollups.merge(pl.concat(parts))
+    name = rollups.name_of(merged, KIND_MERGE)
+    tmp = root / ROLLUP_DIR / f"{TMP_PREFIX}{name}"
+    rollups.write(merged, tmp, sources=sources)
+    publish(root, tmp, write_journal(root, f"{ROLLUP_DIR}/{name}", sources), sources)
+    result.rollups_merged += len(parts)
+
+
+def publish_sorted(root: Path, table: pa.Table, sources: list[str], *, rolled_up: bool) -> str:
     """Publish `table`'s rows sorted by ts as a kind-m file replacing `sources`; returns its name.
 
     The name's time range comes from the rows themselves, never from the sources' names, so a range
@@ -261,7 +311,9 @@ def publish_sorted(root: Path, table: pa.Table, sources: list[str]) -> str:
     ts = table.column("ts").cast(pa.int64())
     name = parquet_name(pa.compute.min(ts).as_py(), pa.compute.max(ts).as_py(), KIND_MERGE)
     tmp = root / PARQUET_DIR / f"{TMP_PREFIX}{name}"
-    write_parquet(table.replace_schema_metadata(ARROW_SCHEMA.metadata), tmp, sources=sources, kind=KIND_MERGE)
+    write_parquet(
+        table.replace_schema_metadata(ARROW_SCHEMA.metadata), tmp, sources=sources, kind=KIND_MERGE, rolled_up=rolled_up
+    )
     journal = write_journal(root, f"{PARQUET_DIR}/{name}", sources)
     publish(root, tmp, journal, sources)
     return name
@@ -296,7 +348,7 @@ def compact(
         return result
     try:
         open_store(path, write=True, shared=shared)
-        for sub in (PARQUET_DIR, JOURNAL_DIR, QUARANTINE_DIR, WAL_DIR):
+        for sub in (PARQUET_DIR, JOURNAL_DIR, QUARANTINE_DIR, WAL_DIR, ROLLUP_DIR):
             ensure_dir(path / sub)
         with compactor_lock(path) as ours:
             if not ours:
@@ -306,6 +358,7 @@ def compact(
             _compact_wal(path, max_rows_per_file, result)
             if merge:
                 _merge_small(path, max_rows_per_file, merge_min_age_s, result)
+                _merge_rollups(path, merge_min_age_s, result)
     except StoreUnavailable:
         raise  # a refused store (`open_store`) already says what and where
     except OSError as exc:

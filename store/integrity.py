@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from smythtop.store.catalog import list_journals, list_parquet, parse_parquet_name, rel, superseded
+from smythtop.store.catalog import (
+    ParquetFile,
+    list_journals,
+    list_parquet,
+    orphaned,
+    parse_parquet_name,
+    rel,
+    superseded,
+)
 from smythtop.store.framing import read_records
 from smythtop.store.layout import KNOWN_NAMES, open_store
 from smythtop.store.paths import (
@@ -15,6 +23,7 @@ from smythtop.store.paths import (
     PARQUET_DIR,
     PARQUET_SUFFIX,
     QUARANTINE_DIR,
+    ROLLUP_DIR,
     TMP_PREFIX,
     WAL_DIR,
     WRITER_LOCK,
@@ -36,6 +45,8 @@ class CheckReport:
     parquet_files: int = 0
     parquet_frames: int = 0
     parquet_bytes: int = 0
+    rollup_files: int = 0  # per-minute aggregates (store/rollups.py); damaged ones are listed in unreadable_parquet
+    rollup_bytes: int = 0
     damaged_regions: int = 0  # in WAL segments, not yet quarantined (the next compaction will)
     damaged_bytes: int = 0
     unreadable_parquet: list[str] = field(default_factory=list)  # truncated, or a page fails its checksum
@@ -109,25 +120,16 @@ def check(root: str | os.PathLike[str] | None = None, *, shared: bool = False) -
             _extend_range(report, min(ts), max(ts))
     report.writers_alive = sum(writers.values())
     report.writers_dead = len(writers) - report.writers_alive
-    for f in list_parquet(path):
-        if rel(path, f.path) in skip:
-            continue
-        try:
-            st = f.path.stat()
-            rows = _verified_rows(f.path, st)
-        except FileNotFoundError:
-            continue
-        except NOT_DAMAGE:
-            raise
-        except DAMAGE_ERRORS as exc:
-            report.unreadable_parquet.append(f"{f.name}: {exc}")
-            continue
+    for f, size, rows in _readable(path, PARQUET_DIR, skip, report):
         report.parquet_files += 1
         report.parquet_frames += rows
-        report.parquet_bytes += st.st_size
+        report.parquet_bytes += size
         if rows:
             _extend_range(report, f.min_ts, f.max_ts)
-    listed = {f.path for f in list_parquet(path)}
+    for _, size, _ in _readable(path, ROLLUP_DIR, skip | orphaned(path), report):
+        report.rollup_files += 1
+        report.rollup_bytes += size
+    listed = {f.path for f in (*list_parquet(path), *list_parquet(path, ROLLUP_DIR))}
     for gone in [p for p in _verified if p.is_relative_to(path) and p not in listed]:
         _verified.pop(gone, None)
     for q in _files(path / QUARANTINE_DIR):
@@ -139,6 +141,28 @@ def check(root: str | os.PathLike[str] | None = None, *, shared: bool = False) -
     return report
 
 
+def _readable(
+    root: Path, directory: str, skip: set[str], report: CheckReport
+) -> Iterator[tuple[ParquetFile, int, int]]:
+    """(file, bytes, rows) of each published file in `directory` whose pages pass their checksums; the others
+    go to `report.unreadable_parquet` (rollup files named with their directory)."""
+    prefix = "" if directory == PARQUET_DIR else f"{directory}/"
+    for f in list_parquet(root, directory):
+        if rel(root, f.path) in skip:
+            continue
+        try:
+            st = f.path.stat()
+            rows = _verified_rows(f.path, st)
+        except FileNotFoundError:
+            continue
+        except NOT_DAMAGE:
+            raise
+        except DAMAGE_ERRORS as exc:
+            report.unreadable_parquet.append(f"{prefix}{f.name}: {exc}")
+            continue
+        yield f, st.st_size, rows
+
+
 def unknown_files(root: Path) -> list[str]:
     """Store-relative names of entries smythtop did not make: by name, and by type with `lstat` (a symlink
     is always unknown). Temp files (`.tmp-*`) are ours; `compact` removes stale ones."""
@@ -146,6 +170,7 @@ def unknown_files(root: Path) -> list[str]:
     expected: dict[str, Callable[[os.DirEntry], bool]] = {
         JOURNAL_DIR: lambda e: e.name in journals and _regular(e),
         PARQUET_DIR: lambda e: parse_parquet_name(Path(e.name)) is not None and _regular(e),
+        ROLLUP_DIR: lambda e: parse_parquet_name(Path(e.name)) is not None and _regular(e),
         QUARANTINE_DIR: _regular,
         WAL_DIR: lambda e: e.is_dir(follow_symlinks=False),
     }

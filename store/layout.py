@@ -23,6 +23,7 @@ from smythtop.store.paths import (
     PARQUET_DIR,
     PUBLISH_LOCK,
     QUARANTINE_DIR,
+    ROLLUP_DIR,
     TMP_PREFIX,
     WAL_DIR,
     atomic_write_bytes,
@@ -30,7 +31,7 @@ from smythtop.store.paths import (
 )
 
 STORE_FORMAT = 1  # the on-disk layout this code reads and writes; a newer marker is refused, not guessed at
-STORE_DIRS = (WAL_DIR, PARQUET_DIR, JOURNAL_DIR, QUARANTINE_DIR)
+STORE_DIRS = (WAL_DIR, PARQUET_DIR, JOURNAL_DIR, QUARANTINE_DIR, ROLLUP_DIR)
 STORE_FILES = (MARKER, PUBLISH_LOCK, COMPACTOR_LOCK)
 # Written into a store by smythtop's front-ends (smythtop/baselines.py); the store only tolerates the name.
 FRONT_END_DIRS = ("baselines",)

@@ -15,6 +15,7 @@ from smythtop.store.errors import UnsafeStore
 
 WAL_DIR = "wal"
 PARQUET_DIR = "parquet"
+ROLLUP_DIR = "rollups"  # per-minute aggregates written at compaction (store/rollups.py)
 QUARANTINE_DIR = "quarantine"
 JOURNAL_DIR = "journal"
 COMPACTOR_LOCK = "compactor.lock"

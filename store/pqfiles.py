@@ -15,7 +15,7 @@ from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from smythtop.store.columns import ARROW_SCHEMA
+from smythtop.store.framefile import read_table
 from smythtop.store.paths import QUARANTINE_DIR
 
 # What pyarrow raises on damaged bytes: OSError for a bad page checksum or an undecodable Thrift
@@ -37,9 +37,7 @@ def read_verified(
         filters.append(("ts", ">=", pa.scalar(lo, _TS)))
     if hi is not None:
         filters.append(("ts", "<", pa.scalar(hi, _TS)))
-    return pq.read_table(
-        source, columns=columns, filters=filters or None, schema=ARROW_SCHEMA, page_checksum_verification=True
-    )
+    return read_table(source, columns, filters or None)  # v1 or v2 (`framefile`), as the v1 schema
 
 
 def read_or_quarantine(

@@ -14,7 +14,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from smythtop.analysis import results
     from smythtop.analysis.report import LivePart
     from smythtop.analysis.thresholds import Thresholds
+    from smythtop.analysis.window import Window
+    from smythtop.app.live import LiveBuckets
 
 MEM_ROWS = 3_000_000  # above this a window is analysed lazily from the store instead of kept in memory
 RECHUNK_AFTER = 64  # tail batches appended before memory is rechunked into one block
@@ -122,6 +124,11 @@ def _window_filter(frame: pl.DataFrame | pl.LazyFrame, start: int | None, end: i
 class Loader:
     """Owns the tail, the in-memory frame and the last results. Thread-safe; meant for worker threads."""
 
+    # True: a live window in memory is analysed from per-bucket aggregates (`analysis.partial`), a tick costing
+    # O(new frames). Off by default until partials carry the span tree's figures (self time, requests, own errors)
+    # and the data-coverage basis, which the frames path has (issue 10); `make bench` measures both paths.
+    INCREMENTAL = False
+
     def __init__(
         self,
         root: str | Path,
@@ -150,12 +157,17 @@ class Loader:
         self._done: Findings | None = None  # handed over by the background thread
         self._done_lock = threading.Lock()
         self._failed: str | None = None  # why the last background refresh failed
-        self._computed = (0.0, -1)  # (monotonic time, window frames) of the last analysis
+        self._computed: tuple[float, int, int | None] = (0.0, -1, None)  # time, frames, aligned start analysed
+        self._buckets: LiveBuckets | None = None  # a live window's per-bucket aggregates (smythtop.app.live)
+        self._buckets_gen = -1  # the memory generation they were built from
+        self._mem_gen = 0  # bumped whenever memory is reloaded from the store
+        self._snapshot: pl.LazyFrame | None = None  # a reload's lazy snapshot, while it and the tailer agree
         self._health: Health | None = None
         self._store_size: tuple[int, int | None] | None = None
         self._baselines: dict[str, Any] | None = None
         self._warning: str | None = None
         self._checked_at = -CHECK_EVERY_S
+        self._checker: threading.Thread | None = None  # the background store.check, while it runs
         self._ingest: deque[tuple[float, int]] = deque()
         self._started = time.monotonic()
         self.scans = 0  # Parquet (re)scans so far: tests and the benchmark read it
@@ -163,39 +175,55 @@ class Loader:
     # ---- the tick -------------------------------------------------------------------------------
 
     def tick(self, request: TickRequest) -> Snapshot:
-        from smythtop.analysis.report import compose
+        from smythtop.analysis.report import compose, live_from_cube
+        from smythtop.analysis.window import scope
 
         with self._lock:
             t0 = time.perf_counter()
             bounds = request.window.resolve(self.clock())
+            win = self._aligned(request.window, bounds)
+            if win is not None:  # whole wall-clock-aligned buckets plus the current one (analysis.window.aligned)
+                bounds = replace(bounds, start=win.start_ns)
             if self._baselines is None or request.force:
                 self._load_baselines()
             t_poll = time.perf_counter()
             new = self._poll()
             poll_ms = (time.perf_counter() - t_poll) * 1000
-            frames, source = self._frames(bounds)
-            count = self._count(frames)
+            frames, source = self._frames(bounds, request.window.span if win is not None else None)
+            incremental = self.INCREMENTAL and win is not None and bounds.end is None and source != "scan"
+            if incremental:
+                new_in_window = self._feed(new, win)
+                count = self._buckets.rows(win.start_ns, win.end_ns)
+            else:
+                self._buckets = None
+                new_in_window = self._count_new(new, bounds)
+                count = self._count(frames)
             future = self._future(bounds)
-            new_in_window = self._count_new(new, bounds)
             key = (bounds.start if bounds.end is not None else ("live", request.window.span), bounds.end)
             key = (*key, request.component, source)
             t_analysis = time.perf_counter()
             fresh = self._take_background(key)
             inline = False
-            if self._reuse(key, count, new_in_window, request.force, request.window.span):
+            if self._reuse(key, count, new_in_window, request.force, request.window.span, win):
                 report, detail, recomputed = self._last.report, self._last.detail, False
                 if fresh and self._live is not None and self._findings is not None:
                     report = compose(self._live, self._findings.slow)  # findings finished in the background
             else:
-                data = frames.collect() if source == "memory" else frames  # filter memory once per analysis
-                live = self._live_part(data, bounds)
+                if incremental:  # the window's cube from its buckets' aggregates: no pass over its frames
+                    data = frames
+                    assert self._buckets is not None and win is not None
+                    scoped = scope(frames, win.start_ns, None)
+                    live = live_from_cube(self._buckets.cube(win), scoped, self._buckets.thresholds)
+                else:
+                    data = frames.collect() if source == "memory" else frames  # filter memory once per analysis
+                    live = self._live_part(data, bounds, win)
                 live_at = time.monotonic()
                 self._findings, inline = self._refresh_findings(live, key, request.force, live_at)
                 self._live, self._live_at = live.report, live_at
                 report = compose(live.report, self._findings.slow)
-                detail = self._detail(data, request.component, bounds) if request.component else None
+                detail = self._detail(data, request.component, bounds, win) if request.component else None
                 recomputed = True
-                self._computed = (live_at, count)
+                self._computed = (live_at, count, None if win is None else win.start_ns)
             analysis_ms = (time.perf_counter() - t_analysis) * 1000 if recomputed else 0.0
             findings = self._findings
             health = self._maybe_check(first=self._last is None)
@@ -228,20 +256,50 @@ class Loader:
             self._last, self._last_key = snap, key
             return snap
 
-    def _reuse(self, key: tuple, count: int, new_in_window: int, force: bool, span: int | None) -> bool:
+    def _reuse(
+        self, key: tuple, count: int, new_in_window: int, force: bool, span: int | None, win: Window | None
+    ) -> bool:
         """Skip the analysis when nothing it sees has changed.
 
-        With no new frames the only change in a live window is old frames ageing out of it; that is
-        applied once the window has moved by a tenth of its span (90 s for 15 minutes) instead of
-        every tick, which keeps an idle app under 1% of a core.
+        With no new frames the only change in a live window is old frames ageing out of it. Its start is
+        aligned to a bucket edge, so frames leave only when a whole bucket does (every 15 s for 15 minutes);
+        that is applied once the window has moved by a tenth of its span (90 s for 15 minutes) instead of
+        every time, which keeps an idle app under 1% of a core.
         """
         if self._last is None or key != self._last_key or new_in_window or force:
             return False
-        computed_at, computed_count = self._computed
+        computed_at, computed_count, computed_start = self._computed
+        if win is not None and win.start_ns == computed_start:
+            return True  # no bucket left the window: nothing it shows has changed
         ageing_s = min(AGEING_MAX_S, max(AGEING_MIN_S, AGEING_SHARE * (span or 0) / 1e9))
         return count == computed_count or time.monotonic() - computed_at < ageing_s
 
-    def _live_part(self, frames: pl.DataFrame | pl.LazyFrame, bounds: Bounds) -> LivePart:
+    def _aligned(self, window: TimeWindow, bounds: Bounds) -> Window | None:
+        """The aligned analysis window of a live window of a span (paused or not); None for other windows."""
+        from smythtop.analysis.window import aligned
+
+        if not window.live or window.span is None:
+            return None
+        return aligned(window.span, bounds.now)
+
+    def _feed(self, new: pl.DataFrame | None, win: Window) -> int:
+        """Bring the live buckets up to date: built from memory when they are missing or memory was reloaded,
+        else the tail's new frames merged in. Returns the frames that entered the window (0: nothing new)."""
+        from smythtop.analysis.thresholds import Thresholds
+        from smythtop.app.live import LiveBuckets
+
+        if self._buckets is None or self._buckets.bucket_ns != win.bucket_ns or self._buckets_gen != self._mem_gen:
+            if self._mem is None and self._snapshot is None:  # too big for memory, and the tail moved on since
+                self._reload(win.start_ns)  # the last snapshot: a new one, consistent with the tailer
+            frames = self._mem if self._mem is not None else self._snapshot
+            self._snapshot = None
+            thresholds = self.thresholds or Thresholds()
+            self._buckets, self._buckets_gen = LiveBuckets(win.bucket_ns, thresholds), self._mem_gen
+            return self._buckets.add(frames, win.start_ns, win.end_ns) or 1  # a new window is always analysed
+        self._buckets.drop_before(win.start_ns)
+        return self._buckets.add(new, win.start_ns, win.end_ns)
+
+    def _live_part(self, frames: pl.DataFrame | pl.LazyFrame, bounds: Bounds, win: Window | None) -> LivePart:
         from smythtop.analysis.report import build_live
 
         return build_live(
@@ -249,6 +307,7 @@ class Loader:
             window_from=ns_to_datetime(bounds.start),
             window_to=ns_to_datetime(bounds.shown_end),
             thresholds=self.thresholds,
+            bucket_ns=None if win is None else win.bucket_ns,
         )
 
     def _slow_part(self, live: LivePart, key: tuple, taken_at: float) -> Findings:
@@ -296,7 +355,7 @@ class Loader:
         return True
 
     def _detail(
-        self, frames: pl.DataFrame | pl.LazyFrame, component: str, bounds: Bounds
+        self, frames: pl.DataFrame | pl.LazyFrame, component: str, bounds: Bounds, win: Window | None
     ) -> results.Detail | MissingDetail:
         from smythtop.analysis.detail import UnknownComponent, component_detail
 
@@ -308,6 +367,7 @@ class Loader:
                 window_to=ns_to_datetime(bounds.shown_end),
                 thresholds=self.thresholds,
                 baseline=(self._baselines or {}).get(component),
+                bucket_ns=None if win is None else win.bucket_ns,
             )
         except UnknownComponent as err:  # e.g. the window moved past its last execution
             return MissingDetail(component, str(err))
@@ -330,6 +390,7 @@ class Loader:
             self._note_ingest(0)
             return None
         self._note_ingest(new.height)
+        self._snapshot = None  # the tail moved past it
         if self._mem is not None:
             new_kept = new if self._mem_from is None else new.filter(pl.col("ts") >= _ts(self._mem_from))
             self._mem = pl.concat([self._mem, new_kept], how="vertical", rechunk=False)
@@ -351,15 +412,20 @@ class Loader:
         self.scans += 1
         rows = lazy.select(pl.len()).collect().item()
         self._mem = lazy.collect() if rows <= self.mem_rows else None
+        self._snapshot = lazy if self._mem is None else None
+        self._mem_gen += 1
         self._mem_from = start
         self._chunks = 0
 
     def _covers(self, start: int | None) -> bool:
         return self._tailer is not None and (self._mem_from is None or (start is not None and start >= self._mem_from))
 
-    def _frames(self, bounds: Bounds) -> tuple[pl.DataFrame | pl.LazyFrame, str]:
+    def _frames(self, bounds: Bounds, span: int | None = None) -> tuple[pl.DataFrame | pl.LazyFrame, str]:
+        """The window's frames and where they come from; `span` is a live window's own span (its aligned start
+        moves back and forth within a bucket, which must not count as a change)."""
         start, end = bounds.start, bounds.end
-        span = None if start is None else bounds.shown_end - start
+        if span is None:
+            span = None if start is None else bounds.shown_end - start
         too_big_before = self._mem is None and span != self._reload_span
         if self._tailer is None or (end is None and (not self._covers(start) or too_big_before)):
             # first tick, or a live window reaching before memory (or changed after memory was too big)
@@ -426,24 +492,35 @@ class Loader:
         return sum(n for _, n in self._ingest) / span
 
     def _maybe_check(self, *, first: bool) -> Health | None:
-        """`store.check` every CHECK_EVERY_S, but never on the first tick (first paint comes first)."""
+        """`store.check` every CHECK_EVERY_S in a background thread, never on the first tick (first paint comes
+        first); a tick shows the last result. The check reads every page of every Parquet file (seconds on a
+        10M-frame store), which must not hold a tick, and so the flush-to-screen latency, back."""
         now = time.monotonic()
-        if first or now - self._checked_at < CHECK_EVERY_S:
+        running = self._checker is not None and self._checker.is_alive()
+        if not first and not running and now - self._checked_at >= CHECK_EVERY_S:
+            self._checked_at = now
+            self._checker = threading.Thread(target=self._check, name="smythtop-check", daemon=True)
+            self._checker.start()
+        with self._done_lock:
             return self._health
-        self._checked_at = now
+
+    def _check(self) -> Health | None:
         rep = store.check(self.root)
-        self._health = Health(
+        health = Health(
             frames=rep.frames,
             damaged_regions=rep.damaged_regions,
             quarantined_files=rep.quarantined_files,
             unreadable_parquet=len(rep.unreadable_parquet),
         )
-        return self._health
+        with self._done_lock:
+            self._health = health
+        return health
 
     def check_now(self) -> Health | None:
+        """`store.check` now, in the caller's thread (the user asked for it)."""
         with self._lock:
-            self._checked_at = -CHECK_EVERY_S
-            return self._maybe_check(first=False)
+            self._checked_at = time.monotonic()
+            return self._check()
 
     # ---- one-off requests -----------------------------------------------------------------------
 

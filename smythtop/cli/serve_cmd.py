@@ -100,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
 
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
-    maintenance = Maintenance(root, every_s=every, retention_days=days)
+    rollup_days = config.advanced.rollup_retention_days
+    maintenance = Maintenance(root, every_s=every, retention_days=days, rollup_retention_days=rollup_days)
     try:
         receiver.start()
         maintenance.start()

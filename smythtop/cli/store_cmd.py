@@ -119,7 +119,10 @@ def _compact(args: argparse.Namespace) -> int:
 def _retention(args: argparse.Namespace) -> int:
     if not (math.isfinite(args.days) and 0 < args.days <= MAX_RETENTION_DAYS):
         raise CliError(f"--days must be a number of days above 0 and at most {MAX_RETENTION_DAYS:,}, not {args.days}")
-    result = store.apply_retention(_root(args), days=args.days, max_bytes=args.max_bytes)
+    rollup_days = args.rollup_days
+    if rollup_days is not None and not (math.isfinite(rollup_days) and 0 < rollup_days <= MAX_RETENTION_DAYS):
+        raise CliError(f"--rollup-days must be a number of days above 0 and at most {MAX_RETENTION_DAYS:,}")
+    result = store.apply_retention(_root(args), days=args.days, max_bytes=args.max_bytes, rollup_days=rollup_days)
     if args.json:
         print(json.dumps(result.__dict__, indent=2))
         return 0
@@ -148,4 +151,5 @@ def register(sub: argparse._SubParsersAction) -> None:
         if name == "retention":
             p.add_argument("--days", type=float, required=True, help="keep files with frames newer than this")
             p.add_argument("--max-bytes", type=parse_size, help="also cap total Parquet size, e.g. 2G")
+            p.add_argument("--rollup-days", type=float, help="also drop rollup minutes older than this")
         p.set_defaults(func=func)

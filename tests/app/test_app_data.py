@@ -10,11 +10,12 @@ import pytest
 import smythtop.analysis.report
 from app_testlib import NOW, SEC, known_frames, write_frames
 from smythtop.analysis.report import build_report
+from smythtop.analysis.window import aligned
 from waiting import joined
 
 from smythtop import store
 from smythtop.app import data
-from smythtop.app.data import Loader, TickRequest, ns_to_datetime
+from smythtop.app.data import Loader, TickRequest
 from smythtop.app.widgets.status import StatusState, status_text
 from smythtop.app.window import HOUR, MINUTE, TimeWindow
 
@@ -92,10 +93,9 @@ def test_findings_are_refreshed_in_the_background_while_the_live_part_moves_ever
     loader = Loader(store_root, clock=lambda: NOW)
     first = tick(loader, TimeWindow())
     assert first.findings_inline and first.findings_ms > 0  # a new window gets its findings at once
-    bounds = TimeWindow().resolve(NOW)
-    want = build_report(
-        store.scan(store_root), window_from=ns_to_datetime(bounds.start), window_to=ns_to_datetime(bounds.shown_end)
-    )
+    win = aligned(TimeWindow().span, NOW)  # whole wall-clock-aligned buckets plus the current one
+    want = build_report(store.scan(store_root), window_from=win.start_ns, window_to=NOW, bucket_ns=win.bucket_ns)
+    assert first.report.window == want.window and want.window.bucket_s == 15
     assert type(first.report) is type(want)  # the same fields
     assert first.report.bottlenecks == want.bottlenecks and first.report.flows == want.flows
     assert [(c.component, c.executions, c.p95_ms, c.trend) for c in first.report.components] == [

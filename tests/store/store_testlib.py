@@ -38,7 +38,7 @@ def frame(i: int, **extra: Any) -> dict[str, Any]:
 
 
 def full_frame(i: int) -> dict[str, Any]:
-    """A frame with every field of the contract set to a distinct, exactly representable value."""
+    """A frame with every field of the contract set to a distinct value that survives compaction exactly."""
     return {
         **frame(i),
         "agent_name": f"Agent ñ {i} 🤖",
@@ -46,7 +46,7 @@ def full_frame(i: int) -> dict[str, Any]:
         "trace_id": f"{i:032x}",
         "span_id": f"{i:016x}",
         "parent_span_id": f"{i + 1:016x}",
-        "input_ms": 0.1 * i,
+        "input_ms": i / 10,  # durations at whole µs: what compacted (v2) files keep, see test_frame_file_v2
         "core_ms": 1.5 + i,
         "output_ms": 0.3,
         "queue_ms": 1e10,

@@ -13,6 +13,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from smythtop.store.catalog import list_parquet
+from smythtop.store.rollups import scan_rollups
 from store_testlib import PY, REPO, duplicates, frame, run_py, scan_ts, tmp_leftovers, write_frames
 
 from smythtop import store
@@ -42,6 +43,7 @@ os._exit(0)
 POINTS = ["before_journal", "before_rename", "before_delete", "before_journal_unlink"]
 TMP_LEFT = {"before_journal": 1, "before_rename": 1, "before_delete": 0, "before_journal_unlink": 0}
 JOURNAL_LEFT = {"before_journal": 0, "before_rename": 1, "before_delete": 1, "before_journal_unlink": 1}
+ROLLUP_TMP_LEFT = {"before_journal": 1, "before_rename": 1, "before_delete": 0, "before_journal_unlink": 0}
 
 
 def _crash(root: Path, point: str, merge_age: float = 60.0) -> None:
@@ -54,6 +56,8 @@ def _assert_exactly_once(root: Path, expected: set[int]) -> None:
     assert duplicates(ts) == {}
     assert set(ts) == expected
     assert store.check(root).frames == len(expected)
+    rolled = scan_rollups(root)  # the rollups count each frame once too: published with its frames file, or not
+    assert rolled.sums["rows"].sum() + rolled.wal.height == len(expected)
 
 
 def _junk(root: Path) -> int:
@@ -104,7 +108,7 @@ def test_crash_while_compacting_wal(root: Path, point: str) -> None:
         finally:
             os.close(fd)
         assert result.journals_recovered == JOURNAL_LEFT[point]
-        assert result.temp_files_removed == junk + TMP_LEFT[point]
+        assert result.temp_files_removed == junk + TMP_LEFT[point] + ROLLUP_TMP_LEFT[point]
         _assert_exactly_once(root, expected)
         assert tmp_leftovers(root) == [f"wal/{busy.name}"]
         assert list((root / "journal").iterdir()) == []

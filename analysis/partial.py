@@ -1,0 +1,264 @@
+"""Mergeable per-bucket partial aggregates: what the live app keeps per time bucket, and what a rollup row is.
+
+A `Partial` holds, per wall-clock-aligned time bucket and (agent, component, model, provider), the weighted
+sums `cube.build` computes and a log-binned latency/TTFT/tokens/memory sketch (`weights`: the DDSketch idea,
+bin = sign(x) * floor(k * ln(1 + |x|)), the value kept per bin is the largest seen). Both are merged by plain
+addition (and max for the sketch's `_v`), so partials of any split of the frames merge into exactly the
+partial of all of them, and `to_cube` turns any set of them into the `Cube` the report is derived from,
+re-grouping small frames only. That is what makes the live tick cost O(new frames): the app aggregates only
+the frames that arrived (`of_frames`), merges them into their buckets (`merge`) and drops buckets that left
+the window; no pass over the window's raw frames.
+
+Column contract (the rollup files written at compaction carry the same columns, with 60 s buckets):
+
+`sums`: one row per (t, agent_id, component, model, provider, success)
+  t            Int64    bucket start, ns since the epoch, a multiple of the bucket width
+  agent_id, component, model, provider   String (model and provider null for frames without a model)
+  success      Boolean  (null success counts as True)
+  rows         Int64    frames recorded
+  n            Float64  weighted executions: the sum of 1/sample_rate (every sum below is weighted the same)
+  <c>_sum      Float64  weighted sum (null as 0) of total_ms, input/output/cache_read/cache_write/reasoning
+                        tokens, cost_usd, retry_count, input_ms, core_ms, output_ms, queue_ms,
+                        mem_delta_bytes, mem_pressure, context_utilization
+  <c>_w        Float64  weighted count of non-null values of cost_usd, model and of the last seven above
+  unpriced     Float64  weighted count of frames with a model and no cost
+  retry_ms     Float64  weighted sum of total_ms * retry_count / (retry_count + 1)
+  slo_ok       Float64  weighted count of total_ms <= the component's latency SLO (thresholds)
+  mem_over     Float64  weighted count of mem_pressure >= Thresholds.memory_pressure
+
+`sketch`: one row per (t, agent_id, component, model, provider, metric, _bin)
+  metric       String   "total_ms" | "ttft_ms" | "input_tokens" (k = cube.K = 100: 1 % relative) |
+                        "mem_delta_bytes" (k = cube.K_MEM = 20)
+  _bin         Int32    sign(x) * floor(k * ln(1 + |x|)) of the metric's value (nulls are left out)
+  _w           Float64  weighted count in the bin
+  _v           Float64  largest value in the bin (a percentile reports it: never below the true value)
+
+In memory a `Partial` keys both tables by `k` (`cube.dim_key` of the four names, an integer: group-bys and
+merges then hash one integer instead of four strings) and keeps the names once per `k` in `dims`;
+`labelled` gives the contract's form above (names, metric as a string) and `from_labelled` reads it back.
+
+A partial's bucket width must divide the width of the window it is turned into a cube for (`to_cube` maps
+each row to the window bucket holding `t`); 60 s rollups serve every window of an hour or more.
+`slo_ok` and `mem_over` depend on thresholds: a producer without them (compaction) computes them with the
+default `Thresholds()`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import polars as pl
+from smythtop.analysis import cube, fold
+from smythtop.analysis import weights as wt
+from smythtop.analysis.thresholds import Thresholds
+from smythtop.analysis.window import REPORT_COLUMNS, Window, conform, weighted
+from smythtop.store import sketch as sketch_bins
+
+METRICS = (("total_ms", cube.K), ("ttft_ms", cube.K), ("input_tokens", cube.K), ("mem_delta_bytes", cube.K_MEM))
+METRIC = pl.Enum([name for name, _ in METRICS])
+SUMS_KEY = ("t", "k", "success")
+SKETCH_KEY = ("t", "k", "metric", "_bin")
+# the per-bucket latency series uses coarser bins (cube.K_SERIES): exact from the fine ones (sketch.coarsen)
+_SERIES_RATIO = cube.K // cube.K_SERIES
+assert _SERIES_RATIO * cube.K_SERIES == cube.K
+
+
+@dataclass(frozen=True)
+class Partial:
+    """Aggregates of some frames, per aligned bucket, keyed by dim key `k` (the contract's values)."""
+
+    sums: pl.DataFrame  # t, k, success, rows, n, <value columns>
+    sketch: pl.DataFrame  # t, k, metric, _bin, _w, _v
+    dims: pl.DataFrame  # k, agent_id, component, model, provider: one row per k
+
+    @property
+    def rows(self) -> int:
+        """Frames aggregated."""
+        return int(self.sums["rows"].sum()) if self.sums.height else 0
+
+
+def _dims(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame[frame.select(pl.col("k").arg_unique()).to_series(), ["k", *cube.DIM]]
+
+
+def of_frames(frames: pl.DataFrame | pl.LazyFrame, bucket_ns: int, thresholds: Thresholds) -> Partial:
+    """One pass over raw frames: their partial aggregate in buckets aligned to multiples of `bucket_ns`."""
+    df = (
+        weighted(conform(frames, REPORT_COLUMNS))
+        .with_columns(b=pl.col("t") // bucket_ns * bucket_ns, k=cube.dim_key(pl.col("component")))
+        .collect()
+    )
+    cols = cube.exact_columns(thresholds, self_time=False) | cube.estimated_columns(thresholds)
+    sums = cube.weighted_sums(
+        df.lazy().select("k", "b", "sample_rate", "success", **cols), [pl.len().alias("rows"), *map(pl.sum, cols)]
+    )
+    sketch = pl.concat([
+        wt.histogram(df, ["k", "b"], name, k).with_columns(metric=pl.lit(name, dtype=METRIC)) for name, k in METRICS
+    ])  # fmt: skip
+    sums_df, sketch_df = pl.collect_all([
+        sums.rename({"b": "t"}).select(*SUMS_KEY, pl.col("rows").cast(pl.Int64), "n", *cols),
+        sketch.rename({"b": "t"}).select(*SKETCH_KEY, "_w", "_v"),
+    ])  # fmt: skip
+    return Partial(sums_df, sketch_df, _dims(df))
+
+
+def merge(parts: Sequence[Partial], *, regroup: bool = False) -> Partial:
+    """The partial of all the frames of `parts` together (exact: sums add, bins add, bin maxima take the max).
+    `regroup`: group even a single part (whose keys may repeat, e.g. after coarsening `t`)."""
+    if len(parts) == 1 and not regroup:
+        return parts[0]
+    sums = pl.concat([p.sums for p in parts]).lazy()
+    value_cols = [c for c in parts[0].sums.columns if c not in SUMS_KEY]
+    merged = pl.collect_all([
+        sums.group_by(SUMS_KEY).agg(pl.col(c).sum() for c in value_cols),
+        pl.concat([p.sketch for p in parts]).lazy().group_by(SKETCH_KEY).agg(pl.col("_w").sum(), pl.col("_v").max()),
+    ])  # fmt: skip
+    return Partial(*merged, _dims(pl.concat([p.dims for p in parts])))
+
+
+def merge_names(names: Sequence[pl.DataFrame]) -> pl.DataFrame:
+    """The `dims` of several partials together (one row per k)."""
+    return _dims(pl.concat(names))
+
+
+def labelled(part: Partial) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The contract's form (sums, sketch): the four names instead of `k`, the metric as a string."""
+    names = part.dims.lazy()
+    sums, sketch = pl.collect_all([
+        part.sums.lazy().join(names, on="k").select("t", *cube.DIM, pl.exclude("t", "k", *cube.DIM)),
+        part.sketch.lazy().join(names, on="k")
+        .select("t", *cube.DIM, pl.col("metric").cast(pl.String), "_bin", "_w", "_v"),
+    ])  # fmt: skip
+    return sums, sketch
+
+
+def from_labelled(sums: pl.DataFrame | pl.LazyFrame, sketch: pl.DataFrame | pl.LazyFrame) -> Partial:
+    """A partial from rows in the contract's form (e.g. rollup files)."""
+    key = cube.dim_key(pl.col("component"))
+    sums_df, sketch_df = pl.collect_all([
+        sums.lazy().with_columns(key),
+        sketch.lazy().with_columns(key, pl.col("metric").cast(METRIC)),
+    ])  # fmt: skip
+    dims = _dims(pl.concat([sums_df.select("k", *cube.DIM), sketch_df.select("k", *cube.DIM)]))
+    return Partial(sums_df.drop(*cube.DIM).select(*SUMS_KEY, pl.exclude(SUMS_KEY)),
+                   sketch_df.select(*SKETCH_KEY, "_w", "_v"), dims)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class BucketView:
+    """One bucket's partial, reduced to what a cube takes from it: `sums` and `lat` go into the cube as they
+    are (one bucket's rows are unique per key), `hist` is summed over the window's buckets. A live window
+    keeps one per bucket, so a tick re-reduces only the buckets the new frames touched."""
+
+    t: int
+    sums: pl.DataFrame  # k, success, <value columns>
+    lat: pl.DataFrame  # component, _bin (cube.K_SERIES), _w, _v: the latency series' histogram
+    hist: pl.DataFrame  # k, metric, _bin, _w, _v
+
+
+_BINS = (pl.col("_w").sum(), pl.col("_v").max())
+
+
+def split(part: Partial) -> dict[int, Partial]:
+    """A partial per bucket start `t`."""
+    sums = part.sums.partition_by("t", as_dict=True)
+    sketch = part.sketch.partition_by("t", as_dict=True)
+    return {t: Partial(s, sketch.get((t,), part.sketch.clear()), part.dims) for (t,), s in sums.items()}
+
+
+def view(part: Partial, t: int) -> BucketView:
+    """The view of a partial that holds the one bucket `t`."""
+    return _view(t, part.sums, part.sketch, part.dims)
+
+
+def views(part: Partial) -> list[BucketView]:
+    """The views of every bucket of a partial, oldest first."""
+    return [view(p, t) for t, p in sorted(split(part).items())]
+
+
+def _view(t: int, sums: pl.DataFrame, sketch: pl.DataFrame, names: pl.DataFrame) -> BucketView:
+    series_bin = sketch_bins.coarsen(pl.col("_bin"), _SERIES_RATIO)
+    lat = (
+        sketch.lazy().filter(pl.col("metric") == "total_ms").join(names.lazy().select("k", "component"), on="k")
+        .group_by("component", series_bin).agg(*_BINS).collect()
+    )  # fmt: skip
+    return BucketView(t, sums.drop("t"), lat, sketch.drop("t"))
+
+
+def empty_view(part: Partial, t: int) -> BucketView:
+    """A bucket with no frames (the columns of `part`'s, which may be empty itself)."""
+    return _view(t, part.sums.clear(), part.sketch.clear(), part.dims.clear())
+
+
+def merge_hists(hists: Sequence[pl.DataFrame]) -> pl.DataFrame:
+    """Sum per-bucket `hist` frames (and already summed ones) into one."""
+    if len(hists) == 1:
+        return hists[0]
+    return pl.concat(hists).group_by("k", "metric", "_bin").agg(*_BINS)
+
+
+def to_cube(parts: Sequence[Partial], window: Window, thresholds: Thresholds) -> cube.Cube:
+    """The window's cube from partials whose buckets divide its buckets (re-grouping aggregates only)."""
+    ts = ((pl.col("t") - window.start_ns) // window.bucket_ns * window.bucket_ns + window.start_ns).alias("t")
+    in_window = (pl.col("t") >= window.start_ns) & (pl.col("t") < window.end_ns)
+    coarse = [Partial(p.sums.filter(in_window).with_columns(ts), p.sketch.filter(in_window).with_columns(ts), p.dims)
+              for p in parts]  # fmt: skip
+    whole = merge(coarse, regroup=True)  # finer partials (minute rollups) add up per window bucket
+    vs = views(whole) or [empty_view(whole, window.start_ns)]
+    return of_views(vs, merge_hists([v.hist for v in vs]), whole.dims, window, thresholds)
+
+
+def of_views(
+    buckets: Sequence[BucketView], hist: pl.DataFrame, names: pl.DataFrame, window: Window, thresholds: Thresholds
+) -> cube.Cube:
+    """The window's cube from its buckets' views (at least one; buckets of the window's width, aligned to its
+    start), their
+    `hist` summed (`merge_hists`) and the names of their keys.
+
+    Components beyond the top `max_rows` by weighted time fold into OTHER, as `cube.build` folds raw frames:
+    `k` is then re-keyed to that of the folded names, so every frame of the cube agrees. Without folding
+    nothing here is grouped but the per-key totals and the memory histogram.
+    """
+    cols = [c for c in buckets[0].sums.columns if c not in ("k", "success")]
+    b = [((v.t - window.start_ns) // window.bucket_ns) for v in buckets]
+    sums = pl.concat([v.sums.with_columns(b=pl.lit(i, pl.Int32)) for v, i in zip(buckets, b, strict=True)])
+    lat_b = pl.concat([v.lat.with_columns(b=pl.lit(i, pl.Int32)) for v, i in zip(buckets, b, strict=True)])
+    per_k = sums.group_by("k").agg(time=pl.col("total_ms_sum").sum())
+    time = per_k.join(names, on="k").group_by("component").agg(pl.col("time").sum())
+    kept = None
+    if time.height > thresholds.max_rows:
+        kept = fold.top(time, ["component"], ["time"], thresholds.max_rows)["component"]
+    keys = names.filter(pl.col("k").is_in(per_k["k"].implode())).with_columns(fold.label("component", kept))
+    keys = keys.with_columns(cube.dim_key(pl.col("component")).alias("kf"))
+    dims = keys.group_by("kf").agg(pl.col(c).first() for c in cube.DIM).rename({"kf": "k"})
+    mem = hist.filter(pl.col("metric") == "mem_delta_bytes").join(keys.select("k", "component"), on="k")
+    mem_c = mem.group_by("component", "_bin").agg(*_BINS)
+    hist_k = {m: hist.filter(pl.col("metric") == m).drop("metric") for m in ("total_ms", "ttft_ms", "input_tokens")}
+    sums = sums.select("k", "b", "success", *cols)
+    lat_b = lat_b.select("component", "b", "_bin", "_w", "_v")
+    if kept is not None:  # re-key to the folded names and merge what folded together
+        to_f = keys.select("k", "kf")
+
+        def refold(frame: pl.DataFrame, by: list[str], aggs: Sequence[pl.Expr]) -> pl.DataFrame:
+            return frame.join(to_f, on="k").drop("k").rename({"kf": "k"}).group_by(by).agg(aggs)
+
+        sums = refold(sums, list(cube.GROUP), [pl.col(c).sum() for c in cols])
+        hist_k = {m: refold(h, ["k", "_bin"], _BINS) for m, h in hist_k.items()}
+        lat_b = lat_b.with_columns(fold.label("component", kept)).group_by("component", "b", "_bin").agg(*_BINS)
+    # A partial has no span tree (rollups and the live tick aggregate frames, not traces): self time is taken as
+    # the total, a failure as the span's own, and there are no requests, as `selftime` does for frames without
+    # span ids. The app's live path therefore uses partials only when `Loader.INCREMENTAL` is set (docs/APP.md).
+    failed = ~pl.col("success")
+    sums = sums.with_columns(
+        self_ms_sum=pl.col("total_ms_sum"),
+        own_fail=pl.when(failed).then(pl.col("n")).otherwise(0.0),
+        own_failed_ms=pl.when(failed).then(pl.col("total_ms_sum")).otherwise(0.0),
+    )
+    requests = pl.DataFrame(
+        schema={"component": pl.String, "success": pl.Boolean, "rows": pl.UInt32, "n": pl.Float64,
+                "cost_sum": pl.Float64, "cost_w": pl.Float64, "slo_ok": pl.Float64}
+    )  # fmt: skip
+    request_lat = pl.DataFrame(schema={"component": pl.String, **dict(hist_k["total_ms"].drop("k").schema)})
+    return cube.Cube(window, dims, sums, lat_b, hist_k["total_ms"], hist_k["ttft_ms"], hist_k["input_tokens"], mem_c,
+                     1, time.height, kept, hist_k["total_ms"], requests, request_lat)  # fmt: skip

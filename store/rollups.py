@@ -1,0 +1,239 @@
+"""Rollup files: per-minute mergeable aggregates written at compaction, so long windows never read raw frames.
+
+Every kind-w frames file the compactor publishes comes with a rollup file in `rollups/`, published in the same
+step (one journal: the frames file is the target, the rollup an `also`; see `compaction.publish`), so the
+frames that leave the WAL are in the rollups exactly once. A rollup file holds two kinds of rows, told apart
+by `metric` (docs/FORMAT.md section 11):
+
+- sums rows (`metric` null): one per (t, agent_id, component, model, provider, success) with `rows`, the
+  weighted count `n` and weighted sums and counts (`<c>_sum`, `<c>_w`, `unpriced`, `retry_ms`);
+- sketch rows (`metric` set): one per (t, agent_id, component, model, provider, metric, _bin) with the
+  weighted count `_w` and largest value `_v` of a log-binned sketch (`sketch`).
+
+`t` is the minute (ns since the epoch, a multiple of 60 s) that holds the frames' ts. These are the columns of
+the analysis' per-bucket partial aggregate (analysis/partial.py) at 60 s buckets, less `slo_ok` and
+`mem_over`: those depend on the reader's thresholds, so the reader estimates them from the `total_ms` and
+`mem_pressure` sketches. Weighted sums are plain sums per sample rate multiplied by 1/sample_rate, as
+analysis/cube.py does, so a window from rollups counts and costs what the same window from raw frames does.
+
+Rows for one key may sit in several files (each compaction writes its own minutes); readers add them up,
+which is what makes the aggregates mergeable. Small rollup files are merged (re-aggregated) like frames files,
+and retention keeps rollups longer than raw frames (`apply_rollup_retention`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+from smythtop.store.catalog import ParquetFile, list_parquet, orphaned, parquet_name, rel, superseded
+from smythtop.store.framefile import rolled_up
+from smythtop.store.layout import open_store
+from smythtop.store.locks import read_lock
+from smythtop.store.paths import FILE_MODE, ROLLUP_DIR, resolve_root
+from smythtop.store.pqfiles import DAMAGE_ERRORS, NOT_DAMAGE, quarantine_parquet
+from smythtop.store.reader import _read_wal_frames
+from smythtop.store.sketch import K_MEM, K, bin_of
+
+MINUTE_NS = 60 * 10**9
+KEY = ("t", "agent_id", "component", "model", "provider")
+SUMMED = ("total_ms", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
+          "reasoning_tokens", "cost_usd", "retry_count", "input_ms", "core_ms", "output_ms", "queue_ms",
+          "mem_delta_bytes", "mem_pressure", "context_utilization")  # fmt: skip
+COUNTED = ("cost_usd", "model", "input_ms", "core_ms", "output_ms", "queue_ms", "mem_delta_bytes",
+           "mem_pressure", "context_utilization")  # fmt: skip
+METRICS = (("total_ms", K), ("ttft_ms", K), ("input_tokens", K), ("mem_delta_bytes", K_MEM), ("mem_pressure", K))
+HOUR_NS = 60 * MINUTE_NS
+# Sketches the analysis only reads for a whole window (never per bucket) are kept per hour, `t` the hour's start:
+# at the bench's 2M frames a day most minute cells hold a few frames, so a minute sketch is about one row per
+# frame per metric (measured: these three were 3.4M of 5.3M rollup rows); per hour they are a fraction of that.
+HOURLY = ("ttft_ms", "input_tokens", "mem_delta_bytes")
+VALUES = ("n", *(f"{c}_sum" for c in SUMMED), *(f"{c}_w" for c in COUNTED), "unpriced", "retry_ms")
+
+
+def _schema() -> pa.Schema:
+    fields = [
+        pa.field("t", pa.int64(), nullable=False),
+        pa.field("agent_id", pa.string(), nullable=False),
+        pa.field("component", pa.string(), nullable=False),
+        pa.field("model", pa.string()),
+        pa.field("provider", pa.string()),
+        pa.field("success", pa.bool_()),
+        pa.field("metric", pa.string()),
+        pa.field("_bin", pa.int32()),
+        pa.field("_w", pa.float64()),
+        pa.field("_v", pa.float64()),
+        pa.field("rows", pa.int64()),
+        *(pa.field(c, pa.float64()) for c in VALUES),
+    ]
+    return pa.schema(fields, metadata={b"smythtop.rollup_version": b"1"})
+
+
+SCHEMA = _schema()
+_POLARS = pl.from_arrow(SCHEMA.empty_table()).schema  # type: ignore[union-attr]
+
+
+def aggregate(frames: pl.DataFrame) -> pl.DataFrame:
+    """Rollup rows (both kinds) of frames with the contract's columns: one pass per kind over the frames."""
+    df = frames.lazy().with_columns(
+        t=pl.col("ts").dt.epoch("ns") // MINUTE_NS * MINUTE_NS,
+        w=1.0 / pl.col("sample_rate").fill_null(1.0),
+        success=pl.col("success").fill_null(True),
+    )
+    rc = pl.col("retry_count").fill_null(0).cast(pl.Float64)
+    plain = {
+        **{f"{c}_sum": pl.col(c).fill_null(0).cast(pl.Float64) for c in SUMMED},
+        **{f"{c}_w": pl.col(c).is_not_null().cast(pl.Float64) for c in COUNTED},
+        "unpriced": (pl.col("model").is_not_null() & pl.col("cost_usd").is_null()).cast(pl.Float64),
+        "retry_ms": pl.col("total_ms") * rc / (rc + 1.0),
+    }
+    # plain sums per sample rate, weighted after: the weight is constant in a group (analysis/cube.py does the same)
+    by_rate = df.group_by(*KEY, "success", "sample_rate").agg(
+        pl.len().alias("rows"), *(e.sum().alias(c) for c, e in plain.items())
+    )
+    w = 1.0 / pl.col("sample_rate").fill_null(1.0)
+    sums = (
+        by_rate.with_columns(n=pl.col("rows") * w, **{c: pl.col(c) * w for c in plain})
+        .group_by(*KEY, "success")
+        .agg(pl.col("rows").sum(), *(pl.col(c).sum() for c in VALUES))
+    )
+    hour = pl.col("t") // HOUR_NS * HOUR_NS
+    sketches = [
+        df.filter(pl.col(metric).is_not_null())
+        .with_columns(t=hour if metric in HOURLY else pl.col("t"))
+        .group_by(*KEY, bin_of(pl.col(metric), k).alias("_bin"))
+        .agg(_w=pl.col("w").sum(), _v=pl.col(metric).max().cast(pl.Float64))
+        .with_columns(metric=pl.lit(metric))
+        for metric, k in METRICS
+    ]
+    parts = pl.collect_all([sums, *sketches])
+    return pl.concat(parts, how="diagonal_relaxed").select(pl.col(n).cast(d) for n, d in _POLARS.items())
+
+
+def merge(rows: pl.DataFrame) -> pl.DataFrame:
+    """Rollup rows with each key once: sums and bin weights added, bin maxima kept (exact: mergeable)."""
+    sums = (
+        rows.lazy()
+        .filter(pl.col("metric").is_null())
+        .group_by(*KEY, "success")
+        .agg(pl.col("rows").sum(), *(pl.col(c).sum() for c in VALUES))
+    )
+    sketch = (
+        rows.lazy()
+        .filter(pl.col("metric").is_not_null())
+        .group_by(*KEY, "metric", "_bin")
+        .agg(pl.col("_w").sum(), pl.col("_v").max())
+    )
+    parts = pl.collect_all([sums, sketch])
+    return pl.concat(parts, how="diagonal_relaxed").select(pl.col(n).cast(d) for n, d in _POLARS.items())
+
+
+def name_of(rows: pl.DataFrame, kind: str) -> str:
+    """The file name for rollup rows: their minute range, as frames files carry their ts range."""
+    lo, hi = rows.select(lo=pl.col("t").min(), hi=pl.col("t").max()).row(0)
+    return parquet_name(lo, hi, kind)
+
+
+def write(rows: pl.DataFrame, path: Path, *, sources: list[str]) -> None:
+    """Write rollup rows sorted by key (zstd, page checksums, provenance in the metadata) and fsync."""
+    import json
+
+    table = rows.sort(*KEY, "metric", "_bin", nulls_last=True).to_arrow().cast(SCHEMA)
+    meta = {**SCHEMA.metadata, b"smythtop.sources": json.dumps({"sources": sources}).encode()}
+    table = table.replace_schema_metadata(meta)
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE), "wb") as fh:
+        pq.write_table(table, fh, compression="zstd", compression_level=3, write_page_checksum=True)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def read(root: Path, path: Path, lo: int | None = None, hi: int | None = None) -> pl.DataFrame | None:
+    """A rollup file's rows with lo <= t < hi, page checksums verified; None (and the file quarantined) if it
+    is damaged, as for frames files (`pqfiles`)."""
+    filters = ([("t", ">=", lo)] if lo is not None else []) + ([("t", "<", hi)] if hi is not None else [])
+    try:
+        table = pq.read_table(path, filters=filters or None, schema=SCHEMA, page_checksum_verification=True)
+    except NOT_DAMAGE:
+        raise
+    except DAMAGE_ERRORS:
+        quarantine_parquet(root, path)
+        return None
+    return pl.from_arrow(table)  # type: ignore[return-value]
+
+
+def list_rollups(root: Path) -> list[ParquetFile]:
+    """Published rollup files (catalog.ParquetFile, min/max are minute starts), oldest first."""
+    return list_parquet(root, ROLLUP_DIR)
+
+
+@dataclass
+class RollupScan:
+    """What `scan_rollups` returns: rollup rows and the frames not yet rolled up. A key may have rows in several
+    files: add them up (`merge`)."""
+
+    rows: pl.DataFrame  # SCHEMA's columns, minutes start_ns <= t < end_ns, keys possibly repeated
+    wal: pl.DataFrame  # the WAL frames with start_ns <= ts < end_ns (the contract's columns)
+    start_ns: int  # the window start, moved back to its minute
+    end_ns: int | None
+    files: int = 0
+    quarantined: list[str] = field(default_factory=list)
+    complete: bool = True  # every frames file overlapping the window is rolled up (else read raw frames)
+
+    @property
+    def sums(self) -> pl.DataFrame:
+        return self.rows.filter(pl.col("metric").is_null()).select(*KEY, "success", "rows", *VALUES)
+
+    @property
+    def sketch(self) -> pl.DataFrame:
+        return self.rows.filter(pl.col("metric").is_not_null()).select(*KEY, "metric", "_bin", "_w", "_v")
+
+
+def scan_rollups(
+    root: str | os.PathLike[str] | None = None,
+    since: int | None = None,
+    until: int | None = None,
+    *,
+    shared: bool = False,
+) -> RollupScan:
+    """Everything committed with ts in [since, until) as rollup rows plus the WAL frames not yet rolled up, taken
+    under one shared publish lock so that no frame is in both or in neither.
+
+    Rollups hold whole minutes, so the window covers the whole minutes it overlaps: its start moves back to its
+    minute and its end forward to the next minute boundary (`start_ns`, `end_ns`), and the WAL frames are cut
+    at the same bounds. A window ending now gains nothing at the end (no frame is newer than now)."""
+    path = resolve_root(root)
+    open_store(path, write=False, shared=shared)
+    lo = None if since is None else since // MINUTE_NS * MINUTE_NS
+    until = None if until is None else -(-until // MINUTE_NS) * MINUTE_NS
+    out = RollupScan(pl.DataFrame(schema=_POLARS), pl.DataFrame(), lo if lo is not None else 0, until)
+    with read_lock(path):
+        skip = superseded(path) | orphaned(path)
+        parts = []
+        for f in list_rollups(path):
+            if (
+                rel(path, f.path) in skip
+                or (lo is not None and f.max_ts < lo)
+                or (until is not None and f.min_ts >= until)
+            ):
+                continue
+            rows = read(path, f.path, lo, until)
+            if rows is None:
+                out.quarantined.append(f.name)
+                continue
+            parts.append(rows)
+            out.files += 1
+        for f in list_parquet(path):
+            overlaps = (lo is None or f.max_ts >= lo) and (until is None or f.min_ts < until)
+            if overlaps and rel(path, f.path) not in skip and not rolled_up(f.path):
+                out.complete = False  # written before rollups existed (or merged with such a file)
+                break
+        wal = _read_wal_frames(path, superseded(path))
+    if parts:  # not merged here: every reader adds rows up by key anyway (`analysis.partial.to_cube` does)
+        out.rows = pl.concat(parts)
+    ts = pl.col("ts").dt.epoch("ns")
+    out.wal = wal.filter((ts >= (lo if lo is not None else 0)) & (ts < (until if until is not None else 2**63 - 1)))
+    return out
