@@ -44,12 +44,7 @@ def partial_of_rollups(sums: pl.DataFrame, sketch: pl.DataFrame, thresholds: Thr
     """A `partial.Partial` from rollup rows (`store.RollupScan.sums` / `.sketch`), `slo_ok` and `mem_over`
     estimated from the sketches for these thresholds."""
     key = ["t", *_NAMES]
-    overrides = thresholds.latency_p95_ms_by_component
-    slo = (
-        pl.col("component").replace_strict(dict(overrides), default=thresholds.latency_p95_ms, return_dtype=pl.Float64)
-        if overrides
-        else pl.lit(thresholds.latency_p95_ms)
-    )
+    slo = cube.slo_of(thresholds)  # each row's component and model: the LLM-call default for a row with a model
     lat = (
         sketch.lazy()
         .filter(pl.col("metric") == "total_ms")

@@ -56,7 +56,7 @@ class Maintenance:
         self.every_s = every_s
         self.retention_days = retention_days
         self.retention_max_bytes = retention_max_bytes
-        self.rollup_retention_days = rollup_retention_days  # None: the store's default (docs/FORMAT.md section 6)
+        self.rollup_retention_days = rollup_retention_days  # None: rollups are kept
         self.stats = MaintenanceStats()
         self._stop = threading.Event()
         self._pass_lock = threading.Lock()  # the thread's pass and an owner's final pass never overlap

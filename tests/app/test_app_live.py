@@ -25,7 +25,9 @@ def _assert_matches_full_report(snap, root: Path, now: int) -> None:
     win = aligned(TimeWindow().span, now)
     want = build_report(store.scan(root), window_from=win.start_ns, window_to=now, bucket_ns=win.bucket_ns)
     got = snap.report
-    assert got.window == want.window
+    # the same grid; the incremental path has no data-coverage basis yet (its rates use the window: docs/APP.md)
+    assert (got.window.from_, got.window.to, got.window.bucket_s) == (want.window.from_, want.window.to,
+                                                                      want.window.bucket_s)  # fmt: skip
     assert got.summary.executions == want.summary.executions == snap.window_frames
     assert got.summary.total_cost_usd == pytest.approx(want.summary.total_cost_usd, rel=1e-12)
     assert (got.summary.p50_ms, got.summary.p95_ms, got.summary.p99_ms) == (
@@ -38,6 +40,7 @@ def _assert_matches_full_report(snap, root: Path, now: int) -> None:
 
 
 def test_a_live_tick_aggregates_only_new_frames(store_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Loader, "INCREMENTAL", True)  # off by default until partials carry self time (docs/APP.md)
     clock = [NOW]
     loader = Loader(store_root, clock=lambda: clock[0])
     request = TickRequest(window=TimeWindow())
