@@ -106,15 +106,14 @@ class Call:
         return result
 
     # -- a stream ----------------------------------------------------------------------------
-    def event(self, item: Any) -> None:
-        try:
-            state = self.state
-            if state is None:
-                self.ttft = (_now() - self.start) / NS_PER_MS
-                state = self.state = StreamState()
-            self.api.event(state, item)
-        except Exception as exc:
-            self.fault("stream-event", exc)
+    def first_event(self) -> StreamState:
+        """The stream's first event arrived: TTFT, and the state its events are folded into."""
+        self.ttft = (_now() - self.start) / NS_PER_MS
+        state = self.state = StreamState()
+        return state
+
+    def fold_failed(self, exc: Exception) -> None:
+        self.fault("stream-event", exc)
 
     def _stream_facts(self) -> None:
         """What the stream said so far, on the tracker."""
@@ -177,14 +176,24 @@ def watch_stream(stream: Any, call: Call, is_async: bool) -> None:
         stream.close = close_and_record
 
 
+# The two watchers fold each event inline (no method call per event: a stream has tens to thousands of them).
 def _watch(inner: Iterator[Any], call: Call) -> Iterator[Any]:
+    state = None
+    fold = call.api.event
     try:
         for item in inner:
-            call.event(item)
+            if state is None:
+                state = call.first_event()
+            try:
+                fold(state, item)
+            except Exception as exc:
+                call.fold_failed(exc)
             yield item
     except GeneratorExit:  # closed or garbage-collected half-way
         call.stream_end(False)
-        inner.close()  # type: ignore[attr-defined]  # the SDK's generator closes its HTTP response
+        close = getattr(inner, "close", None)
+        if close is not None:
+            close()  # the SDK's generator closes its HTTP response
         raise
     except BaseException as exc:
         call.failed(exc)
@@ -193,9 +202,16 @@ def _watch(inner: Iterator[Any], call: Call) -> Iterator[Any]:
 
 
 async def _watch_async(inner: AsyncIterator[Any], call: Call) -> AsyncIterator[Any]:
+    state = None
+    fold = call.api.event
     try:
         async for item in inner:
-            call.event(item)
+            if state is None:
+                state = call.first_event()
+            try:
+                fold(state, item)
+            except Exception as exc:
+                call.fold_failed(exc)
             yield item
     except GeneratorExit:  # closed or collected half-way (the SDK's close() ends the HTTP response)
         call.stream_end(False)

@@ -354,3 +354,20 @@ def test_a_model_genai_prices_does_not_know_keeps_its_tokens_unpriced(
     served = llm_stub.log()[0]
     assert served.otel is not None and frame["input_tokens"] == served.otel.input_tokens
     assert frame["cache_read_tokens"] == served.otel.cache_read_tokens and frame["cost_usd"] is None
+
+
+def test_a_fault_while_folding_stream_events_leaves_the_stream_whole(
+    llm_stub: LLMStub, inst: Instrumentation, frames: Frames, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from smythtop.capture import apis
+
+    def broken(state: Any, event: Any) -> None:
+        raise KeyError("fold bug")
+
+    monkeypatch.setitem(apis.APIS, "chat.completions", dataclasses.replace(apis.APIS["chat.completions"], event=broken))
+    kw: dict[str, Any] = {"messages": MSG, "stream": True, "stream_options": {"include_usage": True}}
+    chunks = list(oa(llm_stub).chat.completions.create(model="gpt-4.1", **kw))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Hello from the stub."
+    assert inst.internal_errors == len(chunks)
+    (frame,) = llm_frames(frames())
+    assert frame["success"] is True and frame["ttft_ms"] is not None and frame["input_tokens"] is None
