@@ -231,7 +231,7 @@ class _FramesCollector:
         hist = (
             df.group_by(keys)
             .agg(
-                *_duration_histogram(),
+                *duration_histogram(),
             )
             .sort(keys)
         )
@@ -284,7 +284,7 @@ class _FramesCollector:
                 *[(pl.col(c).cast(pl.Float64) * pl.col("w")).sum().alias(c) for c in TOKEN_TYPES],
                 (pl.col("cost_usd") * pl.col("w")).sum().alias("cost"),
                 pl.col("w").filter(pl.col("cost_usd").is_null()).sum().alias("unpriced"),
-                *_duration_histogram(),
+                *duration_histogram(),
             )
             .sort(gen_keys)
         )
@@ -302,7 +302,7 @@ class _FramesCollector:
         yield op
 
 
-def _duration_histogram() -> list[pl.Expr]:
+def duration_histogram() -> list[pl.Expr]:
     """Weighted cumulative counts per DURATION_BUCKETS_S bound (`le0`...), plus `count` and `total` seconds: what a
     Prometheus histogram sample needs, shared by the component latency and the LLM call duration families."""
     import polars as pl
