@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from smythtop.store.schema import ACCOUNT_REASON_TAG
 
 from smythtop import store
 from smythtop.exporters import DURATION_BUCKETS_S
 from smythtop.serve.metrics import OTHER, MetricsServer
-from smythtop.store.schema import ACCOUNT_REASON_TAG
 
 BASE_TS = 1_700_000_000_000_000_000
 
