@@ -74,6 +74,12 @@ def _loopback(host: str) -> bool:
         return False
 
 
+def _warn_unless_loopback(host: str, can: str) -> None:
+    if not _loopback(host):
+        print(f"smythtop serve: warning: {host} is not loopback; anyone who reaches this port can {can}",
+              file=sys.stderr, flush=True)  # fmt: skip
+
+
 def _metrics_server(receiver: OtlpReceiver, root: Path, address: tuple[str, int], label_limit: int) -> MetricsServer:
     """The scrape endpoint, made after the receiver (whose writer creates the store); a failure closes the receiver."""
     from smythtop.serve.metrics import MetricsServer
@@ -119,23 +125,11 @@ def run(args: argparse.Namespace) -> int:
     if metrics_address is not None:
         metrics = _metrics_server(receiver, root, metrics_address, config.serve.metrics_label_limit)
     print(f"listening on {bound_host}:{bound_port}", flush=True)
-    if not _loopback(bound_host):
-        print(
-            f"smythtop serve: warning: {bound_host} is not loopback; anyone who reaches this port can write to the "
-            "store (there is no authentication)",
-            file=sys.stderr,
-            flush=True,
-        )
+    _warn_unless_loopback(bound_host, "write to the store (there is no authentication)")
     if metrics is not None:
         m_host, m_port = metrics.address
         print(f"metrics on http://{m_host}:{m_port}/metrics", flush=True)
-        if not _loopback(m_host):
-            print(
-                f"smythtop serve: warning: {m_host} is not loopback; anyone who reaches this port can read the "
-                "store's metrics (agent, component and model names, cost)",
-                file=sys.stderr,
-                flush=True,
-            )
+        _warn_unless_loopback(m_host, "read the store's metrics (agent, component and model names, cost)")
     every = config.serve.maintenance_every_s
     days = config.advanced.retention_days
     print(f"store {root}; maintenance every {every:g} s, retention {days:g} days", flush=True)

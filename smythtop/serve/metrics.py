@@ -37,7 +37,7 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 from prometheus_client.registry import Collector
 
 from smythtop import store
-from smythtop.exporters import DURATION_BUCKETS_S, TOKEN_TYPES, duration_histogram
+from smythtop.exporters import DURATION_BUCKETS_S, TOKEN_TYPES, duration_histogram, llm_aggregates, llm_families
 from smythtop.store.paths import QUARANTINE_DIR
 from smythtop.store.wal import WAL_SUFFIX, writer_dirs
 
@@ -140,16 +140,7 @@ class StoreMetrics(Collector):
             key = (r["agent_id"], r["component"])
             _add(s.duration, key, [r[c] for c in _HIST])
             s.errors[key] += r["errors"]
-        by_model = (
-            df.filter("llm")
-            .group_by(LLM_KEYS)
-            .agg(
-                *duration_histogram(),
-                *[(pl.col(c).cast(pl.Float64) * pl.col("w")).sum().alias(c) for c in TOKEN_TYPES],
-                cost=(pl.col("cost_usd") * pl.col("w")).sum(),
-                unpriced=pl.col("w").filter(pl.col("cost_usd").is_null()).sum(),
-            )
-        )
+        by_model = df.filter("llm").group_by(LLM_KEYS).agg(*llm_aggregates())
         for r in by_model.iter_rows(named=True):
             key = (r["gen_ai_request_model"], r["gen_ai_provider_name"])
             _add(s.llm, key, [r[c] for c in _HIST])
@@ -182,23 +173,7 @@ class StoreMetrics(Collector):
             errors.add_metric(list(key), s.errors[key])
         yield from (duration, execs, errors)
 
-        op = HistogramMetricFamily(
-            "gen_ai_client_operation_duration_seconds",
-            "Duration of LLM calls (OTel gen_ai.client.operation.duration), weighted.",
-            labels=LLM_KEYS,
-        )
-        tokens = CounterMetricFamily(
-            "gen_ai_client_token_usage",
-            "Tokens used by LLM calls (OTel gen_ai.client.token.usage) by gen_ai.token.type, weighted; input"
-            " includes cache reads and writes, output includes reasoning.",
-            labels=[*LLM_KEYS, "gen_ai_token_type"],
-        )
-        cost = CounterMetricFamily(
-            "smythtop_llm_cost_usd", "Cost of priced LLM calls in USD (weighted).", labels=LLM_KEYS
-        )
-        unpriced = CounterMetricFamily(
-            "smythtop_llm_unpriced_calls", "LLM calls that could not be priced (weighted; not $0).", labels=LLM_KEYS
-        )
+        tokens, cost, unpriced, op = llm_families(list(LLM_KEYS))
         for key, h in sorted(s.llm.items()):
             op.add_metric(list(key), _buckets(h), sum_value=h[-1])
             for kind, n in zip(TOKEN_TYPES.values(), s.tokens[key], strict=True):
