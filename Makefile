@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: install test test-integration lint bench soak demo screenshots clean
+.PHONY: install test test-integration prometheus lint bench soak demo screenshots clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -38,8 +38,17 @@ $(NODE_OTLP)/node_modules/.installed: $(NODE_OTLP)/package.json $(NODE_OTLP)/pac
 	npm ci --prefix $(NODE_OTLP) --no-audit --no-fund
 	touch $@
 
+# Debian's prometheus package (it brings promtool) for tests/integration/test_prometheus.py. Without apt, or
+# without root or passwordless sudo, it is not installed (one line says so) and that test skips saying so.
+prometheus:
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null || { \
+		command -v apt-get >/dev/null || { echo "no apt-get: prometheus not installed, its test will skip"; exit 0; }; \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo -n); \
+		$$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends prometheus \
+		|| echo "prometheus could not be installed; its test will skip"; }
+
 # Real servers and other languages (tests/integration): longer than `make test`'s budget; .ci/run runs both.
-test-integration: $(VENV)/.installed-test $(NODE_OTLP)/node_modules/.installed
+test-integration: $(VENV)/.installed-test $(NODE_OTLP)/node_modules/.installed prometheus
 	$(PY) -m pytest -n 2 --dist loadfile -m integration tests/integration
 
 soak: $(VENV)/.installed-test

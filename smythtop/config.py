@@ -146,6 +146,11 @@ class ServeConfig(_Section):
     default_agent_id: Annotated[str, Meta(min_length=1, max_length=256)] = "otlp"
     # Seconds between maintenance passes (compaction, small-file merges, retention by advanced.retention_days).
     maintenance_every_s: Positive = 60.0
+    # host:port of the Prometheus scrape endpoint (GET /metrics); empty: none (or name one with --metrics).
+    metrics: str = ""
+    # Distinct values kept per metric label (agent_id, component, model, provider); later ones are folded into
+    # "other" and counted, so a runaway label cannot grow Prometheus' series without bound.
+    metrics_label_limit: Annotated[int, Meta(ge=1, le=100_000)] = 200
 
 
 class AlertsConfig(_Section):

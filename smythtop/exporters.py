@@ -231,7 +231,7 @@ class _FramesCollector:
         hist = (
             df.group_by(keys)
             .agg(
-                *_duration_histogram(),
+                *duration_histogram(),
             )
             .sort(keys)
         )
@@ -261,33 +261,8 @@ class _FramesCollector:
         llm = llm.with_columns(
             gen_ai_request_model=pl.col("model"), gen_ai_provider_name=pl.col("provider").fill_null("")
         )
-        tokens = CounterMetricFamily(
-            "gen_ai_client_token_usage",
-            "Tokens used by LLM calls (OTel gen_ai.client.token.usage), by gen_ai.token.type; input includes"
-            " cache reads and writes, output includes reasoning.",
-            labels=[*gen_keys, "gen_ai_token_type"],
-        )
-        cost = CounterMetricFamily(
-            "smythtop_llm_cost_usd", "Cost of priced LLM calls in USD (genai-prices).", labels=gen_keys
-        )
-        unpriced = CounterMetricFamily(
-            "smythtop_llm_unpriced_calls", "LLM calls that could not be priced (not counted as $0).", labels=gen_keys
-        )
-        op = HistogramMetricFamily(
-            "gen_ai_client_operation_duration_seconds",
-            "Duration of LLM calls (OTel gen_ai.client.operation.duration).",
-            labels=gen_keys,
-        )
-        sums = (
-            llm.group_by(gen_keys)
-            .agg(
-                *[(pl.col(c).cast(pl.Float64) * pl.col("w")).sum().alias(c) for c in TOKEN_TYPES],
-                (pl.col("cost_usd") * pl.col("w")).sum().alias("cost"),
-                pl.col("w").filter(pl.col("cost_usd").is_null()).sum().alias("unpriced"),
-                *_duration_histogram(),
-            )
-            .sort(gen_keys)
-        )
+        tokens, cost, unpriced, op = llm_families(gen_keys)
+        sums = llm.group_by(gen_keys).agg(*llm_aggregates()).sort(gen_keys)
         for r in sums.iter_rows(named=True):
             labels = [r[k] for k in gen_keys]
             for column, kind in TOKEN_TYPES.items():
@@ -302,7 +277,44 @@ class _FramesCollector:
         yield op
 
 
-def _duration_histogram() -> list[pl.Expr]:
+def llm_families(labels: list[str]) -> tuple[Any, Any, Any, Any]:
+    """Token usage, cost, unpriced calls and call duration: the LLM families of this export and of `smythtop serve
+    --metrics`, one set of names and help texts. Fill them from `llm_aggregates` (tokens get `gen_ai_token_type`)."""
+    from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+
+    return (
+        CounterMetricFamily(
+            "gen_ai_client_token_usage",
+            "Tokens used by LLM calls (OTel gen_ai.client.token.usage), by gen_ai.token.type, weighted; input"
+            " includes cache reads and writes, output includes reasoning.",
+            labels=[*labels, "gen_ai_token_type"],
+        ),
+        CounterMetricFamily("smythtop_llm_cost_usd", "Cost of priced LLM calls in USD (genai-prices).", labels=labels),
+        CounterMetricFamily(
+            "smythtop_llm_unpriced_calls", "LLM calls that could not be priced (not counted as $0).", labels=labels
+        ),
+        HistogramMetricFamily(
+            "gen_ai_client_operation_duration_seconds",
+            "Duration of LLM calls (OTel gen_ai.client.operation.duration), weighted.",
+            labels=labels,
+        ),
+    )
+
+
+def llm_aggregates() -> list[pl.Expr]:
+    """Per group of LLM frames (columns `w` and `seconds` added): weighted token sums (TOKEN_TYPES' columns), `cost`,
+    `unpriced` calls and the duration histogram (`duration_histogram`)."""
+    import polars as pl
+
+    return [
+        *[(pl.col(c).cast(pl.Float64) * pl.col("w")).sum().alias(c) for c in TOKEN_TYPES],
+        (pl.col("cost_usd") * pl.col("w")).sum().alias("cost"),
+        pl.col("w").filter(pl.col("cost_usd").is_null()).sum().alias("unpriced"),
+        *duration_histogram(),
+    ]
+
+
+def duration_histogram() -> list[pl.Expr]:
     """Weighted cumulative counts per DURATION_BUCKETS_S bound (`le0`...), plus `count` and `total` seconds: what a
     Prometheus histogram sample needs, shared by the component latency and the LLM call duration families."""
     import polars as pl

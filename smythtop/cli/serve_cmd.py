@@ -12,10 +12,17 @@ import ipaddress
 import signal
 import sys
 import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from smythtop.cli import CliError
 
+if TYPE_CHECKING:
+    from smythtop.serve import OtlpReceiver
+    from smythtop.serve.metrics import MetricsServer
+
 DEFAULT_OTLP = "127.0.0.1:4318"
+DEFAULT_METRICS = "127.0.0.1:9464"  # the port OpenTelemetry's Prometheus exporter uses
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,6 +42,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Only loopback unless another address is named",
     )
     p.add_argument(
+        "--metrics",
+        metavar="HOST:PORT",
+        help="also serve Prometheus metrics at http://HOST:PORT/metrics (default: [serve] metrics, none); port 0 "
+        "picks a free port",
+    )
+    p.add_argument(
         "--config",
         metavar="FILE",
         default=argparse.SUPPRESS,  # must not overwrite `smythtop --config FILE serve`
@@ -43,12 +56,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def parse_address(text: str) -> tuple[str, int]:
+def parse_address(text: str, option: str = "--otlp", example: str = DEFAULT_OTLP) -> tuple[str, int]:
     """`127.0.0.1:4318`, `[::1]:4318`, `localhost:0` -> (host, port); a CliError names what is wrong."""
     host, sep, port = text.strip().rpartition(":")
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     if not sep or not host or not port.isdigit() or int(port) > 65535:
-        raise CliError(f"--otlp must be HOST:PORT with a port from 0 to 65535 (e.g. {DEFAULT_OTLP}), not {text!r}")
+        raise CliError(f"{option} must be HOST:PORT with a port from 0 to 65535 (e.g. {example}), not {text!r}")
     return host, int(port)
 
 
@@ -61,6 +74,26 @@ def _loopback(host: str) -> bool:
         return False
 
 
+def _warn_unless_loopback(host: str, can: str) -> None:
+    if not _loopback(host):
+        print(f"smythtop serve: warning: {host} is not loopback; anyone who reaches this port can {can}",
+              file=sys.stderr, flush=True)  # fmt: skip
+
+
+def _metrics_server(receiver: OtlpReceiver, root: Path, address: tuple[str, int], label_limit: int) -> MetricsServer:
+    """The scrape endpoint, made after the receiver (whose writer creates the store); a failure closes the receiver."""
+    from smythtop.serve.metrics import MetricsServer
+
+    host, port = address
+    try:
+        return MetricsServer(root, host, port, label_limit=label_limit)
+    except BaseException as exc:
+        receiver.stop()
+        if isinstance(exc, OSError):
+            raise CliError(f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}") from None
+        raise
+
+
 def run(args: argparse.Namespace) -> int:
     from smythtop.config import Config
     from smythtop.maintenance import Maintenance
@@ -70,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
 
     config = Config.load(getattr(args, "config", None))
     host, port = parse_address(args.otlp or config.serve.otlp)
+    metrics_at = args.metrics or config.serve.metrics
+    metrics_address = parse_address(metrics_at, "--metrics", DEFAULT_METRICS) if metrics_at else None
     root = store_root(config, args.store)
     options = ReceiverOptions(
         host=host,
@@ -86,14 +121,15 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:  # address in use, a port below 1024, a host name that does not resolve
         raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     bound_host, bound_port = receiver.address
+    metrics = None
+    if metrics_address is not None:
+        metrics = _metrics_server(receiver, root, metrics_address, config.serve.metrics_label_limit)
     print(f"listening on {bound_host}:{bound_port}", flush=True)
-    if not _loopback(bound_host):
-        print(
-            f"smythtop serve: warning: {bound_host} is not loopback; anyone who reaches this port can write to the "
-            "store (there is no authentication)",
-            file=sys.stderr,
-            flush=True,
-        )
+    _warn_unless_loopback(bound_host, "write to the store (there is no authentication)")
+    if metrics is not None:
+        m_host, m_port = metrics.address
+        print(f"metrics on http://{m_host}:{m_port}/metrics", flush=True)
+        _warn_unless_loopback(m_host, "read the store's metrics (agent, component and model names, cost)")
     every = config.serve.maintenance_every_s
     days = config.advanced.retention_days
     print(f"store {root}; maintenance every {every:g} s, retention {days:g} days", flush=True)
@@ -104,9 +140,13 @@ def run(args: argparse.Namespace) -> int:
     maintenance = Maintenance(root, every_s=every, retention_days=days, rollup_retention_days=rollup_days)
     try:
         receiver.start()
+        if metrics is not None:
+            metrics.start()
         maintenance.start()
         stop.wait()
     finally:
+        if metrics is not None:
+            metrics.stop()
         receiver.stop()
         maintenance.stop()
         for sig, handler in previous.items():
