@@ -146,6 +146,8 @@ class ServeConfig(_Section):
     default_agent_id: Annotated[str, Meta(min_length=1, max_length=256)] = "otlp"
     # Seconds between maintenance passes (compaction, small-file merges, retention by advanced.retention_days).
     maintenance_every_s: Positive = 60.0
+    # OTLP/HTTP endpoint that every stored frame is also sent to as a span (`--forward-otlp` wins); "" for none.
+    forward_otlp: Annotated[str, Meta(max_length=2048)] = ""
 
 
 class AlertsConfig(_Section):

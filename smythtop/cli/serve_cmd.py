@@ -35,6 +35,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Only loopback unless another address is named",
     )
     p.add_argument(
+        "--forward-otlp",
+        metavar="URL",
+        help="also send every stored frame as an OpenTelemetry span to this OTLP/HTTP endpoint (default: [serve]"
+        " forward_otlp), from a background thread: a slow or failing endpoint never delays or fails ingest",
+    )
+    p.add_argument(
         "--config",
         metavar="FILE",
         default=argparse.SUPPRESS,  # must not overwrite `smythtop --config FILE serve`
@@ -79,8 +85,17 @@ def run(args: argparse.Namespace) -> int:
         default_agent_id=config.serve.default_agent_id,
         max_clock_skew_s=config.global_.max_clock_skew_s,
     )
+    forwarder = None
+    forward_url = args.forward_otlp or config.serve.forward_otlp
+    if forward_url:
+        from smythtop.otlp_out import Forwarder
+
+        try:
+            forwarder = Forwarder(forward_url)
+        except ValueError as exc:
+            raise CliError(f"--forward-otlp: {exc}") from None
     try:
-        receiver = OtlpReceiver(root, options)
+        receiver = OtlpReceiver(root, options, forward=forwarder.submit if forwarder is not None else None)
     except StoreError:
         raise  # a store refused or not writable: main prints its one line
     except OSError as exc:  # address in use, a port below 1024, a host name that does not resolve
@@ -97,16 +112,22 @@ def run(args: argparse.Namespace) -> int:
     every = config.serve.maintenance_every_s
     days = config.advanced.retention_days
     print(f"store {root}; maintenance every {every:g} s, retention {days:g} days", flush=True)
+    if forwarder is not None:
+        print(f"forwarding stored frames to {forwarder.endpoint}", flush=True)
 
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
     maintenance = Maintenance(root, every_s=every, retention_days=days)
     try:
+        if forwarder is not None:
+            forwarder.start()
         receiver.start()
         maintenance.start()
         stop.wait()
     finally:
         receiver.stop()
+        if forwarder is not None:
+            forwarder.stop()  # after the receiver: what its last requests stored is sent too
         maintenance.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -117,4 +138,7 @@ def run(args: argparse.Namespace) -> int:
         f"{s.refused} requests refused; {m.frames_compacted} frames compacted",
         flush=True,
     )
+    if forwarder is not None:
+        f = forwarder.stats
+        print(f"forwarded {f.forwarded} frames; {f.failed} failed, {f.dropped} dropped", flush=True)
     return 0
