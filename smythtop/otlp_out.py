@@ -266,7 +266,8 @@ class Forwarder:
             self.stats.dropped += len(self._queue)
             self._queue.clear()
             self._cond.notify_all()
-        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._thread.join(timeout)
         self._sender.close()
 
     def _run(self) -> None:

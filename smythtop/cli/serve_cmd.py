@@ -12,8 +12,12 @@ import ipaddress
 import signal
 import sys
 import threading
+from typing import TYPE_CHECKING
 
 from smythtop.cli import CliError
+
+if TYPE_CHECKING:
+    from smythtop.otlp_out import Forwarder
 
 DEFAULT_OTLP = "127.0.0.1:4318"
 
@@ -67,6 +71,11 @@ def _loopback(host: str) -> bool:
         return False
 
 
+def _close(forwarder: Forwarder | None) -> None:
+    if forwarder is not None:
+        forwarder.stop(timeout=0)
+
+
 def run(args: argparse.Namespace) -> int:
     from smythtop.config import Config
     from smythtop.maintenance import Maintenance
@@ -97,8 +106,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         receiver = OtlpReceiver(root, options, forward=forwarder.submit if forwarder is not None else None)
     except StoreError:
+        _close(forwarder)
         raise  # a store refused or not writable: main prints its one line
     except OSError as exc:  # address in use, a port below 1024, a host name that does not resolve
+        _close(forwarder)
         raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     bound_host, bound_port = receiver.address
     print(f"listening on {bound_host}:{bound_port}", flush=True)

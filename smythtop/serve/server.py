@@ -32,7 +32,7 @@ from smythtop import store
 from smythtop.capture.genai import SpanError, span_to_frame
 from smythtop.recorder.pricing import Pricer, PricingError
 from smythtop.serve import otlp
-from smythtop.store.schema import validate
+from smythtop.store.schema import valid_frames
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -208,7 +208,7 @@ class OtlpReceiver:
             except store.StoreUnavailable as exc:  # the frames stay buffered; the writer retries at the next flush
                 warning = f"spans held in memory, the store is not writable now: {exc}"
         if self._forward is not None and kept:
-            self._forward(frames if kept == len(frames) else _valid(frames)[:kept])
+            self._forward(frames if kept == len(frames) else valid_frames(frames)[:kept])
         errors.extend(str(e) for e in bad)
         rejected = total - kept
         with self._idle:
@@ -230,18 +230,6 @@ class OtlpReceiver:
         if kind not in self._logged:
             self._logged.add(kind)
             log.warning(fmt, *args)
-
-
-def _valid(frames: list[dict]) -> list[dict]:
-    """The frames the store's contract takes, in order: the ones `append_many` kept (it says how many, not which)."""
-    good = []
-    for frame in frames:
-        try:
-            validate(frame)
-        except store.FrameError:
-            continue
-        good.append(frame)
-    return good
 
 
 class _Handler(BaseHTTPRequestHandler):
