@@ -41,7 +41,7 @@ from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, Trace
 
 from smythtop.capture.genai import SCOPE_TAG, frame_to_attributes
 
-__all__ = ["COST_ATTRIBUTE", "Forwarder", "OtlpSendError", "OtlpSender", "frame_to_span", "traces_url"]
+__all__ = ["COST_ATTRIBUTE", "Forwarder", "OtlpSendError", "OtlpSender", "frame_to_span", "shown", "traces_url"]
 
 log = logging.getLogger("smythtop.otlp_out")
 
@@ -75,6 +75,14 @@ def traces_url(url: str) -> str:
     if parts.path in ("", "/"):
         parts = parts._replace(path=TRACES_PATH)
     return urllib.parse.urlunsplit(parts)
+
+
+def shown(url: str) -> str:
+    """`url` fit to print or log: a user name and password in it (basic auth) are replaced by `***`."""
+    parts = urllib.parse.urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urllib.parse.urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
 
 
 def _id(value: Any, size: int, key: str) -> int:
@@ -169,8 +177,9 @@ class OtlpSender:
     printed) while this sender is open: a failure is raised as OtlpSendError carrying the last of them."""
 
     def __init__(self, endpoint: str, *, timeout_s: float = TIMEOUT_S) -> None:
-        self.endpoint = traces_url(endpoint)
-        self._exporter = OTLPSpanExporter(endpoint=self.endpoint, timeout=timeout_s)
+        url = traces_url(endpoint)
+        self.endpoint = shown(url)  # what is printed and logged
+        self._exporter = OTLPSpanExporter(endpoint=url, timeout=timeout_s)
         self._spans = _Spans()
         self._errors = _LastError()
         self._logger = logging.getLogger(_EXPORTER_LOGGER)

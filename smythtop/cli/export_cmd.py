@@ -118,6 +118,7 @@ def _send_otlp(args: argparse.Namespace) -> int:
     df = df.sort("ts").with_columns(pl.col("ts").dt.epoch("ns"))
     sent = 0
     with OtlpSender(url, timeout_s=args.timeout) as sender:
+        url = sender.endpoint  # printable: no password
         try:
             for part in df.iter_slices(BATCH_ROWS):
                 sent += sender.send(part.to_dicts())

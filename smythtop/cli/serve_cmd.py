@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             forwarder = Forwarder(forward_url)
         except ValueError as exc:
-            raise CliError(f"--forward-otlp: {exc}") from None
+            raise CliError(f"{'--forward-otlp' if args.forward_otlp else '[serve] forward_otlp'}: {exc}") from None
     try:
         receiver = OtlpReceiver(root, options, forward=forwarder.submit if forwarder is not None else None)
     except StoreError:

@@ -186,6 +186,17 @@ def test_bad_endpoints_are_one_line_errors(
     assert "--endpoint needs --format otlp" in capsys.readouterr().err
 
 
+def test_a_password_in_the_url_is_never_printed(
+    receiver: OtlpReceiver, tmp_path: Path, quiet_config: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _write(tmp_path / "src", _frames()[:1])
+    host, port = receiver.address
+    assert _export(tmp_path / "src", f"http://me:s3cret@{host}:{port}") == 0
+    assert _export(tmp_path / "src", f"http://me:s3cret@{_dead_url()[7:]}", "--timeout", "0.5") == 2
+    out = capsys.readouterr()
+    assert "s3cret" not in out.err + out.out and "***@" in out.err
+
+
 def test_traces_url() -> None:
     assert traces_url("http://h:4318") == traces_url("http://h:4318/") == "http://h:4318/v1/traces"
     assert traces_url("https://otlp.example.com/otlp/v1/traces") == "https://otlp.example.com/otlp/v1/traces"
