@@ -151,6 +151,8 @@ class ServeConfig(_Section):
     # Distinct values kept per metric label (agent_id, component, model, provider); later ones are folded into
     # "other" and counted, so a runaway label cannot grow Prometheus' series without bound.
     metrics_label_limit: Annotated[int, Meta(ge=1, le=100_000)] = 200
+    # OTLP/HTTP endpoint that every stored frame is also sent to as a span (`--forward-otlp` wins); "" for none.
+    forward_otlp: Annotated[str, Meta(max_length=2048)] = ""
 
 
 class AlertsConfig(_Section):

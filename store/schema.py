@@ -160,6 +160,18 @@ def validate(frame: Any) -> Frame:
         raise FrameError(field, msg) from None
 
 
+def valid_frames(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The frames that pass `validate`, in order (what `Writer.append_many` keeps: it says how many, not which)."""
+    good = []
+    for frame in frames:
+        try:
+            validate(frame)
+        except FrameError:
+            continue
+        good.append(frame)
+    return good
+
+
 def arrow_schema():  # -> pyarrow.Schema; pyarrow is imported lazily to keep the writer light
     """The Parquet/Arrow schema of a frame, in on-disk field order."""
     import pyarrow as pa

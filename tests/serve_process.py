@@ -36,9 +36,9 @@ class Served:
 
 
 @contextlib.contextmanager
-def serving(root: Path, home: Path) -> Iterator[Served]:
+def serving(root: Path, home: Path, *extra: str) -> Iterator[Served]:
     proc = subprocess.Popen(
-        [SMYTHTOP, "serve", "--store", str(root), "--otlp", "127.0.0.1:0"],
+        [SMYTHTOP, "serve", "--store", str(root), "--otlp", "127.0.0.1:0", *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from smythtop.cli import CliError
 
 if TYPE_CHECKING:
+    from smythtop.otlp_out import Forwarder
     from smythtop.serve import OtlpReceiver
     from smythtop.serve.metrics import MetricsServer
 
@@ -46,6 +47,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="HOST:PORT",
         help="also serve Prometheus metrics at http://HOST:PORT/metrics (default: [serve] metrics, none); port 0 "
         "picks a free port",
+    )
+    p.add_argument(
+        "--forward-otlp",
+        metavar="URL",
+        help="also send every stored frame as an OpenTelemetry span to this OTLP/HTTP endpoint (default: [serve]"
+        " forward_otlp), from a background thread: a slow or failing endpoint never delays or fails ingest",
     )
     p.add_argument(
         "--config",
@@ -92,6 +99,9 @@ def _metrics_server(receiver: OtlpReceiver, root: Path, address: tuple[str, int]
         if isinstance(exc, OSError):
             raise CliError(f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}") from None
         raise
+def _close(forwarder: Forwarder | None) -> None:
+    if forwarder is not None:
+        forwarder.stop(timeout=0)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -114,16 +124,31 @@ def run(args: argparse.Namespace) -> int:
         default_agent_id=config.serve.default_agent_id,
         max_clock_skew_s=config.global_.max_clock_skew_s,
     )
+    forwarder = None
+    forward_url = args.forward_otlp or config.serve.forward_otlp
+    if forward_url:
+        from smythtop.otlp_out import Forwarder
+
+        try:
+            forwarder = Forwarder(forward_url)
+        except ValueError as exc:
+            raise CliError(f"{'--forward-otlp' if args.forward_otlp else '[serve] forward_otlp'}: {exc}") from None
     try:
-        receiver = OtlpReceiver(root, options)
+        receiver = OtlpReceiver(root, options, forward=forwarder.submit if forwarder is not None else None)
     except StoreError:
+        _close(forwarder)
         raise  # a store refused or not writable: main prints its one line
     except OSError as exc:  # address in use, a port below 1024, a host name that does not resolve
+        _close(forwarder)
         raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     bound_host, bound_port = receiver.address
     metrics = None
     if metrics_address is not None:
-        metrics = _metrics_server(receiver, root, metrics_address, config.serve.metrics_label_limit)
+        try:
+            metrics = _metrics_server(receiver, root, metrics_address, config.serve.metrics_label_limit)
+        except BaseException:
+            _close(forwarder)
+            raise
     print(f"listening on {bound_host}:{bound_port}", flush=True)
     _warn_unless_loopback(bound_host, "write to the store (there is no authentication)")
     if metrics is not None:
@@ -133,12 +158,16 @@ def run(args: argparse.Namespace) -> int:
     every = config.serve.maintenance_every_s
     days = config.advanced.retention_days
     print(f"store {root}; maintenance every {every:g} s, retention {days:g} days", flush=True)
+    if forwarder is not None:
+        print(f"forwarding stored frames to {forwarder.endpoint}", flush=True)
 
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
     rollup_days = config.advanced.rollup_retention_days
     maintenance = Maintenance(root, every_s=every, retention_days=days, rollup_retention_days=rollup_days)
     try:
+        if forwarder is not None:
+            forwarder.start()
         receiver.start()
         if metrics is not None:
             metrics.start()
@@ -148,6 +177,8 @@ def run(args: argparse.Namespace) -> int:
         if metrics is not None:
             metrics.stop()
         receiver.stop()
+        if forwarder is not None:
+            forwarder.stop()  # after the receiver: what its last requests stored is sent too
         maintenance.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -158,4 +189,7 @@ def run(args: argparse.Namespace) -> int:
         f"{s.refused} requests refused; {m.frames_compacted} frames compacted",
         flush=True,
     )
+    if forwarder is not None:
+        f = forwarder.stats
+        print(f"forwarded {f.forwarded} frames; {f.failed} failed, {f.dropped} dropped", flush=True)
     return 0

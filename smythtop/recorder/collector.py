@@ -39,6 +39,7 @@ from smythtop.recorder.sampling import ComponentState, Sink, adapt, check_burst,
 from smythtop.recorder.tags import TagPolicy
 from smythtop.recorder.trace import CURRENT
 from smythtop.recorder.tracker import NOOP, FullTracker, NoopTracker, RemoteParent, Tracker, apply_track_fields
+from smythtop.store.schema import valid_frames
 
 log = logging.getLogger("smythtop.recorder")
 
@@ -469,7 +470,7 @@ class Collector:
         self._write_accounts()
         if self._events.wants(PERFORMANCE_EVENT):
             try:  # on frames the store accepted, so every field has its contract type
-                alerts = performance_events(written or _valid_only(frames), self.config)
+                alerts = performance_events(written or valid_frames(frames), self.config)
             except Exception as exc:
                 self._fault("events", exc)
                 alerts = []
@@ -601,7 +602,7 @@ class Collector:
             self.rejected += rejected
             for err in errors:
                 self._warn_once(f"rejected:{err.field}", f"frame rejected by the store: {err}")
-            valid = _valid_only(frames)
+            valid = valid_frames(frames)
             kept_ids = {id(f) for f in valid}
             self._unrecorded.add_frames([f for f in frames if id(f) not in kept_ids], accounts.REJECTED, agent)
             frames = valid
@@ -732,19 +733,6 @@ def _release(ctl: _Control) -> None:
     if ctl.writer is not None:
         with contextlib.suppress(store.StoreUnavailable, OSError, ValueError):
             ctl.writer.close()
-
-
-def _valid_only(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    from smythtop.store.schema import validate
-
-    good = []
-    for frame in frames:
-        try:
-            validate(frame)
-        except store.FrameError:
-            continue
-        good.append(frame)
-    return good
 
 
 def _program_name() -> str:

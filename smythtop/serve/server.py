@@ -32,8 +32,12 @@ from smythtop import store
 from smythtop.capture.genai import SpanError, span_to_frame
 from smythtop.recorder.pricing import Pricer, PricingError
 from smythtop.serve import otlp
+from smythtop.store.schema import valid_frames
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+    from typing import Any
+
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 log = logging.getLogger("smythtop.serve")
@@ -82,8 +86,17 @@ class _Server(ThreadingHTTPServer):
 class OtlpReceiver:
     """Owns the HTTP server and the store writer. `start()` serves in a thread; `stop()` flushes and closes."""
 
-    def __init__(self, root: Path, options: ReceiverOptions | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        options: ReceiverOptions | None = None,
+        *,
+        forward: Callable[[Sequence[Mapping[str, Any]]], None] | None = None,
+    ) -> None:
+        """`forward` (`serve --forward-otlp`: smythtop.otlp_out.Forwarder.submit) gets the frames each request
+        stored, priced, after they reached the WAL; it must not block or raise (the Forwarder only queues)."""
         self.root = root
+        self._forward = forward
         self.options = options = options or ReceiverOptions()
         self.stats = ReceiverStats()
         self._pricer = Pricer()
@@ -194,6 +207,8 @@ class OtlpReceiver:
                 warning = f"the store is not writable, {len(frames) - len(bad) - kept} spans not kept: {exc}"
             except store.StoreUnavailable as exc:  # the frames stay buffered; the writer retries at the next flush
                 warning = f"spans held in memory, the store is not writable now: {exc}"
+        if self._forward is not None and kept:
+            self._forward(frames if kept == len(frames) else valid_frames(frames)[:kept])
         errors.extend(str(e) for e in bad)
         rejected = total - kept
         with self._idle:
