@@ -146,6 +146,10 @@ class ServeConfig(_Section):
     default_agent_id: Annotated[str, Meta(min_length=1, max_length=256)] = "otlp"
     # Seconds between maintenance passes (compaction, small-file merges, retention by advanced.retention_days).
     maintenance_every_s: Positive = 60.0
+    # Storage URL each maintenance pass pushes the new Parquet files to (`--push` wins); none: no push.
+    push: str | None = None
+    # This host's partition in the bucket (host=<id>); none: the machine's host name (socket.gethostname()).
+    host_id: Annotated[str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")] | None = None
 
 
 class AlertsConfig(_Section):

@@ -18,7 +18,7 @@ import msgspec
 
 from smythtop.baselines import load_baselines, save_baseline
 from smythtop.cli import CliError
-from smythtop.cli.window_args import add_config_arg, add_window_args, load_frames, thresholds
+from smythtop.cli.window_args import add_config_arg, add_window_args, is_url, load_frames, thresholds
 from smythtop.safe_text import visible
 
 if TYPE_CHECKING:
@@ -144,6 +144,8 @@ def _analyze(args: argparse.Namespace) -> int:
 def _baseline(args: argparse.Namespace) -> int:
     from smythtop.analysis.baseline import establish_baseline
 
+    if is_url(getattr(args, "store", None)):
+        raise CliError("a baseline is saved in a local store; pass --store DIR, not a storage URL")
     df, _, root = load_frames(args, component=args.component)
     try:
         base = establish_baseline(df, args.component, prices=thresholds(args).prices)

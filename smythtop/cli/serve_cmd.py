@@ -10,10 +10,16 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import signal
+import socket
 import sys
 import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from smythtop.cli import CliError
+
+if TYPE_CHECKING:
+    from smythtop.store.remote import Pusher
 
 DEFAULT_OTLP = "127.0.0.1:4318"
 
@@ -34,6 +40,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"address to listen on (default: [serve] otlp, {DEFAULT_OTLP}); port 0 picks a free port. "
         "Only loopback unless another address is named",
     )
+    p.add_argument("--push", metavar="URL", help="after each compaction, push the new Parquet files to this storage "
+                   "URL, e.g. s3://bucket/prefix (default: [serve] push; docs/FORMAT.md section 11)")  # fmt: skip
+    p.add_argument("--host-id", metavar="ID", help="this host's partition in the bucket (default: [serve] host_id, "
+                   "else the host name)")  # fmt: skip
     p.add_argument(
         "--config",
         metavar="FILE",
@@ -59,6 +69,18 @@ def _loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def push_target(root: Path, url: str | None, host_id: str | None) -> Pusher | None:
+    """The pusher of `--push URL` (None without one); a bad URL or host id is a CliError."""
+    if url is None:
+        return None
+    from smythtop.store.remote import Pusher, RemoteError
+
+    try:
+        return Pusher(root, url, host_id or socket.gethostname())
+    except RemoteError as exc:
+        raise CliError(str(exc)) from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -98,9 +120,15 @@ def run(args: argparse.Namespace) -> int:
     days = config.advanced.retention_days
     print(f"store {root}; maintenance every {every:g} s, retention {days:g} days", flush=True)
 
+    pusher = push_target(root, args.push or config.serve.push, args.host_id or config.serve.host_id)
+
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
-    maintenance = Maintenance(root, every_s=every, retention_days=days)
+    if pusher is not None:
+        from smythtop.store.remote import redacted
+
+        print(f"pushing to {redacted(pusher.url)} as host={pusher.host_id}", flush=True)
+    maintenance = Maintenance(root, every_s=every, retention_days=days, pusher=pusher)
     try:
         receiver.start()
         maintenance.start()
@@ -114,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
     s, m = receiver.stats, maintenance.stats
     print(
         f"stopped: {s.requests} requests, {s.spans_accepted} spans stored, {s.spans_rejected} rejected, "
-        f"{s.refused} requests refused; {m.frames_compacted} frames compacted",
+        f"{s.refused} requests refused; {m.frames_compacted} frames compacted, {m.files_pushed} files pushed",
         flush=True,
     )
     return 0
