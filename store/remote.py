@@ -68,6 +68,11 @@ def redacted(url: str) -> str:
     return urlunsplit((parts.scheme, parts.hostname or "", parts.path, "", ""))
 
 
+def _scrub(exc: BaseException, url: str) -> str:
+    """An error's text with the URL (which may carry credentials) redacted, on one line."""
+    return " ".join(str(exc).replace(url, redacted(url)).split())
+
+
 def resolve(url: str) -> tuple[pafs.FileSystem, str]:
     """(filesystem, base path) of a storage URL: pyarrow's own filesystems first, then fsspec's registry."""
     try:
@@ -78,11 +83,13 @@ def resolve(url: str) -> tuple[pafs.FileSystem, str]:
             import fsspec  # optional: the way to add a backend pyarrow does not have (docs/FORMAT.md)
             from pyarrow.fs import FSSpecHandler, PyFileSystem
         except ImportError:
-            raise RemoteError(f"cannot open storage URL {redacted(url)}: {exc}") from None
+            raise RemoteError(f"cannot open storage URL {redacted(url)}: {_scrub(exc, url)}") from None
         try:
             spec_fs, path = fsspec.core.url_to_fs(url)
         except (ValueError, ImportError, OSError) as spec_exc:
-            raise RemoteError(f"cannot open storage URL {redacted(url)} (scheme {scheme!r}): {spec_exc}") from None
+            raise RemoteError(
+                f"cannot open storage URL {redacted(url)} (scheme {scheme!r}): {_scrub(spec_exc, url)}"
+            ) from None
         fs = PyFileSystem(FSSpecHandler(spec_fs))
     return fs, path.rstrip("/")
 
@@ -279,7 +286,7 @@ def scan_url(url: str, since: TimeBound = None, until: TimeBound = None) -> pl.L
             expr = (ts < hi) if expr is None else expr & (ts < hi)
         table = dataset.to_table(filter=expr)
     except OSError as exc:
-        raise RemoteError(f"cannot read {redacted(url)}: {exc}") from None
+        raise RemoteError(f"cannot read {redacted(url)}: {_scrub(exc, url)}") from None
     frame = pl.from_arrow(table)
     assert isinstance(frame, pl.DataFrame)
     return frame.lazy().filter(pl.col("unrecorded").is_null())
