@@ -94,3 +94,14 @@ def test_a_scheme_pyarrow_lacks_goes_through_fsspec(tmp_path: Path) -> None:
     url = f"memory://fleet-{tmp_path.name}/prod"
     assert len(Pusher(tmp_path / "s", url, "m").push().uploaded) == 2
     assert sorted(scan_url(url).collect()["ts"].dt.epoch("ns").to_list()) == sorted(f["ts"] for f in frames)
+
+
+def test_a_since_window_does_not_read_partitions_that_ended_before_it(tmp_path: Path) -> None:
+    root, bucket = tmp_path / "s", tmp_path / "bucket"
+    make_store(root, 0, files=5, per_file=1)  # file i holds frame i, in hour i: partitions hour 22, 23, 00, 01, 02
+    Pusher(root, bucket.as_uri(), "a").push()
+    first = min(objects(bucket, MARKER_SUFFIX))  # the earliest partition's marker: made unreadable
+    first.write_text("not json")
+    with pytest.raises(RemoteError, match="unreadable marker"):
+        scan_url(bucket.as_uri())
+    assert scan_url(bucket.as_uri(), since=BASE_TS + HOUR_NS).select(pl.len()).collect().item() == 4
