@@ -136,6 +136,12 @@ def is_url(location: str | None) -> bool:
     return is_url(location)
 
 
+def redacted(url: str) -> str:
+    from smythtop.store.remote import redacted
+
+    return redacted(url)
+
+
 def _scan_url(url: str, since: datetime | None, until: datetime | None) -> pl.LazyFrame:
     """Every pushed host's frames at a storage URL (docs/FORMAT.md section 11); a read failure is one line."""
     from smythtop.store.remote import RemoteError, scan_url
@@ -146,15 +152,16 @@ def _scan_url(url: str, since: datetime | None, until: datetime | None) -> pl.La
         raise CliError(str(exc)) from None
 
 
-def load_frames(args: argparse.Namespace, *, component: str | None = None) -> tuple[pl.DataFrame, Window, Path]:
-    """The window's frames (filtered by --agent and component), or a one-line error if there are none."""
+def load_frames(args: argparse.Namespace, *, component: str | None = None) -> tuple[pl.DataFrame, Window, Path | str]:
+    """The window's frames (filtered by --agent and component), or a one-line error if there are none; and where
+    they came from: the store's Path, or a fleet's storage URL (redacted: it may carry credentials)."""
     import polars as pl
 
     from smythtop import store
 
     given = getattr(args, "store", None)
     remote = is_url(given)
-    root = Path(given) if remote else store_root(args)  # a URL is kept as given, for the messages
+    root: Path | str = redacted(given) if remote else store_root(args)
     win = window(args)
     lf = _scan_url(given, win.since, win.until) if remote else store.scan(root, win.since, win.until)
     agent = getattr(args, "agent", None)

@@ -23,6 +23,8 @@ def test_push_then_report_and_export_read_the_fleet(tmp_path: Path, capsys: pyte
     ]
     assert main(["report", "--store", url, "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["summary"]["rows"] == len(frames)
+    assert main(["report", "--store", f"{url}?secret_key=hunter2"]) == 0
+    assert capsys.readouterr().out.startswith(f"smythtop report  {url}\n")  # the URL as given, credentials left out
     out = tmp_path / "fleet.csv"
     assert main(["export", "--store", url, "--format", "csv", "--output", str(out)]) == 0
     assert len(out.read_text().splitlines()) == len(frames) + 1
