@@ -153,6 +153,10 @@ class ServeConfig(_Section):
     metrics_label_limit: Annotated[int, Meta(ge=1, le=100_000)] = 200
     # OTLP/HTTP endpoint that every stored frame is also sent to as a span (`--forward-otlp` wins); "" for none.
     forward_otlp: Annotated[str, Meta(max_length=2048)] = ""
+    # Storage URL each maintenance pass pushes the new Parquet files to (`--push` wins); none: no push.
+    push: str | None = None
+    # This host's partition in the bucket (host=<id>); none: the machine's host name (socket.gethostname()).
+    host_id: Annotated[str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")] | None = None
 
 
 class AlertsConfig(_Section):

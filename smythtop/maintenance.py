@@ -9,6 +9,10 @@ files) and, when compaction ran, `store.apply_retention`. Both take the store's 
 (`compactor.lock`), so `serve`, the app, the demo and `smythtop store compact` never work on the store at once:
 a pass that finds the lock taken is skipped (counted as `busy`) and retried at the next tick. A failed pass is
 logged and retried; it never stops the owner.
+
+With a pusher (`serve --push URL`, store/remote.py) each pass compacts the WAL, pushes the new Parquet files, and
+only when every published file is in the bucket lets the compactor merge small files (then pushes the merged
+ones): a merged file's marker names the files it replaces, so they must all be in the bucket already.
 """
 
 from __future__ import annotations
@@ -17,6 +21,10 @@ import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from smythtop.store.remote import Pusher
 
 log = logging.getLogger("smythtop.maintenance")
 
@@ -33,6 +41,8 @@ class MaintenanceStats:
     files_merged: int = 0
     files_removed: int = 0  # by retention
     frames_expired: int = 0  # rows retention cut out of files that straddled the cut-off
+    files_pushed: int = 0  # Parquet files uploaded by `serve --push`
+    push_failed: int = 0  # passes whose push failed (retried at the next pass)
 
 
 class Maintenance:
@@ -49,6 +59,7 @@ class Maintenance:
         retention_days: float | None,
         retention_max_bytes: int | None = None,
         rollup_retention_days: float | None = None,
+        pusher: Pusher | None = None,
     ) -> None:
         if not every_s > 0:
             raise ValueError("every_s must be positive")
@@ -57,6 +68,7 @@ class Maintenance:
         self.retention_days = retention_days
         self.retention_max_bytes = retention_max_bytes
         self.rollup_retention_days = rollup_retention_days  # None: rollups are kept
+        self.pusher = pusher
         self.stats = MaintenanceStats()
         self._stop = threading.Event()
         self._pass_lock = threading.Lock()  # the thread's pass and an owner's final pass never overlap
@@ -71,13 +83,21 @@ class Maintenance:
             stats = self.stats
             stats.passes += 1
             try:
-                result = store.compact(self.root)
+                result = store.compact(self.root, merge=self.pusher is None)
                 if result.busy:
                     stats.busy += 1
                     return False
                 stats.segments_compacted += result.segments_compacted
                 stats.frames_compacted += result.frames_written
                 stats.files_merged += result.files_merged
+                if self.pusher is not None and self._push() == 0:
+                    # Every file is in the bucket: merging may go ahead. The files this second call makes from
+                    # newer WAL segments are younger than the merge's minimum age, so none is merged unpushed.
+                    merged = store.compact(self.root)
+                    stats.segments_compacted += merged.segments_compacted
+                    stats.frames_compacted += merged.frames_written
+                    stats.files_merged += merged.files_merged
+                    self._push()
                 if self.retention_days is not None:
                     expired = store.apply_retention(
                         self.root,
@@ -96,6 +116,23 @@ class Maintenance:
                 return False
             self._last_error = None
             return True
+
+    def _push(self) -> int:
+        """Push what is new; the number of published files still not in the bucket (-1: the push failed)."""
+        from smythtop.store.remote import redacted
+
+        assert self.pusher is not None
+        try:
+            pushed = self.pusher.push()
+        except Exception as exc:  # a bucket out of reach must not stop compaction; retried next pass
+            self.stats.push_failed += 1
+            if str(exc) != self._last_error:
+                self._last_error = str(exc)
+                log.warning("smythtop: push of %s to %s failed (retried every %g s): %s", self.root,
+                            redacted(self.pusher.url), self.every_s, exc)  # fmt: skip
+            return -1
+        self.stats.files_pushed += len(pushed.uploaded)
+        return pushed.pending
 
     def start(self) -> Maintenance:
         if self._thread is None:

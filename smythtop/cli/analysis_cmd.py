@@ -18,7 +18,7 @@ import msgspec
 
 from smythtop.baselines import load_baselines, save_baseline
 from smythtop.cli import CliError
-from smythtop.cli.window_args import add_config_arg, add_window_args, load_frames, thresholds
+from smythtop.cli.window_args import add_config_arg, add_window_args, is_url, load_frames, thresholds
 from smythtop.safe_text import visible
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 # ---- commands ------------------------------------------------------------------------------------
 
 
-def _build(args: argparse.Namespace) -> tuple[Report, Path]:
+def _build(args: argparse.Namespace) -> tuple[Report, Path | str]:
     from smythtop.analysis.report import build_report
 
     df, win, root = load_frames(args)
@@ -89,7 +89,7 @@ def _build(args: argparse.Namespace) -> tuple[Report, Path]:
         window_from=win.since,
         window_to=win.until,
         thresholds=thresholds(args),
-        baselines=load_baselines(root),
+        baselines=load_baselines(root) if isinstance(root, Path) else {},  # a fleet URL has none
     )
     return report, root
 
@@ -120,7 +120,7 @@ def _analyze(args: argparse.Namespace) -> int:
     from smythtop.analysis.detail import UnknownComponent, component_detail
 
     df, win, root = load_frames(args)
-    base = load_baselines(root).get(args.component)
+    base = (load_baselines(root) if isinstance(root, Path) else {}).get(args.component)
     try:
         detail = component_detail(
             df,
@@ -144,7 +144,10 @@ def _analyze(args: argparse.Namespace) -> int:
 def _baseline(args: argparse.Namespace) -> int:
     from smythtop.analysis.baseline import establish_baseline
 
+    if is_url(getattr(args, "store", None)):
+        raise CliError("a baseline is saved in a local store; pass --store DIR, not a storage URL")
     df, _, root = load_frames(args, component=args.component)
+    assert isinstance(root, Path)  # a URL was refused above
     try:
         base = establish_baseline(df, args.component, prices=thresholds(args).prices)
     except ValueError as err:

@@ -104,7 +104,7 @@ def _requests(out: Console, rows: list[RequestRow]) -> None:
     out.print(t)
 
 
-def render_report(r: Report, root: Path) -> None:
+def render_report(r: Report, root: Path | str) -> None:
     out = _console()
     s, w = r.summary, r.window
     out.print(f"[bold]smythtop report[/bold]  {markup(root)}")
@@ -260,7 +260,7 @@ def _recommendations(out: Console, recs: list[Recommendation], r: Report | Detai
     out.print(t)
 
 
-def render_recommendations(r: Report, root: Path) -> None:
+def render_recommendations(r: Report, root: Path | str) -> None:
     out = _console()
     w = r.window
     out.print(f"[bold]smythtop optimize[/bold]  {markup(root)}  window {w.from_} .. {w.to}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import signal
+import socket
 import sys
 import threading
 from pathlib import Path
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from smythtop.otlp_out import Forwarder
     from smythtop.serve import OtlpReceiver
     from smythtop.serve.metrics import MetricsServer
+    from smythtop.store.remote import Pusher
 
 DEFAULT_OTLP = "127.0.0.1:4318"
 DEFAULT_METRICS = "127.0.0.1:9464"  # the port OpenTelemetry's Prometheus exporter uses
@@ -42,6 +44,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"address to listen on (default: [serve] otlp, {DEFAULT_OTLP}); port 0 picks a free port. "
         "Only loopback unless another address is named",
     )
+    p.add_argument("--push", metavar="URL", help="after each compaction, push the new Parquet files to this storage "
+                   "URL, e.g. s3://bucket/prefix (default: [serve] push; docs/FORMAT.md section 12)")  # fmt: skip
+    p.add_argument("--host-id", metavar="ID", help="this host's partition in the bucket (default: [serve] host_id, "
+                   "else the host name)")  # fmt: skip
     p.add_argument(
         "--metrics",
         metavar="HOST:PORT",
@@ -99,9 +105,23 @@ def _metrics_server(receiver: OtlpReceiver, root: Path, address: tuple[str, int]
         if isinstance(exc, OSError):
             raise CliError(f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}") from None
         raise
+
+
 def _close(forwarder: Forwarder | None) -> None:
     if forwarder is not None:
         forwarder.stop(timeout=0)
+
+
+def push_target(root: Path, url: str | None, host_id: str | None) -> Pusher | None:
+    """The pusher of `--push URL` (None without one); a bad URL or host id is a CliError."""
+    if url is None:
+        return None
+    from smythtop.store.remote import Pusher, RemoteError
+
+    try:
+        return Pusher(root, url, host_id or socket.gethostname())
+    except RemoteError as exc:
+        raise CliError(str(exc)) from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -161,10 +181,18 @@ def run(args: argparse.Namespace) -> int:
     if forwarder is not None:
         print(f"forwarding stored frames to {forwarder.endpoint}", flush=True)
 
+    pusher = push_target(root, args.push or config.serve.push, args.host_id or config.serve.host_id)
+
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    if pusher is not None:
+        from smythtop.store.remote import redacted
+
+        print(f"pushing to {redacted(pusher.url)} as host={pusher.host_id}", flush=True)
     rollup_days = config.advanced.rollup_retention_days
-    maintenance = Maintenance(root, every_s=every, retention_days=days, rollup_retention_days=rollup_days)
+    maintenance = Maintenance(
+        root, every_s=every, retention_days=days, rollup_retention_days=rollup_days, pusher=pusher
+    )
     try:
         if forwarder is not None:
             forwarder.start()
@@ -186,7 +214,7 @@ def run(args: argparse.Namespace) -> int:
     s, m = receiver.stats, maintenance.stats
     print(
         f"stopped: {s.requests} requests, {s.spans_accepted} spans stored, {s.spans_rejected} rejected, "
-        f"{s.refused} requests refused; {m.frames_compacted} frames compacted",
+        f"{s.refused} requests refused; {m.frames_compacted} frames compacted, {m.files_pushed} files pushed",
         flush=True,
     )
     if forwarder is not None:

@@ -135,6 +135,21 @@ def _retention(args: argparse.Namespace) -> int:
     return 0
 
 
+def _push(args: argparse.Namespace) -> int:
+    from smythtop.cli.serve_cmd import push_target
+    from smythtop.store.remote import redacted
+
+    pusher = push_target(_root(args), args.url, args.host_id)
+    assert pusher is not None
+    try:
+        result = pusher.push()
+    except OSError as exc:
+        raise CliError(f"push to {redacted(args.url)} failed (run it again: what was done stays done): {exc}") from None
+    out = {"uploaded": len(result.uploaded), "already_pushed": result.already, "host_id": pusher.host_id}
+    print(json.dumps(out, indent=2) if args.json else " ".join(f"{k}={v}" for k, v in out.items()))
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("store", help="inspect and maintain the store")
     cmds = parser.add_subparsers(dest="store_command", metavar="ACTION", required=True)
@@ -143,6 +158,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "stats": (_stats, "frames, size on disk, bytes per frame, time range"),
         "compact": (_compact, "compact sealed WAL segments to Parquet and merge small files"),
         "retention": (_retention, "delete Parquet files older than --days (and over --max-bytes)"),
+        "push": (_push, "upload the Parquet files not yet in a bucket (s3://bucket/prefix; docs/FORMAT.md section 12)"),
     }
     for name, (func, help_text) in actions.items():
         p = cmds.add_parser(name, help=help_text, description=help_text)
@@ -152,4 +168,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             p.add_argument("--days", type=float, required=True, help="keep files with frames newer than this")
             p.add_argument("--max-bytes", type=parse_size, help="also cap total Parquet size, e.g. 2G")
             p.add_argument("--rollup-days", type=float, help="also drop rollup minutes older than this")
+        if name == "push":
+            p.add_argument("url", metavar="URL", help="storage URL, e.g. s3://bucket/prefix")
+            p.add_argument("--host-id", metavar="ID", help="this store's partition, host=ID (default: the host name)")
         p.set_defaults(func=func)

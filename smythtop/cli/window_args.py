@@ -130,15 +130,40 @@ def store_root(args: argparse.Namespace) -> Path:
     return root
 
 
-def load_frames(args: argparse.Namespace, *, component: str | None = None) -> tuple[pl.DataFrame, Window, Path]:
-    """The window's frames (filtered by --agent and component), or a one-line error if there are none."""
+def is_url(location: str | None) -> bool:
+    from smythtop.store.remote import is_url
+
+    return is_url(location)
+
+
+def redacted(url: str) -> str:
+    from smythtop.store.remote import redacted
+
+    return redacted(url)
+
+
+def _scan_url(url: str, since: datetime | None, until: datetime | None) -> pl.LazyFrame:
+    """Every pushed host's frames at a storage URL (docs/FORMAT.md section 12); a read failure is one line."""
+    from smythtop.store.remote import RemoteError, scan_url
+
+    try:
+        return scan_url(url, since, until)
+    except RemoteError as exc:
+        raise CliError(str(exc)) from None
+
+
+def load_frames(args: argparse.Namespace, *, component: str | None = None) -> tuple[pl.DataFrame, Window, Path | str]:
+    """The window's frames (filtered by --agent and component), or a one-line error if there are none; and where
+    they came from: the store's Path, or a fleet's storage URL (redacted: it may carry credentials)."""
     import polars as pl
 
     from smythtop import store
 
-    root = store_root(args)
+    given = getattr(args, "store", None)
+    remote = is_url(given)
+    root: Path | str = redacted(given) if remote else store_root(args)
     win = window(args)
-    lf = store.scan(root, win.since, win.until)
+    lf = _scan_url(given, win.since, win.until) if remote else store.scan(root, win.since, win.until)
     agent = getattr(args, "agent", None)
     if agent:
         lf = lf.filter(pl.col("agent_id") == agent)
@@ -148,7 +173,7 @@ def load_frames(args: argparse.Namespace, *, component: str | None = None) -> tu
     if df.height == 0:
         what = " and ".join(x for x in (agent and f"agent {agent!r}", component and f"component {component!r}") if x)
         raise CliError(f"no frames{' for ' + what if what else ''} in {root} for {win.describe()}")
-    if getattr(args, "since", None) is not None and win.until is not None:
+    if getattr(args, "since", None) is not None and win.until is not None and not remote:
         ahead = store.scan(root, win.until).select(pl.len()).collect().item()
         if ahead:  # the app's status line says the same ("N from the future")
             print(
