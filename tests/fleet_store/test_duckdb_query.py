@@ -1,4 +1,4 @@
-"""The DuckDB query of docs/FORMAT.md section 11, run on a pushed bucket: it must apply the upload contract
+"""The DuckDB query of docs/FORMAT.md section 12, run on a pushed bucket: it must apply the upload contract
 (marked files only, replaced files dropped) and agree with smythtop's own fleet read."""
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ FORMAT_MD = Path(__file__).resolve().parents[2] / "docs" / "FORMAT.md"
 
 
 def documented_query() -> str:
-    section = FORMAT_MD.read_text(encoding="utf-8").split("## 11.", 1)[1]
+    section = FORMAT_MD.read_text(encoding="utf-8").split("## 12.", 1)[1]
     match = re.search(r"```sql\n(.*?)```", section, re.S)
-    assert match, "docs/FORMAT.md section 11 has no sql block"
+    assert match, "docs/FORMAT.md section 12 has no sql block"
     return match[1]
 
 

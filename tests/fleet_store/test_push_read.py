@@ -88,7 +88,7 @@ def test_bad_urls_and_host_ids_are_one_clear_error() -> None:
 
 
 def test_a_scheme_pyarrow_lacks_goes_through_fsspec(tmp_path: Path) -> None:
-    """memory:// is fsspec's, not pyarrow's: the way a user adds a backend (docs/FORMAT.md section 11)."""
+    """memory:// is fsspec's, not pyarrow's: the way a user adds a backend (docs/FORMAT.md section 12)."""
     pytest.importorskip("fsspec", reason="fsspec is in the test extras")
     frames = make_store(tmp_path / "s", 0, files=2, per_file=3)
     url = f"memory://fleet-{tmp_path.name}/prod"
