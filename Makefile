@@ -2,23 +2,26 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
+# uv installs the project and its dependencies in seconds where pip takes a minute and a half (measured from a
+# fresh clone: `make test`'s budget is 4 minutes on 2 cores); pip only bootstraps it.
+UV := $(VENV)/bin/uv pip install -q --python $(PY)
 
 .PHONY: install test test-integration prometheus lint bench soak demo screenshots clean
 
 $(PY):
 	python3 -m venv $(VENV)
-	$(PIP) install --upgrade pip
+	$(PIP) install --upgrade pip uv
 
 $(VENV)/.installed: pyproject.toml | $(PY)
-	$(PIP) install -e .
+	$(UV) -e .
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(PY)
-	$(PIP) install -e '.[test]'
+	$(UV) -e '.[test]'
 	touch $@
 
 $(VENV)/.installed-bench: pyproject.toml | $(PY)
-	$(PIP) install -e '.[test,bench]'
+	$(UV) -e '.[test,bench]'
 	touch $@
 
 install: $(VENV)/.installed
