@@ -52,7 +52,7 @@ prometheus:
 
 # Real servers and other languages (tests/integration): longer than `make test`'s budget; .ci/run runs both.
 test-integration: $(VENV)/.installed-test $(NODE_OTLP)/node_modules/.installed prometheus
-	$(PY) -m pytest -n 2 --dist loadfile -m integration tests/integration
+	$(PY) -m pytest -n 2 --dist loadfile -m integration
 
 soak: $(VENV)/.installed-test
 	SMYTHTOP_KILLS=200 $(PY) -m pytest -m soak -q

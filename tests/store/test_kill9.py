@@ -78,6 +78,7 @@ def _compact_loop(root: Path, stop: threading.Event, results: list) -> None:
 
 @pytest.mark.soak
 @pytest.mark.slow
+@pytest.mark.integration  # 17 s and 30 child processes: `make test-integration` (CI) and `make soak` run it
 def test_kill9_loop(tmp_path: Path) -> None:
     root = tmp_path / "store"
     rng = random.Random(int(os.environ.get("SMYTHTOP_KILL_SEED", "0")) or None)

@@ -20,7 +20,9 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow
+# 35 s of CPU (a wheel build, a uv install, the demo, import-linter): `make test-integration` runs it, as CI does,
+# to keep `make test` within its 4 minutes on 2 cores
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 REPO = Path(__file__).resolve().parents[2]
 INSTALL_TIMEOUT_S = 600  # a cold cache downloads polars, pyarrow, scipy and textual
