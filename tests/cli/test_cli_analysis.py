@@ -38,6 +38,7 @@ def test_report_text_and_agent_filter(fleet_store: tuple[Path, list[dict]]) -> N
     assert {a["agent_id"] for a in report["agent_components"]} == {"agent-1"}
 
 
+@pytest.mark.integration  # 20-26 s of CLI subprocesses: `make test-integration` (CI) runs it; make test keeps 4 min
 def test_baseline_then_report_shows_the_model_switch(fleet_store: tuple[Path, list[dict]]) -> None:
     root, _ = fleet_store
     first, second = iso(T0), iso(T0 + HOUR)
@@ -71,6 +72,7 @@ def test_analyze_text_and_optimize(fleet_store: tuple[Path, list[dict]]) -> None
     assert "Recommendations" in run("optimize", "--store", str(root)).stdout
 
 
+@pytest.mark.integration  # 20-26 s of CLI subprocesses: `make test-integration` (CI) runs it; make test keeps 4 min
 def test_user_errors_are_one_line(fleet_store: tuple[Path, list[dict]], tmp_path: Path) -> None:
     root, _ = fleet_store
     assert "no frames" in user_error(run("report", "--store", str(root), "--since", "1h", check=False))

@@ -60,6 +60,7 @@ def assert_safe(out: str) -> None:
         assert raw not in out, f"{raw!r} reached the terminal"
 
 
+@pytest.mark.integration  # 2 x 10 s of CLI subprocesses: `make test-integration` (CI) runs it
 @pytest.mark.parametrize("command", ["report", "optimize"])
 def test_hostile_names_in_report_and_optimize(hostile_store: Path, command: str) -> None:
     text = run(command, "--store", str(hostile_store)).stdout
