@@ -35,7 +35,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import polars as pl
-import pyarrow.dataset as ds
+import pyarrow as pa
 import pyarrow.fs as pafs
 from smythtop.store.catalog import list_parquet, parse_parquet_name, rel, superseded
 from smythtop.store.columns import polars_schema
@@ -44,8 +44,8 @@ from smythtop.store.errors import StoreError
 from smythtop.store.layout import open_store
 from smythtop.store.locks import read_lock
 from smythtop.store.paths import PARQUET_DIR, PARQUET_SUFFIX, read_nofollow
+from smythtop.store.pqfiles import read_verified
 from smythtop.store.reader import TimeBound, to_ns
-from smythtop.store.schema import arrow_schema
 
 MARKER_SUFFIX = ".marker.json"
 MARKER_FORMAT = 1  # a marker of a newer format is refused by readers, not guessed at
@@ -274,17 +274,18 @@ def scan_url(url: str, since: TimeBound = None, until: TimeBound = None) -> pl.L
     fs, base = resolve(url)
     try:
         keys = fleet_files(list_markers(fs, base, lo, hi))
-        schema = arrow_schema()
         if not keys:
             return pl.DataFrame(schema=polars_schema()).lazy()
-        dataset = ds.dataset([f"{base}/{k}" for k in keys], schema=schema, format="parquet", filesystem=fs)
-        ts = ds.field("ts").cast("int64")
-        expr = None
-        if lo is not None:
-            expr = ts >= lo
-        if hi is not None:
-            expr = (ts < hi) if expr is None else expr & (ts < hi)
-        table = dataset.to_table(filter=expr)
+        tables = []
+        for key in keys:  # each file as its own format says (v1, or v2's integer µs durations: `framefile`)
+            try:
+                with fs.open_input_file(f"{base}/{key}") as fh:
+                    tables.append(read_verified(fh, None, lo, hi))
+            except pa.ArrowException as exc:  # undecodable: one line naming the object, never a half-read fleet
+                if isinstance(exc, OSError):
+                    raise  # unreachable or a failed checksum: the one line below
+                raise RemoteError(f"cannot read {redacted(url)}/{key}: damaged ({exc})") from None
+        table = pa.concat_tables(tables)
     except OSError as exc:
         raise RemoteError(f"cannot read {redacted(url)}: {_scrub(exc, url)}") from None
     frame = pl.from_arrow(table)
