@@ -39,8 +39,8 @@ merges then hash one integer instead of four strings) and keeps the names once p
 
 A partial's bucket width must divide the width of the window it is turned into a cube for (`to_cube` maps
 each row to the window bucket holding `t`); 60 s rollups serve every window of an hour or more.
-`slo_ok` and `mem_over` depend on thresholds: a producer without them (compaction) computes them with the
-default `Thresholds()`.
+`slo_ok` and `mem_over` depend on thresholds, so rollup files do not store them: `longwindow` estimates them
+from the `total_ms` and `mem_pressure` sketches for the reader's thresholds.
 """
 
 from __future__ import annotations

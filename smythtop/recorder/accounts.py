@@ -42,23 +42,24 @@ class Unrecorded:
         with self._lock:
             self._lost[key] = self._lost.get(key, 0.0) + weight
 
+    def lose(self, agent_id: Any, component: Any, rate: Any, reason: str, default_agent: str) -> None:
+        """One execution lost, as whatever it carried said: a weight of 1/rate, a missing name defaulted."""
+        weight = 1.0 / rate if isinstance(rate, (int, float)) and 0 < rate <= 1 else 1.0
+        self.add(
+            agent_id if isinstance(agent_id, str) and agent_id else default_agent,
+            component if isinstance(component, str) and component else "(unknown)",
+            reason,
+            weight,
+        )
+
     def add_frames(self, frames: list[dict[str, Any]], reason: str, default_agent: str) -> None:
         """Frames that were built but not written; an account frame among them is put back under its own reason."""
         for f in frames:
             lost = f.get("unrecorded")
             if lost is not None:
                 self.add(f["agent_id"], f["component"], f["tags"][REASON_TAG], float(lost))
-                continue
-            component = f.get("component")
-            rate = f.get("sample_rate")
-            weight = 1.0 / rate if isinstance(rate, (int, float)) and 0 < rate <= 1 else 1.0
-            agent = f.get("agent_id")
-            self.add(
-                agent if isinstance(agent, str) and agent else default_agent,
-                component if isinstance(component, str) and component else "(unknown)",
-                reason,
-                weight,
-            )
+            else:
+                self.lose(f.get("agent_id"), f.get("component"), f.get("sample_rate"), reason, default_agent)
 
     def take(self, ts: int, agent_name: str | None) -> list[dict[str, Any]]:
         """The account frames of the whole executions lost since the last call, dated `ts`; fractions of an

@@ -636,17 +636,12 @@ class Collector:
 
     def _lose_item(self, item: Any, reason: str) -> None:
         """Account for a buffered tracker or record that will never become a frame."""
+        default = self._frame_defaults().agent_id
         if isinstance(item, Tracker):
-            agent, component, rate = agent_of(item), item._st.name, getattr(item, "_rate", 1.0)
+            self._unrecorded.lose(agent_of(item), item._st.name, getattr(item, "_rate", 1.0), reason, default)
         else:
             f = item.frame
-            agent, component, rate = f.get("agent_id"), f.get("component"), item.rate
-        self._unrecorded.add(
-            agent if isinstance(agent, str) and agent else self._frame_defaults().agent_id,
-            component if isinstance(component, str) and component else "(unknown)",
-            reason,
-            1.0 / rate if rate else 1.0,
-        )
+            self._unrecorded.lose(f.get("agent_id"), f.get("component"), item.rate, reason, default)
 
     def _try_flush(self, writer: store.Writer) -> bool:
         try:
