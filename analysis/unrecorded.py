@@ -50,7 +50,10 @@ def _counts(frame: pl.DataFrame, key: str) -> list[UnrecordedCount]:
 
 
 def correct(report: R, lost: Unrecorded) -> R:
-    """`report` with `lost` added to the execution counts it belongs to (see the module docstring)."""
+    """`report` with `lost` added to the execution counts it belongs to (see the module docstring); `report`
+    itself when it already counts exactly these (the app keeps an unchanged report, and its panes, as they are)."""
+    if msgspec.structs.replace(lost, unmatched=report.unrecorded.unmatched) == report.unrecorded:
+        return report
     basis_minutes = report.window.basis.seconds / 60  # the denominator of every rate of the report
     by_component = {c.name: c.executions for c in lost.by_component}
     rows = []
