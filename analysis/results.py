@@ -493,7 +493,7 @@ class UnrecordedCount(Result):
     executions: float
 
 
-UNRECORDED_NOTE = "counted in executions; their latency, errors and cost are unknown and not in any other figure"
+UNRECORDED_NOTE = "counted in executions; their latency, errors and cost are unknown"
 
 
 class Unrecorded(Result):

@@ -119,7 +119,7 @@ def _unrecorded_line(u: Unrecorded) -> str:
     apart = f"; {count(u.unmatched)} of components not listed below" if u.unmatched else ""
     return (
         f"[yellow]lost    {count(u.executions)} executions not recorded[/yellow] ({reasons}{apart})\n"
-        f"        {markup(u.note)}; execs marked * include them"
+        f"        {markup(u.note)} (execs marked *)"
     )
 
 
