@@ -62,6 +62,7 @@ from smythtop.app.window import TimeWindow, WindowError
 from smythtop.errors import SmythtopError
 from smythtop.maintenance import Maintenance
 from smythtop.safe_text import visible
+from smythtop.store.paths import PARQUET_DIR, WAL_DIR
 from smythtop.store.wal import list_segments
 
 IDLE_TICK_S = 5.0  # the pace of ticks while nothing new arrives (the window still ages)
@@ -302,7 +303,10 @@ class SmythtopApp(App):
         return self.config.retention_days is not None and time.monotonic() - self._maint_at >= RETENTION_EVERY_S
 
     def _maintenance_pass(self, maintenance: Maintenance, force: bool) -> None:
-        """The maintenance thread's body: `Maintenance.run_once` (it never raises), reported to the UI."""
+        """The maintenance thread's body: `Maintenance.run_once` (it never raises), reported to the UI. A directory
+        nothing has written to yet is left alone: compaction would make it a store, and the app creates none."""
+        if not any((self.root / name).is_dir() for name in (WAL_DIR, PARQUET_DIR)):
+            return
         if not force and not self._maintenance_due():
             return
         stats = maintenance.stats

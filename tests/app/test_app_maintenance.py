@@ -103,6 +103,15 @@ async def test_q_does_not_wait_for_a_pass(store_root: Path, make_app, monkeypatc
         gate.set()
 
 
+async def test_an_empty_directory_is_not_made_a_store(tmp_path: Path, make_app) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    app = make_app(empty)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await wait_for(pilot, lambda: app._maint_thread is not None and not app._maint_thread.is_alive(), "a look")
+        assert app.maintenance_passes == 0 and list(empty.iterdir()) == []
+
+
 async def test_maintenance_off_leaves_the_store_alone(store_root: Path, make_app) -> None:
     app = make_app(store_root, config=AppConfig(refresh_s=0.25, maintenance="off"))
     async with app.run_test(size=(160, 40)) as pilot:
