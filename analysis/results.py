@@ -171,7 +171,7 @@ class RequestRow(RequestStats):
 
 
 class Summary(Result):
-    executions: float  # weighted by 1 / sample_rate
+    executions: float  # weighted by 1 / sample_rate, plus the unrecorded ones (`Report.unrecorded`) if any
     rows: int | None  # frames recorded
     success_rate: float | None
     error_rate: float | None
@@ -236,6 +236,9 @@ class StatRow(Result):
 
 class ComponentRow(StatRow):
     trend: list[float | None]  # p95 ms per bucket, None where the bucket is empty
+    # executions the recorder lost (account frames, `analysis.unrecorded`), included in `executions` and
+    # `executions_per_min`; every other figure of the row is of the recorded executions only
+    unrecorded: float = 0.0
 
 
 class ComponentSummary(StatRow):
@@ -483,6 +486,26 @@ class Estimation(Result):
     critical_path_traces: int
 
 
+class UnrecordedCount(Result):
+    """Executions the recorder lost, of one component or for one reason."""
+
+    name: str
+    executions: float
+
+
+UNRECORDED_NOTE = "counted in executions; their latency, errors and cost are unknown"
+
+
+class Unrecorded(Result):
+    """Executions the recorder could not record in the window (its account frames: `analysis.unrecorded`)."""
+
+    executions: float = 0.0  # weighted like the frames they stand for
+    by_component: list[UnrecordedCount] = field(default_factory=list)  # most first
+    by_reason: list[UnrecordedCount] = field(default_factory=list)  # buffer_full, store_unavailable, rejected...
+    unmatched: float = 0.0  # of a component with no row in the components list (none recorded, or folded)
+    note: str = UNRECORDED_NOTE
+
+
 class LiveReport(Result):
     """What every tick needs (`build_live`)."""
 
@@ -494,6 +517,7 @@ class LiveReport(Result):
     thresholds: ThresholdsUsed
     estimation: LiveEstimation
     requests: list[RequestRow]  # by root component, most requests first
+    unrecorded: Unrecorded = field(default_factory=Unrecorded)  # set by `analysis.unrecorded.correct`
 
 
 class Findings(Result):
@@ -533,6 +557,7 @@ class Report(Result):
     thresholds: ThresholdsUsed
     estimation: Estimation
     requests: list[RequestRow]
+    unrecorded: Unrecorded = field(default_factory=Unrecorded)
 
 
 # ---- the drill-down -----------------------------------------------------------------------------

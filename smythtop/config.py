@@ -25,7 +25,7 @@ import tomllib
 import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
@@ -221,6 +221,13 @@ class AppSection(_Section):
     """[app]: the live dashboard."""
 
     refresh_s: Annotated[float, Meta(ge=0.1, le=60.0)] = 0.5  # seconds between refreshes while frames flow
+    # Store maintenance by the app (smythtop/maintenance.py, under the store's single-compactor lock): "compact"
+    # turns sealed WAL segments into Parquet and merges small files; "full" also applies retention
+    # (advanced.retention_days, rollup_retention_days), as `smythtop serve` does; "off" for a read-only store or
+    # one another process maintains. Retention is not the default: an app opened on an old store would delete it.
+    maintenance: Literal["compact", "full", "off"] = "compact"
+    # Seconds between the app's looks at the WAL; a pass runs only when there is work (docs/APP.md).
+    maintenance_every_s: Positive = 60.0
 
 
 class Config(_Section):

@@ -117,6 +117,11 @@ class Maintenance:
             self._last_error = None
             return True
 
+    @property
+    def last_error(self) -> str | None:
+        """Why the last pass failed, None once one succeeds (the app shows it in its status line)."""
+        return self._last_error
+
     def _push(self) -> int:
         """Push what is new; the number of published files still not in the bucket (-1: the push failed)."""
         from smythtop.store.remote import redacted

@@ -8,6 +8,17 @@ While frames flow, ticks start `refresh_s` apart (back to back, never overlappin
 When a tick finds nothing new the next
 one waits IDLE_TICK_S, unless watchfiles (inotify) reports a change in the store first: an idle app
 costs almost nothing, and the first frame after a quiet spell shows at once.
+
+The app also maintains its store (`smythtop.maintenance`: WAL segments to Parquet, small-file merges, and with
+`[app] maintenance = "full"` retention), so a store that only agents write does not stay in the WAL for ever.
+A pass runs in a daemon thread of its own, first once the first snapshot is shown (never delaying it), then when
+a look every `[app] maintenance_every_s` (or a store change at least that long after the last look) finds work:
+a sealed WAL segment, or a previous pass that changed the store (its new files may be merged once old enough).
+So an idle store costs one directory listing a minute. Every pass takes the store's single-compactor lock, so a
+second app or `smythtop serve` on the same store makes this one skip, never both compact. Not a Textual thread
+worker: those run in asyncio's default executor, which the event loop joins on exit, so `q` would wait for a
+long pass; a daemon thread is abandoned instead, which is safe because the store publishes atomically
+(temp file, journal, rename) and the next compactor recovers a half-done pass.
 """
 
 from __future__ import annotations
@@ -32,6 +43,7 @@ from smythtop.app.data import Loader, Snapshot, TickRequest
 from smythtop.app.messages import (
     ClearMark,
     ExportDone,
+    MaintenanceDone,
     OpenComponent,
     OpenTrace,
     SnapshotReady,
@@ -48,10 +60,14 @@ from smythtop.app.screens.trace import TraceScreen
 from smythtop.app.widgets.status import StatusLine, StatusState
 from smythtop.app.window import TimeWindow, WindowError
 from smythtop.errors import SmythtopError
+from smythtop.maintenance import Maintenance
 from smythtop.safe_text import visible
+from smythtop.store.paths import PARQUET_DIR, WAL_DIR
+from smythtop.store.wal import list_segments
 
 IDLE_TICK_S = 5.0  # the pace of ticks while nothing new arrives (the window still ages)
 WATCH_TIMEOUT_MS = 5000
+RETENTION_EVERY_S = 3600.0  # with retention on, an idle store still gets a pass this often: its files age out
 
 
 class SmythtopApp(App):
@@ -89,6 +105,14 @@ class SmythtopApp(App):
         self._started_at = 0.0  # monotonic start of the last tick: refresh_s is the period between starts
         self._changed = False  # the store changed while a tick ran
         self._stop_watch = threading.Event()
+        self.maintenance = self._make_maintenance()  # None with [app] maintenance = "off"
+        self.maintenance_error: str | None = None  # the last pass's failure, shown until a pass succeeds
+        self.maintenance_passes = 0  # passes finished: tests wait on it
+        self._maint_thread: threading.Thread | None = None
+        self._maint_timer: Timer | None = None
+        self._maint_looked = -float("inf")  # monotonic time of the last look for work
+        self._maint_at = -float("inf")  # monotonic end of the last pass
+        self._maint_more = False  # the last pass changed the store (or found it busy): look again
 
     # ---- lifecycle ------------------------------------------------------------------------------
 
@@ -100,9 +124,11 @@ class SmythtopApp(App):
         threading.Thread(target=self._watch_store, name="smythtop-watch", daemon=True).start()
 
     def on_unmount(self) -> None:
-        self._stop_watch.set()
+        self._stop_watch.set()  # also stops a maintenance pass from starting; one under way is abandoned
         if self._timer is not None:
             self._timer.stop()
+        if self._maint_timer is not None:
+            self._maint_timer.stop()
 
     def _watch_store(self) -> None:
         """Post StoreChanged when the store's WAL or Parquet directories change (inotify via watchfiles)."""
@@ -187,6 +213,8 @@ class SmythtopApp(App):
 
     def on_store_changed(self, message: StoreChanged) -> None:
         """New data: bring an idle tick forward to `refresh_s` after the last one started."""
+        if self.maintenance is not None and time.monotonic() - self._maint_looked >= self.maintenance.every_s:
+            self._maintain(force=False)  # the WAL grew after a quiet spell: look for sealed segments now
         if not self.window.ticking:
             return
         if self._busy:
@@ -208,6 +236,9 @@ class SmythtopApp(App):
                     screen.show_snapshot(snap)
         self._update_status()
         self._tick_done(snap)
+        if self.maintenance is not None and self._maint_timer is None:  # the first snapshot is on screen
+            self._maint_timer = self.set_interval(self.maintenance.every_s, partial(self._maintain, force=False))
+            self.maintain_now()
 
     def on_tick_failed(self, message: TickFailed) -> None:
         self.error = message.error
@@ -223,6 +254,7 @@ class SmythtopApp(App):
             snapshot=self.snapshot,
             error=self.error,
             loading=loading,
+            maintenance_error=self.maintenance_error,
         )
 
     def _update_status(self, *, loading: bool = False) -> None:
@@ -233,6 +265,65 @@ class SmythtopApp(App):
 
     def on_status_wanted(self, message: StatusWanted) -> None:
         self._update_status()
+
+    # ---- store maintenance ----------------------------------------------------------------------
+
+    def _make_maintenance(self) -> Maintenance | None:
+        cfg = self.config
+        if cfg.maintenance == "off":
+            return None
+        return Maintenance(
+            self.root,
+            every_s=cfg.maintenance_every_s,
+            retention_days=cfg.retention_days,
+            rollup_retention_days=cfg.rollup_retention_days,
+        )
+
+    def maintain_now(self) -> bool:
+        """Run a maintenance pass now (at start-up, from the palette, or a test); False if one is under way."""
+        return self._maintain(force=True)
+
+    def _maintain(self, *, force: bool) -> bool:
+        """Start the maintenance thread: a pass if `force`, else a look for work first. One at a time."""
+        if self.maintenance is None or self._stop_watch.is_set():
+            return False
+        if self._maint_thread is not None and self._maint_thread.is_alive():
+            return False
+        self._maint_looked = time.monotonic()
+        self._maint_thread = threading.Thread(
+            target=self._maintenance_pass, args=(self.maintenance, force), name="smythtop-maintenance", daemon=True
+        )
+        self._maint_thread.start()
+        return True
+
+    def _maintenance_due(self) -> bool:
+        """Work for a pass: a sealed WAL segment, a previous pass that changed the store, or retention's hour."""
+        if self._maint_more or any(segment.sealed for segment in list_segments(self.root)):
+            return True
+        return self.config.retention_days is not None and time.monotonic() - self._maint_at >= RETENTION_EVERY_S
+
+    def _maintenance_pass(self, maintenance: Maintenance, force: bool) -> None:
+        """The maintenance thread's body: `Maintenance.run_once` (it never raises), reported to the UI. A directory
+        nothing has written to yet is left alone: compaction would make it a store, and the app creates none."""
+        if not any((self.root / name).is_dir() for name in (WAL_DIR, PARQUET_DIR)):
+            return
+        if not force and not self._maintenance_due():
+            return
+        stats = maintenance.stats
+        before = (stats.segments_compacted, stats.files_merged, stats.files_removed, stats.frames_expired, stats.busy)
+        maintenance.run_once()
+        after = (stats.segments_compacted, stats.files_merged, stats.files_removed, stats.frames_expired, stats.busy)
+        self.post_message(
+            MaintenanceDone(changed=after[:4] != before[:4], busy=after[4] != before[4], error=maintenance.last_error)
+        )
+
+    def on_maintenance_done(self, message: MaintenanceDone) -> None:
+        self.maintenance_passes += 1
+        self._maint_at = time.monotonic()
+        self._maint_more = message.changed or message.busy
+        if message.error != self.maintenance_error:  # shown once, in the status line, until a pass succeeds
+            self.maintenance_error = message.error
+            self._update_status()
 
     # ---- window actions -------------------------------------------------------------------------
 
@@ -383,6 +474,8 @@ class SmythtopApp(App):
             if kind != "parquet":
                 yield SystemCommand(f"Export the window as {spec.label}", spec.help, partial(self.action_export, kind))
         yield SystemCommand("Check the store now", "run store.check and show damage", self._check_now)
+        if self.maintenance is not None:
+            yield SystemCommand("Compact the store now", "one store maintenance pass now", self.maintain_now)
         yield from super().get_system_commands(screen)
 
     @work(thread=True, group="check", exit_on_error=False)

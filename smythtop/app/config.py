@@ -3,6 +3,7 @@ Binding id, and the thresholds the analysis judges against.
 
     [app]
     refresh_s = 1.0
+    maintenance = "compact"  # or "full" (retention too), or "off"
 
     [keys]
     "window.pan_back" = "h"
@@ -20,12 +21,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import Literal
 
 from smythtop.analysis.thresholds import Thresholds
 from smythtop.config import AppSection, Config, config_path, key_names
 from smythtop.thresholds import thresholds_from_config
 
 DEFAULT_REFRESH_S = AppSection().refresh_s
+MaintenanceMode = Literal["compact", "full", "off"]
 REFRESH_STEPS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
 
 
@@ -34,6 +37,10 @@ class AppConfig:
     refresh_s: float = DEFAULT_REFRESH_S
     keymap: dict[str, str] = field(default_factory=dict)
     thresholds: Thresholds = field(default_factory=Thresholds)
+    maintenance: MaintenanceMode = AppSection().maintenance  # [app] maintenance: what the app does to the store
+    maintenance_every_s: float = AppSection().maintenance_every_s
+    retention_days: float | None = None  # with maintenance = "full": [advanced] retention_days
+    rollup_retention_days: float | None = None
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> AppConfig:
@@ -45,4 +52,13 @@ def load_config(path: str | os.PathLike[str] | None = None) -> AppConfig:
 def app_config(config: Config) -> AppConfig:
     """The app's settings from a validated Config."""
     keymap = {binding_id: ",".join(key_names(value)) for binding_id, value in config.keys.items()}
-    return AppConfig(refresh_s=config.app.refresh_s, keymap=keymap, thresholds=thresholds_from_config(config))
+    full = config.app.maintenance == "full"
+    return AppConfig(
+        refresh_s=config.app.refresh_s,
+        keymap=keymap,
+        thresholds=thresholds_from_config(config),
+        maintenance=config.app.maintenance,
+        maintenance_every_s=config.app.maintenance_every_s,
+        retention_days=config.advanced.retention_days if full else None,
+        rollup_retention_days=config.advanced.rollup_retention_days if full else None,
+    )

@@ -170,6 +170,10 @@ class Loader:
         self._checker: threading.Thread | None = None  # the background store.check, while it runs
         self._ingest: deque[tuple[float, int]] = deque()
         self._started = time.monotonic()
+        # executions the recorder lost (account frames): those of memory's range, read at each reload and then
+        # taken from the tail; and those of the last window in the past, read from the store once
+        self._accounts: pl.DataFrame | None = None
+        self._past_accounts: tuple[tuple[int | None, int | None], pl.DataFrame] | None = None
         self.scans = 0  # Parquet (re)scans so far: tests and the benchmark read it
 
     # ---- the tick -------------------------------------------------------------------------------
@@ -188,6 +192,7 @@ class Loader:
                 self._load_baselines()
             t_poll = time.perf_counter()
             new = self._poll()
+            self._take_accounts()
             poll_ms = (time.perf_counter() - t_poll) * 1000
             frames, source = self._frames(bounds, request.window.span if win is not None else None)
             incremental = self.INCREMENTAL and win is not None and bounds.end is None and source != "scan"
@@ -231,6 +236,7 @@ class Loader:
                 total = store.scan(self.root).select(pl.len(), pl.col("ts").max().dt.epoch("ns")).collect()
                 self._store_size = (int(total.item(0, 0)), total.item(0, 1))
             store_frames, newest = self._store_size if count == 0 and self._store_size else (None, None)
+            report = self._with_unrecorded(report, bounds, source)
             snap = Snapshot(
                 request=request,
                 bounds=bounds,
@@ -379,6 +385,33 @@ class Loader:
         except SmythtopError as err:
             self._baselines, self._warning = {}, str(err)
 
+    # ---- executions the recorder lost -------------------------------------------------------------
+
+    def _take_accounts(self) -> None:
+        """Add the account frames the tail delivered since the last tick to those of memory's range."""
+        taken = None if self._tailer is None else self._tailer.take_accounts()
+        if taken is not None:
+            self._accounts = taken if self._accounts is None else pl.concat([self._accounts, taken])
+
+    def _with_unrecorded(self, report: results.Report, bounds: Bounds, source: str) -> results.Report:
+        """The report with the window's lost executions counted (`analysis.unrecorded.correct`): from the tail's
+        accounts when the window's frames came from memory or the live store, else read from the store once.
+
+        Accounts in the WAL when memory is reloaded are read just before the new tailer starts, so one written in
+        between is missed until the next reload rather than counted twice (the tailer only delivers later ones)."""
+        from smythtop.analysis.unrecorded import correct, unrecorded
+
+        if source == "memory" or (source == "lazy" and bounds.end is None):
+            accounts = self._accounts
+        else:
+            key = (bounds.start, bounds.end)
+            if self._past_accounts is None or self._past_accounts[0] != key:
+                self._past_accounts = (key, store.unrecorded(self.root, bounds.start, bounds.end).collect())
+            accounts = self._past_accounts[1]
+        if accounts is not None:
+            accounts = _window_filter(accounts, bounds.start, bounds.upper)
+        return correct(report, unrecorded(accounts))
+
     # ---- where a window's frames come from -------------------------------------------------------
 
     def _poll(self) -> pl.DataFrame | None:
@@ -408,6 +441,7 @@ class Loader:
         The snapshot and the tailer come from one `Tailer.with_history` call, so each frame is in
         exactly one of them.
         """
+        self._accounts = store.unrecorded(self.root, since=start).collect()  # before the tailer: never counted twice
         lazy, self._tailer = store.Tailer.with_history(self.root, since=start)
         self.scans += 1
         rows = lazy.select(pl.len()).collect().item()

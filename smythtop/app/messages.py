@@ -48,6 +48,16 @@ class StoreChanged(Message):
         return isinstance(message, StoreChanged)
 
 
+class MaintenanceDone(Message):
+    """A store maintenance pass finished (from the maintenance thread): what it did, or why it failed."""
+
+    def __init__(self, *, changed: bool, busy: bool, error: str | None) -> None:
+        self.changed = changed  # it compacted, merged or expired something: another pass may find more to merge
+        self.busy = busy  # another compactor (a second app, `smythtop serve`) held the store's lock: nothing done
+        self.error = error
+        super().__init__()
+
+
 class SpanTreeReady(Message):
     def __init__(self, trace_id: str, spans: list[Span], error: str | None = None) -> None:
         self.trace_id = trace_id

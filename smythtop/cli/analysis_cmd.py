@@ -22,6 +22,10 @@ from smythtop.cli.window_args import add_config_arg, add_window_args, is_url, lo
 from smythtop.safe_text import visible
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    import polars as pl
+
     from smythtop.analysis.results import Report
 
 
@@ -82,6 +86,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _build(args: argparse.Namespace) -> tuple[Report, Path | str]:
     from smythtop.analysis.report import build_report
+    from smythtop.analysis.unrecorded import correct, unrecorded
 
     df, win, root = load_frames(args)
     report = build_report(
@@ -91,7 +96,19 @@ def _build(args: argparse.Namespace) -> tuple[Report, Path | str]:
         thresholds=thresholds(args),
         baselines=load_baselines(root) if isinstance(root, Path) else {},  # a fleet URL has none
     )
+    if isinstance(root, Path):  # a fleet's bucket holds compacted executions only, never account frames
+        return correct(report, unrecorded(_accounts(root, win.since, win.until, getattr(args, "agent", None)))), root
     return report, root
+
+
+def _accounts(root: Path, since: datetime | None, until: datetime | None, agent: str | None) -> pl.LazyFrame:
+    """The window's account frames (executions the recorder lost), of `--agent` only when one is given."""
+    import polars as pl
+
+    from smythtop import store
+
+    accounts = store.unrecorded(root, since, until)
+    return accounts.filter(pl.col("agent_id") == agent) if agent else accounts
 
 
 def _report(args: argparse.Namespace) -> int:

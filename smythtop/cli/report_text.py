@@ -16,7 +16,16 @@ from rich.console import Console, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from smythtop.analysis.results import Bottleneck, Detail, Recommendation, Report, RequestRow, RequestStats, Severity
+from smythtop.analysis.results import (
+    Bottleneck,
+    Detail,
+    Recommendation,
+    Report,
+    RequestRow,
+    RequestStats,
+    Severity,
+    Unrecorded,
+)
 from smythtop.fmt import count, ms, pct, rate, usd
 from smythtop.safe_text import markup, text
 
@@ -104,6 +113,16 @@ def _requests(out: Console, rows: list[RequestRow]) -> None:
     out.print(t)
 
 
+def _unrecorded_line(u: Unrecorded) -> str:
+    """The executions the recorder lost: how many, why, and what that means for the figures around it."""
+    reasons = ", ".join(f"{markup(c.name)} {count(c.executions)}" for c in u.by_reason)
+    apart = f"; {count(u.unmatched)} of components not listed below" if u.unmatched else ""
+    return (
+        f"[yellow]lost    {count(u.executions)} executions not recorded[/yellow] ({reasons}{apart})\n"
+        f"        {markup(u.note)} (execs marked *)"
+    )
+
+
 def render_report(r: Report, root: Path | str) -> None:
     out = _console()
     s, w = r.summary, r.window
@@ -120,13 +139,15 @@ def render_report(r: Report, root: Path | str) -> None:
         f" ({_markup_styled(s.cost_status, s.cost_status)}), {count(s.llm_calls)} LLM calls,"
         f" {count(s.unpriced_llm_calls)} unpriced"
     )
+    if r.unrecorded.executions:
+        out.print(_unrecorded_line(r.unrecorded))
     t = _table("Components (share: of self time)", "component", "execs", "/min", "errors", "p50", "p95", "p99",
                "self p95", "SLO", "share", "cost")  # fmt: skip
     for c in r.components:
         _row(
             t,
             c.component,
-            count(c.executions),
+            count(c.executions) + ("*" if c.unrecorded else ""),
             rate(c.executions_per_min),
             pct(c.error_rate),
             ms(c.p50_ms),

@@ -32,7 +32,8 @@ SHAPE = {
     "flows": {"from", "to", "count", "probability", "bytes"},
     "cost_series": {"t", "cost_usd"},
 }  # fmt: skip
-LIVE_KEYS = ("window", "summary", "components", "models", "cost_series", "thresholds", "estimation", "requests")
+LIVE_KEYS = ("window", "summary", "components", "models", "cost_series", "thresholds", "estimation", "requests",
+             "unrecorded")  # fmt: skip
 
 
 def _fleet(n_traces: int = 120, seed: int = 0) -> pl.DataFrame:

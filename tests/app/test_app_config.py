@@ -42,7 +42,10 @@ def test_keys_and_refresh_are_read(tmp_path: Path) -> None:
     [
         ('[keys]\n"window.pan_bak" = "h"\n', "unknown config key keys.window.pan_bak in {path}: not a key binding id"),
         ("[app]\nrefresh_s = 0\n", "config key app.refresh_s in {path} must be a number >= 0.1, got 0"),
-        ("[app]\nrefresh = 1\n", "unknown config key app.refresh in {path} (known: refresh_s)"),
+        (
+            "[app]\nrefresh = 1\n",
+            "unknown config key app.refresh in {path} (known: refresh_s, maintenance, maintenance_every_s)",
+        ),
         ("[alerts]\nerror_rate = 2\n", "config key alerts.error_rate in {path} must be a number <= 1.0, got 2"),
         ('[keys]\n"app.quit" = ""\n', "config key keys.app.quit in {path} must be a key name"),
         ("[keys\n", "config file {path} is not valid TOML"),

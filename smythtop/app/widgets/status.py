@@ -1,4 +1,5 @@
-"""The status line at the top of every screen: store, window, ingest, grade, cost, store health, mode."""
+"""The status line at the top of every screen: store, window, ingest, lost executions, grade, cost, store health,
+mode, and the store maintenance's last failure."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ class StatusState:
     snapshot: Snapshot | None = None
     error: str | None = None
     loading: bool = False
+    maintenance_error: str | None = None  # why the app's last store maintenance pass failed, until one succeeds
 
 
 def short_path(path: Path) -> str:
@@ -81,6 +83,9 @@ def status_text(state: StatusState) -> Text:
         if snap.future_frames:  # an agent clock ahead of this one: those frames are in no live window yet
             parts.append(Text(f"{fmt.count(snap.future_frames)} from the future", style="yellow"))
         parts.append(Text(f"{fmt.count(snap.ingest_per_s)}/s in"))
+        lost = snap.report.unrecorded.executions
+        if lost:  # executions the recorder could not record: counted in the executions, nothing else known of them
+            parts.append(Text(f"{fmt.count(lost)} not recorded", style="bold yellow"))
         severity = Severity.of_grade(summary.grade)  # None for "-": no executions in the window
         parts.append(Text("grade ") + Text(summary.grade, style=severity.style if severity else ""))
         parts.append(Text(fmt.usd(summary.total_cost_usd), style="bold"))
@@ -101,6 +106,9 @@ def status_text(state: StatusState) -> Text:
     elif snap is not None and snap.warning:
         out.append("\n")
         out.append(f"⚠ {visible(snap.warning)}", style="yellow")
+    if state.maintenance_error:
+        out.append("\n")
+        out.append(f"⚠ store maintenance: {visible(state.maintenance_error)}", style="yellow")
     return out
 
 

@@ -1,0 +1,69 @@
+"""The app counts the executions the recorder lost: read from the store for the history, taken from the tail
+for what arrives live, each once. A real Collector with a 100-frame buffer and a stalled flush loses 500 of 600
+executions each time (every third one Other: Burst 333, Other 167) and writes them as account frames."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from app_testlib import NOW, SEC, wait_for
+
+from smythtop.recorder import Collector, VirtualClock
+
+pytestmark = pytest.mark.anyio
+
+
+def lose_500(root: Path, start_ns: int) -> None:
+    """601 executions (First, then 600 during a stalled flush), 101 recorded, 500 accounted as buffer_full."""
+    clock = VirtualClock(start_ns)
+    c = Collector(
+        {"global": {"buffer_size": 100, "flush_interval": 3600, "max_frames_per_second": 0}}, store=root, clock=clock
+    )
+    gate, in_callback = threading.Event(), threading.Event()
+
+    def stall(_frames: list[dict]) -> None:
+        in_callback.set()
+        gate.wait(30)
+
+    try:
+        c.on("batch-flush", stall)
+        with c.track("First", agent_id="a"):
+            clock.advance(1.0)
+        threading.Thread(target=c.flush, daemon=True).start()
+        assert in_callback.wait(10)
+        for i in range(600):
+            with c.track("Burst" if i % 3 else "Other", agent_id="b"):
+                clock.advance(1.0)
+        gate.set()
+        c.off("batch-flush", stall)
+        assert c.flush()
+        assert c.stats()["dropped_buffer_full"] == 500
+    finally:
+        gate.set()
+        c.close()
+
+
+def counts(app) -> dict[str, float]:
+    return {c.component: c.executions for c in app.snapshot.report.components}
+
+
+async def test_the_header_counts_executions_not_recorded(tmp_path: Path, make_app) -> None:
+    root = tmp_path / "store"
+    lose_500(root, NOW - 300 * SEC)
+    app = make_app(root)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await wait_for(pilot, lambda: app.ticks >= 1, "the first snapshot")
+        status = lambda: str(app.screen.query_one("#status").render())  # noqa: E731
+        assert "500 not recorded" in status()
+        assert counts(app) == {"First": 1, "Burst": 400, "Other": 200}  # recorded + lost: every execution that ran
+        assert app.snapshot.report.summary.executions == 601
+        ticks = app.ticks
+        app.action_refresh_now()  # a reused report is corrected again, not twice
+        await wait_for(pilot, lambda: app.ticks > ticks, "another tick")
+        assert "500 not recorded" in status() and app.snapshot.report.summary.executions == 601
+        lose_500(root, NOW - 200 * SEC)  # while the app runs: the tail delivers these accounts
+        await wait_for(pilot, lambda: app.snapshot.report.unrecorded.executions == 1000, "the live losses")
+        assert "1.0K not recorded" in status()
+        assert counts(app) == {"First": 2, "Burst": 800, "Other": 400}
