@@ -63,6 +63,7 @@ TREE = ("self_ms", "own_fail", "root", "request_cost")  # the columns `selftime.
 REQUEST_SUMS = ("req_rows", "req_n", "req_cost_sum", "req_cost_w", "req_slo_ok")
 SUMS_KEY = ("t", "k", "success")
 SKETCH_KEY = ("t", "k", "metric", "_bin")
+HIST_KEY = ("k", "metric", "_bin")
 # the per-bucket latency series uses coarser bins (cube.K_SERIES): exact from the fine ones (sketch.coarsen)
 _SERIES_RATIO = cube.K // cube.K_SERIES
 _SETTLED_W = 1e-6
@@ -253,6 +254,18 @@ def merge_hists(hists: Sequence[pl.DataFrame]) -> pl.DataFrame:
     if len(hists) == 1:
         return hists[0]
     return pl.concat(hists).group_by("k", "metric", "_bin").agg(*_BINS)
+
+
+def added(total: pl.DataFrame, delta: pl.DataFrame) -> pl.DataFrame:
+    """A summed `hist` (one row per k, metric, _bin) plus a few rows of bin weights of either sign (a `negated`
+    partial's take them out): a join probing the small side instead of re-grouping the total, which at a few
+    100K bins is the larger cost of a live tick. Bins whose weight fell to ~0 go (`settled`)."""
+    change = delta.group_by(HIST_KEY).agg(*_BINS)
+    kept = total.join(change, on=HIST_KEY, how="left", suffix="_d").select(
+        *HIST_KEY, pl.col("_w") + pl.col("_w_d").fill_null(0.0), pl.max_horizontal("_v", "_v_d")
+    )
+    fresh = change.join(total, on=HIST_KEY, how="anti")
+    return pl.concat([kept, fresh]).filter(pl.col("_w") > _SETTLED_W)
 
 
 def to_cube(parts: Sequence[Partial], window: Window, thresholds: Thresholds) -> cube.Cube:

@@ -45,9 +45,9 @@ class LiveBuckets:
     """Per-bucket partial aggregates of a live window, and its frames. Not thread-safe: the loader's lock guards it.
 
     Each bucket keeps its `Partial` (what new frames merge into) and its `BucketView` (what the cube takes
-    from it), re-reduced only when the bucket changes. The window-wide histograms are the sum of the buckets'
-    `hist`: the closed buckets' sum is kept and redone only when a bucket leaves the window or a late frame
-    changes a closed one, so a tick sums just that and the newest bucket.
+    from it), re-reduced only when the bucket changes. The window-wide histograms (the sum of the buckets'
+    `hist`) are kept summed and updated by each change's bins (`partial.added`): re-annotated traces change
+    closed buckets on most ticks, and re-summing every bucket's bins then cost more than the rest of a tick.
     """
 
     def __init__(self, bucket_ns: int, thresholds: Thresholds) -> None:
@@ -60,7 +60,7 @@ class LiveBuckets:
         self._chunks = 0
         self._empty = self._partial(self._frames)
         self._names = self._empty.dims
-        self._closed: tuple[tuple[int, ...], pl.DataFrame] | None = None  # (closed buckets, their hist summed)
+        self._hist = self._empty.sketch.drop("t")  # every kept bucket's bins, summed (k, metric, _bin, _w, _v)
         self._pending: pl.DataFrame | None = None  # frames dated at or after now, not yet in any bucket
 
     def _prepare(self, frames: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
@@ -93,14 +93,13 @@ class LiveBuckets:
         if old.height:  # their traces' figures as annotated before: taken back out
             part = partial.merge([part, partial.negated(self._partial(old))])
         self._keep(new)
+        self._hist = partial.added(self._hist, part.sketch.drop("t"))
         self._names = partial.merge_names([self._names, part.dims])
         for t_b, mine in partial.split(part).items():
             before = self._buckets.get(t_b)
             self._buckets[t_b] = merged = partial.settled(mine if before is None else partial.merge([before, mine]))
             self._views[t_b] = partial.view(merged, t_b)
             self._rows[t_b] = self._rows.get(t_b, 0) + mine.rows
-            if self._closed is not None and t_b in self._closed[0]:
-                self._closed = None  # a late frame changed a closed bucket
         return new.height
 
     def _touched(self, new: pl.DataFrame) -> pl.DataFrame:
@@ -108,7 +107,8 @@ class LiveBuckets:
         traces = new["tk"].drop_nulls().unique()
         if traces.is_empty() or self._frames.is_empty():
             return self._frames.clear()
-        return self._frames.filter(pl.col("tk").is_in(traces.implode()))
+        # a Series mask: the same filter as an expression took ~4x longer at 500K frames
+        return self._frames.filter(self._frames["tk"].is_in(traces.implode()))
 
     def _keep(self, new: pl.DataFrame) -> None:
         self._frames = pl.concat([self._frames, new], how="vertical", rechunk=False)
@@ -119,10 +119,14 @@ class LiveBuckets:
     def drop_before(self, start_ns: int) -> None:
         """Forget the buckets (and frames) that left the window."""
         gone = [t_b for t_b in self._buckets if t_b < start_ns]
+        if not gone:
+            return
+        self._hist = partial.added(
+            self._hist, pl.concat([partial.negated(self._buckets[t_b]).sketch for t_b in gone]).drop("t")
+        )
         for t_b in gone:
             del self._buckets[t_b], self._views[t_b], self._rows[t_b]
-        if gone:
-            self._frames, self._chunks = self._frames.filter(pl.col("t") >= start_ns), 0
+        self._frames, self._chunks = self._frames.filter(pl.col("t") >= start_ns), 0
 
     def rows(self, start_ns: int, end_ns: int) -> int:
         """Frames in the buckets with start_ns <= t < end_ns."""
@@ -134,17 +138,15 @@ class LiveBuckets:
 
     def cube(self, window: Window) -> Cube:
         """The window's cube, from the buckets' views (`analysis.partial.of_views`), with the data-coverage basis
-        measured on the window's frames as `analysis.window.prepare` does."""
+        measured on the window's frames as `analysis.window.prepare` does. The window holds every kept bucket
+        (`drop_before` its start first; frames at or after its end are pending)."""
+        if any(not window.start_ns <= t_b < window.end_ns for t_b in self._buckets):
+            raise ValueError("the window must hold every kept bucket: drop_before its start first")
         basis = self._frames.select("t", "w", "total_ms").filter(pl.col("t").is_between(window.start_ns, window.end_ns,
                                                                                         closed="left"))  # fmt: skip
         window = replace(window, coverage=coverage.measure(basis, window.start_ns, window.end_ns))
-        ts = sorted(t_b for t_b in self._views if window.start_ns <= t_b < window.end_ns)
+        ts = sorted(self._views)
         if not ts:
             views = [partial.empty_view(self._empty, window.start_ns)]
             return partial.of_views(views, views[0].hist, self._names, window, self.thresholds)
-        closed = tuple(ts[:-1])
-        if self._closed is None or self._closed[0] != closed:
-            hists = [self._views[t_b].hist for t_b in closed]
-            self._closed = (closed, partial.merge_hists(hists) if hists else self._views[ts[-1]].hist.clear())
-        hist = partial.merge_hists([self._closed[1], self._views[ts[-1]].hist])
-        return partial.of_views([self._views[t_b] for t_b in ts], hist, self._names, window, self.thresholds)
+        return partial.of_views([self._views[t_b] for t_b in ts], self._hist, self._names, window, self.thresholds)
