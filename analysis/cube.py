@@ -21,6 +21,7 @@ into one "(other)" component first (`fold`), so nothing here or downstream grows
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -74,15 +75,16 @@ def dim_key(component: pl.Expr) -> pl.Expr:
     return (parts[0] ^ parts[1] ^ parts[2] ^ parts[3]).alias("k")
 
 
-def weighted_sums(frame: pl.LazyFrame, aggs: list[pl.Expr]) -> pl.LazyFrame:
+def weighted_sums(frame: pl.LazyFrame, aggs: list[pl.Expr], *, raw: Sequence[str] = ()) -> pl.LazyFrame:
     """Plain sums per (k, b, sample_rate, success) -> weighted sums per (k, b, success).
 
     Only plain `col.sum()`/`len()` of null-free numeric columns go into the raw-row group-by: that is
     polars' fast path (~1 ns/row); an expression inside the aggregation, or nulls in the column, cost 3-5x.
-    A `rows` count stays raw and gains a weighted twin `n`.
+    A `rows` count stays raw and gains a weighted twin `n`; so do the `raw` counts (without a twin).
     """
     plain = frame.group_by("k", "b", "sample_rate", "success").agg(aggs)
-    names = [c for c in plain.collect_schema().names() if c not in ("k", "b", "sample_rate", "success", "rows")]
+    kept = ("k", "b", "sample_rate", "success", "rows", *raw)
+    names = [c for c in plain.collect_schema().names() if c not in kept]
     w = 1.0 / pl.col("sample_rate").fill_null(1.0)
     counted = "rows" in plain.collect_schema().names()
     return (
@@ -91,7 +93,7 @@ def weighted_sums(frame: pl.LazyFrame, aggs: list[pl.Expr]) -> pl.LazyFrame:
             *([(pl.col("rows") * w).alias("n")] if counted else []),
         )
         .group_by(GROUP)
-        .agg(*[pl.col(c).sum() for c in [*names, *(["rows", "n"] if counted else [])]])
+        .agg(*[pl.col(c).sum() for c in [*names, *raw, *(["rows", "n"] if counted else [])]])
     )
 
 

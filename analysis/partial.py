@@ -56,11 +56,18 @@ from smythtop.analysis.window import REPORT_COLUMNS, Window, conform, weighted
 from smythtop.store import sketch as sketch_bins
 
 METRICS = (("total_ms", cube.K), ("ttft_ms", cube.K), ("input_tokens", cube.K), ("mem_delta_bytes", cube.K_MEM))
-METRIC = pl.Enum([name for name, _ in METRICS])
+# a partial of annotated frames (`TREE`) also has these, at k = cube.K: self time, and the roots' total_ms
+TREE_METRICS = ("self_ms", "request_ms")
+METRIC = pl.Enum([*(name for name, _ in METRICS), *TREE_METRICS])
+TREE = ("self_ms", "own_fail", "root", "request_cost")  # the columns `selftime.annotate` adds
+REQUEST_SUMS = ("req_rows", "req_n", "req_cost_sum", "req_cost_w", "req_slo_ok")
 SUMS_KEY = ("t", "k", "success")
 SKETCH_KEY = ("t", "k", "metric", "_bin")
+HIST_KEY = ("k", "metric", "_bin")
 # the per-bucket latency series uses coarser bins (cube.K_SERIES): exact from the fine ones (sketch.coarsen)
 _SERIES_RATIO = cube.K // cube.K_SERIES
+_SETTLED_W = 1e-6
+KEYED = ("total_ms", "ttft_ms", "input_tokens")  # the metrics a cube keeps per key (`lat_k`, `ttft_k`, `tokens_k`)
 assert _SERIES_RATIO * cube.K_SERIES == cube.K
 
 
@@ -83,24 +90,60 @@ def _dims(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def of_frames(frames: pl.DataFrame | pl.LazyFrame, bucket_ns: int, thresholds: Thresholds) -> Partial:
-    """One pass over raw frames: their partial aggregate in buckets aligned to multiples of `bucket_ns`."""
-    df = (
-        weighted(conform(frames, REPORT_COLUMNS))
-        .with_columns(b=pl.col("t") // bucket_ns * bucket_ns, k=cube.dim_key(pl.col("component")))
-        .collect()
-    )
-    cols = cube.exact_columns(thresholds, self_time=False) | cube.estimated_columns(thresholds)
+    """One pass over raw frames: their partial aggregate in buckets aligned to multiples of `bucket_ns`.
+
+    Frames annotated by `selftime.annotate` (columns `TREE`) also give the span tree's figures: `self_ms_sum`,
+    `own_fail`, `own_failed_ms`, `slo_ok` judged on self time (as `cube.build` does), the requests' sums
+    (`REQUEST_SUMS`: the roots' count, weight, cost and SLO hits, per root key and outcome) and the `self_ms` and
+    `request_ms` (a root's end-to-end latency) sketches. Frames without them (rollups: the store cannot run
+    the analysis' span tree, and `longwindow`'s WAL frames merge with rollup rows) keep the plain columns, and a
+    cube of such partials takes self time as the total (`of_views`).
+    """
+    lf = frames.lazy()
+    tree = all(c in lf.collect_schema() for c in TREE)
+    conformed = conform(lf, REPORT_COLUMNS)
+    if tree:
+        conformed = pl.concat([conformed, lf.select(TREE)], how="horizontal")
+    df = weighted(conformed).with_columns(b=pl.col("t") // bucket_ns * bucket_ns, k=cube.dim_key(pl.col("component")))
+    df = df.collect()
+    cols = cube.exact_columns(thresholds, self_time=tree) | cube.estimated_columns(thresholds)
+    raw: list[pl.Expr] = []
+    if tree:
+        cols |= cube.self_columns() | _request_columns(thresholds)
+        raw = [pl.col("root").sum().alias("req_rows")]
     sums = cube.weighted_sums(
-        df.lazy().select("k", "b", "sample_rate", "success", **cols), [pl.len().alias("rows"), *map(pl.sum, cols)]
+        df.lazy().select("k", "b", "sample_rate", "success", *(["root"] if tree else []), **cols),
+        [pl.len().alias("rows"), *raw, *map(pl.sum, cols)],
+        raw=["req_rows"] if tree else [],
     )
-    sketch = pl.concat([
-        wt.histogram(df, ["k", "b"], name, k).with_columns(metric=pl.lit(name, dtype=METRIC)) for name, k in METRICS
-    ])  # fmt: skip
+    hists = [_sketch(df, name, name, k) for name, k in METRICS]
+    if tree:
+        hists += [
+            _sketch(df, "self_ms", "self_ms", cube.K),
+            _sketch(df.filter(pl.col("root")), "request_ms", "total_ms", cube.K),
+        ]
+    counts = [pl.col("rows").cast(pl.Int64), "n", *([pl.col("req_rows").cast(pl.Int64)] if tree else [])]
     sums_df, sketch_df = pl.collect_all([
-        sums.rename({"b": "t"}).select(*SUMS_KEY, pl.col("rows").cast(pl.Int64), "n", *cols),
-        sketch.rename({"b": "t"}).select(*SKETCH_KEY, "_w", "_v"),
+        sums.rename({"b": "t"}).select(*SUMS_KEY, *counts, *cols),
+        pl.concat(hists).rename({"b": "t"}).select(*SKETCH_KEY, "_w", "_v"),
     ])  # fmt: skip
     return Partial(sums_df, sketch_df, _dims(df))
+
+
+def _sketch(df: pl.DataFrame, metric: str, value: str, k: int) -> pl.LazyFrame:
+    return wt.histogram(df, ["k", "b"], value, k).with_columns(metric=pl.lit(metric, dtype=METRIC))
+
+
+def _request_columns(thresholds: Thresholds) -> dict[str, pl.Expr]:
+    """Per-frame values whose weighted sums over roots are `Cube.requests` (`selftime.request_cost` is already
+    divided by the root's weight, so its weighted sum is the trace's cost)."""
+    root = pl.col("root")
+    return {
+        "req_n": root,
+        "req_cost_sum": pl.col("request_cost").fill_null(0.0),
+        "req_cost_w": pl.col("request_cost").is_not_null(),
+        "req_slo_ok": root & (pl.col("total_ms") <= thresholds.request_latency_p95_ms),
+    }
 
 
 def merge(parts: Sequence[Partial], *, regroup: bool = False) -> Partial:
@@ -115,6 +158,21 @@ def merge(parts: Sequence[Partial], *, regroup: bool = False) -> Partial:
         pl.concat([p.sketch for p in parts]).lazy().group_by(SKETCH_KEY).agg(pl.col("_w").sum(), pl.col("_v").max()),
     ])  # fmt: skip
     return Partial(*merged, _dims(pl.concat([p.dims for p in parts])))
+
+
+def negated(part: Partial) -> Partial:
+    """What merging takes `part`'s frames back out: every sum and bin weight negated (a bin keeps its `_v`, the
+    largest value it has seen, so a percentile read from it may stay up to one bin width high)."""
+    values = [c for c in part.sums.columns if c not in SUMS_KEY]
+    return Partial(part.sums.with_columns(-pl.col(c) for c in values), part.sketch.with_columns(-pl.col("_w")),
+                   part.dims)  # fmt: skip
+
+
+def settled(part: Partial) -> Partial:
+    """`part` without the rows no frame is left in after merging a `negated` partial: sums rows with no frames,
+    sketch bins whose weight fell to ~0 (every frame weighs 1/sample_rate >= 1, so the tolerance is far
+    from a real bin's weight and far above float rounding)."""
+    return Partial(part.sums.filter(pl.col("rows") > 0), part.sketch.filter(pl.col("_w") > _SETTLED_W), part.dims)
 
 
 def merge_names(names: Sequence[pl.DataFrame]) -> pl.DataFrame:
@@ -198,6 +256,18 @@ def merge_hists(hists: Sequence[pl.DataFrame]) -> pl.DataFrame:
     return pl.concat(hists).group_by("k", "metric", "_bin").agg(*_BINS)
 
 
+def added(total: pl.DataFrame, delta: pl.DataFrame) -> pl.DataFrame:
+    """A summed `hist` (one row per k, metric, _bin) plus a few rows of bin weights of either sign (a `negated`
+    partial's take them out): a join probing the small side instead of re-grouping the total, which at a few
+    100K bins is the larger cost of a live tick. Bins whose weight fell to ~0 go (`settled`)."""
+    change = delta.group_by(HIST_KEY).agg(*_BINS)
+    kept = total.join(change, on=HIST_KEY, how="left", suffix="_d").select(
+        *HIST_KEY, pl.col("_w") + pl.col("_w_d").fill_null(0.0), pl.max_horizontal("_v", "_v_d")
+    )
+    fresh = change.join(total, on=HIST_KEY, how="anti")
+    return pl.concat([kept, fresh]).filter(pl.col("_w") > _SETTLED_W)
+
+
 def to_cube(parts: Sequence[Partial], window: Window, thresholds: Thresholds) -> cube.Cube:
     """The window's cube from partials whose buckets divide its buckets (re-grouping aggregates only)."""
     ts = ((pl.col("t") - window.start_ns) // window.bucket_ns * window.bucket_ns + window.start_ns).alias("t")
@@ -213,12 +283,11 @@ def of_views(
     buckets: Sequence[BucketView], hist: pl.DataFrame, names: pl.DataFrame, window: Window, thresholds: Thresholds
 ) -> cube.Cube:
     """The window's cube from its buckets' views (at least one; buckets of the window's width, aligned to its
-    start), their
-    `hist` summed (`merge_hists`) and the names of their keys.
+    start), their `hist` summed (`merge_hists`) and the names of their keys.
 
     Components beyond the top `max_rows` by weighted time fold into OTHER, as `cube.build` folds raw frames:
     `k` is then re-keyed to that of the folded names, so every frame of the cube agrees. Without folding
-    nothing here is grouped but the per-key totals and the memory histogram.
+    nothing here is grouped but the per-key totals, the requests per root component and the memory histogram.
     """
     cols = [c for c in buckets[0].sums.columns if c not in ("k", "success")]
     b = [((v.t - window.start_ns) // window.bucket_ns) for v in buckets]
@@ -234,7 +303,7 @@ def of_views(
     dims = keys.group_by("kf").agg(pl.col(c).first() for c in cube.DIM).rename({"kf": "k"})
     mem = hist.filter(pl.col("metric") == "mem_delta_bytes").join(keys.select("k", "component"), on="k")
     mem_c = mem.group_by("component", "_bin").agg(*_BINS)
-    hist_k = {m: hist.filter(pl.col("metric") == m).drop("metric") for m in ("total_ms", "ttft_ms", "input_tokens")}
+    hist_k = {m: hist.filter(pl.col("metric") == m).drop("metric") for m in (*KEYED, *TREE_METRICS)}
     sums = sums.select("k", "b", "success", *cols)
     lat_b = lat_b.select("component", "b", "_bin", "_w", "_v")
     if kept is not None:  # re-key to the folded names and merge what folded together
@@ -246,9 +315,22 @@ def of_views(
         sums = refold(sums, list(cube.GROUP), [pl.col(c).sum() for c in cols])
         hist_k = {m: refold(h, ["k", "_bin"], _BINS) for m, h in hist_k.items()}
         lat_b = lat_b.with_columns(fold.label("component", kept)).group_by("component", "b", "_bin").agg(*_BINS)
-    # A partial has no span tree (rollups and the live tick aggregate frames, not traces): self time is taken as
-    # the total, a failure as the span's own, and there are no requests, as `selftime` does for frames without
-    # span ids. The app's live path therefore uses partials only when `Loader.INCREMENTAL` is set (docs/APP.md).
+    names_f = dims.select("k", "component")
+    if "self_ms_sum" in cols:  # partials of annotated frames (`of_frames`): the span tree's figures as `cube.build`
+        roots = sums.filter(pl.col("req_rows") > 0).join(names_f, on="k")
+        requests = roots.group_by("component", "success").agg(
+            rows=pl.col("req_rows").sum().cast(pl.UInt32),
+            n=pl.col("req_n").sum(),
+            cost_sum=pl.col("req_cost_sum").sum(),
+            cost_w=pl.col("req_cost_w").sum(),
+            slo_ok=pl.col("req_slo_ok").sum(),
+        )
+        request_lat = hist_k["request_ms"].join(names_f, on="k").group_by("component", "_bin").agg(*_BINS)
+        return cube.Cube(window, dims, sums.drop(REQUEST_SUMS), lat_b, hist_k["total_ms"], hist_k["ttft_ms"],
+                         hist_k["input_tokens"], mem_c, 1, time.height, kept, hist_k["self_ms"], requests,
+                         request_lat)  # fmt: skip
+    # Rollup rows have no span tree (the store cannot run it): self time is taken as the total, a failure as the
+    # span's own, and there are no requests, as `selftime` does for frames without span ids.
     failed = ~pl.col("success")
     sums = sums.with_columns(
         self_ms_sum=pl.col("total_ms_sum"),

@@ -124,10 +124,11 @@ def _window_filter(frame: pl.DataFrame | pl.LazyFrame, start: int | None, end: i
 class Loader:
     """Owns the tail, the in-memory frame and the last results. Thread-safe; meant for worker threads."""
 
-    # True: a live window in memory is analysed from per-bucket aggregates (`analysis.partial`), a tick costing
-    # O(new frames). Off by default until partials carry the span tree's figures (self time, requests, own errors)
-    # and the data-coverage basis, which the frames path has (issue 10); `make bench` measures both paths.
-    INCREMENTAL = False
+    # True: a live window in memory is analysed from per-bucket aggregates (`smythtop.app.live`), a tick costing
+    # O(new frames) plus a few vectorised passes over the window (coverage, touched traces). False: the reference
+    # path, the cube rebuilt from the window's frames every tick (`analysis.report.build_live`), which paused and
+    # past windows and windows too big for memory always take; `make bench` measures both.
+    INCREMENTAL = True
 
     def __init__(
         self,
@@ -161,7 +162,6 @@ class Loader:
         self._buckets: LiveBuckets | None = None  # a live window's per-bucket aggregates (smythtop.app.live)
         self._buckets_gen = -1  # the memory generation they were built from
         self._mem_gen = 0  # bumped whenever memory is reloaded from the store
-        self._snapshot: pl.LazyFrame | None = None  # a reload's lazy snapshot, while it and the tailer agree
         self._health: Health | None = None
         self._store_size: tuple[int, int | None] | None = None
         self._baselines: dict[str, Any] | None = None
@@ -179,6 +179,7 @@ class Loader:
     # ---- the tick -------------------------------------------------------------------------------
 
     def tick(self, request: TickRequest) -> Snapshot:
+        from smythtop.analysis.pricing import read_time_priced
         from smythtop.analysis.report import compose, live_from_cube
         from smythtop.analysis.window import scope
 
@@ -195,7 +196,7 @@ class Loader:
             self._take_accounts()
             poll_ms = (time.perf_counter() - t_poll) * 1000
             frames, source = self._frames(bounds, request.window.span if win is not None else None)
-            incremental = self.INCREMENTAL and win is not None and bounds.end is None and source != "scan"
+            incremental = self.INCREMENTAL and win is not None and bounds.end is None and source == "memory"
             if incremental:
                 new_in_window = self._feed(new, win)
                 count = self._buckets.rows(win.start_ns, win.end_ns)
@@ -217,8 +218,9 @@ class Loader:
                 if incremental:  # the window's cube from its buckets' aggregates: no pass over its frames
                     data = frames
                     assert self._buckets is not None and win is not None
-                    scoped = scope(frames, win.start_ns, None)
-                    live = live_from_cube(self._buckets.cube(win), scoped, self._buckets.thresholds)
+                    th = self._buckets.thresholds
+                    scoped = read_time_priced(scope(frames, win.start_ns, None), th.prices)  # as build_live's
+                    live = live_from_cube(self._buckets.cube(win), scoped, th)
                 else:
                     data = frames.collect() if source == "memory" else frames  # filter memory once per analysis
                     live = self._live_part(data, bounds, win)
@@ -290,18 +292,15 @@ class Loader:
 
     def _feed(self, new: pl.DataFrame | None, win: Window) -> int:
         """Bring the live buckets up to date: built from memory when they are missing or memory was reloaded,
-        else the tail's new frames merged in. Returns the frames that entered the window (0: nothing new)."""
+        else the tail's new frames merged in. Returns the frames that entered the window (0: nothing new).
+        Only a window held in memory comes here: the buckets keep its frames too (`smythtop.app.live`)."""
         from smythtop.analysis.thresholds import Thresholds
         from smythtop.app.live import LiveBuckets
 
         if self._buckets is None or self._buckets.bucket_ns != win.bucket_ns or self._buckets_gen != self._mem_gen:
-            if self._mem is None and self._snapshot is None:  # too big for memory, and the tail moved on since
-                self._reload(win.start_ns)  # the last snapshot: a new one, consistent with the tailer
-            frames = self._mem if self._mem is not None else self._snapshot
-            self._snapshot = None
             thresholds = self.thresholds or Thresholds()
             self._buckets, self._buckets_gen = LiveBuckets(win.bucket_ns, thresholds), self._mem_gen
-            return self._buckets.add(frames, win.start_ns, win.end_ns) or 1  # a new window is always analysed
+            return self._buckets.add(self._mem, win.start_ns, win.end_ns) or 1  # a new window is always analysed
         self._buckets.drop_before(win.start_ns)
         return self._buckets.add(new, win.start_ns, win.end_ns)
 
@@ -423,7 +422,6 @@ class Loader:
             self._note_ingest(0)
             return None
         self._note_ingest(new.height)
-        self._snapshot = None  # the tail moved past it
         if self._mem is not None:
             new_kept = new if self._mem_from is None else new.filter(pl.col("ts") >= _ts(self._mem_from))
             self._mem = pl.concat([self._mem, new_kept], how="vertical", rechunk=False)
@@ -446,7 +444,6 @@ class Loader:
         self.scans += 1
         rows = lazy.select(pl.len()).collect().item()
         self._mem = lazy.collect() if rows <= self.mem_rows else None
-        self._snapshot = lazy if self._mem is None else None
         self._mem_gen += 1
         self._mem_from = start
         self._chunks = 0

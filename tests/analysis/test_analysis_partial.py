@@ -153,3 +153,34 @@ def test_live_part_from_partials_matches_the_raw_path() -> None:
     assert [p.t for p in fast.report.cost_series] == [p.t for p in raw.report.cost_series]
     fast_cost, raw_cost = ([p.cost_usd for p in r.report.cost_series] for r in (fast, raw))
     assert fast_cost == pytest.approx(raw_cost, rel=1e-12)
+
+
+def test_partials_of_annotated_frames_carry_the_span_tree() -> None:
+    """Frames annotated by `selftime` give partials with self time, own failures and requests: merged, the cube
+    `cube.build` gives (where partials of plain frames take self time as the total and have no requests)."""
+    rng = np.random.default_rng(3)
+    th = Thresholds(latency_p95_ms=80.0)
+    now = T0_NS + 900 * S + S // 3
+    win = aligned(900 * S, now)
+    df = _mixed(rng, 3000, win.start_ns, now - win.start_ns)
+    i = pl.int_range(pl.len())
+    root = (i // 4 * 4).cast(pl.String)
+    df = df.with_columns(  # traces of four spans: one parent, three children (sampled at 1 to 0.1, some failed)
+        trace_id=pl.lit("t") + (i // 4).cast(pl.String),
+        span_id=i.cast(pl.String),
+        parent_span_id=pl.when(i % 4 > 0).then(root),
+    )
+    prepared, _ = prepare(df, win.start_ns, now, columns=REPORT_COLUMNS, extra=selftime.KEYS, bucket_ns=win.bucket_ns)
+    annotated = selftime.annotate(prepared)
+    parts = [partial.of_frames(annotated[j : j + 700], win.bucket_ns, th) for j in range(0, annotated.height, 700)]
+    got, want = partial.to_cube([partial.merge(parts)], win, th), _whole(df, win, th)
+    _assert_same(got, want)
+    assert want.requests["n"].sum() == pytest.approx(df.height / 4, rel=0.3)  # roots weigh 1, 2, 4 or 10
+    for name in ("requests", "request_lat", "self_k"):
+        x, y = (getattr(c, name).sort(getattr(c, name).columns) for c in (got, want))
+        assert x.columns == y.columns and x.height == y.height > 0, name
+        for col in x.columns:
+            if x[col].dtype.is_numeric():
+                assert np.allclose(x[col].to_numpy(), y[col].to_numpy(), rtol=1e-9), (name, col)
+            else:
+                assert x[col].to_list() == y[col].to_list(), (name, col)
