@@ -248,7 +248,8 @@ async def test_status_line_reports_damage_from_store_check(store_root: Path, mak
     data = bytearray(segment.read_bytes())
     data[len(data) // 2 : len(data) // 2 + 8] = b"\xff" * 8  # one damaged record in the middle
     segment.write_bytes(bytes(data))
-    app = make_app(store_root)
+    # maintenance off: a start-up compaction would quarantine the damaged region first ("1 quarantined")
+    app = make_app(store_root, config=AppConfig(refresh_s=0.25, maintenance="off"))
     async with app.run_test(size=(200, 50)) as pilot:
         await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.health is not None)
         assert app.snapshot.window_frames == 119  # the frames after the damage are still read
