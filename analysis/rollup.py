@@ -104,8 +104,9 @@ def _percentiles(cube: Cube, by: list[str], llm_only: bool) -> pl.LazyFrame:
         hist = cube.lat_b.lazy()
         if set(by) - {"b", "component"}:
             raise ValueError("per-bucket percentiles exist per component or overall only")
-        lat = wt.quantiles(wt.regroup(hist, by), by, (0.5, 0.95, 0.99), ("p50_ms", "p95_ms", "p99_ms"))
-        return lat
+        if sorted(by) != ["b", "component"]:  # lat_b is already one row per (component, b, _bin)
+            hist = wt.regroup(hist, by)
+        return wt.quantiles(hist, by, (0.5, 0.95, 0.99), ("p50_ms", "p95_ms", "p99_ms"))
     frames = []
     for name, qs, names in (
         ("lat_k", (0.5, 0.95, 0.99), ("p50_ms", "p95_ms", "p99_ms")),
