@@ -11,7 +11,17 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 import smythtop.store.compaction as compaction
-from smythtop.store.rollups import HOURLY, MINUTE_NS, SCHEMA, RollupScan, aggregate, merge, scan_rollups
+from polars.testing import assert_frame_equal
+from smythtop.store.rollups import (
+    HOURLY,
+    MINUTE_NS,
+    SCHEMA,
+    RollupScan,
+    aggregate,
+    hourly,
+    merge,
+    scan_rollups,
+)
 from smythtop.store.sketch import K, bin_of
 
 from smythtop import store
@@ -119,8 +129,8 @@ def test_merged_rollups_equal_the_rollup_of_all_frames(root: Path) -> None:
     before = scan_rollups(root)
     assert before.files == 5
     store.compact(root, merge_min_age_s=0.0)
-    merged, hours = sorted((root / "rollups").glob("*.parquet"), key=lambda p: p.name.split("-")[2])  # h < n
-    assert pq.read_schema(merged).names == SCHEMA.names
+    hours, merged = sorted((root / "rollups").glob("*.parquet"), key=lambda p: p.name.split("-")[2])  # h < n
+    assert pq.read_schema(merged).names == pq.read_schema(hours).names == SCHEMA.names
     after = scan_rollups(root)
     assert after.files == 1 and after.complete  # the merged frames files keep their mark
     key = ["t", "agent_id", "component", "model", "provider", "success", "metric", "_bin"]
@@ -130,8 +140,14 @@ def test_merged_rollups_equal_the_rollup_of_all_frames(root: Path) -> None:
     bins = raw.select(bin_of(pl.col("total_ms"), K).alias("_bin")).unique()["_bin"].sort()
     have = after.sketch.filter(pl.col("metric") == "total_ms")["_bin"].unique().sort()
     assert have.to_list() == bins.to_list()
-    hourly = after.sketch.filter(pl.col("metric").is_in(HOURLY))
-    assert hourly.height and (hourly["t"] % (60 * MINUTE_NS) == 0).all()  # window-level sketches: per hour
+    window_level = after.sketch.filter(pl.col("metric").is_in(HOURLY))
+    assert window_level.height and (window_level["t"] % HOUR_NS == 0).all()  # window-level sketches: per hour
+    # the hour tier equals the minute rows it stands for, re-aggregated per hour
+    in_hours = scan_rollups(root, tier_ns=HOUR_NS)
+    assert in_hours.tier_ns == HOUR_NS and in_hours.files == 1 and (in_hours.rows["t"] % HOUR_NS == 0).all()
+    want = hourly(before.rows).sort(key, nulls_last=True)
+    assert_frame_equal(in_hours.rows.sort(key, nulls_last=True), want, check_exact=False, rel_tol=1e-12)  # sum order
+    assert in_hours.sums["rows"].sum() == len(frames)
 
 
 def test_retention_keeps_rollups_longer_than_raw_frames(root: Path) -> None:
