@@ -218,13 +218,15 @@ class RollupScan:
         return self.rows.filter(pl.col("metric").is_not_null()).select(*KEY, "metric", "_bin", "_w", "_v")
 
 
-def _ranges(lo: int | None, hi: int | None, tier_ns: int, files: list[ParquetFile]) -> dict[bool, list]:
+def _ranges(
+    lo: int | None, hi: int | None, tier_ns: int, minutes: list[ParquetFile], broken: list[ParquetFile]
+) -> dict[bool, list]:
     """The [lo, hi) ranges of `t` to read from hour files (True) and from minute files (False): the window's
     whole hours from hour files, if asked for, every minute file overlapping the window has an hour counterpart
     and no damaged hour file overlapping it was quarantined (its frames are then only in the minute tier); its
     edges (and everything else) from minute files."""
-    overlapping = [f for f in files if (lo is None or f.max_ts >= lo) and (hi is None or f.min_ts < hi)]
-    paired = all(f.kind in (KIND_MINUTE, KIND_HOUR) for f in overlapping)
+    paired = all(f.kind == KIND_MINUTE for f in minutes if not _outside(f, lo, hi))
+    paired &= all(_outside(f, lo, hi) for f in broken)
     if tier_ns != HOUR_NS or not paired:
         return {False: [(lo, hi)], True: []}
     h_lo = None if lo is None else -(-lo // HOUR_NS) * HOUR_NS
@@ -234,6 +236,10 @@ def _ranges(lo: int | None, hi: int | None, tier_ns: int, files: list[ParquetFil
     edges = [(lo, h_lo)] if lo is not None and lo < h_lo else []  # type: ignore[operator]
     edges += [(h_hi, hi)] if hi is not None and h_hi < hi else []  # type: ignore[operator]
     return {False: edges, True: [(h_lo, h_hi)]}
+
+
+def _outside(f: ParquetFile, lo: int | None, hi: int | None) -> bool:
+    return (lo is not None and f.max_ts < lo) or (hi is not None and f.min_ts >= hi)
 
 
 def scan_rollups(
@@ -261,19 +267,22 @@ def scan_rollups(
         skip = superseded(path) | orphaned(path)
         listed = [f for f in list_rollups(path) if rel(path, f.path) not in skip]
         broken = [f for f in list_parquet(path, QUARANTINE_DIR) if f.kind == KIND_HOUR]  # damaged hour files
-        ranges = _ranges(lo, until, tier_ns, [f for f in listed if f.kind != KIND_HOUR] + broken)
+        ranges = _ranges(lo, until, tier_ns, [f for f in listed if f.kind != KIND_HOUR], broken)
         out.tier_ns = HOUR_NS if ranges[True] else MINUTE_NS
         parts, hour_damaged = [], False
         for f in listed:
+            read_rows = []
             for a, b in ranges[f.kind == KIND_HOUR]:
-                if (a is not None and f.max_ts < a) or (b is not None and f.min_ts >= b):
-                    continue
-                rows = read(path, f.path, a, b)
-                if rows is None:
+                rows = None if _outside(f, a, b) else read(path, f.path, a, b)
+                if rows is None and not _outside(f, a, b):
                     out.quarantined.append(f.name)
                     hour_damaged |= f.kind == KIND_HOUR
+                    read_rows = []
                     break
-                parts.append(rows)
+                if rows is not None:
+                    read_rows.append(rows)
+            if read_rows:
+                parts.extend(read_rows)
                 out.files += 1
         for f in list_parquet(path):
             overlaps = (lo is None or f.max_ts >= lo) and (until is None or f.min_ts < until)
