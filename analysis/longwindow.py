@@ -20,16 +20,17 @@ whole hours that start in the window.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 
 import msgspec
 import polars as pl
-from smythtop.analysis import cube, partial, pricing
+from smythtop.analysis import coverage, cube, partial, pricing
 from smythtop.analysis.baseline import Baseline
 from smythtop.analysis.report import build_slow, compose, live_from_cube
 from smythtop.analysis.results import Report, Result
 from smythtop.analysis.thresholds import Thresholds
-from smythtop.analysis.window import NICE_BUCKETS_S, NS_PER_S, Window, conform, iso, make_window
+from smythtop.analysis.window import NICE_BUCKETS_S, NS_PER_S, Window, conform, iso, make_window, weighted
 from smythtop.store.rollups import HOUR_NS, MINUTE_NS
 
 LONG_WINDOW_NS = 3600 * 10**9  # windows this long or longer are answered from rollups (the app's 1 h, 24 h, 7 d, all)
@@ -100,10 +101,25 @@ def partial_of_rollups(sums: pl.DataFrame, sketch: pl.DataFrame, thresholds: Thr
     return partial.from_labelled(labelled, sketch_rows)
 
 
+def covered(sums: pl.DataFrame, wal: pl.DataFrame, window: Window) -> Window:
+    """The window with the coverage of its data (`coverage.measure`, the basis of every rate), measured on one
+    point per rollup row (its `t`, weighted by `n`, lasting its mean total_ms) and on the WAL's frames: as
+    exact as raw frames where the data is in the WAL, to a tier's width (a minute, an hour) where it is in
+    rollups; a window its data fills is covered whole either way."""
+    points = sums.select("t", w="n", total_ms=pl.col("total_ms_sum") / pl.col("n"))
+    if wal.height:
+        frames = weighted(conform(wal, ("ts", "total_ms", "sample_rate", "success"))).select("t", "w", "total_ms").collect()
+        points = pl.concat([points, frames], how="vertical_relaxed")
+    points = points.filter((pl.col("t") >= window.start_ns) & (pl.col("t") < window.end_ns))
+    return dataclasses.replace(window, coverage=coverage.measure(points, window.start_ns, window.end_ns))
+
+
 def cube_of(
     sums: pl.DataFrame, sketch: pl.DataFrame, wal: pl.DataFrame, window: Window, thresholds: Thresholds
 ) -> cube.Cube:
-    """The window's cube from rollup rows plus the frames not yet rolled up (`store.scan_rollups`)."""
+    """The window's cube from rollup rows plus the frames not yet rolled up (`store.scan_rollups`), the window's
+    coverage measured on them (`covered`)."""
+    window = covered(sums, wal, window)
     parts = [partial_of_rollups(sums, sketch, thresholds)]
     if wal.height:
         parts.append(partial.of_frames(wal, MINUTE_NS, thresholds))
