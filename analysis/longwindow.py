@@ -108,8 +108,8 @@ def covered(sums: pl.DataFrame, wal: pl.DataFrame, window: Window) -> Window:
     rollups; a window its data fills is covered whole either way."""
     points = sums.select("t", w="n", total_ms=pl.col("total_ms_sum") / pl.col("n"))
     if wal.height:
-        frames = weighted(conform(wal, ("ts", "total_ms", "sample_rate", "success"))).select("t", "w", "total_ms").collect()
-        points = pl.concat([points, frames], how="vertical_relaxed")
+        frames = weighted(conform(wal, ("ts", "total_ms", "sample_rate", "success"))).select("t", "w", "total_ms")
+        points = pl.concat([points, frames.collect()], how="vertical_relaxed")
     points = points.filter((pl.col("t") >= window.start_ns) & (pl.col("t") < window.end_ns))
     return dataclasses.replace(window, coverage=coverage.measure(points, window.start_ns, window.end_ns))
 

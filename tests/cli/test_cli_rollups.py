@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 from cli_testlib import HOUR, T0, iso, write_store
-from smythtop.cli import main
 
 from smythtop import store
+from smythtop.cli import main
 
 WINDOW = ["--from", iso(T0), "--to", iso(T0 + 2 * HOUR)]
 
