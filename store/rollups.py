@@ -66,6 +66,10 @@ KIND_HOUR = "h"  # hour rows (`t` the hour's start)
 # at the bench's 2M frames a day most minute cells hold a few frames, so a minute sketch is about one row per
 # frame per metric (measured: these three were 3.4M of 5.3M rollup rows); per hour they are a fraction of that.
 HOURLY = ("ttft_ms", "input_tokens", "mem_delta_bytes")
+# Rows are sorted by t, so a reader's t filter skips whole row groups: with one group per file a 24 h window's
+# few edge minutes decoded the whole minute file (measured on the bench's 1M-row minute files, under load:
+# 1.9 s with one row group, 0.05-0.14 s with 64k-row groups; files 15 % larger).
+ROW_GROUP_ROWS = 64 * 1024
 VALUES = ("n", *(f"{c}_sum" for c in SUMMED), *(f"{c}_w" for c in COUNTED), "unpriced", "retry_ms")
 
 
@@ -171,7 +175,8 @@ def write(rows: pl.DataFrame, path: Path, *, sources: list[str]) -> None:
     meta = {**SCHEMA.metadata, b"smythtop.sources": json.dumps({"sources": sources}).encode()}
     table = table.replace_schema_metadata(meta)
     with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE), "wb") as fh:
-        pq.write_table(table, fh, compression="zstd", compression_level=3, write_page_checksum=True)
+        pq.write_table(table, fh, compression="zstd", compression_level=3, write_page_checksum=True,
+                       row_group_size=ROW_GROUP_ROWS)  # fmt: skip
         fh.flush()
         os.fsync(fh.fileno())
 
