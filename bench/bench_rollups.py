@@ -8,9 +8,13 @@ it holds):
   as compaction writes them: frame file v2 plus minute and hour rollup files per 1M frames, the rollups then
   merged as the compactor merges them. Each figure is the median of ROUNDS runs in this process, the two
   paths alternating so that both see the same load (raw frames skipped above RAW_MAX_FRAMES);
-- the goal store: BIG frames over 24 h (`SMYTHTOP_BENCH_ROLLUP_BIG`, default 100M) as rollups only (both
-  tiers, made by the store's own `rollups.aggregate` / `hourly` / `write` per 1M-frame chunk, then merged):
-  100M raw frames would be ~6 GB of frames files that the rollup path never reads. Its 24 h report is timed
+- the goal store: BIG frames over 24 h (`SMYTHTOP_BENCH_ROLLUP_BIG`, default 100M) as rollups only: 100M raw
+  frames would be ~6 GB of frames files that the rollup path never reads, and generating them takes an hour
+  on a loaded machine. It is made of QUARTERS quarter-hour chunks of BIG / QUARTERS frames; the chunks are
+  BASES distinct realistic chunks (`rollups.aggregate` of their frames) repeated with `t` shifted, each hour
+  of the hour tier the `rollups.hourly` of the BASES quarters together, written with `rollups.write` and merged
+  as the compactor merges them. So every hour holds BIG / 24 frames of the realistic mix, and the rollups are
+  what compaction would write for them (one chunk's frames repeated 24 times). Its 24 h report is timed
   first-paint style, in a fresh process per run (`_FIRST_PAINT`: scan, cube, live part; then the whole report).
 """
 
@@ -55,9 +59,9 @@ def _big() -> int:
     return int(os.environ.get("SMYTHTOP_BENCH_ROLLUP_BIG") or 100_000_000)
 
 
-def _build(n: int, name: str, *, raw: bool) -> Path:
-    """n frames over 24 h: rollups of both tiers per 1M-frame chunk (and the frames files if `raw`), merged as
-    the compactor merges them; built once and reused."""
+def _build(n: int, name: str) -> Path:
+    """n frames over 24 h: frames files and rollups of both tiers per 1M-frame chunk, merged as the compactor
+    merges them; built once and reused."""
     root = Path(os.environ.get("SMYTHTOP_BENCH_DATA") or tempfile.gettempdir()) / f"smythtop-bench-{name}-{n}"
     marker = root / "READY"
     if marker.exists():
@@ -70,17 +74,48 @@ def _build(n: int, name: str, *, raw: bool) -> Path:
         per = min(CHUNK, n - i * CHUNK)
         span = DAY_NS // chunks
         table = realistic_table(per, seed=500 + i, start_ns=DEFAULT_START_NS + i * span, span_s=span / 1e9)
-        if raw:
-            ts = table.column("ts").cast("int64").to_numpy()
-            write_parquet(table, root / PARQUET_DIR / parquet_name(int(ts.min()), int(ts.max()), KIND_WAL),
-                          sources=[], kind=KIND_WAL, rolled_up=True)  # fmt: skip
+        ts = table.column("ts").cast("int64").to_numpy()
+        write_parquet(table, root / PARQUET_DIR / parquet_name(int(ts.min()), int(ts.max()), KIND_WAL), sources=[],
+                      kind=KIND_WAL, rolled_up=True)  # fmt: skip
         minutes = rollups.aggregate(pl.from_arrow(table))  # type: ignore[arg-type]
         for rows, kind in ((minutes, rollups.KIND_MINUTE), (rollups.hourly(minutes), rollups.KIND_HOUR)):
             rollups.write(rows, root / ROLLUP_DIR / rollups.name_of(rows, kind), sources=[])
         print(f"  {name}: built chunk {i + 1}/{chunks}", flush=True)
     store.compact(root, merge_min_age_s=0.0)  # merges the rollup files as the compactor would
-    what = "frames files and rollups" if raw else "rollups only (both tiers), no frames files"
-    marker.write_text(json.dumps({"frames": n, "start_ns": DEFAULT_START_NS, "holds": what}))
+    marker.write_text(json.dumps({"frames": n, "start_ns": DEFAULT_START_NS, "holds": "frames files and rollups"}))
+    return root
+
+
+QUARTERS = 96  # quarter hours in 24 h
+BASES = 4  # distinct chunks: one hour's worth
+
+
+def _build_rollups_only(n: int) -> Path:
+    """n frames over 24 h as rollups only (the module docstring says how); built once and reused."""
+    root = Path(os.environ.get("SMYTHTOP_BENCH_DATA") or tempfile.gettempdir()) / f"smythtop-bench-rollup-goal-{n}"
+    marker = root / "READY"
+    if marker.exists():
+        return root
+    store.Writer(root).close()  # marks the store
+    (root / ROLLUP_DIR).mkdir(exist_ok=True)
+    quarter = 900 * 10**9
+    bases = []
+    for j in range(BASES):
+        table = realistic_table(n // QUARTERS, seed=700 + j, start_ns=DEFAULT_START_NS, span_s=900.0)
+        rows = rollups.aggregate(pl.from_arrow(table))  # type: ignore[arg-type]
+        bases.append(rows.with_columns(t=pl.col("t") + j * quarter) if j else rows)  # quarter j of the first hour
+        print(f"  goal store: base chunk {j + 1}/{BASES}", flush=True)
+    hour = rollups.hourly(pl.concat(bases))
+    for i in range(QUARTERS):
+        h, j = divmod(i, BASES)
+        minutes = bases[j].with_columns(t=pl.col("t") + h * rollups.HOUR_NS)
+        rollups.write(minutes, root / ROLLUP_DIR / rollups.name_of(minutes, rollups.KIND_MINUTE), sources=[])
+        if j == 0:
+            hours = hour.with_columns(t=pl.col("t") + h * rollups.HOUR_NS)
+            rollups.write(hours, root / ROLLUP_DIR / rollups.name_of(hours, rollups.KIND_HOUR), sources=[])
+    store.compact(root, merge_min_age_s=0.0)  # merges the rollup files as the compactor would
+    what = "rollups only (both tiers), no frames files"
+    marker.write_text(json.dumps({"frames": n // QUARTERS * QUARTERS, "start_ns": DEFAULT_START_NS, "holds": what}))
     return root
 
 
@@ -126,7 +161,7 @@ def run(table: Table) -> None:
 
 def comparison(table: Table) -> None:
     n = _frames()
-    root = _build(n, "rollup-tiers", raw=True)
+    root = _build(n, "rollup-tiers")
     th = Thresholds()
     lo, hi = DEFAULT_START_NS, DEFAULT_START_NS + DAY_NS
     win = longwindow.window_for(lo, hi)
@@ -164,7 +199,7 @@ def comparison(table: Table) -> None:
 
 def goal(table: Table) -> None:
     n = _big()
-    root = _build(n, "rollup-tiers-only", raw=False)
+    root = _build_rollups_only(n)
     for hog in (False, True):
         with cpu_hog(hog):
             runs = [_first_paint(root) for _ in range(ROUNDS)]
