@@ -197,10 +197,10 @@ def _flush_group(
     # and so are its hour rows (`rollups` tiers): each tier holds every rolled-up frame once
     minutes = rollups.aggregate(pl.from_arrow(table))  # type: ignore[arg-type]
     also, temps = [], []
-    for rows, kind in ((minutes, rollups.KIND_MINUTE), (rollups.hourly(minutes), rollups.KIND_HOUR)):
-        rollup_name = rollups.name_of(rows, kind)
+    for tier, kind in ((minutes, rollups.KIND_MINUTE), (rollups.hourly(minutes), rollups.KIND_HOUR)):
+        rollup_name = rollups.name_of(tier, kind)
         temps.append(root / ROLLUP_DIR / f"{TMP_PREFIX}{rollup_name}")
-        rollups.write(rows, temps[-1], sources=paths)
+        rollups.write(tier, temps[-1], sources=paths)
         also.append(f"{ROLLUP_DIR}/{rollup_name}")
     journal = write_journal(root, f"{PARQUET_DIR}/{name}", paths, also=also)
     publish(root, tmp, journal, paths, also=tuple(temps))
