@@ -243,6 +243,17 @@ def _ranges(
     return {False: edges, True: [(h_lo, h_hi)]}
 
 
+def _rolled_up(path: Path) -> bool:
+    """`framefile.rolled_up`, False for a frames file whose footer is damaged: the raw reader that answers the
+    window then quarantines it and says so."""
+    try:
+        return rolled_up(path)
+    except NOT_DAMAGE:
+        raise
+    except DAMAGE_ERRORS:
+        return False
+
+
 def _outside(f: ParquetFile, lo: int | None, hi: int | None) -> bool:
     return (lo is not None and f.max_ts < lo) or (hi is not None and f.min_ts >= hi)
 
@@ -291,8 +302,8 @@ def scan_rollups(
                 out.files += 1
         for f in list_parquet(path):
             overlaps = (lo is None or f.max_ts >= lo) and (until is None or f.min_ts < until)
-            if overlaps and rel(path, f.path) not in skip and not rolled_up(f.path):
-                out.complete = False  # written before rollups existed (or merged with such a file)
+            if overlaps and rel(path, f.path) not in skip and not _rolled_up(f.path):
+                out.complete = False  # written before rollups existed (or merged with such a file), or damaged
                 break
         wal = _read_wal_frames(path, superseded(path))
     if hour_damaged:
