@@ -20,24 +20,52 @@ whole hours that start in the window.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
+
+import msgspec
 import polars as pl
-from smythtop.analysis import cube, partial
+from smythtop.analysis import coverage, cube, partial, pricing
+from smythtop.analysis.baseline import Baseline
+from smythtop.analysis.report import build_slow, compose, live_from_cube
+from smythtop.analysis.results import Report, Result
 from smythtop.analysis.thresholds import Thresholds
-from smythtop.analysis.window import Window, make_window
-from smythtop.store.rollups import MINUTE_NS
+from smythtop.analysis.window import NICE_BUCKETS_S, NS_PER_S, Window, conform, iso, make_window, weighted
+from smythtop.store.rollups import HOUR_NS, MINUTE_NS
 
 LONG_WINDOW_NS = 3600 * 10**9  # windows this long or longer are answered from rollups (the app's 1 h, 24 h, 7 d, all)
+# Span trees, rate limits and baseline samples need raw frames: a report from rollups takes them from the raw
+# frames of the window's last 15 minutes only (bounded: ~1M frames at 100M a day), and says so (`Basis`).
+SPAN_SAMPLE_NS = 15 * 60 * 10**9
+ROLLUPS, RAW = "rollups", "raw frames"
+# What a report from rollups cannot hold (rollups aggregate frames, not span trees), listed in `Basis.unavailable`
+NOT_IN_ROLLUPS = (
+    "self time (mean_self_ms, p95_self_ms, own_errors: null; time_share is of total time)",
+    "requests (root spans end to end)",
+)
 _NAMES = list(cube.DIM)
 _PARTIAL_METRICS = [name for name, _ in partial.METRICS]
 
 
 def window_for(start_ns: int, end_ns: int) -> Window:
-    """The window of [start, end) that rollups can answer: whole minutes, buckets of whole minutes."""
+    """The window of [start, end) that rollups can answer: whole minutes, buckets of whole minutes; a window
+    whose buckets would be half an hour or wider gets buckets of whole hours from the start of its first hour,
+    so that the hour tier divides them (`tier_of`): a 24 h window is 24 (or 25) hour buckets."""
     lo, hi = start_ns // MINUTE_NS * MINUTE_NS, -(-end_ns // MINUTE_NS) * MINUTE_NS
     win = make_window(lo, max(hi, lo + MINUTE_NS))
+    if win.bucket_ns >= HOUR_NS // 2:
+        hours = (w * NS_PER_S for w in NICE_BUCKETS_S if w * NS_PER_S >= win.bucket_ns and w * NS_PER_S % HOUR_NS == 0)
+        # beyond the nice widths the window's own width is whole days already
+        return make_window(lo // HOUR_NS * HOUR_NS, hi, bucket_ns=next(hours, win.bucket_ns))
     if win.bucket_ns % MINUTE_NS:  # a window under an hour may pick sub-minute buckets: rollups cannot split them
         win = make_window(lo, max(hi, lo + MINUTE_NS), bucket_ns=MINUTE_NS * -(-win.bucket_ns // MINUTE_NS))
     return win
+
+
+def tier_of(window: Window) -> int:
+    """The coarsest rollup tier whose rows fall whole into the window's buckets (`store.scan_rollups`'s
+    `tier_ns`): hours when the buckets are whole hours from an hour's start, else minutes."""
+    return HOUR_NS if window.bucket_ns % HOUR_NS == 0 and window.start_ns % HOUR_NS == 0 else MINUTE_NS
 
 
 def partial_of_rollups(sums: pl.DataFrame, sketch: pl.DataFrame, thresholds: Thresholds) -> partial.Partial:
@@ -73,11 +101,88 @@ def partial_of_rollups(sums: pl.DataFrame, sketch: pl.DataFrame, thresholds: Thr
     return partial.from_labelled(labelled, sketch_rows)
 
 
+def covered(sums: pl.DataFrame, wal: pl.DataFrame, window: Window) -> Window:
+    """The window with the coverage of its data (`coverage.measure`, the basis of every rate), measured on one
+    point per rollup row (its `t`, weighted by `n`, lasting its mean total_ms) and on the WAL's frames: as
+    exact as raw frames where the data is in the WAL, to a tier's width (a minute, an hour) where it is in
+    rollups; a window its data fills is covered whole either way."""
+    points = sums.select("t", w="n", total_ms=pl.col("total_ms_sum") / pl.col("n"))
+    if wal.height:
+        frames = weighted(conform(wal, ("ts", "total_ms", "sample_rate", "success"))).select("t", "w", "total_ms")
+        points = pl.concat([points, frames.collect()], how="vertical_relaxed")
+    points = points.filter((pl.col("t") >= window.start_ns) & (pl.col("t") < window.end_ns))
+    return dataclasses.replace(window, coverage=coverage.measure(points, window.start_ns, window.end_ns))
+
+
 def cube_of(
     sums: pl.DataFrame, sketch: pl.DataFrame, wal: pl.DataFrame, window: Window, thresholds: Thresholds
 ) -> cube.Cube:
-    """The window's cube from rollup rows plus the frames not yet rolled up (`store.scan_rollups`)."""
+    """The window's cube from rollup rows plus the frames not yet rolled up (`store.scan_rollups`), the window's
+    coverage measured on them (`covered`)."""
+    window = covered(sums, wal, window)
     parts = [partial_of_rollups(sums, sketch, thresholds)]
     if wal.height:
         parts.append(partial.of_frames(wal, MINUTE_NS, thresholds))
     return partial.to_cube(parts, window, thresholds)
+
+
+class Basis(Result):
+    """Where a report's numbers come from: raw frames, or rollups (with the tier read) plus the WAL's frames."""
+
+    source: str  # ROLLUPS or RAW
+    tier_s: int | None  # the coarsest rollup tier read (3600: hour files), None for raw frames
+    rollup_files: int
+    wal_frames: int  # frames not yet rolled up, aggregated on the fly
+    quarantined: list[str]  # damaged rollup files moved aside while reading (their frames are not counted)
+    span_sample_from: str | None  # the raw frames span-tree findings and regressions come from start here
+    unavailable: list[str]  # what the source cannot provide (shown as null or empty, never estimated)
+
+
+RAW_BASIS = Basis(source=RAW, tier_s=None, rollup_files=0, wal_frames=0, quarantined=[], span_sample_from=None,
+                  unavailable=[])  # fmt: skip
+
+
+def report_of(
+    sums: pl.DataFrame,
+    sketch: pl.DataFrame,
+    wal: pl.DataFrame,
+    sample: pl.LazyFrame,
+    window: Window,
+    thresholds: Thresholds,
+    *,
+    baselines: Mapping[str, Baseline] | None = None,
+) -> Report:
+    """The whole report of a window from rollup rows plus the WAL's frames (`store.scan_rollups`), and `sample`:
+    raw frames of the window's end (`SPAN_SAMPLE_NS`) that the span-tree findings, rate-limit recommendations
+    and baseline regressions are computed from. Self time is not in rollups: its fields are null, not faked."""
+    scoped = pricing.read_time_priced(sample.pipe(conform), thresholds.prices)
+    live = live_from_cube(cube_of(sums, sketch, wal, window, thresholds), scoped, thresholds)
+    report = compose(live.report, build_slow(live, baselines=baselines))
+    no_self = {"mean_self_ms": None, "p95_self_ms": None, "own_errors": None}
+    return msgspec.structs.replace(
+        report,
+        components=[msgspec.structs.replace(c, **no_self) for c in report.components],
+        agent_components=[msgspec.structs.replace(c, **no_self) for c in report.agent_components],
+    )
+
+
+def basis_of(tier_ns: int, files: int, wal_frames: int, quarantined: list[str], window: Window,
+             thresholds: Thresholds) -> Basis:  # fmt: skip
+    """The `Basis` of a report from rollups (`report_of`)."""
+    unavailable = list(NOT_IN_ROLLUPS)
+    if thresholds.prices:
+        unavailable.append("read-time prices from the config (rollups keep the costs frames were recorded with)")
+    return Basis(
+        source=ROLLUPS,
+        tier_s=tier_ns // 10**9,
+        rollup_files=files,
+        wal_frames=wal_frames,
+        quarantined=quarantined,
+        span_sample_from=iso(sample_start(window)),
+        unavailable=unavailable,
+    )
+
+
+def sample_start(window: Window) -> int:
+    """Where the raw sample of a report from rollups starts (`SPAN_SAMPLE_NS` before the window's end)."""
+    return max(window.start_ns, window.end_ns - SPAN_SAMPLE_NS)

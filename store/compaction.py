@@ -194,12 +194,16 @@ def _flush_group(
     tmp = root / PARQUET_DIR / f"{TMP_PREFIX}{name}"
     write_parquet(table, tmp, sources=sources, kind=KIND_WAL, rolled_up=True)
     # the frames' rollup is published with them (one journal), so every frame leaving the WAL is rolled up once
-    rollup = rollups.aggregate(pl.from_arrow(table))  # type: ignore[arg-type]
-    rollup_name = rollups.name_of(rollup, KIND_WAL)
-    rollup_tmp = root / ROLLUP_DIR / f"{TMP_PREFIX}{rollup_name}"
-    rollups.write(rollup, rollup_tmp, sources=paths)
-    journal = write_journal(root, f"{PARQUET_DIR}/{name}", paths, also=[f"{ROLLUP_DIR}/{rollup_name}"])
-    publish(root, tmp, journal, paths, also=(rollup_tmp,))
+    # and so are its hour rows (`rollups` tiers): each tier holds every rolled-up frame once
+    minutes = rollups.aggregate(pl.from_arrow(table))  # type: ignore[arg-type]
+    also, temps = [], []
+    for tier, kind in ((minutes, rollups.KIND_MINUTE), (rollups.hourly(minutes), rollups.KIND_HOUR)):
+        rollup_name = rollups.name_of(tier, kind)
+        temps.append(root / ROLLUP_DIR / f"{TMP_PREFIX}{rollup_name}")
+        rollups.write(tier, temps[-1], sources=paths)
+        also.append(f"{ROLLUP_DIR}/{rollup_name}")
+    journal = write_journal(root, f"{PARQUET_DIR}/{name}", paths, also=also)
+    publish(root, tmp, journal, paths, also=tuple(temps))
     result.frames_written += len(rows)
     result.files_written.append(name)
 
@@ -273,33 +277,37 @@ def _merge_small(root: Path, max_rows: int, min_age_s: float, result: Compaction
 
 
 def _merge_rollups(root: Path, min_age_s: float, result: CompactionResult) -> None:
-    """Each compaction writes a small rollup file: re-aggregate runs of them into one (a key's rows add up), so
-    a long window reads a few files of distinct keys. Same thresholds and publish protocol as frames files."""
+    """Each compaction writes small rollup files: re-aggregate runs of them into one per tier (a key's rows add
+    up), so a long window reads a few files of distinct keys. Same thresholds and publish protocol as frames
+    files. Minute files stay kind `n` (held by the hour tier too) only if every source was."""
     now = time.time()
-    small: list[ParquetFile] = []
+    small: dict[bool, list[ParquetFile]] = {True: [], False: []}
     for f in rollups.list_rollups(root):
         with contextlib.suppress(FileNotFoundError):
             st = f.path.stat()
             if st.st_size < MERGE_SMALL_BYTES and now - st.st_mtime >= min_age_s:
-                small.append(f)
-    if len(small) < MERGE_MIN_FILES:
-        return
-    parts, sources = [], []
-    for f in small:
-        rows = rollups.read(root, f.path)
-        if rows is None:
-            result.parquet_quarantined.append(f"{ROLLUP_DIR}/{f.name}")
+                small[f.kind == rollups.KIND_HOUR].append(f)
+    for hours, files in small.items():
+        if len(files) < MERGE_MIN_FILES:
             continue
-        parts.append(rows)
-        sources.append(rel(root, f.path))
-    if len(parts) < 2:
-        return
-    merged = rollups.merge(pl.concat(parts))
-    name = rollups.name_of(merged, KIND_MERGE)
-    tmp = root / ROLLUP_DIR / f"{TMP_PREFIX}{name}"
-    rollups.write(merged, tmp, sources=sources)
-    publish(root, tmp, write_journal(root, f"{ROLLUP_DIR}/{name}", sources), sources)
-    result.rollups_merged += len(parts)
+        parts, sources, kinds = [], [], set()
+        for f in files:
+            rows = rollups.read(root, f.path)
+            if rows is None:
+                result.parquet_quarantined.append(f"{ROLLUP_DIR}/{f.name}")
+                continue
+            parts.append(rows)
+            sources.append(rel(root, f.path))
+            kinds.add(f.kind)
+        if len(parts) < 2:
+            continue
+        merged = rollups.merge(pl.concat(parts))
+        kind = rollups.KIND_HOUR if hours else rollups.KIND_MINUTE if kinds == {rollups.KIND_MINUTE} else KIND_MERGE
+        name = rollups.name_of(merged, kind)
+        tmp = root / ROLLUP_DIR / f"{TMP_PREFIX}{name}"
+        rollups.write(merged, tmp, sources=sources)
+        publish(root, tmp, write_journal(root, f"{ROLLUP_DIR}/{name}", sources), sources)
+        result.rollups_merged += len(parts)
 
 
 def publish_sorted(root: Path, table: pa.Table, sources: list[str], *, rolled_up: bool) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 from smythtop.store import rollups
-from smythtop.store.catalog import KIND_MERGE, list_parquet, rel, write_journal
+from smythtop.store.catalog import list_parquet, rel, write_journal
 from smythtop.store.compaction import publish, publish_sorted
 from smythtop.store.errors import StoreUnavailable
 from smythtop.store.framefile import rolled_up
@@ -100,7 +100,9 @@ def _trim(path: Path, cutoff: int, result: RetentionResult) -> None:
 
 def _expire_rollups(path: Path, cutoff: int, result: RetentionResult) -> None:
     """Delete rollup files whose last minute starts before the cut; rewrite one that straddles it without
-    the minutes that start before it (a minute is kept or dropped whole)."""
+    the minutes that start before it (a minute is kept or dropped whole). The cut moves back to its hour, so
+    the minute and hour tiers (`rollups`) keep the same frames."""
+    cutoff = cutoff // rollups.HOUR_NS * rollups.HOUR_NS
     with compactor_lock(path, wait=True):
         doomed = []
         for f in rollups.list_rollups(path):
@@ -112,7 +114,7 @@ def _expire_rollups(path: Path, cutoff: int, result: RetentionResult) -> None:
                     result.quarantined.append(f.name)
                     continue
                 source = [rel(path, f.path)]
-                name = rollups.name_of(rows, KIND_MERGE)
+                name = rollups.name_of(rows, f.kind)  # keeps its tier (`rollups`: the kind letter)
                 tmp = path / ROLLUP_DIR / f"{TMP_PREFIX}{name}"
                 rollups.write(rows, tmp, sources=source)
                 publish(path, tmp, write_journal(path, f"{ROLLUP_DIR}/{name}", source), source)

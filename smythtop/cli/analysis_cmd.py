@@ -4,6 +4,13 @@ JSON output is exactly what `analysis.report.build_report` / `analysis.detail.co
 (typed results, `msgspec.to_builtins`; shape in docs/ANALYSIS.md); text output is a readable rendering of the
 same result. Baselines live in the store as
 `<store>/baselines/<component, percent-encoded>.json`.
+
+`report` and `optimize` answer a window of an hour or more (`longwindow.LONG_WINDOW_NS`) of a local store from
+its rollups plus the WAL's frames (`analysis.longwindow.report_of`): a 24 h window costs its hours x names, not
+its frames. Their output carries a `basis` (`longwindow.Basis`: rollups or raw frames, the tier read, what
+rollups cannot hold); `--raw` reads raw frames. `analyze` always reads the component's raw frames: its error
+types, callers, callees and slowest traces exist only there. A whole-store window (no --since/--from), a fleet
+URL, and a window overlapping frames files written before rollups existed read raw frames too.
 """
 
 from __future__ import annotations
@@ -18,20 +25,31 @@ import msgspec
 
 from smythtop.baselines import load_baselines, save_baseline
 from smythtop.cli import CliError
-from smythtop.cli.window_args import add_config_arg, add_window_args, is_url, load_frames, thresholds
+from smythtop.cli.window_args import (
+    add_config_arg,
+    add_window_args,
+    is_url,
+    load_frames,
+    load_rollups,
+    thresholds,
+)
 from smythtop.safe_text import visible
 
 if TYPE_CHECKING:
-    from datetime import datetime
-
     import polars as pl
 
+    from smythtop.analysis.longwindow import Basis
     from smythtop.analysis.results import Report
+    from smythtop.store.reader import TimeBound
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     def fmt(p: argparse.ArgumentParser) -> None:
         p.add_argument("--format", choices=("text", "json"), default="text", help="output format (default text)")
+
+    def raw(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--raw", action="store_true", help="read raw frames even for a window of an hour or more"
+                       " (default: rollups, see `basis` in the output)")  # fmt: skip
 
     p = sub.add_parser(
         "report",
@@ -43,6 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_window_args(p)
     add_config_arg(p)
     fmt(p)
+    raw(p)
     p.set_defaults(func=_report)
 
     p = sub.add_parser(
@@ -66,6 +85,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_window_args(p)
     add_config_arg(p)
     fmt(p)
+    raw(p)
     p.set_defaults(func=_optimize)
 
     p = sub.add_parser(
@@ -84,24 +104,41 @@ def register(sub: argparse._SubParsersAction) -> None:
 # ---- commands ------------------------------------------------------------------------------------
 
 
-def _build(args: argparse.Namespace) -> tuple[Report, Path | str]:
+def _build(args: argparse.Namespace) -> tuple[Report, Basis, Path | str]:
+    from smythtop.analysis import longwindow
     from smythtop.analysis.report import build_report
     from smythtop.analysis.unrecorded import correct, unrecorded
 
+    th = thresholds(args)
+    rolled = None if args.raw else load_rollups(args, th)
+    if rolled is not None:
+        report = longwindow.report_of(
+            rolled.sums,
+            rolled.sketch,
+            rolled.wal,
+            rolled.sample,
+            rolled.window,
+            th,
+            baselines=load_baselines(rolled.root),
+        )
+        span = (rolled.window.start_ns, rolled.window.end_ns)
+        lost = unrecorded(_accounts(rolled.root, *span, getattr(args, "agent", None)))
+        return correct(report, lost), rolled.basis, rolled.root
     df, win, root = load_frames(args)
     report = build_report(
         df,
         window_from=win.since,
         window_to=win.until,
-        thresholds=thresholds(args),
+        thresholds=th,
         baselines=load_baselines(root) if isinstance(root, Path) else {},  # a fleet URL has none
     )
     if isinstance(root, Path):  # a fleet's bucket holds compacted executions only, never account frames
-        return correct(report, unrecorded(_accounts(root, win.since, win.until, getattr(args, "agent", None)))), root
-    return report, root
+        lost = unrecorded(_accounts(root, win.since, win.until, getattr(args, "agent", None)))
+        return correct(report, lost), longwindow.RAW_BASIS, root
+    return report, longwindow.RAW_BASIS, root
 
 
-def _accounts(root: Path, since: datetime | None, until: datetime | None, agent: str | None) -> pl.LazyFrame:
+def _accounts(root: Path, since: TimeBound, until: TimeBound, agent: str | None) -> pl.LazyFrame:
     """The window's account frames (executions the recorder lost), of `--agent` only when one is given."""
     import polars as pl
 
@@ -112,24 +149,24 @@ def _accounts(root: Path, since: datetime | None, until: datetime | None, agent:
 
 
 def _report(args: argparse.Namespace) -> int:
-    report, root = _build(args)
+    report, basis, root = _build(args)
     if args.format == "json":
-        _print_json(report)
+        _print_json({**msgspec.to_builtins(report), "basis": basis})
     else:
         from smythtop.cli import report_text
 
-        report_text.render_report(report, root)
+        report_text.render_report(report, root, basis)
     return 0
 
 
 def _optimize(args: argparse.Namespace) -> int:
-    report, root = _build(args)
+    report, basis, root = _build(args)
     if args.format == "json":
-        _print_json({"window": report.window, "recommendations": report.recommendations})
+        _print_json({"window": report.window, "recommendations": report.recommendations, "basis": basis})
     else:
         from smythtop.cli import report_text
 
-        report_text.render_recommendations(report, root)
+        report_text.render_recommendations(report, root, basis)
     return 0
 
 

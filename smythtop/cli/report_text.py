@@ -16,6 +16,7 @@ from rich.console import Console, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from smythtop.analysis.longwindow import ROLLUPS, Basis
 from smythtop.analysis.results import (
     Bottleneck,
     Detail,
@@ -123,12 +124,13 @@ def _unrecorded_line(u: Unrecorded) -> str:
     )
 
 
-def render_report(r: Report, root: Path | str) -> None:
+def render_report(r: Report, root: Path | str, basis: Basis) -> None:
     out = _console()
     s, w = r.summary, r.window
     out.print(f"[bold]smythtop report[/bold]  {markup(root)}")
     out.print(f"window  {w.from_} .. {w.to}  ({w.duration_s / 3600:.2f} h, buckets of {w.bucket_s:g} s)")
     out.print(f"rates   {_basis(r)}")
+    _source(out, basis)
     grade = Severity.of_grade(s.grade)
     out.print(
         f"grade   [bold]{_markup_styled(s.grade, grade)}[/bold]  {markup(s.grade_reason.split(': ', 1)[-1])}\n"
@@ -261,6 +263,25 @@ def _basis(r: Report | Detail) -> str:
     return f"per hour and per day {b.note} (confidence {b.confidence:.2f})"
 
 
+def _source(out: Console, b: Basis) -> None:
+    """Where the numbers come from (`longwindow.Basis`): raw frames, or rollups and what they cannot hold."""
+    if b.source != ROLLUPS:
+        out.print(f"source  {b.source}")
+        return
+    tier = "hour" if b.tier_s == 3600 else "minute"
+    out.print(
+        f"source  rollups ({tier} tier, {count(b.rollup_files)} files) + {count(b.wal_frames)} frames not yet"
+        f" rolled up; span trees, rate limits and regressions from the raw frames since {b.span_sample_from}"
+        " (--raw reads every frame)"
+    )
+    for item in b.unavailable:
+        out.print(f"        not available: {markup(item)}")
+    if b.quarantined:
+        out.print(
+            f"        [red]damaged rollup files moved aside, not counted:[/red] {markup(', '.join(b.quarantined))}"
+        )
+
+
 def _recommendations(out: Console, recs: list[Recommendation], r: Report | Detail) -> None:
     if not recs:
         out.print("[bold]Recommendations[/bold]  none")
@@ -281,11 +302,12 @@ def _recommendations(out: Console, recs: list[Recommendation], r: Report | Detai
     out.print(t)
 
 
-def render_recommendations(r: Report, root: Path | str) -> None:
+def render_recommendations(r: Report, root: Path | str, basis: Basis) -> None:
     out = _console()
     w = r.window
     out.print(f"[bold]smythtop optimize[/bold]  {markup(root)}  window {w.from_} .. {w.to}")
     out.print(f"rates   {_basis(r)}")
+    _source(out, basis)
     _recommendations(out, r.recommendations, r)
     for i, x in enumerate(r.recommendations, 1):
         out.print(f"\n[bold]{i}. {markup(x.title)}[/bold]\n   {markup(x.rationale)}")

@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 from smythtop.analysis import longwindow
-from smythtop.analysis.report import build_live, live_from_cube
+from smythtop.analysis.report import build_live, build_report, live_from_cube
 from smythtop.analysis.thresholds import Thresholds
 from test_analysis_partial import _mixed  # the partial tests' frames: agents, models, nulls, errors, weights
 
@@ -40,9 +40,9 @@ def test_a_24h_report_from_rollups_matches_the_raw_report(rolled: tuple[Path, li
     th = Thresholds(latency_p95_ms=80.0, latency_p95_ms_by_component={"c1": 200.0})
     since, until = START + 4 * HOUR + 7 * S, START + 28 * HOUR + 7 * S
     win = longwindow.window_for(since, until)
-    assert win.start_ns % (60 * S) == 0 and win.bucket_ns % (60 * S) == 0
-    scan = store.scan_rollups(root, since, until)
-    assert (scan.start_ns, scan.end_ns) == (win.start_ns, win.end_ns)
+    assert win.start_ns % HOUR == 0 and win.bucket_ns == HOUR and longwindow.tier_of(win) == HOUR
+    scan = store.scan_rollups(root, win.start_ns, until, tier_ns=longwindow.tier_of(win))
+    assert (scan.start_ns, scan.end_ns, scan.tier_ns) == (win.start_ns, win.end_ns, HOUR)  # whole hours: hour files
     from_rollups = live_from_cube(
         longwindow.cube_of(scan.sums, scan.sketch, scan.wal, win, th), store.scan(root, win.start_ns, win.end_ns), th
     ).report
@@ -75,3 +75,22 @@ def test_an_empty_window_from_rollups_is_empty(rolled: tuple[Path, list[dict]]) 
     c = longwindow.cube_of(scan.sums, scan.sketch, scan.wal, win, Thresholds())
     report = live_from_cube(c, store.scan(root, win.start_ns, win.end_ns), Thresholds()).report
     assert report.summary.executions == 0 and report.components == []
+
+
+def test_report_of_says_what_rollups_cannot_hold(rolled: tuple[Path, list[dict]]) -> None:
+    """The whole report from rollups: counts and cost as from raw frames, self time null rather than faked."""
+    root, _ = rolled
+    th = Thresholds()
+    win = longwindow.window_for(START + 2 * HOUR, START + 20 * HOUR)
+    scan = store.scan_rollups(root, win.start_ns, win.end_ns, tier_ns=longwindow.tier_of(win))
+    sample = store.scan(root, longwindow.sample_start(win), win.end_ns)
+    report = longwindow.report_of(scan.sums, scan.sketch, scan.wal, sample, win, th)
+    raw = build_report(store.scan(root, win.start_ns, win.end_ns), window_from=win.start_ns, window_to=win.end_ns,
+                       thresholds=th, bucket_ns=win.bucket_ns)  # fmt: skip
+    assert report.summary.rows == raw.summary.rows and report.summary.total_cost_usd == pytest.approx(
+        raw.summary.total_cost_usd, rel=1e-12
+    )
+    assert report.components and all(c.p95_self_ms is None and c.own_errors is None for c in report.components)
+    assert all(c.p95_self_ms is not None for c in raw.components)
+    basis = longwindow.basis_of(scan.tier_ns, scan.files, scan.wal.height, scan.quarantined, win, th)
+    assert basis.source == longwindow.ROLLUPS and basis.tier_s == 3600 and basis.span_sample_from

@@ -11,7 +11,17 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 import smythtop.store.compaction as compaction
-from smythtop.store.rollups import HOURLY, MINUTE_NS, SCHEMA, RollupScan, aggregate, merge, scan_rollups
+from polars.testing import assert_frame_equal
+from smythtop.store.rollups import (
+    HOURLY,
+    MINUTE_NS,
+    SCHEMA,
+    RollupScan,
+    aggregate,
+    hourly,
+    merge,
+    scan_rollups,
+)
 from smythtop.store.sketch import K, bin_of
 
 from smythtop import store
@@ -119,8 +129,8 @@ def test_merged_rollups_equal_the_rollup_of_all_frames(root: Path) -> None:
     before = scan_rollups(root)
     assert before.files == 5
     store.compact(root, merge_min_age_s=0.0)
-    (merged,) = (root / "rollups").glob("*.parquet")
-    assert pq.read_schema(merged).names == SCHEMA.names
+    hours, merged = sorted((root / "rollups").glob("*.parquet"), key=lambda p: p.name.split("-")[2])  # h < n
+    assert pq.read_schema(merged).names == pq.read_schema(hours).names == SCHEMA.names
     after = scan_rollups(root)
     assert after.files == 1 and after.complete  # the merged frames files keep their mark
     key = ["t", "agent_id", "component", "model", "provider", "success", "metric", "_bin"]
@@ -130,8 +140,14 @@ def test_merged_rollups_equal_the_rollup_of_all_frames(root: Path) -> None:
     bins = raw.select(bin_of(pl.col("total_ms"), K).alias("_bin")).unique()["_bin"].sort()
     have = after.sketch.filter(pl.col("metric") == "total_ms")["_bin"].unique().sort()
     assert have.to_list() == bins.to_list()
-    hourly = after.sketch.filter(pl.col("metric").is_in(HOURLY))
-    assert hourly.height and (hourly["t"] % (60 * MINUTE_NS) == 0).all()  # window-level sketches: per hour
+    window_level = after.sketch.filter(pl.col("metric").is_in(HOURLY))
+    assert window_level.height and (window_level["t"] % HOUR_NS == 0).all()  # window-level sketches: per hour
+    # the hour tier equals the minute rows it stands for, re-aggregated per hour
+    in_hours = scan_rollups(root, tier_ns=HOUR_NS)
+    assert in_hours.tier_ns == HOUR_NS and in_hours.files == 1 and (in_hours.rows["t"] % HOUR_NS == 0).all()
+    want = hourly(before.rows).sort(key, nulls_last=True)
+    assert_frame_equal(in_hours.rows.sort(key, nulls_last=True), want, check_exact=False, rel_tol=1e-12)  # sum order
+    assert in_hours.sums["rows"].sum() == len(frames)
 
 
 def test_retention_keeps_rollups_longer_than_raw_frames(root: Path) -> None:
@@ -152,7 +168,7 @@ def test_retention_keeps_rollups_longer_than_raw_frames(root: Path) -> None:
 
 def test_a_damaged_rollup_file_is_quarantined_and_the_rest_read(root: Path) -> None:
     _write(root, _frames(1_000, HOUR_NS, seed=4), chunks=2)
-    first, second = sorted((root / "rollups").glob("*.parquet"))
+    first, second = sorted((root / "rollups").glob("*-n*.parquet"))  # the minute tier's files
     data = bytearray(first.read_bytes())
     data[len(data) // 3] ^= 0xFF
     first.write_bytes(bytes(data))
@@ -165,7 +181,7 @@ def test_a_damaged_rollup_file_is_quarantined_and_the_rest_read(root: Path) -> N
 def test_check_verifies_rollups_and_lists_strangers(root: Path) -> None:
     _write(root, _frames(500, HOUR_NS, seed=5), chunks=2)
     report = store.check(root)
-    assert report.ok and report.rollup_files == 2 and report.rollup_bytes > 0
+    assert report.ok and report.rollup_files == 4 and report.rollup_bytes > 0  # two compactions x two tiers
     (root / "rollups" / "notes.txt").write_text("mine")
     path = sorted((root / "rollups").glob("*.parquet"))[0]
     data = bytearray(path.read_bytes())
@@ -174,22 +190,23 @@ def test_check_verifies_rollups_and_lists_strangers(root: Path) -> None:
     report = store.check(root)
     assert report.unknown_files == ["rollups/notes.txt"]
     assert [u.split(":")[0] for u in report.unreadable_parquet] == [f"rollups/{path.name}"]
-    assert not report.ok and report.rollup_files == 1
+    assert not report.ok and report.rollup_files == 3
 
 
 def test_a_crash_between_the_rollup_and_its_frames_file_counts_nothing_twice(root: Path) -> None:
-    """The rollup is renamed into place first: if the compactor dies before its frames file follows, readers
-    ignore the rollup (its journal's target is missing), and recovery deletes it; the WAL is compacted again."""
+    """The rollups (both tiers) are renamed into place first: if the compactor dies before its frames file
+    follows, readers ignore them (their journal's target is missing), and recovery deletes them; the WAL is
+    compacted again."""
     frames = _frames(300, HOUR_NS, seed=6)
     with store.Writer(root) as w:
         for f in frames:
             w.append(f)
     real_rename, calls = os.rename, []
 
-    # the second rename publishes the frames file: fail it
+    # the third rename publishes the frames file: fail it
     def crash_on_second(src: object, dst: object, *a: object, **k: object) -> None:
         calls.append(dst)
-        if len(calls) == 2:
+        if len(calls) == 3:
             raise KeyboardInterrupt("crash")
         return real_rename(src, dst, *a, **k)
 
@@ -197,11 +214,12 @@ def test_a_crash_between_the_rollup_and_its_frames_file_counts_nothing_twice(roo
         mp.setattr(compaction.os, "rename", crash_on_second)
         with pytest.raises(KeyboardInterrupt):
             store.compact(root)
-    assert len(list((root / "rollups").glob("*.parquet"))) == 1  # published, but its target is not
+    assert len(list((root / "rollups").glob("*.parquet"))) == 2  # published, but their target is not
     got = scan_rollups(root)
     assert got.rows.height == 0 and got.wal.height == len(frames)
+    assert scan_rollups(root, tier_ns=HOUR_NS).rows.height == 0
     assert store.check(root).rollup_files == 0
     store.compact(root)
     got = scan_rollups(root)
     assert got.sums["rows"].sum() == len(frames) and got.wal.height == 0
-    assert len(list((root / "rollups").glob("*.parquet"))) == 1
+    assert len(list((root / "rollups").glob("*.parquet"))) == 2

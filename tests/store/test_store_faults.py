@@ -43,7 +43,8 @@ os._exit(0)
 POINTS = ["before_journal", "before_rename", "before_delete", "before_journal_unlink"]
 TMP_LEFT = {"before_journal": 1, "before_rename": 1, "before_delete": 0, "before_journal_unlink": 0}
 JOURNAL_LEFT = {"before_journal": 0, "before_rename": 1, "before_delete": 1, "before_journal_unlink": 1}
-ROLLUP_TMP_LEFT = {"before_journal": 1, "before_rename": 1, "before_delete": 0, "before_journal_unlink": 0}
+# a minute and an hour rollup (store/rollups.py tiers) per frames file
+ROLLUP_TMP_LEFT = {"before_journal": 2, "before_rename": 2, "before_delete": 0, "before_journal_unlink": 0}
 
 
 def _crash(root: Path, point: str, merge_age: float = 60.0) -> None:
