@@ -37,7 +37,7 @@ def tracker_frame(
     t: Tracker, wall_of: Callable[[int], int], defaults: Defaults
 ) -> tuple[dict[str, Any], tuple[Any, str | None, str | None] | None]:
     """The frame of a finished tracker, and the response whose usage is still to be read (if any)."""
-    dur = t._dur
+    dur = t._end - t._start
     err = t._err
     f: dict[str, Any] = {
         "ts": wall_of(t._start),
