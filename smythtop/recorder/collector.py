@@ -208,6 +208,9 @@ class Collector:
             return self.tracked()(component)
         if "config" in fields:
             fields["config_hash"] = config_hash(fields.pop("config"))
+        # agent_id passed positionally and `**fields` only when there are some: unpacking even an empty mapping
+        # into a call builds a dict on every call of the function.
+        agent_id = fields.pop("agent_id", None)
 
         def decorate(fn: Callable[P, R]) -> Callable[P, R]:
             import inspect  # here, not at import: it costs agents about 10 ms of start-up
@@ -217,14 +220,14 @@ class Collector:
 
                 @functools.wraps(fn)
                 async def run_async(*args: P.args, **kwargs: P.kwargs) -> Any:
-                    with self.track(name, **fields):
+                    with self.track(name, agent_id, **fields) if fields else self.track(name, agent_id):
                         return await fn(*args, **kwargs)
 
                 return run_async  # type: ignore[return-value]
 
             @functools.wraps(fn)
             def run(*args: P.args, **kwargs: P.kwargs) -> R:
-                with self.track(name, **fields):
+                with self.track(name, agent_id, **fields) if fields else self.track(name, agent_id):
                     return fn(*args, **kwargs)
 
             return run
