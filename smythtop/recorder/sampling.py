@@ -82,7 +82,7 @@ class ComponentState:
     __slots__ = (
         "base_rate", "bucket", "buf", "cap", "check_at", "check_n", "check_t", "check_tail", "excluded", "full",
         "high_water", "idle", "keep_above", "kept", "memory", "n", "name", "now", "rate", "recent", "sampled_out",
-        "seen_rate", "sink", "tail_bucket", "tail_n", "tail_rate", "window_sampled_out", "window_tail_n",
+        "seen_rate", "sink", "tail_bucket", "tail_n", "tail_rate", "thinning", "window_sampled_out", "window_tail_n",
     )  # fmt: skip
 
     def __init__(self, name: str, sink: Sink, now: Callable[[], int], base_rate: float, cap: float = 0.0) -> None:
@@ -94,7 +94,7 @@ class ComponentState:
         self.excluded = False
         self.idle = True  # not adapted by the flush thread until an execution of it is seen
         self.memory = False
-        self.full = False  # needs a FullTracker: an injected clock or memory sampling
+        self.full = False  # track() takes its slow path: excluded, or a FullTracker (injected clock, memory sampling)
         self.base_rate = base_rate
         self.rate = base_rate
         self.keep_above = UNLEARNED  # ns
@@ -105,6 +105,7 @@ class ComponentState:
         self.recent: deque[tuple[int, float]] = deque(maxlen=WINDOW)  # (duration ns, weight)
         self.cap = cap  # max_frames_per_second (0: no cap)
         self.tail_rate = 1.0  # keep probability of errors and slow executions (rule 7)
+        self.thinning = base_rate < 1.0  # rate < 1 or tail_rate < 1: set wherever they change, read by the hot path
         self.n = 0  # executions seen, written by the hot path only
         self.tail_n = 0  # of which errors or slow, written by the hot path only
         self.window_tail_n = 0  # value of tail_n at the last adaptation
@@ -137,6 +138,7 @@ def check_burst(st: ComponentState, now_ns: int) -> None:
     st.tail_bucket = min(tail_cap, st.tail_bucket + elapsed_s * tail_cap - tail * st.tail_rate)
     if st.tail_bucket < 0 and tail:
         st.tail_rate = max(MIN_RATE, min(st.tail_rate, tail_cap * elapsed_s / tail))
+    st.thinning = st.rate < 1.0 or st.tail_rate < 1.0
 
 
 def component_policy(config: Config, name: str) -> tuple[bool, float]:
@@ -191,6 +193,7 @@ def adapt(st: ComponentState, elapsed_s: float, max_per_second: float) -> int:
     st.window_tail_n = tail
     budget = max_per_second * TAIL_SHARE
     st.tail_rate = max(MIN_RATE, budget / tail_per_s) if max_per_second > 0 and tail_per_s > budget else 1.0
+    st.thinning = rate < 1.0 or st.tail_rate < 1.0
     if len(st.recent) >= MIN_FOR_P95:
         st.keep_above = weighted_quantile(list(st.recent), quantile)
     return executions

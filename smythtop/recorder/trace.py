@@ -32,18 +32,20 @@ class _Ids:
         self.reseed()
 
     def reseed(self) -> None:
-        self.span_prefix = secrets.randbits(32)
-        self.trace_prefix = secrets.randbits(64)
+        # The prefixes are kept formatted: each id then formats only its counter half.
+        self.span_prefix = f"{secrets.randbits(32):08x}"
+        self.trace_prefix = f"{secrets.randbits(64):016x}"
         self.counter = itertools.count(1)
 
     def next(self) -> int:
         return next(self.counter)  # atomic under the GIL
 
+    # bytes.hex rather than a format spec: half the time per id (bench_recorder's flush rows), same digits.
     def span_hex(self, n: int) -> str:
-        return f"{self.span_prefix:08x}{n & 0xFFFFFFFF:08x}"
+        return self.span_prefix + (n & 0xFFFFFFFF).to_bytes(4, "big").hex()
 
     def trace_hex(self, n: int) -> str:
-        return f"{self.trace_prefix:016x}{n:016x}"
+        return self.trace_prefix + n.to_bytes(8, "big").hex()
 
 
 IDS = _Ids()

@@ -38,17 +38,20 @@ class Tracker:
     This class is the fast path: the system clock, no memory sampling, the parent taken from the
     context. `FullTracker` adds the rest; the two keep their hot code apart on purpose, since
     every attribute load and branch here is paid by every execution.
+
+    It has no `__init__`: `Collector.track` makes one with `Tracker()` and sets `_st`, `agent_id`,
+    `_x` and `_span` itself, since calling a Python `__init__` cost about 0.1 us per execution,
+    as much as the rest of `track()` (docs/RECORDER.md, "Import time and overhead").
     """
 
     __slots__ = (
-        "_dur", "_err", "_parent", "_pid", "_rate", "_span", "_st", "_start", "_token", "_trace", "_x", "agent_id",
+        "_end", "_err", "_parent", "_pid", "_rate", "_span", "_st", "_start", "_token", "_trace", "_x", "agent_id",
     )  # fmt: skip
 
-    def __init__(self, st: ComponentState, agent_id: str | None) -> None:
-        self._st = st
-        self.agent_id = agent_id
-        self._x: dict[str, Any] | None = None
-        self._span: int | str | None = None
+    _st: ComponentState
+    agent_id: str | None
+    _x: dict[str, Any] | None
+    _span: int | str | None
 
     def __enter__(self) -> Tracker:
         self._parent = CURRENT.get()
@@ -69,17 +72,16 @@ class Tracker:
             if self._pid != _pid:  # entered before a fork: the process that entered it records it
                 return False
             st = self._st
-            dur = end - self._start
-            self._dur = dur
+            self._end = end  # the duration is end - _start, taken in the flush thread when kept
             self._err = et
             n = st.n + 1
             st.n = n
             if n >= st.check_at:  # every CHECK executions: meet a burst now, not at the next flush
                 check_burst(st, end)
-            rate = st.rate
-            if rate < 1.0 or st.tail_rate < 1.0:
+            if st.thinning:  # rate or tail_rate below 1 (one flag: one load where two compares were)
+                rate = st.rate
                 x = self._x  # a failure reported with fail() (error_type) is kept like a raised one
-                if et is not None or dur > st.keep_above or (x is not None and "error_type" in x):
+                if et is not None or end - self._start > st.keep_above or (x is not None and "error_type" in x):
                     st.tail_n += 1
                     rate = st.tail_rate  # the tail's own cap (sampling rule 7)
                 if rate < 1.0 and _random() >= rate:
@@ -121,17 +123,16 @@ class Tracker:
         if self._pid != _pid:  # entered before a fork: the process that entered it records it
             return
         st = self._st
-        dur = end - self._start
-        self._dur = dur
+        self._end = end
         self._err = et
         n = st.n + 1
         st.n = n
         if n >= st.check_at:
             check_burst(st, end)
-        rate = st.rate
-        if rate < 1.0 or st.tail_rate < 1.0:
+        if st.thinning:
+            rate = st.rate
             x = self._x
-            if et is not None or dur > st.keep_above or (x is not None and "error_type" in x):
+            if et is not None or end - self._start > st.keep_above or (x is not None and "error_type" in x):
                 st.tail_n += 1
                 rate = st.tail_rate
             if rate < 1.0 and _random() >= rate:
@@ -321,7 +322,10 @@ class FullTracker(Tracker):
     __slots__ = ()
 
     def __init__(self, st: ComponentState, agent_id: str | None, parent: Any = None) -> None:
-        super().__init__(st, agent_id)
+        self._st = st
+        self.agent_id = agent_id
+        self._x = None
+        self._span = None
         self._parent = parent
 
     def __enter__(self) -> Tracker:

@@ -5,7 +5,7 @@ sampling); `FullTracker` reaches it through `_finish`. Hypothesis drives both ov
 executions (durations, raised and reported errors, random draws) on virtual clocks, under
 configured rates and volume caps, with flushes that adapt rate and threshold between windows.
 Every decision and weight must match the other path's and the documented rule's, and so must the
-adapted state after every flush.
+adapted state after every flush. Likewise the flush thread's two ways of building a root's frame.
 """
 
 from __future__ import annotations
@@ -184,3 +184,25 @@ def test_the_hot_path_modules_never_import_the_collector() -> None:
         imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
         imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
         assert "smythtop.recorder.collector" not in imported, module.__name__
+
+
+def test_a_plain_root_frame_is_the_frame_the_general_path_builds(make) -> None:
+    """`tracker_frame` builds a root with nothing added without its property chain (the flush thread's fast path);
+    the frame must be the one the general path builds, for a success and a raised error, named agent or default."""
+    from smythtop.recorder.frames import Defaults, tracker_frame
+
+    c = make({"global": {"flush_interval": 3600}})
+    defaults = Defaults("default-agent", "default-name", None)
+    for agent_id, error in ((None, None), ("a", Failure), ("", None)):
+        t = c.track(COMPONENT, agent_id)
+        assert type(t) is Tracker
+        try:
+            with t:
+                if error is not None:
+                    raise error
+        except Failure:
+            pass
+        fast, _ = tracker_frame(t, 7, defaults)
+        t._x = {}  # nothing added still, but the general path
+        general, _ = tracker_frame(t, 7, defaults)
+        assert fast == general and fast["trace_id"].endswith(fast["span_id"][8:])
