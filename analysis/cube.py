@@ -35,6 +35,7 @@ DIM = ("agent_id", "component", "model", "provider")
 SUBSAMPLE_ROWS = 1_000_000
 K = 100  # histogram bins per unit of ln(1 + x): window-level latency percentiles within 1 % (relative)
 K_SERIES = 50  # per-bucket percentiles within 2 %: the detectors' noise floors are wider than that
+SERIES_QS, SERIES_NAMES = (0.5, 0.95, 0.99), ("p50_ms", "p95_ms", "p99_ms")  # the latency series' percentiles
 K_MEM = 20  # memory delta p95 within 5 %: a rough figure, and byte deltas spread over many bins
 
 EXACT_SUMMED = ("total_ms", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
@@ -60,6 +61,9 @@ class Cube:
     self_k: pl.DataFrame  # k, _bin, _w, _v (self time, `selftime`)
     requests: pl.DataFrame  # roots: component, success, rows, n, cost_sum, cost_w, slo_ok (weighted)
     request_lat: pl.DataFrame  # roots: component, _bin, _w, _v (end-to-end latency)
+    # component, b, p50_ms, p95_ms, p99_ms: `lat_b`'s percentiles when they were kept per bucket (the live window's
+    # buckets, `partial.BucketView`), so a tick computes them for the buckets that changed only; None: from lat_b
+    lat_b_q: pl.DataFrame | None = None
 
     @cached_property
     def labelled(self) -> dict[str, pl.DataFrame]:

@@ -46,7 +46,7 @@ from the `total_ms` and `mem_pressure` sketches for the reader's thresholds.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import polars as pl
 from smythtop.analysis import cube, fold
@@ -213,6 +213,9 @@ class BucketView:
     sums: pl.DataFrame  # k, success, <value columns>
     lat: pl.DataFrame  # component, _bin (cube.K_SERIES), _w, _v: the latency series' histogram
     hist: pl.DataFrame  # k, metric, _bin, _w, _v
+    # component, p50_ms, p95_ms, p99_ms of `lat` (`view(..., quantiles=True)`): a live window's closed buckets keep
+    # theirs, so a tick does not recompute the latency series of the whole window (`Cube.lat_b_q`)
+    lat_q: pl.DataFrame | None = None
 
 
 _BINS = (pl.col("_w").sum(), pl.col("_v").max())
@@ -225,9 +228,12 @@ def split(part: Partial) -> dict[int, Partial]:
     return {t: Partial(s, sketch.get((t,), part.sketch.clear()), part.dims) for (t,), s in sums.items()}
 
 
-def view(part: Partial, t: int) -> BucketView:
-    """The view of a partial that holds the one bucket `t`."""
-    return _view(t, part.sums, part.sketch, part.dims)
+def view(part: Partial, t: int, *, quantiles: bool = False) -> BucketView:
+    """The view of a partial that holds the one bucket `t`; with `quantiles`, its latency series' percentiles."""
+    v = _view(t, part.sums, part.sketch, part.dims)
+    if not quantiles:
+        return v
+    return replace(v, lat_q=wt.quantiles(v.lat, ["component"], cube.SERIES_QS, cube.SERIES_NAMES).collect())
 
 
 def views(part: Partial) -> list[BucketView]:
@@ -306,6 +312,9 @@ def of_views(
     hist_k = {m: hist.filter(pl.col("metric") == m).drop("metric") for m in (*KEYED, *TREE_METRICS)}
     sums = sums.select("k", "b", "success", *cols)
     lat_b = lat_b.select("component", "b", "_bin", "_w", "_v")
+    lat_b_q = None
+    if kept is None and all(v.lat_q is not None for v in buckets):
+        lat_b_q = pl.concat([v.lat_q.with_columns(b=pl.lit(i, pl.Int32)) for v, i in zip(buckets, b, strict=True)])
     if kept is not None:  # re-key to the folded names and merge what folded together
         to_f = keys.select("k", "kf")
 
@@ -328,7 +337,7 @@ def of_views(
         request_lat = hist_k["request_ms"].join(names_f, on="k").group_by("component", "_bin").agg(*_BINS)
         return cube.Cube(window, dims, sums.drop(REQUEST_SUMS), lat_b, hist_k["total_ms"], hist_k["ttft_ms"],
                          hist_k["input_tokens"], mem_c, 1, time.height, kept, hist_k["self_ms"], requests,
-                         request_lat)  # fmt: skip
+                         request_lat, lat_b_q)  # fmt: skip
     # Rollup rows have no span tree (the store cannot run it): self time is taken as the total, a failure as the
     # span's own, and there are no requests, as `selftime` does for frames without span ids.
     failed = ~pl.col("success")
@@ -343,4 +352,4 @@ def of_views(
     )  # fmt: skip
     request_lat = pl.DataFrame(schema={"component": pl.String, **dict(hist_k["total_ms"].drop("k").schema)})
     return cube.Cube(window, dims, sums, lat_b, hist_k["total_ms"], hist_k["ttft_ms"], hist_k["input_tokens"], mem_c,
-                     1, time.height, kept, hist_k["total_ms"], requests, request_lat)  # fmt: skip
+                     1, time.height, kept, hist_k["total_ms"], requests, request_lat, lat_b_q)  # fmt: skip

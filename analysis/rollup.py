@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import polars as pl
 from smythtop.analysis import weights as wt
-from smythtop.analysis.cube import Cube
+from smythtop.analysis.cube import SERIES_NAMES, SERIES_QS, Cube
 from smythtop.analysis.fold import OTHER, top
 
 PHASES = ("input_ms", "core_ms", "output_ms", "queue_ms")
@@ -104,9 +104,11 @@ def _percentiles(cube: Cube, by: list[str], llm_only: bool) -> pl.LazyFrame:
         hist = cube.lat_b.lazy()
         if set(by) - {"b", "component"}:
             raise ValueError("per-bucket percentiles exist per component or overall only")
-        if sorted(by) != ["b", "component"]:  # lat_b is already one row per (component, b, _bin)
+        if sorted(by) != ["b", "component"]:
             hist = wt.regroup(hist, by)
-        return wt.quantiles(hist, by, (0.5, 0.95, 0.99), ("p50_ms", "p95_ms", "p99_ms"))
+        elif cube.lat_b_q is not None:  # kept per bucket (a live window): the same figures, computed as buckets change
+            return cube.lat_b_q.lazy().select(*by, *SERIES_NAMES)
+        return wt.quantiles(hist, by, SERIES_QS, SERIES_NAMES)
     frames = []
     for name, qs, names in (
         ("lat_k", (0.5, 0.95, 0.99), ("p50_ms", "p95_ms", "p99_ms")),

@@ -98,7 +98,7 @@ class LiveBuckets:
         for t_b, mine in partial.split(part).items():
             before = self._buckets.get(t_b)
             self._buckets[t_b] = merged = partial.settled(mine if before is None else partial.merge([before, mine]))
-            self._views[t_b] = partial.view(merged, t_b)
+            self._views[t_b] = partial.view(merged, t_b, quantiles=True)
             self._rows[t_b] = self._rows.get(t_b, 0) + mine.rows
         return new.height
 
@@ -142,8 +142,9 @@ class LiveBuckets:
         (`drop_before` its start first; frames at or after its end are pending)."""
         if any(not window.start_ns <= t_b < window.end_ns for t_b in self._buckets):
             raise ValueError("the window must hold every kept bucket: drop_before its start first")
-        basis = self._frames.select("t", "w", "total_ms").filter(pl.col("t").is_between(window.start_ns, window.end_ns,
-                                                                                        closed="left"))  # fmt: skip
+        # columns picked by name first (no copy): a `select` on the many-chunk frame took ~10x the filter itself
+        basis = self._frames[["t", "w", "total_ms"]].filter(pl.col("t").is_between(window.start_ns, window.end_ns,
+                                                                                    closed="left"))  # fmt: skip
         window = replace(window, coverage=coverage.measure(basis, window.start_ns, window.end_ns))
         ts = sorted(self._views)
         if not ts:
