@@ -48,7 +48,8 @@ AGEING_MIN_S, AGEING_MAX_S = 30.0, 600.0  # but not more often than 30 s nor les
 FINDINGS_EVERY_S = 5.0  # a live window's findings (the report's slow part) are refreshed in the background this often
 # A live window answered from rollups is recomputed this often, its last report reused in between: its rollups
 # change only when a compaction publishes (minutes apart), and over an hour or more the WAL's last seconds move
-# its numbers by little, while a recompute re-reads the window's rollups, the WAL and the raw sample.
+# its numbers by little, while a recompute re-reads the window's rollups, the WAL and the raw sample (0.5 s for a
+# compacted day of 1M frames, measured under load, against 4.3 s for the lazy pass over its raw frames).
 ROLLUPS_EVERY_S = 10.0
 
 
