@@ -25,9 +25,8 @@ from smythtop.timewindow import last, now_ns
 if TYPE_CHECKING:
     import polars as pl
 
-    from smythtop.analysis.longwindow import Basis
     from smythtop.analysis.thresholds import Thresholds
-    from smythtop.analysis.window import Window as AnalysisWindow
+    from smythtop.rolled import Rolled
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)", re.IGNORECASE)
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -195,27 +194,11 @@ def _note_future(root: Path, until: datetime) -> None:
         )
 
 
-@dataclass(frozen=True)
-class Rolled:
-    """A window's rollup rows, the WAL's frames and the raw sample (`load_rollups`), for `longwindow.report_of`."""
-
-    root: Path
-    window: AnalysisWindow
-    sums: pl.DataFrame
-    sketch: pl.DataFrame
-    wal: pl.DataFrame
-    sample: pl.LazyFrame  # raw frames of the window's end: span trees and baselines (`longwindow.SPAN_SAMPLE_NS`)
-    basis: Basis
-
-
 def load_rollups(args: argparse.Namespace, th: Thresholds) -> Rolled | None:
-    """A window of an hour or more of a local store, from its rollups plus the WAL (filtered by --agent), or a
-    one-line error if it holds no frames; None when raw frames must answer it: a fleet URL, a whole-store or
-    shorter window, or one overlapping frames files written before rollups existed (`RollupScan.complete`)."""
-    import polars as pl
-
-    from smythtop import store
-    from smythtop.analysis import longwindow
+    """A window of an hour or more of a local store, from its rollups plus the WAL (filtered by --agent,
+    `smythtop.rolled.load`), or a one-line error if it holds no frames; None when raw frames must answer it: a
+    fleet URL, a whole-store or shorter window, or one overlapping frames files written before rollups existed."""
+    from smythtop import rolled
 
     win = window(args)
     if is_url(getattr(args, "store", None)) or win.since is None:
@@ -223,25 +206,16 @@ def load_rollups(args: argparse.Namespace, th: Thresholds) -> Rolled | None:
     root = store_root(args)
     since = round(win.since.timestamp() * 1e9)
     until = round(win.until.timestamp() * 1e9) if win.until is not None else now_ns()
-    if until - since < longwindow.LONG_WINDOW_NS:
-        return None
-    lw = longwindow.window_for(since, until)
-    scan = store.scan_rollups(root, lw.start_ns, lw.end_ns, tier_ns=longwindow.tier_of(lw))
-    if not scan.complete:
-        return None
-    sums, sketch, wal = scan.sums, scan.sketch, scan.wal
-    sample = store.scan(root, longwindow.sample_start(lw), lw.end_ns)
     agent = getattr(args, "agent", None)
-    if agent:
-        mine = pl.col("agent_id") == agent
-        sums, sketch, wal, sample = sums.filter(mine), sketch.filter(mine), wal.filter(mine), sample.filter(mine)
-    if not (sums.height or wal.height):
+    out = rolled.load(root, since, until, th, agent=agent)
+    if out is None:
+        return None
+    if out.empty:
         what = f" for agent {agent!r}" if agent else ""
         raise CliError(f"no frames{what} in {root} for {win.describe()}")
     if getattr(args, "since", None) is not None and win.until is not None:
         _note_future(root, win.until)
-    basis = longwindow.basis_of(scan.tier_ns, scan.files, wal.height, scan.quarantined, lw, th)
-    return Rolled(root, lw, sums, sketch, wal, sample, basis)
+    return out
 
 
 def thresholds(args: argparse.Namespace) -> Thresholds:

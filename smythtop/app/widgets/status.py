@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.widgets import Static
@@ -15,6 +16,9 @@ from smythtop.app.data import Health, Snapshot
 from smythtop.app.messages import StatusWanted
 from smythtop.app.window import TimeWindow, span_label
 from smythtop.safe_text import text, visible
+
+if TYPE_CHECKING:
+    from smythtop.analysis.longwindow import Basis
 
 FINDINGS_LAG_S = 1.0  # findings older than this are labelled with their age
 
@@ -55,6 +59,12 @@ def health_text(health: Health | None) -> Text:
     return Text("⚠ " + " · ".join(bad), style="bold red")
 
 
+def basis_text(basis: Basis) -> Text:
+    """Where a report from rollups comes from, and what they cannot hold (the `basis` of `smythtop report`)."""
+    tier = "1 h" if basis.tier_s == 3600 else "1 min"  # the store's two tiers (store/rollups.py)
+    return Text(f"from rollups ({tier} tier) · no self time", style="dim")
+
+
 def window_text(window: TimeWindow, snapshot: Snapshot | None, now: int) -> Text:
     if window.paused:
         mode = Text("❚❚ PAUSED", style="bold black on yellow")
@@ -80,6 +90,8 @@ def status_text(state: StatusState) -> Text:
     if snap is not None:
         summary = snap.report.summary
         parts.append(Text(f"{fmt.count(snap.window_frames)} frames"))
+        if snap.basis is not None:  # a long window answered from rollups: coarser, and without span-tree fields
+            parts.append(basis_text(snap.basis))
         if snap.future_frames:  # an agent clock ahead of this one: those frames are in no live window yet
             parts.append(Text(f"{fmt.count(snap.future_frames)} from the future", style="yellow"))
         parts.append(Text(f"{fmt.count(snap.ingest_per_s)}/s in"))
