@@ -39,6 +39,9 @@ if TYPE_CHECKING:
     from smythtop.analysis.window import Window
     from smythtop.app.live import LiveBuckets
 
+# above this many distinct (agent, component, model, provider) keys in memory a live window takes the frames path
+# (`Loader._few_keys`): 25x the default `Thresholds.max_rows` rows a table shows
+INCREMENTAL_MAX_KEYS = 5_000
 MEM_ROWS = 3_000_000  # above this a window is analysed lazily from the store instead of kept in memory
 RECHUNK_AFTER = 64  # tail batches appended before memory is rechunked into one block
 CHECK_EVERY_S = 30.0  # `store.check` reads every WAL segment: not on every tick
@@ -184,6 +187,7 @@ class Loader:
         self._computed: tuple[float, int, int | None] = (0.0, -1, None)  # time, frames, aligned start analysed
         self._buckets: LiveBuckets | None = None  # a live window's per-bucket aggregates (smythtop.app.live)
         self._buckets_gen = -1  # the memory generation they were built from
+        self._wide: tuple[int, bool] | None = None  # (memory generation, too many keys for the live buckets)
         self._mem_gen = 0  # bumped whenever memory is reloaded from the store
         self._health: Health | None = None
         self._store_size: tuple[int, int | None] | None = None
@@ -225,6 +229,7 @@ class Loader:
                 return rolled
             frames, source = self._frames(bounds, request.window.span if win is not None else None)
             incremental = self.INCREMENTAL and win is not None and bounds.end is None and source == "memory"
+            incremental = incremental and self._few_keys()
             if incremental:
                 new_in_window = self._feed(new, win)
                 count = self._buckets.rows(win.start_ns, win.end_ns)
@@ -317,6 +322,23 @@ class Loader:
         if not window.live or window.span is None:
             return None
         return aligned(window.span, bounds.now)
+
+    def _few_keys(self) -> bool:
+        """Whether the window in memory has few enough (agent, component, model, provider) keys for the live
+        buckets: they aggregate per key and bucket before any folding, so their cost grows with distinct names,
+        while the frames path folds names beyond `Thresholds.max_rows` first (1M names: the buckets' first tick
+        ran past 300 s, the frames path's took ~7 s). Decided once per memory load, and again when the buckets
+        grow past the limit."""
+        from smythtop.analysis.cube import dim_key
+
+        if self._buckets is not None and self._buckets.keys > INCREMENTAL_MAX_KEYS:
+            self._buckets, self._wide = None, (self._mem_gen, True)
+            self._last_key = None  # the next analysis is the frames path's, even with nothing new
+        if self._wide is None or self._wide[0] != self._mem_gen:
+            assert self._mem is not None
+            keys = self._mem.select(dim_key(pl.col("component")).n_unique()).item()
+            self._wide = (self._mem_gen, keys > INCREMENTAL_MAX_KEYS)
+        return not self._wide[1]
 
     def _feed(self, new: pl.DataFrame | None, win: Window) -> int:
         """Bring the live buckets up to date: built from memory when they are missing or memory was reloaded,

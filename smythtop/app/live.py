@@ -133,6 +133,11 @@ class LiveBuckets:
         return sum(n for t_b, n in self._rows.items() if start_ns <= t_b < end_ns)
 
     @property
+    def keys(self) -> int:
+        """Distinct (agent, component, model, provider) keys aggregated so far."""
+        return self._names.height
+
+    @property
     def pending(self) -> int:
         return 0 if self._pending is None else self._pending.height
 

@@ -13,6 +13,7 @@ from smythtop.analysis.report import build_report
 from smythtop.analysis.window import aligned
 
 from smythtop import store
+from smythtop.app import data
 from smythtop.app.data import Loader, TickRequest
 from smythtop.app.window import MINUTE, TimeWindow
 
@@ -93,6 +94,30 @@ def test_a_window_too_big_for_memory_takes_the_frames_path(store_root: Path) -> 
     clock[0] = NOW + 4 * SEC
     snap = loader.tick(request)
     assert (snap.window_frames, loader.scans) == (123, 1)  # from the tail: no re-scan
+    _assert_matches_full_report(snap, store_root, clock[0])
+
+
+def test_a_window_with_many_keys_takes_the_frames_path(store_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Live buckets aggregate per key before folding: above INCREMENTAL_MAX_KEYS the frames path answers, at once
+    for a window loaded with too many, and from the tick the buckets grow past it."""
+    clock = [NOW]
+    request = TickRequest(window=TimeWindow())
+    monkeypatch.setattr(data, "INCREMENTAL_MAX_KEYS", 1)  # the store's frames have more than one key
+    wide = Loader(store_root, clock=lambda: clock[0])
+    snap = wide.tick(request)
+    assert (snap.source, snap.window_frames) == ("memory", 120) and wide._buckets is None
+    _assert_matches_full_report(snap, store_root, clock[0])
+    loader = Loader(store_root, clock=lambda: clock[0])
+    monkeypatch.setattr(data, "INCREMENTAL_MAX_KEYS", 10_000)
+    assert loader.tick(request).window_frames == 120 and loader._buckets is not None
+    keys = loader._buckets.keys
+    monkeypatch.setattr(data, "INCREMENTAL_MAX_KEYS", keys)
+    write_frames(store_root, [_frame(NOW + i * SEC, f"new-{i}", 5.0) for i in range(3)])  # three new keys
+    clock[0] = NOW + 4 * SEC
+    assert loader.tick(request).window_frames == 123 and loader._buckets is not None  # grew past it in this tick
+    clock[0] = NOW + 5 * SEC
+    snap = loader.tick(request)
+    assert loader._buckets is None and snap.window_frames == 123
     _assert_matches_full_report(snap, store_root, clock[0])
 
 
