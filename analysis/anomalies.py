@@ -163,7 +163,9 @@ def spike_scores(metric: str, y: np.ndarray, s: Series, sd: np.ndarray, df: floa
         # The scale is the MAD estimate (no sampling model for a mean per call, whose spread per call the
         # rollup does not keep, or noise beyond the model's): the score is a t statistic with the MAD's
         # effective degrees of freedom, turned back into the normal z of the same tail probability.
-        z = np.sign(z) * special.ndtri(special.stdtr(df, np.abs(z)))
+        # From the lower tail, floored as the error scores are: stdtr(df, |t|) rounds to 1.0 for a large t and
+        # ndtri(1.0) is infinite (a score JSON cannot hold), while stdtr(df, -|t|) keeps its digits.
+        z = -np.sign(z) * special.ndtri(np.maximum(special.stdtr(df, -np.abs(z)), 1e-300))
     return [(int(b), float(zz), float(lv)) for b, zz, lv in zip(t, z, level, strict=True)]
 
 

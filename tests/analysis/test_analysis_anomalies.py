@@ -222,3 +222,16 @@ def test_error_spike_is_an_exact_test_on_counts() -> None:
     assert [(a["metric"], a["method"], a["direction"], _bucket_of(a["from"])) for a in found] == [
         ("error_rate", "fisher_exact", "up", 45)
     ]
+
+
+def test_a_change_far_beyond_the_noise_has_a_finite_score() -> None:
+    """A t statistic in the thousands (a bucket 20 % off a series whose MAD noise is 0.01 %) turned into a z
+    through the upper tail was infinite: a null score in the result, and sorting the anomalies raised."""
+    n = 50
+    y = np.log(np.full(n, 0.0116))
+    y[-1] = np.log(0.0116 * 0.8)
+    s = series.Series("svc", rows=np.full(n, 20_000.0), executions=np.full(n, 20_000.0),
+                      values={"cost_per_call_usd": np.exp(y)}, cost_per_hour=None)  # fmt: skip
+    scores = anomalies.spike_scores("cost_per_call_usd", y, s, np.full(n, 1e-4), 18.0)
+    assert scores and all(np.isfinite(z) for _, z, _ in scores)
+    assert scores[-1][1] < -10  # far below the SPIKE_Z line, and still a number
