@@ -5,13 +5,12 @@ the component counts (JSON and text)."""
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 
 import pytest
+from lossy import lose_500
 
 from smythtop.cli import main
-from smythtop.recorder import Collector, VirtualClock
 
 T0_NS = 1_767_225_600 * 10**9
 
@@ -21,32 +20,7 @@ def lossy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """First: 1 execution; then 600 while the flush is stalled, every third one Other: the buffer keeps the last
     100 (Burst 67, Other 33) and accounts for the first 500 (Burst 333, Other 167) as buffer_full."""
     root = tmp_path_factory.mktemp("lossy") / "store"
-    clock = VirtualClock(T0_NS)
-    c = Collector(
-        {"global": {"buffer_size": 100, "flush_interval": 3600, "max_frames_per_second": 0}}, store=root, clock=clock
-    )
-    gate, in_callback = threading.Event(), threading.Event()
-
-    def stall(_frames: list[dict]) -> None:
-        in_callback.set()
-        gate.wait(30)
-
-    try:
-        c.on("batch-flush", stall)
-        with c.track("First", agent_id="a"):
-            clock.advance(1.0)
-        threading.Thread(target=c.flush, daemon=True).start()
-        assert in_callback.wait(10)
-        for i in range(600):
-            with c.track("Burst" if i % 3 else "Other", agent_id="b"):
-                clock.advance(1.0)
-        gate.set()
-        c.off("batch-flush", stall)
-        assert c.flush()
-        assert c.stats()["dropped_buffer_full"] == 500
-    finally:
-        gate.set()
-        c.close()
+    lose_500(root, T0_NS)
     return root
 
 
