@@ -173,8 +173,11 @@ def _writer(root: str, t0: float, base_ns: int, duration: float, probes: mp.Queu
         while next_at < end:
             now_ns = base_ns + int((time.monotonic() - t0) * 1e9)
             for j in range(per_batch - 1):
-                frame = pool[(seq * per_batch + j) % len(pool)]
-                writer.append({**frame, "ts": now_ns})
+                cycle, i = divmod(seq * per_batch + j, len(pool))
+                frame = {**pool[i], "ts": now_ns}
+                if cycle and "trace_id" in frame:  # each replay of the pool is new requests: fresh trace ids
+                    frame["trace_id"] = f"{frame['trace_id'][:-6]}{cycle:06x}"
+                writer.append(frame)
             seq += 1
             writer.append({"ts": now_ns, "agent_id": "probe", "component": "probe", "total_ms": 1.0,
                            "success": True, "retry_count": seq})  # fmt: skip

@@ -328,10 +328,10 @@ class Loader:
         buckets: they aggregate per key and bucket before any folding, so their cost grows with distinct names,
         while the frames path folds names beyond `Thresholds.max_rows` first (1M names: the buckets' first tick
         ran past 300 s, the frames path's took ~7 s). Decided once per memory load, and again when the buckets
-        grow past the limit."""
+        grow past the limit or a batch re-annotated a large share of the window (`live.TOUCHED_SHARE`)."""
         from smythtop.analysis.cube import dim_key
 
-        if self._buckets is not None and self._buckets.keys > INCREMENTAL_MAX_KEYS:
+        if self._buckets is not None and (self._buckets.keys > INCREMENTAL_MAX_KEYS or self._buckets.overgrown):
             self._buckets, self._wide = None, (self._mem_gen, True)
             self._last_key = None  # the next analysis is the frames path's, even with nothing new
         if self._wide is None or self._wide[0] != self._mem_gen:

@@ -41,6 +41,14 @@ from smythtop.analysis.window import REPORT_COLUMNS, Window, conform, frame_sche
 RECHUNK_AFTER = 64  # appended batches before the kept frames are rechunked into one block
 
 
+# A batch re-annotates the window's frames of the traces it touches. When that is more than this share of the
+# window (traces that live as long as the window: a session traced for hours gains a span every tick), a tick costs
+# what rebuilding the window's cube costs, or more (measured: 3.4 s against 1.1 s at 500K frames when every
+# batch touched old traces), so the loader switches to the frames path (`Loader._few_keys`).
+TOUCHED_SHARE = 0.25
+TOUCHED_MIN = 10_000  # below this many re-annotated frames a batch is cheap whatever the window's size
+
+
 class LiveBuckets:
     """Per-bucket partial aggregates of a live window, and its frames. Not thread-safe: the loader's lock guards it.
 
@@ -62,6 +70,8 @@ class LiveBuckets:
         self._names = self._empty.dims
         self._hist = self._empty.sketch.drop("t")  # every kept bucket's bins, summed (k, metric, _bin, _w, _v)
         self._pending: pl.DataFrame | None = None  # frames dated at or after now, not yet in any bucket
+        # a batch re-annotated more than TOUCHED_SHARE of the window: the loader takes the frames path instead
+        self.overgrown = False
 
     def _prepare(self, frames: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
         """Frames as `analysis.report.build_live` prepares them: priced, weighted, with the span keys."""
@@ -89,7 +99,10 @@ class LiveBuckets:
         new = self._prepare(frames.filter(t >= start_ns))
         if new.height == 0:
             return 0
-        part = self._partial(pl.concat([old := self._touched(new), new]))
+        old = self._touched(new)
+        if old.height > max(TOUCHED_MIN, TOUCHED_SHARE * self._frames.height):
+            self.overgrown = True  # see TOUCHED_SHARE: this tick is still merged, exactly
+        part = self._partial(pl.concat([old, new]))
         if old.height:  # their traces' figures as annotated before: taken back out
             part = partial.merge([part, partial.negated(self._partial(old))])
         self._keep(new)

@@ -19,6 +19,7 @@ from smythtop.analysis.report import build_live, live_from_cube
 from smythtop.analysis.thresholds import Thresholds
 from smythtop.analysis.window import aligned, frame_schema, scope
 
+from smythtop.app import live as live_module
 from smythtop.app.live import LiveBuckets
 
 S, MS = 10**9, 10**6
@@ -137,3 +138,20 @@ def test_an_empty_window_has_no_requests_and_no_basis() -> None:
     live = LiveBuckets(win.bucket_ns, th)
     got = live_from_cube(live.cube(win), scope(pl.DataFrame(schema=frame_schema()), win.start_ns, NOW), th)
     assert got.report.summary.requests.requests == 0 and got.report.window.basis.frames == 0
+
+
+def test_a_batch_touching_much_of_the_window_marks_the_buckets_overgrown(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Re-annotating a large share of the window costs what rebuilding does: the buckets say so (the loader then
+    takes the frames path), and the batch is still merged exactly."""
+    rng = np.random.default_rng(1)
+    th = Thresholds()
+    batches = _batches(rng, _frames(rng, 600))
+    win = aligned(SPAN, NOW)
+    for share, overgrown in ((live_module.TOUCHED_SHARE, False), (0.0, True)):
+        monkeypatch.setattr(live_module, "TOUCHED_SHARE", share)
+        monkeypatch.setattr(live_module, "TOUCHED_MIN", 0 if overgrown else live_module.TOUCHED_MIN)
+        live = LiveBuckets(win.bucket_ns, th)
+        for batch in batches:
+            live.add(batch, win.start_ns, NOW + SPAN)
+        assert live.overgrown is overgrown
+        assert live.rows(win.start_ns, win.end_ns + SPAN) == pl.concat(batches).height
