@@ -87,14 +87,9 @@ class LiveBuckets:
         if frames is None and self._pending is None:
             return 0
         t = pl.col("ts").dt.epoch("ns")
-        if frames is not None:
-            later = frames.lazy().filter(t >= now_ns).collect()
-            frames = frames.lazy().filter(t < now_ns)
-            if self._pending is not None:
-                frames = pl.concat([self._pending.lazy(), frames], how="diagonal_relaxed")
-        else:
-            assert self._pending is not None
-            later, frames = self._pending.filter(t >= now_ns), self._pending.lazy().filter(t < now_ns)
+        held = [f.lazy() for f in (self._pending, frames) if f is not None]  # held frames wait until now reaches them
+        arrived = held[0] if len(held) == 1 else pl.concat(held, how="diagonal_relaxed")
+        later, frames = arrived.filter(t >= now_ns).collect(), arrived.filter(t < now_ns)
         self._pending = later if later.height else None
         new = self._prepare(frames.filter(t >= start_ns))
         if new.height == 0:

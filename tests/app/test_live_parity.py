@@ -155,3 +155,21 @@ def test_a_batch_touching_much_of_the_window_marks_the_buckets_overgrown(monkeyp
             live.add(batch, win.start_ns, NOW + SPAN)
         assert live.overgrown is overgrown
         assert live.rows(win.start_ns, win.end_ns + SPAN) == pl.concat(batches).height
+
+
+def test_frames_from_the_future_wait_for_now_whatever_arrives_meanwhile() -> None:
+    th = Thresholds()
+    win = aligned(SPAN, NOW)
+    live = LiveBuckets(win.bucket_ns, th)
+
+    def frame(ts: int) -> pl.DataFrame:
+        return pl.DataFrame({"ts": [ts], "component": ["c"], "total_ms": [1.0]}).with_columns(
+            pl.col("ts").cast(pl.Datetime("ns", "UTC"))
+        )
+
+    live.add(frame(NOW + 60 * S), win.start_ns, NOW)  # an agent clock a minute ahead
+    assert live.pending == 1 and live.rows(win.start_ns, NOW + 120 * S) == 0
+    live.add(frame(NOW + S), win.start_ns, NOW + 2 * S)  # another batch: only the frame now has reached enters
+    assert live.pending == 1 and live.rows(win.start_ns, NOW + 120 * S) == 1
+    live.add(None, win.start_ns, NOW + 61 * S)
+    assert live.pending == 0 and live.rows(win.start_ns, NOW + 120 * S) == 2
