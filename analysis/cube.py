@@ -64,6 +64,8 @@ class Cube:
     # component, b, p50_ms, p95_ms, p99_ms: `lat_b`'s percentiles when they were kept per bucket (the live window's
     # buckets, `partial.BucketView`), so a tick computes them for the buckets that changed only; None: from lat_b
     lat_b_q: pl.DataFrame | None = None
+    # b, p50_ms, p95_ms, p99_ms: the fleet's latency series (every component), kept per bucket alike; None: from lat_b
+    fleet_b_q: pl.DataFrame | None = None
 
     @cached_property
     def labelled(self) -> dict[str, pl.DataFrame]:

@@ -104,6 +104,8 @@ def _percentiles(cube: Cube, by: list[str], llm_only: bool) -> pl.LazyFrame:
         hist = cube.lat_b.lazy()
         if set(by) - {"b", "component"}:
             raise ValueError("per-bucket percentiles exist per component or overall only")
+        if by == ["b"] and cube.fleet_b_q is not None:  # kept per bucket (a live window), as lat_b_q below
+            return cube.fleet_b_q.lazy()
         if sorted(by) != ["b", "component"]:
             hist = wt.regroup(hist, by)
         elif cube.lat_b_q is not None:  # kept per bucket (a live window): the same figures, computed as buckets change
