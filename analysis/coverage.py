@@ -162,11 +162,10 @@ def _edges(t: pl.Series, first: int, last: int, n: int) -> tuple[np.ndarray, np.
 def _burstiness(frames: pl.DataFrame, lo: int, hi: int) -> float | None:
     if frames.height < 2 or hi <= lo:
         return None
-    slot = ((pl.col("t") - lo) * BURST_SLICES // (hi - lo)).clip(0, BURST_SLICES - 1)
-    # every k-th frame above BURST_ROWS: a CV over 12 slices needs no more, and the group-by is the costly pass
+    # every k-th frame above BURST_ROWS: a CV over 12 slices needs no more, and the slicing is the costly pass
     sample = frames.select("t", "w").gather_every(max(1, frames.height // BURST_ROWS))
-    per_slice = np.zeros(BURST_SLICES)
-    for i, weight in sample.group_by(slot.alias("slot")).agg(pl.col("w").sum()).iter_rows():
-        per_slice[i] = weight
+    # a weighted bincount over 12 slots: a polars group-by on the slot took 15 ms at 500K frames (each live tick)
+    slot = np.clip((sample["t"].to_numpy() - lo) * BURST_SLICES // (hi - lo), 0, BURST_SLICES - 1)
+    per_slice = np.bincount(slot, weights=sample["w"].to_numpy(), minlength=BURST_SLICES)
     mean = float(per_slice.mean())
     return float(per_slice.std() / mean) if mean > 0 else None
