@@ -29,6 +29,7 @@ import polars as pl
 from smythtop import store
 from smythtop.app.window import Bounds, TimeWindow
 from smythtop.baselines import load_baselines
+from smythtop.engine import prefer_in_memory
 from smythtop.errors import SmythtopError
 
 if TYPE_CHECKING:
@@ -164,6 +165,7 @@ class Loader:
         thresholds: Thresholds | None = None,
         mem_rows: int = MEM_ROWS,
     ) -> None:
+        prefer_in_memory()  # hundreds of small plans a tick: see smythtop.engine
         self.root = Path(root)
         self.clock = clock
         self.thresholds = thresholds

@@ -15,6 +15,7 @@ import pkgutil
 import sys
 from collections.abc import Sequence
 
+from smythtop.engine import prefer_in_memory
 from smythtop.errors import SmythtopError
 from smythtop.safe_text import visible
 from smythtop.store.errors import StoreError
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    prefer_in_memory()  # before any analysis: see smythtop.engine
     func = getattr(args, "func", None)
     if func is None:  # bare `smythtop [--store DIR]` opens the dashboard
         from smythtop.cli.top_cmd import run as func
