@@ -81,22 +81,28 @@ def dim_key(component: pl.Expr) -> pl.Expr:
     return (parts[0] ^ parts[1] ^ parts[2] ^ parts[3]).alias("k")
 
 
-def weighted_sums(frame: pl.LazyFrame, aggs: list[pl.Expr], *, raw: Sequence[str] = ()) -> pl.LazyFrame:
+def weighted_sums(
+    frame: pl.LazyFrame, aggs: list[pl.Expr], *, raw: Sequence[str] = (), signed: bool = False
+) -> pl.LazyFrame:
     """Plain sums per (k, b, sample_rate, success) -> weighted sums per (k, b, success).
 
     Only plain `col.sum()`/`len()` of null-free numeric columns go into the raw-row group-by: that is
     polars' fast path (~1 ns/row); an expression inside the aggregation, or nulls in the column, cost 3-5x.
     A `rows` count stays raw and gains a weighted twin `n`; so do the `raw` counts (without a twin).
+    `signed`: a negative sample_rate marks frames being taken back out (`partial.changed`): their weights are
+    negative, and so are their raw counts (as Int64).
     """
     plain = frame.group_by("k", "b", "sample_rate", "success").agg(aggs)
     kept = ("k", "b", "sample_rate", "success", "rows", *raw)
     names = [c for c in plain.collect_schema().names() if c not in kept]
     w = 1.0 / pl.col("sample_rate").fill_null(1.0)
     counted = "rows" in plain.collect_schema().names()
+    sign = pl.col("sample_rate").fill_null(1.0).sign().cast(pl.Int64)
     return (
         plain.with_columns(
             *[(pl.col(c).cast(pl.Float64) * w).alias(c) for c in names],
             *([(pl.col("rows") * w).alias("n")] if counted else []),
+            *([pl.col(c).cast(pl.Int64) * sign for c in (*(["rows"] if counted else []), *raw)] if signed else []),
         )
         .group_by(GROUP)
         .agg(*[pl.col(c).sum() for c in [*names, *raw, *(["rows", "n"] if counted else [])]])

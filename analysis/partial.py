@@ -90,7 +90,9 @@ def _dims(frame: pl.DataFrame) -> pl.DataFrame:
     return frame[frame.select(pl.col("k").arg_unique()).to_series(), ["k", *cube.DIM]]
 
 
-def of_frames(frames: pl.DataFrame | pl.LazyFrame, bucket_ns: int, thresholds: Thresholds) -> Partial:
+def of_frames(
+    frames: pl.DataFrame | pl.LazyFrame, bucket_ns: int, thresholds: Thresholds, *, signed: bool = False
+) -> Partial:
     """One pass over raw frames: their partial aggregate in buckets aligned to multiples of `bucket_ns`.
 
     Frames annotated by `selftime.annotate` (columns `TREE`) also give the span tree's figures: `self_ms_sum`,
@@ -99,6 +101,10 @@ def of_frames(frames: pl.DataFrame | pl.LazyFrame, bucket_ns: int, thresholds: T
     `request_ms` (a root's end-to-end latency) sketches. Frames without them (rollups: the store cannot run
     the analysis' span tree, and `longwindow`'s WAL frames merge with rollup rows) keep the plain columns, and a
     cube of such partials takes self time as the total (`of_views`).
+
+    `signed`: frames with a negative sample_rate are taken back out (their sums, counts and bin weights count
+    negatively), so one pass gives a change of frames, e.g. `merge([of_frames(new), negated(of_frames(old))])`
+    (the live window's re-annotated traces: `smythtop.app.live`). A bin keeps the largest value either side saw.
     """
     lf = frames.lazy()
     tree = all(c in lf.collect_schema() for c in TREE)
@@ -116,6 +122,7 @@ def of_frames(frames: pl.DataFrame | pl.LazyFrame, bucket_ns: int, thresholds: T
         df.lazy().select("k", "b", "sample_rate", "success", *(["root"] if tree else []), **cols),
         [pl.len().alias("rows"), *raw, *map(pl.sum, cols)],
         raw=["req_rows"] if tree else [],
+        signed=signed,
     )
     hists = [_sketch(df, name, name, k) for name, k in METRICS]
     if tree:
