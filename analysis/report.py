@@ -56,7 +56,7 @@ from smythtop.analysis.results import (
     Summary,
     ThresholdsUsed,
 )
-from smythtop.analysis.rollup import capped, rollups
+from smythtop.analysis.rollup import capped
 from smythtop.analysis.rows import llm_row, stat_fields
 from smythtop.analysis.thresholds import Thresholds
 from smythtop.analysis.window import REPORT_COLUMNS, Window, derived, iso, prepare, scope
@@ -148,10 +148,10 @@ def live_from_cube(c: cube.Cube, scoped: pl.LazyFrame, th: Thresholds, df: pl.Da
     """The live part from a cube however it was built (`cube.build`, or merged partials: `analysis.partial`).
     `scoped` (the window's raw frames, lazy) is read only by the slow part, for span trees and baselines."""
     win = c.window
-    comps, overall_df, per_bucket, fleet_bucket, llm_total_df = rollups(c, [
-        (["component"], False), ([], False), (["component", "b"], False), (["b"], False), ([], True),
-    ])  # fmt: skip
-    (model_rows,) = capped(c, [(["model", "provider"], True, _LLM_SCORE)], th.max_rows)
+    comps, overall_df, per_bucket, fleet_bucket, llm_total_df, model_rows = capped(c, [
+        (["component"], False, None), ([], False, None), (["component", "b"], False, None), (["b"], False, None),
+        ([], True, None), (["model", "provider"], True, _LLM_SCORE),
+    ], th.max_rows)  # fmt: skip
     total_ms = float(comps["self_ms_sum"].sum()) if comps.height else 0.0  # self time: time_share sums to 1
     overall = overall_df.row(0, named=True)
     spark = {

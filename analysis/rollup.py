@@ -31,8 +31,9 @@ def rollups(cube: Cube, specs: Sequence[tuple[Sequence[str], bool]]) -> list[pl.
     return pl.collect_all([_plan(cube, list(by), llm_only) for by, llm_only in specs])
 
 
-def capped(cube: Cube, specs: Sequence[tuple[Sequence[str], bool, Sequence[str]]], n: int) -> list[pl.DataFrame]:
-    """`rollups` (by, llm_only, score) with at most n + 1 rows each: the top n by `score`, then one OTHER row.
+def capped(cube: Cube, specs: Sequence[tuple[Sequence[str], bool, Sequence[str] | None]], n: int) -> list[pl.DataFrame]:
+    """`rollups` (by, llm_only, score) with at most n + 1 rows each: the top n by `score`, then one OTHER row;
+    a None score leaves that rollup whole (so a caller runs all its rollups in one `collect_all`).
 
     All rollups run together first; only one with more than n groups is rolled up again, with the dims of its
     groups outside the top n relabelled OTHER (every `by` column), so the OTHER row's counts, sums and
@@ -40,7 +41,7 @@ def capped(cube: Cube, specs: Sequence[tuple[Sequence[str], bool, Sequence[str]]
     """
     full = rollups(cube, [(by, llm_only) for by, llm_only, _ in specs])
     return [
-        frame if frame.height <= n else _fold(cube, frame, list(by), llm_only, score, n)
+        frame if score is None or frame.height <= n else _fold(cube, frame, list(by), llm_only, score, n)
         for frame, (by, llm_only, score) in zip(full, specs, strict=True)
     ]
 
