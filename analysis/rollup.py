@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from functools import cache
 
 import polars as pl
 from smythtop.analysis import weights as wt
@@ -63,9 +64,22 @@ def _plan(cube: Cube, by: list[str], llm_only: bool) -> pl.LazyFrame:
     sums = cube.labelled["sums"].lazy()
     if llm_only:
         sums = sums.filter(pl.col("model").is_not_null())
-    summed = [c for c in cube.sums.columns if c.endswith(("_sum", "_w"))]
+    aggs = _aggs(tuple(cube.sums.columns))
+    base = sums.group_by(by).agg(aggs) if by else sums.select(aggs)
+    derived, per_call = _derived()
+    derived = base.with_columns(derived).with_columns(per_call)
+    pct = _percentiles(cube, by, llm_only)
+    return derived.join(pct, on=by, how="left", nulls_equal=True) if by else pl.concat([derived, pct], how="horizontal")
+
+
+# The expressions of a rollup are built once: a tick runs six rollups, and building their expressions anew each
+# time was ~17 ms of Python a tick (a quarter of the rollups' time), for plans whose columns never change.
+@cache
+def _aggs(columns: tuple[str, ...]) -> list[pl.Expr]:
+    """The sums of a rollup, for a cube whose `sums` has these columns."""
+    summed = [c for c in columns if c.endswith(("_sum", "_w"))]
     extra = ["slo_ok", "mem_over", "retry_ms", "unpriced", "own_fail", "own_failed_ms"]
-    aggs = [
+    return [
         pl.col("rows").sum(),
         pl.col("n").sum().alias("executions"),
         pl.col("n").filter(~_SUCCESS).sum().alias("errors"),
@@ -74,29 +88,32 @@ def _plan(cube: Cube, by: list[str], llm_only: bool) -> pl.LazyFrame:
         pl.col("retry_ms").filter(_SUCCESS).sum().alias("retried_ms"),
         *[pl.col(c).sum() for c in summed + extra],
     ]
-    base = sums.group_by(by).agg(aggs) if by else sums.select(aggs)
-    derived = base.with_columns(
+
+
+@cache
+def _derived() -> tuple[list[pl.Expr], pl.Expr]:
+    """The means, rates and cost columns from a rollup's sums; then the cost per call, which reads them."""
+    executions = pl.col("executions")
+    derived = [
         *[pl.col(f"{t}_sum").alias(t) for t in TOKENS],
         *[wt.mean_of(p) for p in PHASES],
         wt.mean_of("mem_delta_bytes").alias("mem_delta_mean_bytes"),
         wt.mean_of("mem_pressure").alias("mem_pressure_mean"),
         wt.mean_of("context_utilization").alias("mean_context_utilization"),
-        error_rate=pl.col("errors") / pl.col("executions"),
-        mean_ms=pl.col("total_ms_sum") / pl.col("executions"),
-        own_errors=pl.col("own_fail"),  # failures not explained by a failed child (`selftime`)
-        own_error_rate=pl.col("own_fail") / pl.col("executions"),
-        mean_self_ms=pl.col("self_ms_sum") / pl.col("executions"),
-        slo_attainment=pl.col("slo_ok") / pl.col("executions"),
-        mem_over_share=pl.col("mem_over") / pl.col("executions"),
-        llm_calls=pl.col("model_w"),
-        unpriced_calls=pl.col("unpriced"),
-        priced_calls=pl.col("model_w") - pl.col("unpriced"),
-        cost_usd=pl.col("cost_usd_sum"),
-    ).with_columns(
-        cost_per_call=pl.when(pl.col("priced_calls") > 0).then(pl.col("cost_usd") / pl.col("priced_calls")),
-    )
-    pct = _percentiles(cube, by, llm_only)
-    return derived.join(pct, on=by, how="left", nulls_equal=True) if by else pl.concat([derived, pct], how="horizontal")
+        (pl.col("errors") / executions).alias("error_rate"),
+        (pl.col("total_ms_sum") / executions).alias("mean_ms"),
+        pl.col("own_fail").alias("own_errors"),  # failures not explained by a failed child (`selftime`)
+        (pl.col("own_fail") / executions).alias("own_error_rate"),
+        (pl.col("self_ms_sum") / executions).alias("mean_self_ms"),
+        (pl.col("slo_ok") / executions).alias("slo_attainment"),
+        (pl.col("mem_over") / executions).alias("mem_over_share"),
+        pl.col("model_w").alias("llm_calls"),
+        pl.col("unpriced").alias("unpriced_calls"),
+        (pl.col("model_w") - pl.col("unpriced")).alias("priced_calls"),
+        pl.col("cost_usd_sum").alias("cost_usd"),
+    ]
+    per_call = pl.when(pl.col("priced_calls") > 0).then(pl.col("cost_usd") / pl.col("priced_calls"))
+    return derived, per_call.alias("cost_per_call")
 
 
 def _percentiles(cube: Cube, by: list[str], llm_only: bool) -> pl.LazyFrame:

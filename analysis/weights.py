@@ -10,6 +10,7 @@ definition is numpy's `inverted_cdf` on the data expanded by weight: the smalles
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 
 import polars as pl
 from smythtop.store.sketch import bin_of  # the store's rollups bin values the same way
@@ -47,9 +48,15 @@ def quantiles(
     polars keeps the input order within a group, so each group's bins arrive in order. Sorting by the group's
     (string) columns too, and taking the running sums as window expressions, was 2.6x slower on the live
     tick's per-(component, bucket) latency histogram (300K rows, measured under load: 379 vs 143 ms)."""
-    cw, tot = pl.col("_w").cum_sum(), pl.col("_w").sum()
-    picks = [
-        pl.col("_v").filter(cw >= q * tot * (1 - _EPS)).first().alias(name) for q, name in zip(qs, names, strict=True)
-    ]
+    picks = _picks(tuple(qs), tuple(names))
     ordered = hist.lazy().sort("_bin")
     return ordered.group_by(list(by)).agg(picks) if by else ordered.select(picks)
+
+
+@cache
+def _picks(qs: tuple[float, ...], names: tuple[str, ...]) -> list[pl.Expr]:
+    """The percentile expressions of `quantiles`, built once per (qs, names): a live tick asks for ~25 sets."""
+    cw, tot = pl.col("_w").cum_sum(), pl.col("_w").sum()
+    return [
+        pl.col("_v").filter(cw >= q * tot * (1 - _EPS)).first().alias(name) for q, name in zip(qs, names, strict=True)
+    ]
