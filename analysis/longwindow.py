@@ -70,35 +70,41 @@ def tier_of(window: Window) -> int:
 
 def partial_of_rollups(sums: pl.DataFrame, sketch: pl.DataFrame, thresholds: Thresholds) -> partial.Partial:
     """A `partial.Partial` from rollup rows (`store.RollupScan.sums` / `.sketch`), `slo_ok` and `mem_over`
-    estimated from the sketches for these thresholds."""
-    key = ["t", *_NAMES]
+    estimated from the sketches for these thresholds. The names are hashed to `k` once per sketch row, and
+    the estimates joined on (t, k): joining on the four names cost more than the rest of the function on the
+    ~1M sketch rows of a 24 h window of the bench's 100M frames."""
+    key = ["t", "k"]
     slo = cube.slo_of(thresholds)  # each row's component and model: the LLM-call default for a row with a model
+    keyed = sketch.lazy().with_columns(cube.dim_key(pl.col("component")))
     lat = (
-        sketch.lazy()
-        .filter(pl.col("metric") == "total_ms")
+        keyed.filter(pl.col("metric") == "total_ms")
         .group_by(key)
         .agg(_ok=pl.col("_w").filter(pl.col("_v") <= slo).sum(), _all=pl.col("_w").sum())
     )
     over = (
-        sketch.lazy()
-        .filter(pl.col("metric") == "mem_pressure")
+        keyed.filter(pl.col("metric") == "mem_pressure")
         .group_by(key)
         .agg(_over=pl.col("_w").filter(pl.col("_v") >= thresholds.memory_pressure).sum())
     )
     share = pl.col("n") / pl.col("n").sum().over(key)
     order = ["rows", "n", *(cube.exact_columns(thresholds, self_time=False) | cube.estimated_columns(thresholds))]
+    sums_k = sums.with_columns(cube.dim_key(pl.col("component")))
     labelled = (
-        sums.lazy()
-        .join(lat, on=key, how="left", nulls_equal=True)
-        .join(over, on=key, how="left", nulls_equal=True)
+        sums_k.lazy()
+        .join(lat, on=key, how="left")
+        .join(over, on=key, how="left")
         .with_columns(
             slo_ok=(pl.col("_ok") / pl.col("_all") * pl.col("n")).fill_null(0.0),
             mem_over=(pl.col("_over") * share).fill_null(0.0),
         )
-        .select(*key, "success", *order)
+        .select(*partial.SUMS_KEY, *order)
     )
-    sketch_rows = sketch.lazy().filter(pl.col("metric").is_in(_PARTIAL_METRICS))
-    return partial.from_labelled(labelled, sketch_rows)
+    bins = keyed.filter(pl.col("metric").is_in(_PARTIAL_METRICS)).select(
+        "t", "k", pl.col("metric").cast(partial.METRIC), "_bin", "_w", "_v"
+    )
+    sums_df, sketch_df = pl.collect_all([labelled, bins])
+    # every sketch row's key has sums rows: both come from the same frames, and are cut at the same minutes
+    return partial.Partial(sums_df, sketch_df, partial.merge_names([sums_k.select("k", *_NAMES)]))
 
 
 def covered(sums: pl.DataFrame, wal: pl.DataFrame, window: Window) -> Window:

@@ -236,11 +236,6 @@ def view(part: Partial, t: int, *, quantiles: bool = False) -> BucketView:
     return replace(v, lat_q=wt.quantiles(v.lat, ["component"], cube.SERIES_QS, cube.SERIES_NAMES).collect())
 
 
-def views(part: Partial) -> list[BucketView]:
-    """The views of every bucket of a partial, oldest first."""
-    return [view(p, t) for t, p in sorted(split(part).items())]
-
-
 def _view(t: int, sums: pl.DataFrame, sketch: pl.DataFrame, names: pl.DataFrame) -> BucketView:
     series_bin = sketch_bins.coarsen(pl.col("_bin"), _SERIES_RATIO)
     lat = (
@@ -253,13 +248,6 @@ def _view(t: int, sums: pl.DataFrame, sketch: pl.DataFrame, names: pl.DataFrame)
 def empty_view(part: Partial, t: int) -> BucketView:
     """A bucket with no frames (the columns of `part`'s, which may be empty itself)."""
     return _view(t, part.sums.clear(), part.sketch.clear(), part.dims.clear())
-
-
-def merge_hists(hists: Sequence[pl.DataFrame]) -> pl.DataFrame:
-    """Sum per-bucket `hist` frames (and already summed ones) into one."""
-    if len(hists) == 1:
-        return hists[0]
-    return pl.concat(hists).group_by("k", "metric", "_bin").agg(*_BINS)
 
 
 def added(total: pl.DataFrame, delta: pl.DataFrame) -> pl.DataFrame:
@@ -275,14 +263,35 @@ def added(total: pl.DataFrame, delta: pl.DataFrame) -> pl.DataFrame:
 
 
 def to_cube(parts: Sequence[Partial], window: Window, thresholds: Thresholds) -> cube.Cube:
-    """The window's cube from partials whose buckets divide its buckets (re-grouping aggregates only)."""
+    """The window's cube from partials whose buckets divide its buckets (re-grouping aggregates only).
+
+    Each part's rows move to the window bucket holding `t`, and one plan re-groups what a cube takes from them:
+    the sums and the latency series per bucket (the buckets' views) and the bins of the whole window (`hist`),
+    grouped straight from the parts' sketches rather than per bucket and then summed: a 24 h window of the bench's
+    100M frames is ~1M hour-tier sketch rows, which the per-bucket path grouped twice and split in between. The
+    views' own `hist` is left empty: `of_views` takes the window's."""
     ts = ((pl.col("t") - window.start_ns) // window.bucket_ns * window.bucket_ns + window.start_ns).alias("t")
     in_window = (pl.col("t") >= window.start_ns) & (pl.col("t") < window.end_ns)
-    coarse = [Partial(p.sums.filter(in_window).with_columns(ts), p.sketch.filter(in_window).with_columns(ts), p.dims)
-              for p in parts]  # fmt: skip
-    whole = merge(coarse, regroup=True)  # finer partials (minute rollups) add up per window bucket
-    vs = views(whole) or [empty_view(whole, window.start_ns)]
-    return of_views(vs, merge_hists([v.hist for v in vs]), whole.dims, window, thresholds)
+    names = merge_names([p.dims for p in parts])
+    sums = pl.concat([p.sums.lazy() for p in parts]).filter(in_window).with_columns(ts)
+    sketch = pl.concat([p.sketch.lazy() for p in parts]).filter(in_window).with_columns(ts)
+    values = [c for c in parts[0].sums.columns if c not in SUMS_KEY]
+    series_bin = sketch_bins.coarsen(pl.col("_bin"), _SERIES_RATIO)
+    sums_df, lat, hist = pl.collect_all([
+        sums.group_by(SUMS_KEY).agg(pl.col(c).sum() for c in values).sort("t"),
+        sketch.filter(pl.col("metric") == "total_ms").join(names.lazy().select("k", "component"), on="k")
+        .group_by("t", "component", series_bin).agg(*_BINS),
+        sketch.group_by(HIST_KEY).agg(*_BINS),
+    ])  # fmt: skip
+    lats = lat.partition_by("t", as_dict=True, include_key=False)
+    no_bins = hist.clear()
+    vs = [
+        BucketView(t, s, lats.get((t,), lat.drop("t").clear()), no_bins)
+        for (t,), s in sums_df.partition_by("t", as_dict=True, include_key=False, maintain_order=True).items()
+    ]
+    if not vs:
+        vs = [empty_view(Partial(sums_df, parts[0].sketch, names), window.start_ns)]
+    return of_views(vs, hist, names, window, thresholds)
 
 
 def of_views(

@@ -92,7 +92,8 @@ BASES = 4  # distinct chunks: one hour's worth
 
 def _build_rollups_only(n: int) -> Path:
     """n frames over 24 h as rollups only (the module docstring says how); built once and reused."""
-    root = Path(os.environ.get("SMYTHTOP_BENCH_DATA") or tempfile.gettempdir()) / f"smythtop-bench-rollup-goal-{n}"
+    name = f"smythtop-bench-rollup-goal-v{rollups.VERSION}-{n}"  # rebuilt when compaction writes rollups anew
+    root = Path(os.environ.get("SMYTHTOP_BENCH_DATA") or tempfile.gettempdir()) / name
     marker = root / "READY"
     if marker.exists():
         return root
@@ -142,7 +143,7 @@ sample = store.scan(root, longwindow.sample_start(win), win.end_ns)
 live = live_from_cube(longwindow.cube_of(scan.sums, scan.sketch, scan.wal, win, th), sample, th)
 paint = time.perf_counter() - start
 report = longwindow.report_of(scan.sums, scan.sketch, scan.wal, sample, win, th)
-print(paint, time.perf_counter() - start, scan.rows.height, int(report.summary.rows))
+print(paint, time.perf_counter() - start, scan.sums.height + scan.sketch.height, int(report.summary.rows))
 """
 
 
