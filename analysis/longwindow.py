@@ -45,6 +45,7 @@ NOT_IN_ROLLUPS = (
 )
 _NAMES = list(cube.DIM)
 _PARTIAL_METRICS = [name for name, _ in partial.METRICS]
+_BINS = (pl.col("_w").sum(), pl.col("_v").max())  # a merged sketch bin: weights add, the largest value stays
 
 
 def window_for(start_ns: int, end_ns: int) -> Window:
@@ -68,43 +69,58 @@ def tier_of(window: Window) -> int:
     return HOUR_NS if window.bucket_ns % HOUR_NS == 0 and window.start_ns % HOUR_NS == 0 else MINUTE_NS
 
 
-def partial_of_rollups(sums: pl.DataFrame, sketch: pl.DataFrame, thresholds: Thresholds) -> partial.Partial:
-    """A `partial.Partial` from rollup rows (`store.RollupScan.sums` / `.sketch`), `slo_ok` and `mem_over`
-    estimated from the sketches for these thresholds. The names are hashed to `k` once per sketch row, and
-    the estimates joined on (t, k): joining on the four names cost more than the rest of the function on the
-    ~1M sketch rows of a 24 h window of the bench's 100M frames."""
-    key = ["t", "k"]
+def _rollup_sums(sums: pl.DataFrame, sketch: pl.DataFrame, thresholds: Thresholds) -> pl.DataFrame:
+    """Rollup sums rows (with `k`) in the partial contract (`partial.SUMS_KEY`, then the values), `slo_ok` and
+    `mem_over` estimated from the sketches for these thresholds: per rollup row's (t, names), grouped on the
+    names as the sketch holds them (polars Categoricals from `store.scan_rollups`: no string decoded per row)
+    and joined on (t, k), k hashed from the few grouped names."""
     slo = cube.slo_of(thresholds)  # each row's component and model: the LLM-call default for a row with a model
-    keyed = sketch.lazy().with_columns(cube.dim_key(pl.col("component")))
+    by = ["t", *_NAMES]
     lat = (
-        keyed.filter(pl.col("metric") == "total_ms")
-        .group_by(key)
+        sketch.lazy()
+        .filter(pl.col("metric") == "total_ms")
+        .group_by(by)
         .agg(_ok=pl.col("_w").filter(pl.col("_v") <= slo).sum(), _all=pl.col("_w").sum())
     )
     over = (
-        keyed.filter(pl.col("metric") == "mem_pressure")
-        .group_by(key)
+        sketch.lazy()
+        .filter(pl.col("metric") == "mem_pressure")
+        .group_by(by)
         .agg(_over=pl.col("_w").filter(pl.col("_v") >= thresholds.memory_pressure).sum())
     )
+    lat_df, over_df = (_keyed(f, ["t", "k"]) for f in pl.collect_all([lat, over]))
+    key = ["t", "k"]
     share = pl.col("n") / pl.col("n").sum().over(key)
     order = ["rows", "n", *(cube.exact_columns(thresholds, self_time=False) | cube.estimated_columns(thresholds))]
-    sums_k = sums.with_columns(cube.dim_key(pl.col("component")))
-    labelled = (
-        sums_k.lazy()
-        .join(lat, on=key, how="left")
-        .join(over, on=key, how="left")
+    return (
+        sums.join(lat_df, on=key, how="left")
+        .join(over_df, on=key, how="left")
         .with_columns(
             slo_ok=(pl.col("_ok") / pl.col("_all") * pl.col("n")).fill_null(0.0),
             mem_over=(pl.col("_over") * share).fill_null(0.0),
         )
         .select(*partial.SUMS_KEY, *order)
     )
-    bins = keyed.filter(pl.col("metric").is_in(_PARTIAL_METRICS)).select(
-        "t", "k", pl.col("metric").cast(partial.METRIC), "_bin", "_w", "_v"
-    )
-    sums_df, sketch_df = pl.collect_all([labelled, bins])
-    # every sketch row's key has sums rows: both come from the same frames, and are cut at the same minutes
-    return partial.Partial(sums_df, sketch_df, partial.merge_names([sums_k.select("k", *_NAMES)]))
+
+
+def _keyed(grouped: pl.DataFrame, first: list[str]) -> pl.DataFrame:
+    """Rows grouped by names (strings or Categoricals) with the names as strings hashed to `k` (`cube.dim_key`),
+    `first` columns first and the names dropped."""
+    named = grouped.with_columns(pl.col(c).cast(pl.String) for c in _NAMES)
+    return named.with_columns(cube.dim_key(pl.col("component"))).select(*first, pl.exclude(*first, *_NAMES))
+
+
+def _rollup_bins(sketch: pl.DataFrame, window: Window) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A window's latency series bins (t, component, `partial.series_bin`, _w, _v) and bins (`partial.HIST_KEY`,
+    _w, _v) from rollup sketch rows, as `partial.bucketed` gives them for partials: grouped first on the names
+    as the sketch holds them (Categoricals: a 24 h window of the bench's 100M frames is ~1M hour-tier sketch rows
+    and ~50k bins), hashed to `k` after."""
+    rows = sketch.lazy().pipe(partial.in_buckets, window)
+    lat = rows.filter(pl.col("metric") == "total_ms").group_by("t", "component", partial.series_bin()).agg(*_BINS)
+    hist = rows.filter(pl.col("metric").is_in(_PARTIAL_METRICS)).group_by(*_NAMES, "metric", "_bin").agg(*_BINS)
+    lat_df, hist_df = pl.collect_all([lat, hist])
+    hist_df = _keyed(hist_df, ["k"]).with_columns(pl.col("metric").cast(partial.METRIC))
+    return lat_df.with_columns(pl.col("component").cast(pl.String)), hist_df
 
 
 def covered(sums: pl.DataFrame, wal: pl.DataFrame, window: Window) -> Window:
@@ -126,10 +142,17 @@ def cube_of(
     """The window's cube from rollup rows plus the frames not yet rolled up (`store.scan_rollups`), the window's
     coverage measured on them (`covered`)."""
     window = covered(sums, wal, window)
-    parts = [partial_of_rollups(sums, sketch, thresholds)]
+    sums = sums.with_columns(cube.dim_key(pl.col("component")))
+    lat, hist = _rollup_bins(sketch, window)
+    parts = [(_rollup_sums(sums, sketch, thresholds).lazy().pipe(partial.in_buckets, window), lat.lazy(), hist.lazy())]
+    # every sketch row's key has sums rows: both come from the same frames, and are cut at the same minutes
+    names = [sums.select("k", *_NAMES)]
     if wal.height:
-        parts.append(partial.of_frames(wal, MINUTE_NS, thresholds))
-    return partial.to_cube(parts, window, thresholds)
+        frames = partial.of_frames(wal, MINUTE_NS, thresholds)
+        parts.append(partial.bucketed([frames], frames.dims, window))
+        names.append(frames.dims)
+    return partial.of_rows(*(pl.concat(p) for p in zip(*parts, strict=True)), partial.merge_names(names), window,
+                           thresholds)  # fmt: skip
 
 
 class Basis(Result):

@@ -263,35 +263,64 @@ def added(total: pl.DataFrame, delta: pl.DataFrame) -> pl.DataFrame:
 
 
 def to_cube(parts: Sequence[Partial], window: Window, thresholds: Thresholds) -> cube.Cube:
-    """The window's cube from partials whose buckets divide its buckets (re-grouping aggregates only).
+    """The window's cube from partials whose buckets divide its buckets (re-grouping aggregates only)."""
+    names = merge_names([p.dims for p in parts])
+    return of_rows(*bucketed(parts, names, window), names, window, thresholds)
 
-    Each part's rows move to the window bucket holding `t`, and one plan re-groups what a cube takes from them:
-    the sums and the latency series per bucket (the buckets' views) and the bins of the whole window (`hist`),
-    grouped straight from the parts' sketches rather than per bucket and then summed: a 24 h window of the bench's
+
+def series_bin() -> pl.Expr:
+    """A sketch's `_bin` at the latency series' coarser k (cube.K_SERIES)."""
+    return sketch_bins.coarsen(pl.col("_bin"), _SERIES_RATIO)
+
+
+def in_buckets(rows: pl.LazyFrame, window: Window) -> pl.LazyFrame:
+    """Rows whose `t` is in the window, `t` moved back to the start of the window bucket that holds it."""
+    in_window = (pl.col("t") >= window.start_ns) & (pl.col("t") < window.end_ns)
+    bucket = (pl.col("t") - window.start_ns) // window.bucket_ns * window.bucket_ns + window.start_ns
+    return rows.filter(in_window).with_columns(t=bucket)
+
+
+def bucketed(
+    parts: Sequence[Partial], names: pl.DataFrame, window: Window
+) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame]:
+    """What a cube takes from partials whose buckets divide the window's, in the window's buckets and not yet
+    grouped (`of_rows`): the sums rows, the latency series' bins (t, component, `series_bin`, _w, _v) and the
+    window's bins (`HIST_KEY`, _w, _v)."""
+    sums = pl.concat([p.sums.lazy() for p in parts]).pipe(in_buckets, window)
+    sketch = pl.concat([p.sketch.lazy() for p in parts]).pipe(in_buckets, window)
+    lat = (
+        sketch.filter(pl.col("metric") == "total_ms").join(names.lazy().select("k", "component"), on="k")
+        .select("t", "component", series_bin(), "_w", "_v")
+    )  # fmt: skip
+    return sums, lat, sketch.select(*HIST_KEY, "_w", "_v")
+
+
+def of_rows(
+    sums: pl.LazyFrame,
+    lat: pl.LazyFrame,
+    hist: pl.LazyFrame,
+    names: pl.DataFrame,
+    window: Window,
+    thresholds: Thresholds,
+) -> cube.Cube:
+    """The window's cube from `bucketed` rows (of one or more sources, concatenated) and the names of their keys.
+
+    One plan groups them: the sums and the latency series per bucket (the buckets' views), the bins over the
+    whole window, straight from the rows rather than per bucket and then summed: a 24 h window of the bench's
     100M frames is ~1M hour-tier sketch rows, which the per-bucket path grouped twice and split in between. The
     views' own `hist` is left empty: `of_views` takes the window's."""
-    ts = ((pl.col("t") - window.start_ns) // window.bucket_ns * window.bucket_ns + window.start_ns).alias("t")
-    in_window = (pl.col("t") >= window.start_ns) & (pl.col("t") < window.end_ns)
-    names = merge_names([p.dims for p in parts])
-    sums = pl.concat([p.sums.lazy() for p in parts]).filter(in_window).with_columns(ts)
-    sketch = pl.concat([p.sketch.lazy() for p in parts]).filter(in_window).with_columns(ts)
-    values = [c for c in parts[0].sums.columns if c not in SUMS_KEY]
-    series_bin = sketch_bins.coarsen(pl.col("_bin"), _SERIES_RATIO)
-    sums_df, lat, hist = pl.collect_all([
+    values = [c for c in sums.collect_schema().names() if c not in SUMS_KEY]
+    sums_df, lat_df, hist_df = pl.collect_all([
         sums.group_by(SUMS_KEY).agg(pl.col(c).sum() for c in values).sort("t"),
-        sketch.filter(pl.col("metric") == "total_ms").join(names.lazy().select("k", "component"), on="k")
-        .group_by("t", "component", series_bin).agg(*_BINS),
-        sketch.group_by(HIST_KEY).agg(*_BINS),
+        lat.group_by("t", "component", "_bin").agg(*_BINS),
+        hist.group_by(HIST_KEY).agg(*_BINS),
     ])  # fmt: skip
-    lats = lat.partition_by("t", as_dict=True, include_key=False)
-    no_bins = hist.clear()
-    vs = [
-        BucketView(t, s, lats.get((t,), lat.drop("t").clear()), no_bins)
-        for (t,), s in sums_df.partition_by("t", as_dict=True, include_key=False, maintain_order=True).items()
-    ]
-    if not vs:
-        vs = [empty_view(Partial(sums_df, parts[0].sketch, names), window.start_ns)]
-    return of_views(vs, hist, names, window, thresholds)
+    lats = lat_df.partition_by("t", as_dict=True, include_key=False)
+    no_lat, no_bins = lat_df.drop("t").clear(), hist_df.clear()
+    per_t = sums_df.partition_by("t", as_dict=True, include_key=False, maintain_order=True)
+    views = [BucketView(t, s, lats.get((t,), no_lat), no_bins) for (t,), s in per_t.items()]
+    views = views or [BucketView(window.start_ns, sums_df.drop("t").clear(), no_lat, no_bins)]
+    return of_views(views, hist_df, names, window, thresholds)
 
 
 def of_views(

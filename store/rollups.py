@@ -77,9 +77,8 @@ ROW_GROUP_ROWS = 64 * 1024
 VALUES = ("n", *(f"{c}_sum" for c in SUMMED), *(f"{c}_w" for c in COUNTED), "unpriced", "retry_ms")
 SUMS_COLUMNS = (*KEY, "success", "rows", *VALUES)
 SKETCH_COLUMNS = (*KEY, "metric", "_bin", "_w", "_v")
-# Read as Parquet dictionaries (then cast to strings by polars): a 24 h window's ~1.1M hour-tier sketch rows of
-# the bench's 100M frames decoded in 0.08 s so against 0.2 s as plain strings (quiet), the cast 0.03 s more.
-_DICTIONARY = ("agent_id", "component", "model", "provider", "metric")
+# The sketch rows' strings, read as the files' dictionaries (`read`, `RollupScan.coded_sketch`)
+_CODED = ("agent_id", "component", "model", "provider", "metric")
 
 
 # 2: sums rows, then sketch rows, in row groups of their own (`write`); 1: the two kinds interleaved, sorted by key.
@@ -107,9 +106,8 @@ def _schema() -> pa.Schema:
 
 SCHEMA = _schema()
 _POLARS = pl.from_arrow(SCHEMA.empty_table()).schema  # type: ignore[union-attr]
-# the schema files are read with: the string columns as Parquet's dictionaries (`_DICTIONARY`)
-_READ_SCHEMA = pa.schema(
-    [pa.field(f.name, pa.dictionary(pa.int32(), f.type), f.nullable) if f.name in _DICTIONARY else f for f in SCHEMA]
+_CODED_SCHEMA = pa.schema(
+    [pa.field(f.name, pa.dictionary(pa.int32(), f.type), f.nullable) if f.name in _CODED else f for f in SCHEMA]
 )
 
 
@@ -209,22 +207,23 @@ def read(
     """A rollup file's rows with lo <= t < hi, page checksums verified; None (and the file quarantined) if it
     is damaged, as for frames files (`pqfiles`). `part` "sums" or "sketch": only the rows of that kind, with
     only its columns (`SUMS_COLUMNS`, `SKETCH_COLUMNS`): in a version-2 file the other kind's row groups are
-    skipped on their `metric` statistics; in an older one (kinds interleaved) its rows are filtered out."""
+    skipped on their `metric` statistics; in an older one (kinds interleaved) its rows are filtered out.
+    The sketch part's names and `metric` are polars Categoricals, as the file's dictionaries are read
+    (`RollupScan.coded_sketch` says why); read so, the sums rows' group is filtered row by row (pyarrow does
+    not compare a dictionary column to its statistics), which is one group of a few thousand rows."""
     t = pc.field("t")
     where = [t >= lo] if lo is not None else []
     where += [t < hi] if hi is not None else []
-    columns: tuple[str, ...] | None = None
+    sketch = part == "sketch"
     if part is not None:
-        sketch = part == "sketch"
         where.append(pc.field("metric").is_valid() if sketch else pc.field("metric").is_null())
-        columns = SKETCH_COLUMNS if sketch else SUMS_COLUMNS
     try:
         table = pq.read_table(
             path,
-            columns=list(columns) if columns else None,
+            columns=list(SKETCH_COLUMNS if sketch else SUMS_COLUMNS) if part else None,
             filters=functools.reduce(operator.and_, where) if where else None,
-            schema=_READ_SCHEMA,
-            read_dictionary=_DICTIONARY,
+            schema=_CODED_SCHEMA if sketch else SCHEMA,
+            read_dictionary=_CODED if sketch else None,
             page_checksum_verification=True,
         )
     except NOT_DAMAGE:
@@ -232,8 +231,7 @@ def read(
     except DAMAGE_ERRORS:
         quarantine_parquet(root, path)
         return None
-    df: pl.DataFrame = pl.from_arrow(table)  # type: ignore[assignment]
-    return df.with_columns(pl.col(c).cast(pl.String) for c in _DICTIONARY if c in df.columns)
+    return pl.from_arrow(table)  # type: ignore[return-value]
 
 
 def list_rollups(root: Path) -> list[ParquetFile]:
@@ -247,7 +245,10 @@ class RollupScan:
     in several files: add them up (`merge`)."""
 
     sums: pl.DataFrame  # SUMS_COLUMNS, start_ns <= t < end_ns, keys possibly repeated
-    sketch: pl.DataFrame  # SKETCH_COLUMNS, the same
+    # SKETCH_COLUMNS, the same, the names and `metric` as polars Categoricals (`read(..., part="sketch")`): the
+    # ~1.1M sketch rows of a 24 h window of the bench's 100M frames took 0.13-0.16 s of CPU more to decode as
+    # strings than to read (0.06-0.08 s, one core); the analysis groups them on the Categoricals (`longwindow`)
+    coded_sketch: pl.DataFrame
     wal: pl.DataFrame  # the WAL frames with start_ns <= ts < end_ns (the contract's columns)
     start_ns: int  # the window start, moved back to its minute
     end_ns: int | None
@@ -255,6 +256,11 @@ class RollupScan:
     quarantined: list[str] = field(default_factory=list)
     complete: bool = True  # every frames file overlapping the window is rolled up (else read raw frames)
     tier_ns: int = MINUTE_NS  # the coarsest tier read: HOUR_NS if whole hours came from hour files
+
+    @property
+    def sketch(self) -> pl.DataFrame:
+        """`coded_sketch` with the files' types (strings)."""
+        return self.coded_sketch.with_columns(pl.col(c).cast(pl.String) for c in _CODED)
 
     @property
     def rows(self) -> pl.DataFrame:
@@ -319,7 +325,8 @@ def scan_rollups(
     lo = None if since is None else since // MINUTE_NS * MINUTE_NS
     until = None if until is None else -(-until // MINUTE_NS) * MINUTE_NS
     empty = pl.DataFrame(schema=_POLARS)
-    out = RollupScan(empty.select(SUMS_COLUMNS), empty.select(SKETCH_COLUMNS), pl.DataFrame(), lo or 0, until)
+    coded = empty.select(SKETCH_COLUMNS).with_columns(pl.col(c).cast(pl.Categorical) for c in _CODED)
+    out = RollupScan(empty.select(SUMS_COLUMNS), coded, pl.DataFrame(), lo or 0, until)
     with read_lock(path):
         skip = superseded(path) | orphaned(path)
         listed = [f for f in list_rollups(path) if rel(path, f.path) not in skip]
@@ -354,7 +361,7 @@ def scan_rollups(
         return again
     # not merged here: every reader adds rows up by key anyway (`analysis.partial.to_cube` does)
     out.sums = pl.concat([out.sums, *parts["sums"]])
-    out.sketch = pl.concat([out.sketch, *parts["sketch"]])
+    out.coded_sketch = pl.concat([out.coded_sketch, *parts["sketch"]])
     ts = pl.col("ts").dt.epoch("ns")
     out.wal = wal.filter((ts >= (lo if lo is not None else 0)) & (ts < (until if until is not None else 2**63 - 1)))
     return out
