@@ -69,38 +69,49 @@ def tier_of(window: Window) -> int:
     return HOUR_NS if window.bucket_ns % HOUR_NS == 0 and window.start_ns % HOUR_NS == 0 else MINUTE_NS
 
 
-def _rollup_sums(sums: pl.DataFrame, sketch: pl.DataFrame, thresholds: Thresholds) -> pl.DataFrame:
-    """Rollup sums rows (with `k`) in the partial contract (`partial.SUMS_KEY`, then the values), `slo_ok` and
-    `mem_over` estimated from the sketches for these thresholds: per rollup row's (t, names), grouped on the
-    names as the sketch holds them (polars Categoricals from `store.scan_rollups`: no string decoded per row)
-    and joined on (t, k), k hashed from the few grouped names."""
+def _rollup_rows(
+    sums: pl.DataFrame, sketch: pl.DataFrame, window: Window, thresholds: Thresholds
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Rollup rows as `partial.bucketed` gives a partial's, in one plan: the sums rows (with `k`, t still the
+    rollup row's) in the partial contract (`partial.SUMS_KEY`, then the values), the window's latency series
+    bins (t, component, `partial.series_bin`, _w, _v) and its bins (`partial.HIST_KEY`, _w, _v).
+
+    `slo_ok` and `mem_over` are estimated from the sketches for these thresholds, per rollup row's (t, names).
+    The sketch rows are grouped on the names as the sketch holds them (polars Categoricals from
+    `store.scan_rollups`: no string decoded per row; a 24 h window of the bench's 100M frames is ~1M hour-tier
+    sketch rows, ~50k bins), and the few grouped names hashed to `k` after."""
     slo = cube.slo_of(thresholds)  # each row's component and model: the LLM-call default for a row with a model
+    rows = sketch.lazy()
     by = ["t", *_NAMES]
-    lat = (
-        sketch.lazy()
-        .filter(pl.col("metric") == "total_ms")
+    ok = (  # a when/then column summed: half the CPU of a filter inside the aggregation (measured)
+        rows.filter(pl.col("metric") == "total_ms")
+        .with_columns(_ok=pl.when(pl.col("_v") <= slo).then(pl.col("_w")).otherwise(0.0))
         .group_by(by)
-        .agg(_ok=pl.col("_w").filter(pl.col("_v") <= slo).sum(), _all=pl.col("_w").sum())
+        .agg(pl.col("_ok").sum(), _all=pl.col("_w").sum())
     )
     over = (
-        sketch.lazy()
-        .filter(pl.col("metric") == "mem_pressure")
+        rows.filter(pl.col("metric") == "mem_pressure")
         .group_by(by)
         .agg(_over=pl.col("_w").filter(pl.col("_v") >= thresholds.memory_pressure).sum())
     )
-    lat_df, over_df = (_keyed(f, ["t", "k"]) for f in pl.collect_all([lat, over]))
+    rows = rows.pipe(partial.in_buckets, window)
+    lat = rows.filter(pl.col("metric") == "total_ms").group_by("t", "component", partial.series_bin()).agg(*_BINS)
+    hist = rows.filter(pl.col("metric").is_in(_PARTIAL_METRICS)).group_by(*_NAMES, "metric", "_bin").agg(*_BINS)
+    ok_df, over_df, lat_df, hist_df = pl.collect_all([ok, over, lat, hist])
     key = ["t", "k"]
     share = pl.col("n") / pl.col("n").sum().over(key)
     order = ["rows", "n", *(cube.exact_columns(thresholds, self_time=False) | cube.estimated_columns(thresholds))]
-    return (
-        sums.join(lat_df, on=key, how="left")
-        .join(over_df, on=key, how="left")
+    labelled = (
+        sums.join(_keyed(ok_df, key), on=key, how="left")
+        .join(_keyed(over_df, key), on=key, how="left")
         .with_columns(
             slo_ok=(pl.col("_ok") / pl.col("_all") * pl.col("n")).fill_null(0.0),
             mem_over=(pl.col("_over") * share).fill_null(0.0),
         )
         .select(*partial.SUMS_KEY, *order)
     )
+    hist_df = _keyed(hist_df, ["k"]).with_columns(pl.col("metric").cast(partial.METRIC))
+    return labelled, lat_df.with_columns(pl.col("component").cast(pl.String)), hist_df
 
 
 def _keyed(grouped: pl.DataFrame, first: list[str]) -> pl.DataFrame:
@@ -108,19 +119,6 @@ def _keyed(grouped: pl.DataFrame, first: list[str]) -> pl.DataFrame:
     `first` columns first and the names dropped."""
     named = grouped.with_columns(pl.col(c).cast(pl.String) for c in _NAMES)
     return named.with_columns(cube.dim_key(pl.col("component"))).select(*first, pl.exclude(*first, *_NAMES))
-
-
-def _rollup_bins(sketch: pl.DataFrame, window: Window) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """A window's latency series bins (t, component, `partial.series_bin`, _w, _v) and bins (`partial.HIST_KEY`,
-    _w, _v) from rollup sketch rows, as `partial.bucketed` gives them for partials: grouped first on the names
-    as the sketch holds them (Categoricals: a 24 h window of the bench's 100M frames is ~1M hour-tier sketch rows
-    and ~50k bins), hashed to `k` after."""
-    rows = sketch.lazy().pipe(partial.in_buckets, window)
-    lat = rows.filter(pl.col("metric") == "total_ms").group_by("t", "component", partial.series_bin()).agg(*_BINS)
-    hist = rows.filter(pl.col("metric").is_in(_PARTIAL_METRICS)).group_by(*_NAMES, "metric", "_bin").agg(*_BINS)
-    lat_df, hist_df = pl.collect_all([lat, hist])
-    hist_df = _keyed(hist_df, ["k"]).with_columns(pl.col("metric").cast(partial.METRIC))
-    return lat_df.with_columns(pl.col("component").cast(pl.String)), hist_df
 
 
 def covered(sums: pl.DataFrame, wal: pl.DataFrame, window: Window) -> Window:
@@ -143,8 +141,8 @@ def cube_of(
     coverage measured on them (`covered`)."""
     window = covered(sums, wal, window)
     sums = sums.with_columns(cube.dim_key(pl.col("component")))
-    lat, hist = _rollup_bins(sketch, window)
-    parts = [(_rollup_sums(sums, sketch, thresholds).lazy().pipe(partial.in_buckets, window), lat.lazy(), hist.lazy())]
+    rolled, lat, hist = _rollup_rows(sums, sketch, window, thresholds)
+    parts = [(rolled.lazy().pipe(partial.in_buckets, window), lat.lazy(), hist.lazy())]
     # every sketch row's key has sums rows: both come from the same frames, and are cut at the same minutes
     names = [sums.select("k", *_NAMES)]
     if wal.height:
