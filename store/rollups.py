@@ -359,7 +359,7 @@ def scan_rollups(
         again = scan_rollups(path, since, until, shared=shared)  # a damaged hour file's frames: in the minute tier
         again.quarantined[:0] = out.quarantined
         return again
-    # not merged here: every reader adds rows up by key anyway (`analysis.partial.to_cube` does)
+    # not merged here: every reader adds rows up by key anyway (`analysis.partial.of_rows` does)
     out.sums = pl.concat([out.sums, *parts["sums"]])
     out.coded_sketch = pl.concat([out.coded_sketch, *parts["sketch"]])
     ts = pl.col("ts").dt.epoch("ns")
