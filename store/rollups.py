@@ -40,6 +40,7 @@ import operator
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import polars as pl
 import pyarrow as pa
@@ -79,6 +80,7 @@ SUMS_COLUMNS = (*KEY, "success", "rows", *VALUES)
 SKETCH_COLUMNS = (*KEY, "metric", "_bin", "_w", "_v")
 # The sketch rows' strings, read as the files' dictionaries (`read`, `RollupScan.coded_sketch`)
 _CODED = ("agent_id", "component", "model", "provider", "metric")
+Part = Literal["sums", "sketch"]  # one kind of rows (`read`)
 
 
 # 2: sums rows, then sketch rows, in row groups of their own (`write`); 1: the two kinds interleaved, sorted by key.
@@ -202,7 +204,7 @@ def write(rows: pl.DataFrame, path: Path, *, sources: list[str]) -> None:
 
 
 def read(
-    root: Path, path: Path, lo: int | None = None, hi: int | None = None, *, part: str | None = None
+    root: Path, path: Path, lo: int | None = None, hi: int | None = None, *, part: Part | None = None
 ) -> pl.DataFrame | None:
     """A rollup file's rows with lo <= t < hi, page checksums verified; None (and the file quarantined) if it
     is damaged, as for frames files (`pqfiles`). `part` "sums" or "sketch": only the rows of that kind, with
@@ -333,7 +335,7 @@ def scan_rollups(
         broken = [f for f in list_parquet(path, QUARANTINE_DIR) if f.kind == KIND_HOUR]  # damaged hour files
         ranges = _ranges(lo, until, tier_ns, [f for f in listed if f.kind != KIND_HOUR], broken)
         out.tier_ns = HOUR_NS if ranges[True] else MINUTE_NS
-        parts: dict[str, list[pl.DataFrame]] = {"sums": [], "sketch": []}
+        parts: dict[Part, list[pl.DataFrame]] = {"sums": [], "sketch": []}
         hour_damaged = False
         for f in listed:
             read_rows = []
