@@ -251,11 +251,6 @@ def view(part: Partial, t: int, *, quantiles: bool = False) -> BucketView:
     return replace(v, lat_q=lat_q, fleet_q=fleet_q)
 
 
-def views(part: Partial) -> list[BucketView]:
-    """The views of every bucket of a partial, oldest first."""
-    return [view(p, t) for t, p in sorted(split(part).items())]
-
-
 def _view(t: int, sums: pl.DataFrame, sketch: pl.DataFrame, names: pl.DataFrame) -> BucketView:
     series_bin = sketch_bins.coarsen(pl.col("_bin"), _SERIES_RATIO)
     lat = (
@@ -268,13 +263,6 @@ def _view(t: int, sums: pl.DataFrame, sketch: pl.DataFrame, names: pl.DataFrame)
 def empty_view(part: Partial, t: int) -> BucketView:
     """A bucket with no frames (the columns of `part`'s, which may be empty itself)."""
     return _view(t, part.sums.clear(), part.sketch.clear(), part.dims.clear())
-
-
-def merge_hists(hists: Sequence[pl.DataFrame]) -> pl.DataFrame:
-    """Sum per-bucket `hist` frames (and already summed ones) into one."""
-    if len(hists) == 1:
-        return hists[0]
-    return pl.concat(hists).group_by("k", "metric", "_bin").agg(*_BINS)
 
 
 def added(total: pl.DataFrame, delta: pl.DataFrame) -> pl.DataFrame:
@@ -298,13 +286,63 @@ def _with_b(frames: Sequence[pl.DataFrame], b: Sequence[int]) -> pl.DataFrame:
 
 def to_cube(parts: Sequence[Partial], window: Window, thresholds: Thresholds) -> cube.Cube:
     """The window's cube from partials whose buckets divide its buckets (re-grouping aggregates only)."""
-    ts = ((pl.col("t") - window.start_ns) // window.bucket_ns * window.bucket_ns + window.start_ns).alias("t")
+    names = merge_names([p.dims for p in parts])
+    return of_rows(*bucketed(parts, names, window), names, window, thresholds)
+
+
+def series_bin() -> pl.Expr:
+    """A sketch's `_bin` at the latency series' coarser k (cube.K_SERIES)."""
+    return sketch_bins.coarsen(pl.col("_bin"), _SERIES_RATIO)
+
+
+def in_buckets(rows: pl.LazyFrame, window: Window) -> pl.LazyFrame:
+    """Rows whose `t` is in the window, `t` moved back to the start of the window bucket that holds it."""
     in_window = (pl.col("t") >= window.start_ns) & (pl.col("t") < window.end_ns)
-    coarse = [Partial(p.sums.filter(in_window).with_columns(ts), p.sketch.filter(in_window).with_columns(ts), p.dims)
-              for p in parts]  # fmt: skip
-    whole = merge(coarse, regroup=True)  # finer partials (minute rollups) add up per window bucket
-    vs = views(whole) or [empty_view(whole, window.start_ns)]
-    return of_views(vs, merge_hists([v.hist for v in vs]), whole.dims, window, thresholds)
+    bucket = (pl.col("t") - window.start_ns) // window.bucket_ns * window.bucket_ns + window.start_ns
+    return rows.filter(in_window).with_columns(t=bucket)
+
+
+def bucketed(
+    parts: Sequence[Partial], names: pl.DataFrame, window: Window
+) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame]:
+    """What a cube takes from partials whose buckets divide the window's, in the window's buckets and not yet
+    grouped (`of_rows`): the sums rows, the latency series' bins (t, component, `series_bin`, _w, _v) and the
+    window's bins (`HIST_KEY`, _w, _v)."""
+    sums = pl.concat([p.sums.lazy() for p in parts]).pipe(in_buckets, window)
+    sketch = pl.concat([p.sketch.lazy() for p in parts]).pipe(in_buckets, window)
+    lat = (
+        sketch.filter(pl.col("metric") == "total_ms").join(names.lazy().select("k", "component"), on="k")
+        .select("t", "component", series_bin(), "_w", "_v")
+    )  # fmt: skip
+    return sums, lat, sketch.select(*HIST_KEY, "_w", "_v")
+
+
+def of_rows(
+    sums: pl.LazyFrame,
+    lat: pl.LazyFrame,
+    hist: pl.LazyFrame,
+    names: pl.DataFrame,
+    window: Window,
+    thresholds: Thresholds,
+) -> cube.Cube:
+    """The window's cube from `bucketed` rows (of one or more sources, concatenated) and the names of their keys.
+
+    One plan groups them: the sums and the latency series per bucket (the buckets' views), the bins over the
+    whole window, straight from the rows rather than per bucket and then summed: a 24 h window of the bench's
+    100M frames is ~1M hour-tier sketch rows, which the per-bucket path grouped twice and split in between. The
+    views' own `hist` is left empty: `of_views` takes the window's."""
+    values = [c for c in sums.collect_schema().names() if c not in SUMS_KEY]
+    sums_df, lat_df, hist_df = pl.collect_all([
+        sums.group_by(SUMS_KEY).agg(pl.col(c).sum() for c in values).sort("t"),
+        lat.group_by("t", "component", "_bin").agg(*_BINS),
+        hist.group_by(HIST_KEY).agg(*_BINS),
+    ])  # fmt: skip
+    lats = lat_df.partition_by("t", as_dict=True, include_key=False)
+    no_lat, no_bins = lat_df.drop("t").clear(), hist_df.clear()
+    per_t = sums_df.partition_by("t", as_dict=True, include_key=False, maintain_order=True)
+    views = [BucketView(t, s, lats.get((t,), no_lat), no_bins) for (t,), s in per_t.items()]
+    views = views or [BucketView(window.start_ns, sums_df.drop("t").clear(), no_lat, no_bins)]
+    return of_views(views, hist_df, names, window, thresholds)
 
 
 def of_views(

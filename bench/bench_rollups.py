@@ -92,7 +92,8 @@ BASES = 4  # distinct chunks: one hour's worth
 
 def _build_rollups_only(n: int) -> Path:
     """n frames over 24 h as rollups only (the module docstring says how); built once and reused."""
-    root = Path(os.environ.get("SMYTHTOP_BENCH_DATA") or tempfile.gettempdir()) / f"smythtop-bench-rollup-goal-{n}"
+    name = f"smythtop-bench-rollup-goal-v{rollups.VERSION}-{n}"  # rebuilt when compaction writes rollups anew
+    root = Path(os.environ.get("SMYTHTOP_BENCH_DATA") or tempfile.gettempdir()) / name
     marker = root / "READY"
     if marker.exists():
         return root
@@ -139,10 +140,10 @@ win = longwindow.window_for(lo, lo + 86_400 * 10**9)
 start = time.perf_counter()
 scan = store.scan_rollups(root, win.start_ns, win.end_ns, tier_ns=longwindow.tier_of(win))
 sample = store.scan(root, longwindow.sample_start(win), win.end_ns)
-live = live_from_cube(longwindow.cube_of(scan.sums, scan.sketch, scan.wal, win, th), sample, th)
+live = live_from_cube(longwindow.cube_of(scan.sums, scan.coded_sketch, scan.wal, win, th), sample, th)
 paint = time.perf_counter() - start
-report = longwindow.report_of(scan.sums, scan.sketch, scan.wal, sample, win, th)
-print(paint, time.perf_counter() - start, scan.rows.height, int(report.summary.rows))
+report = longwindow.report_of(scan.sums, scan.coded_sketch, scan.wal, sample, win, th)
+print(paint, time.perf_counter() - start, scan.sums.height + scan.coded_sketch.height, int(report.summary.rows))
 """
 
 
@@ -170,7 +171,7 @@ def comparison(table: Table) -> None:
     def from_rollups() -> None:
         scan = store.scan_rollups(root, win.start_ns, win.end_ns, tier_ns=tier)
         sample = store.scan(root, longwindow.sample_start(win), win.end_ns)
-        live_from_cube(longwindow.cube_of(scan.sums, scan.sketch, scan.wal, win, th), sample, th)
+        live_from_cube(longwindow.cube_of(scan.sums, scan.coded_sketch, scan.wal, win, th), sample, th)
 
     def from_raw() -> None:
         build_live(store.scan(root, win.start_ns, win.end_ns), window_from=win.start_ns, window_to=win.end_ns,

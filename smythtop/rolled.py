@@ -31,7 +31,7 @@ class Rolled:
     root: Path
     window: Window
     sums: pl.DataFrame
-    sketch: pl.DataFrame
+    sketch: pl.DataFrame  # names and metric as polars Categoricals (`store.RollupScan.coded_sketch`)
     wal: pl.DataFrame
     sample: pl.LazyFrame  # raw frames of the window's end: span trees and baselines (`longwindow.SPAN_SAMPLE_NS`)
     basis: Basis
@@ -55,7 +55,7 @@ def load(root: Path, since: int, until: int, thresholds: Thresholds, *, agent: s
     scan = store.scan_rollups(root, lw.start_ns, lw.end_ns, tier_ns=longwindow.tier_of(lw))
     if not scan.complete:
         return None
-    sums, sketch, wal = scan.sums, scan.sketch, scan.wal
+    sums, sketch, wal = scan.sums, scan.coded_sketch, scan.wal
     sample = store.scan(root, longwindow.sample_start(lw), lw.end_ns)
     if agent:
         mine = pl.col("agent_id") == agent

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 import numpy as np
 import polars as pl
 import pytest
@@ -94,3 +95,34 @@ def test_report_of_says_what_rollups_cannot_hold(rolled: tuple[Path, list[dict]]
     assert all(c.p95_self_ms is not None for c in raw.components)
     basis = longwindow.basis_of(scan.tier_ns, scan.files, scan.wal.height, scan.quarantined, win, th)
     assert basis.source == longwindow.ROLLUPS and basis.tier_s == 3600 and basis.span_sample_from
+
+
+def test_the_sketch_as_read_gives_the_report_of_its_strings(rolled: tuple[Path, list[dict]]) -> None:
+    """`store.RollupScan.coded_sketch` (names as polars Categoricals, what the app and the CLI pass) and its
+    strings (`.sketch`) make the same report: the names are hashed to the same keys after grouping."""
+    root, _ = rolled
+    th = Thresholds(latency_p95_ms_by_component={"c1": 200.0})
+    win = longwindow.window_for(START + 3 * HOUR + 7 * S, START + 27 * HOUR + 7 * S)
+    scan = store.scan_rollups(root, win.start_ns, win.end_ns, tier_ns=longwindow.tier_of(win))
+    assert scan.coded_sketch.schema["component"] == pl.Categorical and scan.wal.height
+    sample = store.scan(root, win.start_ns, win.end_ns)
+    coded, plain = (
+        live_from_cube(longwindow.cube_of(scan.sums, sketch, scan.wal, win, th), sample, th).report
+        for sketch in (scan.coded_sketch, scan.sketch)
+    )
+    assert coded.summary.rows == plain.summary.rows and coded.summary.executions == plain.summary.executions
+    assert _rounded(coded.summary) == _rounded(plain.summary)  # the same bins; sums added in another order
+    assert _rounded(coded.components) == _rounded(plain.components)
+
+
+def _rounded(result: object) -> object:
+    """A result's builtins with every float to 12 significant digits."""
+
+    def walk(x: object) -> object:
+        if isinstance(x, float):
+            return float(f"{x:.12g}")
+        if isinstance(x, dict):
+            return {k: walk(v) for k, v in x.items()}
+        return [walk(v) for v in x] if isinstance(x, list) else x
+
+    return walk(msgspec.to_builtins(result))
