@@ -88,6 +88,7 @@ _NIL, _FALSE, _TRUE, _FLOAT64, _UINT64, _STR8, _STR16, _MAP16, _ARRAY16 = (
     0xDC,
 )
 _I64_MAX = 2**63 - 1
+_I32_MAX = 2**31 - 1
 
 
 def _lut(values: dict[int, int], default: int = 0) -> np.ndarray:
@@ -143,6 +144,12 @@ class _Field:
 _FIELDS = [_Field.of(f.type, a.type) for f, a in zip(_INFO.fields, ARROW_SCHEMA, strict=True)]
 
 
+# A str or map must end within its record (checked), so a read position passes its record's end only through the
+# fixed-width values (9 bytes at most) that follow the record's last str: with this much zeroed padding every read
+# stays inside the array, and the position, which only grows, can never come back to the record's end.
+_PAD = 9 * len(FIELDS) + 16
+
+
 @dataclass(slots=True)
 class _Cursor:
     """The raw buffer, its records, and its 8-byte big-endian words at every byte offset (strided views)."""
@@ -151,19 +158,18 @@ class _Cursor:
     bytes_: np.ndarray
     words: np.ndarray
     floats: np.ndarray
-    cap: int  # read positions are clamped here: past every record end, and padding keeps reads in bounds
     ends: np.ndarray  # of each record's payload
     every: pa.Array  # 0, 2, 4...: the even indices that `_string_array` takes
 
     @classmethod
     def over(cls, buf: bytes | memoryview, ends: np.ndarray) -> _Cursor:
-        padded = np.empty(len(buf) + 16, np.uint8)  # a clamped position still reads 9 bytes inside the array
+        padded = np.empty(len(buf) + _PAD, np.uint8)
         padded[: len(buf)] = np.frombuffer(buf, np.uint8)
         padded[len(buf) :] = 0
-        words = np.ndarray((len(buf) + 8,), ">u8", padded, 0, (1,))
-        floats = np.ndarray((len(buf) + 8,), ">f8", padded, 0, (1,))
+        words = np.ndarray((len(buf) + _PAD - 8,), ">u8", padded, 0, (1,))
+        floats = np.ndarray((len(buf) + _PAD - 8,), ">f8", padded, 0, (1,))
         every = pa.array(np.arange(0, 2 * len(ends), 2))
-        return cls(pa.py_buffer(padded), padded, words, floats, len(buf) + 1, ends, every)
+        return cls(pa.py_buffer(padded), padded, words, floats, ends, every)
 
 
 def _check_range(
@@ -183,7 +189,8 @@ def _check_range(
 def _strings_at(
     cur: _Cursor,
     pos: np.ndarray,
-    width: np.ndarray,
+    marker: np.ndarray,
+    width: np.ndarray | None,
     null: np.ndarray | None,
     t: msgspec.inspect.StrType,
     limit: np.ndarray,
@@ -192,7 +199,6 @@ def _strings_at(
     where `null`); checks the lengths and that each ends by `limit` (its record's end)."""
     if t.pattern is not None:
         raise _Reject
-    marker = cur.bytes_.take(pos).astype(np.intp)
     if width is None:
         width = _STR_WIDTH.take(marker)
         if not width.all():
@@ -215,27 +221,32 @@ def _strings_at(
 
 def _string_array(cur: _Cursor, start: np.ndarray, end: np.ndarray, null: np.ndarray | None) -> pa.Array:
     """The strings at [start, end) of the buffer: ascending, disjoint ranges (each inside its own record), so one
-    binary array over the whole buffer with interleaved offsets holds them at even indices; `take` gathers them
-    and the cast to string validates UTF-8 (Arrow rejects what Python's strict decoder does, surrogates too)."""
-    bounds = np.empty(2 * len(start), np.int64)
+    binary array over the whole buffer with interleaved offsets holds them at even indices, and `take` gathers
+    them. UTF-8 is checked only when a byte is not ASCII, by Arrow's validation (it rejects what Python's strict
+    decoder does, surrogates too): a cast to string would check every string, and copy them."""
+    bounds = np.empty(2 * len(start), np.int32)
     bounds[0::2], bounds[1::2] = start, end
-    spans = pa.LargeBinaryArray.from_buffers(
-        pa.large_binary(), max(len(bounds) - 1, 0), [None, pa.py_buffer(bounds), cur.raw]
-    )
+    spans = pa.BinaryArray.from_buffers(pa.binary(), max(len(bounds) - 1, 0), [None, pa.py_buffer(bounds), cur.raw])
     if len(start) == len(cur.ends) and null is None:
         taken = spans.take(cur.every)
     else:
         taken = spans.take(pa.array(np.arange(0, len(bounds), 2), mask=null))
-    return pc.cast(taken, pa.string())
+    strings = taken.view(pa.string())
+    data = taken.buffers()[2]
+    if data is not None and (np.frombuffer(data, np.uint8) >= 0x80).any():
+        strings.validate(full=True)
+    return strings
 
 
 def decode_columns(buf: bytes | memoryview, framed: Framed) -> pa.Table | None:
     """The framed payloads as a table of the v1 schema, or None when msgspec must decide (see the module)."""
     if not framed.starts:
         return rows_to_arrow([])
-    ends = np.array(framed.ends, np.int64)
+    if len(buf) + _PAD > _I32_MAX:
+        return None  # string offsets are int32
+    ends = np.frombuffer(framed.ends, np.int64)
     try:
-        return _decode(_Cursor.over(buf, ends), np.array(framed.starts, np.int64))
+        return _decode(_Cursor.over(buf, ends), np.frombuffer(framed.starts, np.int64))
     except (_Reject, pa.ArrowInvalid):
         return None
 
@@ -249,8 +260,7 @@ def _decode(cur: _Cursor, starts: np.ndarray) -> pa.Table:
     arrays = []
     for fld in _FIELDS:
         t = fld.info
-        np.minimum(pos, cur.cap, out=pos)
-        marker = b.take(pos).astype(np.intp)
+        marker = b.take(pos)
         width = fld.width.take(marker)
         if not width.all():
             raise _Reject  # a marker of another kind (or a nil where none is allowed)
@@ -283,7 +293,7 @@ def _decode(cur: _Cursor, starts: np.ndarray) -> pa.Table:
         elif isinstance(t, msgspec.inspect.BoolType):
             arrays.append(pa.array(marker == _TRUE, type=fld.arrow, mask=null))
         elif isinstance(t, msgspec.inspect.StrType):
-            start, pos = _strings_at(cur, pos, width, null, t, cur.ends)
+            start, pos = _strings_at(cur, pos, marker, width, null, t, cur.ends)
             arrays.append(_string_array(cur, start, pos, null))
             continue
         elif isinstance(t, msgspec.inspect.DictType):
@@ -324,8 +334,10 @@ def _map_array(
         rows = np.flatnonzero(count > k)
         at = offsets[rows] + k
         limit = cur.ends[rows]
-        bounds[0, at], bounds[1, at] = _strings_at(cur, np.minimum(pos[rows], cur.cap), None, None, key_t, limit)
-        bounds[2, at], bounds[3, at] = _strings_at(cur, bounds[1, at], None, None, value_t, limit)
+        key_at = pos[rows]
+        bounds[0, at], bounds[1, at] = _strings_at(cur, key_at, cur.bytes_.take(key_at), None, None, key_t, limit)
+        value_at = bounds[1, at]
+        bounds[2, at], bounds[3, at] = _strings_at(cur, value_at, cur.bytes_.take(value_at), None, None, value_t, limit)
         pos[rows] = bounds[3, at]
     keys = _string_array(cur, bounds[0], bounds[1], None)
     items = _string_array(cur, bounds[2], bounds[3], None)

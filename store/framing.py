@@ -10,6 +10,7 @@ import contextlib
 import gc
 import struct
 import zlib
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -114,8 +115,8 @@ def _resync(buf: bytes | memoryview, pos: int, n: int) -> int:
 class Framed:
     """The records of a buffer whose framing and CRC are good, before their payloads are decoded."""
 
-    starts: list[int] = field(default_factory=list)  # payload offsets in buf, ascending
-    ends: list[int] = field(default_factory=list)  # payload ends (exclusive)
+    starts: array[int] = field(default_factory=lambda: array("q"))  # payload offsets in buf, ascending
+    ends: array[int] = field(default_factory=lambda: array("q"))  # payload ends (exclusive)
     end: int = 0  # as ReadResult.end
     damage: list[Damage] = field(default_factory=list)
 
