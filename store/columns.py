@@ -76,23 +76,15 @@ class _Reject(Exception):
 
 
 _INFO = msgspec.inspect.type_info(FrameRow)
-_NIL, _FALSE, _TRUE, _FLOAT64, _UINT64, _STR8, _STR16, _MAP16, _ARRAY16 = (
-    0xC0,
-    0xC2,
-    0xC3,
-    0xCB,
-    0xCF,
-    0xD9,
-    0xDA,
-    0xDE,
-    0xDC,
-)
+# msgpack marker bytes
+_NIL, _FALSE, _TRUE, _FLOAT64, _UINT64 = 0xC0, 0xC2, 0xC3, 0xCB, 0xCF
+_STR8, _STR16, _MAP16, _ARRAY16 = 0xD9, 0xDA, 0xDE, 0xDC
 _I64_MAX = 2**63 - 1
 _I32_MAX = 2**31 - 1
 
 
-def _lut(values: dict[int, int], default: int = 0) -> np.ndarray:
-    table = np.full(256, default, np.int64)
+def _lut(values: dict[int, int]) -> np.ndarray:
+    table = np.zeros(256, np.int64)
     table[list(values)] = list(values.values())
     return table
 
@@ -195,8 +187,9 @@ def _strings_at(
     t: msgspec.inspect.StrType,
     limit: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(start, end) of the str at each position, where `width` holds its header bytes (an empty range after a nil
-    where `null`); checks the lengths and that each ends by `limit` (its record's end)."""
+    """(start, end) of the str at each position, where `width` holds its header bytes (None: no nil allowed, find
+    them) and a nil where `null` gives an empty range; checks the lengths and that each ends by `limit` (its
+    record's end)."""
     if t.pattern is not None:
         raise _Reject
     if width is None:

@@ -107,6 +107,9 @@ ACCEPTED = {
     "int in a float field": _pack(_values(51, total_ms=5)),
     "long in bytes, short in chars": _pack(_values(52, agent_name="é" * 200)),
     "duplicated tag key": _with_raw(_values(53), "tags", b"\x82\xa1a\xa1x\xa1a\xa1y"),
+    "duplicated key in a big map": _with_raw(
+        _values(53), "tags", bytes([0x8A]) + b"".join(msgspec.msgpack.encode(f"k{j % 9}") * 2 for j in range(10))
+    ),
     "float32": _with_raw(_values(54), "total_ms", b"\xca" + struct.pack(">f", 1.5)),
     "array too long (msgspec ignores the extra fields)": _pack([*_values(66), None]),
 }
