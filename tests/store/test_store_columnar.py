@@ -121,6 +121,7 @@ REJECTED = {
     "empty name": _pack(_values(58, component="")),
     "too long": _pack(_values(59, trace_id="t" * 257)),
     "uint64 past int64": _pack(_values(60, ts=2**64 - 1)),
+    "uint64 past int64, signed field": _with_raw(_values(60), "mem_delta_bytes", b"\xcf" + b"\xff" * 8),
     "bool for an int": _pack(_values(61, retry_count=True)),
     "str for an int": _pack(_values(62, retry_count="1")),
     "bad utf-8": _pack(_values(63, model="MODEL")).replace(b"MODEL", b"MOD\xffL"),
