@@ -11,10 +11,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
 from polars.io.plugins import register_io_source
 from smythtop.store.catalog import list_parquet, parse_parquet_name, rel, superseded
-from smythtop.store.columns import polars_schema, rows_to_polars
-from smythtop.store.framing import gc_paused, read_records
+from smythtop.store.columns import polars_schema, read_table, tables_to_polars
+from smythtop.store.framing import gc_paused
 from smythtop.store.layout import open_store
 from smythtop.store.locks import read_lock
 from smythtop.store.paths import read_nofollow, resolve_root
@@ -45,7 +46,7 @@ _sealed_cache: dict[Path, tuple[int, pl.DataFrame]] = {}
 
 def _read_wal_frames(root: Path, skip: set[str]) -> pl.DataFrame:
     frames: list[pl.DataFrame] = []
-    live_rows: list[tuple] = []
+    live: list[pa.Table] = []
     listed = set()
     with gc_paused():
         for seg in list_segments(root):
@@ -60,14 +61,14 @@ def _read_wal_frames(root: Path, skip: set[str]) -> pl.DataFrame:
                 data = read_nofollow(seg.path)
             except FileNotFoundError:
                 continue  # compacted since listing; the publish lock makes its Parquet visible instead
-            rows = read_records(data, sealed=seg.sealed).rows
+            table = read_table(data, sealed=seg.sealed).table
             if seg.sealed:
-                frame = rows_to_polars(rows)
+                frame = tables_to_polars([table])
                 _sealed_cache[seg.path] = (len(data), frame)
                 frames.append(frame)
             else:
-                live_rows.extend(rows)
-        frames.append(rows_to_polars(live_rows))
+                live.append(table)
+        frames.append(tables_to_polars(live))
     for path in [p for p in _sealed_cache if p not in listed and p.is_relative_to(root)]:
         _sealed_cache.pop(path, None)
     return pl.concat(frames) if len(frames) > 1 else frames[0]

@@ -12,10 +12,11 @@ import threading
 from collections.abc import Iterator
 
 import polars as pl
+import pyarrow as pa
 from smythtop.store.catalog import KIND_WAL, list_parquet, rel, superseded
-from smythtop.store.columns import rows_to_polars
+from smythtop.store.columns import read_table, tables_to_polars
 from smythtop.store.compaction import read_sources
-from smythtop.store.framing import gc_paused, read_records
+from smythtop.store.framing import gc_paused
 from smythtop.store.layout import open_store
 from smythtop.store.locks import read_lock
 from smythtop.store.paths import PARQUET_DIR, WAL_DIR, resolve_root
@@ -63,16 +64,16 @@ class Tailer:
         the shared publish lock, so no compaction can move frames between them."""
         tailer = cls(root, from_start=True, shared=shared)  # nothing read yet: the locked read below starts it
         with read_lock(tailer.root), gc_paused():
-            rows = tailer._read_wal(deliver=True)
+            tables = tailer._read_wal(deliver=True)
             files = list_parquet(tailer.root)
             skip = superseded(tailer.root)
             kept = [f.path for f in files if rel(tailer.root, f.path) not in skip]
-            history = committed_frames(tailer.root, kept, rows_to_polars(rows), to_ns(since), to_ns(until))
+            history = committed_frames(tailer.root, kept, tables_to_polars(tables), to_ns(since), to_ns(until))
         tailer._seen_parquet = {f.name for f in files}
         return history, tailer
 
-    def _read_wal(self, *, deliver: bool) -> list[tuple]:
-        rows: list[tuple] = []
+    def _read_wal(self, *, deliver: bool) -> list[pa.Table]:
+        tables: list[pa.Table] = []
         live = set()
         skip = superseded(self.root)  # a crashed compactor's sources, already in Parquet
         for seg in list_segments(self.root):
@@ -86,15 +87,15 @@ class Tailer:
                     data = fh.read()
             except FileNotFoundError:
                 continue
-            read = read_records(data, sealed=seg.sealed, has_header=offset == 0)
+            read = read_table(data, sealed=seg.sealed, has_header=offset == 0)
             self.offsets[seg.key] = offset + read.end
-            self.counts[seg.key] = self.counts.get(seg.key, 0) + len(read.rows)
-            if deliver:
-                rows.extend(read.rows)
+            self.counts[seg.key] = self.counts.get(seg.key, 0) + read.table.num_rows
+            if deliver and read.table.num_rows:
+                tables.append(read.table)
         for key in set(self.offsets) - live:
             self._vanished.setdefault(key, 0)
         self._replaced &= live
-        return rows
+        return tables
 
     def _read_successors(self) -> pl.DataFrame | None:
         """Rows of vanished segments that we had not delivered, from their new Parquet files."""
@@ -139,8 +140,8 @@ class Tailer:
         """New frames (executions) since the last poll, or None. Account frames that arrive meanwhile are kept
         for `take_accounts`: they are not executions."""
         with gc_paused():
-            rows = self._read_wal(deliver=True)
-            frames = [rows_to_polars(rows)] if rows else []
+            tables = self._read_wal(deliver=True)
+            frames = [tables_to_polars(tables)] if tables else []
         successors = self._read_successors()  # after the WAL listing: rename happens before unlink
         if successors is not None:
             frames.append(successors)
