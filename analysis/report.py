@@ -154,10 +154,7 @@ def live_from_cube(c: cube.Cube, scoped: pl.LazyFrame, th: Thresholds, df: pl.Da
     ], th.max_rows)  # fmt: skip
     total_ms = float(comps["self_ms_sum"].sum()) if comps.height else 0.0  # self time: time_share sums to 1
     overall = overall_df.row(0, named=True)
-    spark = {
-        name: [None if v is None else float(v) for v in _dense_p95(part, win)]
-        for (name,), part in per_bucket.partition_by("component", as_dict=True).items()
-    }
+    spark = _sparklines(per_bucket, win)
     component_rows = [
         ComponentRow(**stat_fields(r, win, th, total_ms), trend=spark.get(r["component"], []))
         for r in comps.iter_rows(named=True)
@@ -294,5 +291,10 @@ def _dense(frame: pl.DataFrame, column: str, n: int, fill: float | None) -> list
     return out
 
 
-def _dense_p95(part: pl.DataFrame, win: Window) -> list:
-    return _dense(part.filter(pl.col("rows") > 0), "p95_ms", win.n_buckets, None)
+def _sparklines(per_bucket: pl.DataFrame, win: Window) -> dict[str, list[float | None]]:
+    """Each component's p95 per bucket (None where it ran nothing), in one pass over the (component, b) rollup."""
+    spark: dict[str, list[float | None]] = {name: [None] * win.n_buckets for name in per_bucket["component"].unique()}
+    for name, b, p95 in per_bucket.filter(pl.col("rows") > 0).select("component", "b", "p95_ms").iter_rows():
+        if p95 is not None:
+            spark[name][b] = float(p95)
+    return spark
