@@ -46,7 +46,7 @@ from the `total_ms` and `mem_pressure` sketches for the reader's thresholds.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
@@ -239,16 +239,30 @@ def split(part: Partial) -> dict[int, Partial]:
     return {t: Partial(s, sketch.get((t,), part.sketch.clear()), part.dims) for (t,), s in sums.items()}
 
 
-def view(part: Partial, t: int, *, quantiles: bool = False) -> BucketView:
-    """The view of a partial that holds the one bucket `t`; with `quantiles`, its latency series' percentiles."""
-    v = _view(t, part.sums, part.sketch, part.dims)
-    if not quantiles:
-        return v
-    lat_q, fleet_q = pl.collect_all([
-        wt.quantiles(v.lat, ["component"], cube.SERIES_QS, cube.SERIES_NAMES),
-        wt.quantiles(wt.regroup(v.lat, []), [], cube.SERIES_QS, cube.SERIES_NAMES),
+def bucket_views(buckets: dict[int, Partial]) -> dict[int, BucketView]:
+    """The view of each bucket (`split`'s partials), with its latency series' percentiles (`BucketView.lat_q`,
+    `fleet_q`): one plan for all of them (a live tick re-views the buckets it touched; three small plans per
+    bucket cost more than the grouping itself)."""
+    if not buckets:
+        return {}
+    first = next(iter(buckets.values()))
+    sketch = pl.concat([p.sketch for p in buckets.values()])
+    lat = (
+        sketch.lazy().filter(pl.col("metric") == "total_ms").join(first.dims.lazy().select("k", "component"), on="k")
+        .group_by("t", "component", series_bin()).agg(*_BINS)
+    )  # fmt: skip
+    lat_df, lat_q, fleet_q = pl.collect_all([
+        lat,
+        wt.quantiles(lat, ["t", "component"], cube.SERIES_QS, cube.SERIES_NAMES),
+        wt.quantiles(wt.regroup(lat, ["t"]), ["t"], cube.SERIES_QS, cube.SERIES_NAMES),
     ])  # fmt: skip
-    return replace(v, lat_q=lat_q, fleet_q=fleet_q)
+    by_t = [f.partition_by("t", as_dict=True, include_key=False) for f in (lat_df, lat_q, fleet_q)]
+    empty = [f.drop("t").clear() for f in (lat_df, lat_q, fleet_q)]
+    views = {}
+    for t, p in buckets.items():
+        lat_t, q_t, fleet_t = (parts.get((t,), none) for parts, none in zip(by_t, empty, strict=True))
+        views[t] = BucketView(t, p.sums.drop("t"), lat_t, p.sketch.drop("t"), q_t, fleet_t)
+    return views
 
 
 def _view(t: int, sums: pl.DataFrame, sketch: pl.DataFrame, names: pl.DataFrame) -> BucketView:

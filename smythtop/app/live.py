@@ -121,11 +121,19 @@ class LiveBuckets:
         self._keep(new)
         self._hist = partial.added(self._hist, part.sketch.drop("t"))
         self._names = partial.merge_names([self._names, part.dims])
-        for t_b, mine in partial.split(part).items():
-            before = self._buckets.get(t_b)
-            self._buckets[t_b] = merged = partial.settled(mine if before is None else partial.merge([before, mine]))
-            self._views[t_b] = partial.view(merged, t_b, quantiles=True)
-            self._rows[t_b] = self._rows.get(t_b, 0) + mine.rows
+        # every bucket the batch touched, merged and re-viewed together: one group-by and one plan, not one per bucket
+        touched = {t_b: mine.rows for t_b, mine in partial.split(part).items()}
+        before = [self._buckets[t_b] for t_b in touched if t_b in self._buckets]
+        merged = partial.split(partial.settled(partial.merge([*before, part])))
+        views = partial.bucket_views(merged)
+        for t_b, rows in touched.items():
+            self._rows[t_b] = self._rows.get(t_b, 0) + rows
+            if t_b in merged:
+                self._buckets[t_b], self._views[t_b] = merged[t_b], views[t_b]
+            else:  # every frame it held was taken back out
+                self._buckets.pop(t_b, None)
+                self._views.pop(t_b, None)
+                del self._rows[t_b]
         return new.height
 
     def _touched(self, new: pl.DataFrame) -> pl.DataFrame:
