@@ -127,9 +127,12 @@ def _timed(fn: Callable[[], object]) -> float:
 
 
 # A fresh process: imports first (not timed: the app and the CLI have them loaded by the time they read), then
-# the 24 h window's live part (what the first paint shows), then the whole report (its sample is empty here).
+# the 24 h window's live part (what the first paint shows), then the whole report (its sample is empty here). The
+# polars engine is the one the app and the CLI choose (smythtop.engine).
 _FIRST_PAINT = """
 import sys, time
+from smythtop.engine import prefer_in_memory
+prefer_in_memory()
 from smythtop import store
 from smythtop.analysis import longwindow
 from smythtop.analysis.report import live_from_cube
