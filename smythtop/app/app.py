@@ -248,8 +248,12 @@ class SmythtopApp(App):
 
     def on_findings_ready(self, message: FindingsReady) -> None:
         """The loader finished findings in the background (a new window's first ones among them): a tick now
-        shows them, even when no new frame would bring one before IDLE_TICK_S (or at all, paused). One already
-        running may have started before they landed, so a tick follows it; a pending one (`r`) is kept."""
+        shows them, even when no new frame would bring one before IDLE_TICK_S. One already running may have
+        started before they landed, so a tick follows it; a pending one (`r`) is kept. A paused app ticks only
+        while its panes still say "computing…" (paused before its findings landed), else it stays still."""
+        pending = self.snapshot is not None and self.snapshot.findings_pending
+        if not self.window.ticking and not pending:
+            return
         if self._busy:
             self._pending = self._pending or self._request()
         else:
