@@ -413,7 +413,10 @@ class Loader:
         (FINDINGS_AGEING_S on a re-analysis with no new frame: `ageing`). They are the costly part of the report
         (span trees, detectors, pricing), while the live part is what moves from one tick to the next. `now` is when
         the live part's frames were taken, so findings computed with it are exactly as current as the live part.
-        A failed computation is asked for again only after the same period, not on every tick."""
+        A failed computation is asked for again only after the same period, not on every tick. An empty window
+        has none to compute: no thread, and no tick to show them."""
+        if live.report.summary.rows == 0:
+            return Findings(key, _no_findings(live), now, 0.0), False
         if force:
             self._wanted, self._failed = None, None
             self._asked = (key, now)
