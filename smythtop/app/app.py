@@ -227,6 +227,8 @@ class SmythtopApp(App):
             self._arm(delay)
 
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
+        if not self.is_running:  # shutting down: a tick (one a finished findings run woke) came back too late
+            return
         snap = message.snapshot
         stale = snap.request.window != self.window
         if not stale:
