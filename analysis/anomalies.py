@@ -38,7 +38,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import special, stats
 from smythtop.analysis.results import Anomaly
 from smythtop.analysis.series import Series, large_enough
 from smythtop.analysis.window import Window, iso
@@ -53,8 +52,11 @@ MIN_SEGMENT = 4
 MAX_DEPTH = 3
 MAD_EFFICIENCY = 0.37  # of the MAD as a scale estimate under normal noise
 LOG_FLOOR = 0.02  # per-bucket values are within 2 % (the cube's per-bucket histograms), so no finer noise
-Z95 = float(stats.norm.ppf(0.95))
-P95_SE = math.sqrt(0.95 * 0.05) / float(stats.norm.pdf(Z95))  # sd of a p95 estimate * sqrt(n), in sds of log x
+# scipy is imported inside the functions that use it: at module level it cost ~1 s of every process that imports the
+# report (the app's first paint), while the live part never reaches it. Z95 is scipy.stats.norm.ppf(0.95), to the bit.
+Z95 = 1.6448536269514722
+_PDF_Z95 = math.exp(-Z95 * Z95 / 2) / math.sqrt(2 * math.pi)  # the normal density at Z95 (= scipy's, to the bit)
+P95_SE = math.sqrt(0.95 * 0.05) / _PDF_Z95  # sd of a p95 estimate * sqrt(n), in sds of log x
 
 
 def robust_scale(x: np.ndarray) -> float:
@@ -103,6 +105,8 @@ def noise(metric: str, y: np.ndarray, s: Series) -> tuple[np.ndarray, float]:
     level of a chi-square with the MAD's effective degrees of freedom): the MAD of ~60 differences is itself
     ~15 % noisy, and taking the larger of the two every time would cost sensitivity for nothing.
     """
+    from scipy import stats
+
     rows = np.maximum(s.rows, 1.0)
     scale = robust_scale(y)
     valid = ~np.isnan(y)
@@ -150,6 +154,8 @@ def _window_sums(v: np.ndarray, pos: np.ndarray) -> np.ndarray:
 
 def spike_scores(metric: str, y: np.ndarray, s: Series, sd: np.ndarray, df: float) -> list[tuple[int, float, float]]:
     """(bucket, signed z, baseline in working space) for every bucket with enough history."""
+    from scipy import special
+
     valid = np.flatnonzero(~np.isnan(y))
     if valid.size <= MIN_HISTORY:
         return []
@@ -176,6 +182,8 @@ def _error_counts(rate: np.ndarray, rows: np.ndarray) -> np.ndarray:
 
 def _error_scores(rate: np.ndarray, rows: np.ndarray, valid: np.ndarray) -> list[tuple[int, float, float]]:
     """Fisher's exact test of each bucket's errors against its history's pooled errors, as signed z-scores."""
+    from scipy import stats
+
     errors, trials = _error_counts(rate, rows)[valid], rows[valid]
     pos = np.arange(MIN_HISTORY, valid.size)
     e_t, n_t = errors[pos], trials[pos]
@@ -225,6 +233,8 @@ def level_shifts(
 
 
 def _segment(y: np.ndarray, idx: np.ndarray, sd: float, counts, found: list, depth: int) -> None:
+    from scipy import special, stats
+
     n = idx.size
     if depth >= MAX_DEPTH or n < 2 * MIN_SEGMENT:
         return

@@ -21,7 +21,6 @@ from datetime import datetime
 
 import numpy as np
 import polars as pl
-from scipy import stats
 from smythtop.analysis.pricing import read_time_priced
 from smythtop.analysis.results import Comparison
 from smythtop.analysis.thresholds import CustomPrice
@@ -179,6 +178,8 @@ def establish_baseline(
 
 def two_proportion_p(x1: int, n1: int, x2: int, n2: int) -> float:
     """Two-sided p of the pooled two-proportion z-test."""
+    from scipy import stats
+
     if n1 == 0 or n2 == 0:
         return 1.0
     pooled = (x1 + x2) / (n1 + n2)
@@ -190,6 +191,8 @@ def two_proportion_p(x1: int, n1: int, x2: int, n2: int) -> float:
 
 
 def _mwu(a: np.ndarray, b: np.ndarray) -> float:
+    from scipy import stats
+
     if a.size == 0 or b.size == 0:
         return math.nan
     if np.ptp(np.concatenate([a, b])) == 0:

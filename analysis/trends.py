@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats
 from smythtop.analysis.results import Trend
 from smythtop.analysis.series import ERROR_CHANGE_SHARE, MIN_RELATIVE_CHANGE, Series, large_enough
 from smythtop.analysis.window import Window
@@ -32,6 +31,8 @@ METRICS = {  # metric -> (unit, lower bound, upper bound)
 
 
 def fit(hours: np.ndarray, y: np.ndarray, horizon_h: float, lo: float, hi: float) -> dict | None:
+    from scipy import stats
+
     ok = ~np.isnan(y)
     if np.count_nonzero(ok) < MIN_POINTS:
         return None

@@ -43,6 +43,7 @@ from smythtop.app.data import Loader, Snapshot, TickRequest
 from smythtop.app.messages import (
     ClearMark,
     ExportDone,
+    FindingsReady,
     MaintenanceDone,
     OpenComponent,
     OpenTrace,
@@ -92,6 +93,7 @@ class SmythtopApp(App):
         self.config = config or AppConfig()
         self.clock = clock
         self.loader = loader or Loader(self.root, clock=clock, thresholds=self.config.thresholds)
+        self.loader.on_findings = self._findings_landed
         self.window = window or TimeWindow()
         self.refresh_s = self.config.refresh_s
         self.export_dir = export_dir or Path.cwd()
@@ -225,6 +227,8 @@ class SmythtopApp(App):
             self._arm(delay)
 
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
+        if not self.is_running:  # shutting down: a tick (one a finished findings run woke) came back too late
+            return
         snap = message.snapshot
         stale = snap.request.window != self.window
         if not stale:
@@ -239,6 +243,23 @@ class SmythtopApp(App):
         if self.maintenance is not None and self._maint_timer is None:  # the first snapshot is on screen
             self._maint_timer = self.set_interval(self.maintenance.every_s, partial(self._maintain, force=False))
             self.maintain_now()
+
+    def _findings_landed(self) -> None:
+        """Called by the loader's findings thread: hand over to the UI thread (post_message is thread-safe)."""
+        self.post_message(FindingsReady())
+
+    def on_findings_ready(self, message: FindingsReady) -> None:
+        """The loader finished findings in the background (a new window's first ones among them): a tick now
+        shows them, even when no new frame would bring one before IDLE_TICK_S. One already running may have
+        started before they landed, so a tick follows it; a pending one (`r`) is kept. A paused app ticks only
+        while its panes still say "computing…" (paused before its findings landed), else it stays still."""
+        pending = self.snapshot is not None and self.snapshot.findings_pending
+        if not self.window.ticking and not pending:
+            return
+        if self._busy:
+            self._pending = self._pending or self._request()
+        else:
+            self.request_tick()
 
     def on_tick_failed(self, message: TickFailed) -> None:
         self.error = message.error

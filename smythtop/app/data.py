@@ -50,6 +50,10 @@ INGEST_WINDOW_S = 10.0
 AGEING_SHARE = 0.1  # with no new frames, a live window re-analyses after ageing by a tenth of its span,
 AGEING_MIN_S, AGEING_MAX_S = 30.0, 600.0  # but not more often than 30 s nor less than every 10 min
 FINDINGS_EVERY_S = 5.0  # a live window's findings (the report's slow part) are refreshed in the background this often
+# but a re-analysis with no new frame in the window (buckets ageing out of an idle live window, every 90 s for 15
+# minutes) refreshes them only once they are this old: `build_slow` is ~1.2 s on 100K frames, which on every ageing
+# re-analysis made most of an idle app's 1.7 % of a core; the live numbers still age on time.
+FINDINGS_AGEING_S = 300.0
 # A live window answered from rollups is recomputed this often, its last report reused in between: its rollups
 # change only when a compaction publishes (minutes apart), and over an hour or more the WAL's last seconds move
 # its numbers by little, while a recompute re-reads the window's rollups, the WAL and the raw sample (0.5 s for a
@@ -122,6 +126,7 @@ class Snapshot:
     findings_age_s: float
     findings_ms: float  # what computing those findings took (in this tick, or in the background)
     findings_inline: bool  # the findings were computed in this tick (counted in analysis_ms)
+    findings_pending: bool  # the window's first findings are still being computed: the report's are empty
     new_frames: int  # frames the tail delivered in this tick
     poll_ms: float  # the part of worker_ms spent reading the tail (store.Tailer.poll) and appending to memory
     recomputed: bool
@@ -146,6 +151,25 @@ def _window_filter(frame: pl.DataFrame | pl.LazyFrame, start: int | None, end: i
     if end is not None:
         frame = frame.filter(pl.col("ts") < _ts(end))
     return frame
+
+
+def _no_findings(live: LivePart) -> results.Findings:
+    """The slow part of a report whose findings are still being computed: no rows, the live part's burn rate."""
+    from smythtop.analysis.results import Findings as SlowPart
+    from smythtop.analysis.results import LlmBreakdown, Severity, SpanEstimation
+
+    th, burn = live.thresholds, live.report.summary.burn_usd_per_hour
+    llm = LlmBreakdown(
+        by_provider=[],
+        by_agent=[],
+        by_component=[],
+        burn_usd_per_hour=burn,
+        cost_warning_per_hour=th.cost_warning_per_hour,
+        cost_critical_per_hour=th.cost_critical_per_hour,
+        status=Severity(th.cost_status(burn)),
+    )
+    empty = SpanEstimation(span_sample_scale=1.0, spans_analysed=0, critical_path_traces=0)
+    return SlowPart([], llm, [], [], [], [], [], [], [], [], empty)
 
 
 class Loader:
@@ -183,7 +207,12 @@ class Loader:
         self._live_at = 0.0  # time.monotonic() when the live part's frames were taken
         self._findings: Findings | None = None  # the slow part of the last report
         self._background: threading.Thread | None = None
+        self._wanted: tuple[LivePart, tuple, float] | None = None  # findings asked for, waiting for the thread
+        self._asked: tuple[tuple, float] | None = None  # the window key and taken_at of the last findings asked for
         self._done: Findings | None = None  # handed over by the background thread
+        # called (from the background thread) when findings finished or failed there: the app ticks at once to show
+        # them, instead of waiting for new frames or the idle tick
+        self.on_findings: Callable[[], None] | None = None
         self._done_lock = threading.Lock()
         self._failed: str | None = None  # why the last background refresh failed
         self._computed: tuple[float, int, int | None] = (0.0, -1, None)  # time, frames, aligned start analysed
@@ -244,6 +273,7 @@ class Loader:
             key = (*key, request.component, source)
             t_analysis = time.perf_counter()
             fresh = self._take_background(key)
+            self._start_background()  # findings asked for while another window's were being computed
             inline = False
             if self._reuse(key, count, new_in_window, request.force, request.window.span, win):
                 report, detail, recomputed = self._last.report, self._last.detail, False
@@ -260,9 +290,10 @@ class Loader:
                     data = frames.collect() if source == "memory" else frames  # filter memory once per analysis
                     live = self._live_part(data, bounds, win)
                 live_at = time.monotonic()
-                self._findings, inline = self._refresh_findings(live, key, request.force, live_at)
+                ageing = not new_in_window and not request.force
+                self._findings, inline = self._refresh_findings(live, key, request.force, live_at, ageing=ageing)
                 self._live, self._live_at = live.report, live_at
-                report = compose(live.report, self._findings.slow)
+                report = compose(live.report, self._findings.slow if self._findings else _no_findings(live))
                 detail = self._detail(data, request.component, bounds, win) if request.component else None
                 recomputed = True
                 self._computed = (live_at, count, None if win is None else win.start_ns)
@@ -288,6 +319,7 @@ class Loader:
                 findings_age_s=0.0 if findings is None else max(0.0, self._live_at - findings.taken_at),
                 findings_ms=0.0 if findings is None else findings.ms,
                 findings_inline=inline,
+                findings_pending=findings is None,
                 new_frames=0 if new is None else new.height,
                 poll_ms=poll_ms,
                 recomputed=recomputed,
@@ -374,23 +406,44 @@ class Loader:
         slow = build_slow(live, baselines=self._baselines or None)
         return Findings(key, slow, taken_at, (time.perf_counter() - t0) * 1000)
 
-    def _refresh_findings(self, live: LivePart, key: tuple, force: bool, now: float) -> tuple[Findings, bool]:
-        """Findings for this tick: inline for a new window or `r` (True), else the last ones, refreshed in a
-        background thread once they are FINDINGS_EVERY_S old. They are the costly part of the report
+    def _refresh_findings(
+        self, live: LivePart, key: tuple, force: bool, now: float, *, ageing: bool
+    ) -> tuple[Findings | None, bool]:
+        """Findings for this tick: inline on `r` (True), else the last ones of this window (None before its
+        first), computed in a background thread: a new window's at once, so the live part paints without
+        waiting for them (1.4 s of a 10M-frame store's first paint), then again once they are FINDINGS_EVERY_S old
+        (FINDINGS_AGEING_S on a re-analysis with no new frame: `ageing`). They are the costly part of the report
         (span trees, detectors, pricing), while the live part is what moves from one tick to the next. `now` is when
-        the live part's frames were taken, so findings computed with it are exactly as current as the live part."""
-        last = self._findings
-        if last is None or last.key != key or force:
-            findings = self._slow_part(live, key, now)
-            self._failed = None
-            return findings, True
+        the live part's frames were taken, so findings computed with it are exactly as current as the live part.
+        A failed computation is asked for again only after the same period, not on every tick. An empty window
+        has none to compute: no thread, and no tick to show them."""
+        if live.report.summary.rows == 0:
+            return Findings(key, _no_findings(live), now, 0.0), False
+        if force:
+            self._wanted, self._failed = None, None
+            self._asked = (key, now)
+            return self._slow_part(live, key, now), True
+        last = self._findings if self._findings is not None and self._findings.key == key else None
+        since = [last.taken_at] if last is not None else []
+        if self._asked is not None and self._asked[0] == key:
+            since.append(self._asked[1])
         running = self._background is not None and self._background.is_alive()
-        if not running and now - last.taken_at >= FINDINGS_EVERY_S:
-            self._background = threading.Thread(
-                target=self._in_background, args=(live, key, now), name="smythtop-findings", daemon=True
-            )
-            self._background.start()
+        period = FINDINGS_AGEING_S if ageing and last is not None else FINDINGS_EVERY_S
+        if not since or (not running and self._wanted is None and now - max(since) >= period):
+            self._wanted, self._asked = (live, key, now), (key, now)
+            self._start_background()
         return last, False
+
+    def _start_background(self) -> None:
+        """Start the findings last asked for, unless the thread is still busy with earlier ones."""
+        if self._wanted is None or (self._background is not None and self._background.is_alive()):
+            return
+        live, key, taken_at = self._wanted
+        self._wanted = None
+        self._background = threading.Thread(
+            target=self._in_background, args=(live, key, taken_at), name="smythtop-findings", daemon=True
+        )
+        self._background.start()
 
     def _in_background(self, live: LivePart, key: tuple, taken_at: float) -> None:
         try:
@@ -398,15 +451,18 @@ class Loader:
         except Exception as err:  # the last findings stay shown, with the error; the next refresh tries again
             with self._done_lock:
                 self._failed = f"findings not refreshed: {type(err).__name__}: {err}"
-            return
-        with self._done_lock:
-            self._done, self._failed = done, None
+        else:
+            with self._done_lock:
+                self._done, self._failed = done, None
+        if self.on_findings is not None:
+            self.on_findings()
 
     def _take_background(self, key: tuple) -> bool:
         """Adopt findings the background thread finished, if they are for this window and newer."""
         with self._done_lock:
             done, self._done = self._done, None
-        if done is None or done.key != key or (self._findings is not None and done.taken_at <= self._findings.taken_at):
+        last = self._findings
+        if done is None or done.key != key or (last is not None and last.key == key and done.taken_at <= last.taken_at):
             return False
         self._findings = done
         return True
@@ -489,6 +545,7 @@ class Loader:
             findings_age_s=0.0,
             findings_ms=last.ms,
             findings_inline=recomputed,
+            findings_pending=False,
             new_frames=0 if new is None else new.height,
             poll_ms=poll_ms,
             recomputed=recomputed,

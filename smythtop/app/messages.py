@@ -48,6 +48,13 @@ class StoreChanged(Message):
         return isinstance(message, StoreChanged)
 
 
+class FindingsReady(Message):
+    """The loader's background findings finished (or failed), from its thread: a tick shows them now."""
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, FindingsReady)
+
+
 class MaintenanceDone(Message):
     """A store maintenance pass finished (from the maintenance thread): what it did, or why it failed."""
 

@@ -91,8 +91,12 @@ def test_findings_are_refreshed_in_the_background_while_the_live_part_moves_ever
     store_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     loader = Loader(store_root, clock=lambda: NOW)
-    first = tick(loader, TimeWindow())
-    assert first.findings_inline and first.findings_ms > 0  # a new window gets its findings at once
+    painted = tick(loader, TimeWindow())  # a new window: the live part at once, its findings in the background
+    assert painted.findings_pending and not painted.findings_inline and painted.report.bottlenecks == []
+    assert loader._background is not None
+    joined(loader._background, "the first findings")
+    first = tick(loader, TimeWindow())  # nothing new arrived: the findings that finished are shown
+    assert not first.findings_pending and not first.recomputed and first.findings_ms > 0
     win = aligned(TimeWindow().span, NOW)  # whole wall-clock-aligned buckets plus the current one
     want = build_report(store.scan(store_root), window_from=win.start_ns, window_to=NOW, bucket_ns=win.bucket_ns)
     assert first.report.window == want.window and want.window.bucket_s == 15
@@ -125,7 +129,11 @@ def test_a_failed_background_refresh_keeps_the_last_findings_and_says_why(
     store_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     loader = Loader(store_root, clock=lambda: NOW)
+    tick(loader, TimeWindow())
+    assert loader._background is not None
+    joined(loader._background, "the first findings")
     first = tick(loader, TimeWindow())
+    assert not first.findings_pending
     monkeypatch.setattr(data, "FINDINGS_EVERY_S", 0.0)
 
     def broken(*args: object, **kwargs: object) -> dict:

@@ -137,7 +137,7 @@ async def test_enter_drills_down_and_escape_returns(store_root: Path, make_app) 
 async def test_pause_stops_updates_and_new_frames_appear_live(store_root: Path, make_app) -> None:
     app = make_app(store_root)
     async with app.run_test(size=(200, 50)) as pilot:
-        await wait_for(pilot, lambda: app.ticks >= 1)
+        await wait_for(pilot, lambda: app.snapshot is not None and not app.snapshot.findings_pending, "the findings")
         comps = app.screen.query_one("#components-table", DataTable)
         await pilot.press("p")
         assert app.window.paused

@@ -24,8 +24,9 @@ def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SmythtopApp:
 
 def settled(app: SmythtopApp):
     async def wait(pilot) -> None:
-        # The second tick brings store.check.
+        # The second tick brings store.check; a tick after the first shows the findings computed in the background.
         await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.health is not None, "store health")
+        await wait_for(pilot, lambda: app.snapshot is not None and not app.snapshot.findings_pending, "the findings")
         await pilot.pause(0.2)
 
     return wait

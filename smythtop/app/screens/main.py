@@ -150,6 +150,8 @@ class MainScreen(Screen):
         with self.app.batch_update():
             for pane in self.panes:
                 pane.show(snap.report, self.needle)
+                if snap.findings_pending and isinstance(pane, RankedPane):
+                    pane.show_pending()
 
     def _empty_text(self, snap: Snapshot) -> Content | str:
         frames = snap.store_frames

@@ -242,6 +242,12 @@ class RankedPane(Pane):
         super().show(report, needle)
         self._show_detail(self.table.cursor_key)
 
+    def show_pending(self) -> None:
+        """The window's findings are still being computed in the background (its first paint shows the live
+        panes without waiting for them): say so, rather than an empty pane that reads as "nothing found"."""
+        self.border_subtitle = "computing…"
+        self.query_one(".detail", Static).update(Text("computing the findings…", style="dim"))
+
 
 class BottlenecksPane(RankedPane):
     TITLE = "Bottlenecks"
