@@ -36,10 +36,17 @@ from smythtop.analysis.baseline import Baseline
 from smythtop.analysis.report import build_slow, compose, live_from_cube
 from smythtop.analysis.results import Report, Result
 from smythtop.analysis.thresholds import Thresholds
-from smythtop.analysis.window import NICE_BUCKETS_S, NS_PER_S, Window, conform, iso, make_window, weighted
+from smythtop.analysis.window import (
+    NICE_BUCKETS_S,
+    NS_PER_S,
+    Window,
+    conform,
+    iso,
+    make_window,
+    weighted,
+)
 from smythtop.store.rollups import HOUR_NS, MINUTE_NS
 
-LONG_WINDOW_NS = 3600 * 10**9  # windows this long or longer are answered from rollups (the app's 1 h, 24 h, 7 d, all)
 # Span trees, rate limits and baseline samples need raw frames: a report from rollups takes them from the raw
 # frames of the window's last 15 minutes only (bounded: ~1M frames at 100M a day), and says so (`Basis`).
 SPAN_SAMPLE_NS = 15 * 60 * 10**9

@@ -18,6 +18,9 @@ from smythtop.analysis import coverage, results
 from smythtop.analysis.coverage import Coverage
 
 NS_PER_S = 1_000_000_000
+# windows this long or longer are answered from rollups (`analysis.longwindow`: the app's 1 h, 24 h, 7 d, all);
+# here, not there, so a front-end tells a long window without importing the rollups' reader
+LONG_WINDOW_NS = 3600 * 10**9
 TARGET_BUCKETS = 60
 # Bucket widths a human reads without arithmetic; the smallest that gives <= TARGET_BUCKETS buckets wins.
 NICE_BUCKETS_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)

@@ -1,7 +1,7 @@
 """Loading a long window's rollups for a report (`analysis.longwindow.report_of`): the I/O the CLI's `report`
 and `optimize` and the app share, so both read the same rows for the same window and agree on its numbers.
 
-A window of an hour or more (`longwindow.LONG_WINDOW_NS`) is read from the store's rollup tiers plus the WAL
+A window of an hour or more (`window.LONG_WINDOW_NS`) is read from the store's rollup tiers plus the WAL
 frames not yet rolled up (`store.scan_rollups`), at the whole minutes `longwindow.window_for` extends it to and
 the coarsest tier whose rows fall whole into its buckets (`longwindow.tier_of`). None means raw frames must
 answer it: a shorter window, or one overlapping frames files written before rollups existed
@@ -44,13 +44,15 @@ class Rolled:
 
 def load(root: Path, since: int, until: int, thresholds: Thresholds, *, agent: str | None = None) -> Rolled | None:
     """The window [since, until) (ns) of a local store from its rollups plus the WAL, filtered to `agent` when
-    given; None when it is under `longwindow.LONG_WINDOW_NS` or the rollups do not cover it."""
+    given; None when it is under `window.LONG_WINDOW_NS` or the rollups do not cover it."""
     import polars as pl
 
-    from smythtop.analysis import longwindow
+    from smythtop.analysis.window import LONG_WINDOW_NS
 
-    if until - since < longwindow.LONG_WINDOW_NS:
+    if until - since < LONG_WINDOW_NS:
         return None
+    from smythtop.analysis import longwindow  # the rollups' reader: only for a long window (~0.1 s to import)
+
     lw = longwindow.window_for(since, until)
     scan = store.scan_rollups(root, lw.start_ns, lw.end_ns, tier_ns=longwindow.tier_of(lw))
     if not scan.complete:

@@ -5,7 +5,7 @@ inside that range is a filter on memory; a live window that reaches further back
 start; a window in the past is scanned from Parquet once and cached until the window moves. Above
 `MEM_ROWS` frames the loader keeps no copy and hands a lazy scan to the analysis instead.
 
-A window of an hour or more (`analysis.longwindow.LONG_WINDOW_NS`) that is in the past (or paused), or live
+A window of an hour or more (`analysis.window.LONG_WINDOW_NS`) that is in the past (or paused), or live
 but too big for memory, is answered from the store's rollups plus the WAL (`smythtop.rolled`,
 `longwindow.report_of`) when the rollups cover it, the same numbers as `smythtop report` for that window: its
 cost follows the window's minutes x names, not its frames. The drill-down and span trees still read raw frames.
@@ -510,7 +510,7 @@ class Loader:
         The window is `resolved`, the user's own [start, end), as `report --since/--from` reads it (the rollups
         extend it to whole minutes, `longwindow.window_for`), not the live path's bucket-aligned start. A live
         one is recomputed every ROLLUPS_EVERY_S, a past one once (and on `r`)."""
-        from smythtop.analysis.longwindow import LONG_WINDOW_NS
+        from smythtop.analysis.window import LONG_WINDOW_NS
 
         span = request.window.span
         if span is None or span < LONG_WINDOW_NS:

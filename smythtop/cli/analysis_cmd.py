@@ -5,7 +5,7 @@ JSON output is exactly what `analysis.report.build_report` / `analysis.detail.co
 same result. Baselines live in the store as
 `<store>/baselines/<component, percent-encoded>.json`.
 
-`report` and `optimize` answer a window of an hour or more (`longwindow.LONG_WINDOW_NS`) of a local store from
+`report` and `optimize` answer a window of an hour or more (`window.LONG_WINDOW_NS`) of a local store from
 its rollups plus the WAL's frames (`analysis.longwindow.report_of`): a 24 h window costs its hours x names, not
 its frames. Their output carries a `basis` (`longwindow.Basis`: rollups or raw frames, the tier read, what
 rollups cannot hold); `--raw` reads raw frames. `analyze` always reads the component's raw frames: its error
