@@ -122,7 +122,7 @@ class LiveBuckets:
         self._hist = partial.added(self._hist, part.sketch.drop("t"))
         self._names = partial.merge_names([self._names, part.dims])
         # every bucket the batch touched, merged and re-viewed together: one group-by and one plan, not one per bucket
-        touched = {t_b: mine.rows for t_b, mine in partial.split(part).items()}
+        touched = dict(part.sums.group_by("t").agg(pl.col("rows").sum()).iter_rows())  # frames per bucket, signed
         before = [self._buckets[t_b] for t_b in touched if t_b in self._buckets]
         merged = partial.split(partial.settled(partial.merge([*before, part])))
         views = partial.bucket_views(merged)
