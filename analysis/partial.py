@@ -154,10 +154,9 @@ def _request_columns(thresholds: Thresholds) -> dict[str, pl.Expr]:
     }
 
 
-def merge(parts: Sequence[Partial], *, regroup: bool = False) -> Partial:
-    """The partial of all the frames of `parts` together (exact: sums add, bins add, bin maxima take the max).
-    `regroup`: group even a single part (whose keys may repeat, e.g. after coarsening `t`)."""
-    if len(parts) == 1 and not regroup:
+def merge(parts: Sequence[Partial]) -> Partial:
+    """The partial of all the frames of `parts` together (exact: sums add, bins add, bin maxima take the max)."""
+    if len(parts) == 1:
         return parts[0]
     sums = pl.concat([p.sums for p in parts]).lazy()
     value_cols = [c for c in parts[0].sums.columns if c not in SUMS_KEY]
@@ -266,10 +265,9 @@ def bucket_views(buckets: dict[int, Partial]) -> dict[int, BucketView]:
 
 
 def _view(t: int, sums: pl.DataFrame, sketch: pl.DataFrame, names: pl.DataFrame) -> BucketView:
-    series_bin = sketch_bins.coarsen(pl.col("_bin"), _SERIES_RATIO)
     lat = (
         sketch.lazy().filter(pl.col("metric") == "total_ms").join(names.lazy().select("k", "component"), on="k")
-        .group_by("component", series_bin).agg(*_BINS).collect()
+        .group_by("component", series_bin()).agg(*_BINS).collect()
     )  # fmt: skip
     return BucketView(t, sums.drop("t"), lat, sketch.drop("t"))
 
@@ -363,7 +361,7 @@ def of_views(
     buckets: Sequence[BucketView], hist: pl.DataFrame, names: pl.DataFrame, window: Window, thresholds: Thresholds
 ) -> cube.Cube:
     """The window's cube from its buckets' views (at least one; buckets of the window's width, aligned to its
-    start), their `hist` summed (`merge_hists`) and the names of their keys.
+    start), their `hist` summed (a live window keeps it summed as its buckets change: `added`) and the names of their keys.
 
     Components beyond the top `max_rows` by weighted time fold into OTHER, as `cube.build` folds raw frames:
     `k` is then re-keyed to that of the folded names, so every frame of the cube agrees. Without folding
