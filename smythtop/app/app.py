@@ -94,6 +94,7 @@ class SmythtopApp(App):
         self.clock = clock
         self.loader = loader or Loader(self.root, clock=clock, thresholds=self.config.thresholds)
         self.loader.on_findings = self._findings_landed
+        self.loader.painted.clear()  # the first findings wait for the first paint (data.PAINT_WAIT_S)
         self.window = window or TimeWindow()
         self.refresh_s = self.config.refresh_s
         self.export_dir = export_dir or Path.cwd()
@@ -127,6 +128,7 @@ class SmythtopApp(App):
 
     def on_unmount(self) -> None:
         self._stop_watch.set()  # also stops a maintenance pass from starting; one under way is abandoned
+        self.loader.painted.set()  # a findings thread still waiting for the first paint goes on (and ends)
         if self._timer is not None:
             self._timer.stop()
         if self._maint_timer is not None:
@@ -239,6 +241,8 @@ class SmythtopApp(App):
                 if isinstance(screen, (MainScreen, ComponentScreen)):
                     screen.show_snapshot(snap)
         self._update_status()
+        if not self.loader.painted.is_set():
+            self.call_after_refresh(self.loader.painted.set)
         self._tick_done(snap)
         if self.maintenance is not None and self._maint_timer is None:  # the first snapshot is on screen
             self._maint_timer = self.set_interval(self.maintenance.every_s, partial(self._maintain, force=False))

@@ -54,6 +54,9 @@ FINDINGS_EVERY_S = 5.0  # a live window's findings (the report's slow part) are 
 # minutes) refreshes them only once they are this old: `build_slow` is ~1.2 s on 100K frames, which on every ageing
 # re-analysis made most of an idle app's 1.7 % of a core; the live numbers still age on time.
 FINDINGS_AGEING_S = 300.0
+# The first findings wait (in their thread) until the app has painted its first snapshot, at most this long: they are
+# mostly Python (pricing, span trees) and held the GIL while Textual rendered the first frame, which then took ~1 s
+PAINT_WAIT_S = 5.0
 # A live window answered from rollups is recomputed this often, its last report reused in between: its rollups
 # change only when a compaction publishes (minutes apart), and over an hour or more the WAL's last seconds move
 # its numbers by little, while a recompute re-reads the window's rollups, the WAL and the raw sample (0.5 s for a
@@ -208,6 +211,9 @@ class Loader:
         self._findings: Findings | None = None  # the slow part of the last report
         self._background: threading.Thread | None = None
         self._wanted: tuple[LivePart, tuple, float] | None = None  # findings asked for, waiting for the thread
+        # set once the first snapshot is on screen (the app clears it until then: see PAINT_WAIT_S); set by default
+        self.painted = threading.Event()
+        self.painted.set()
         self._asked: tuple[tuple, float] | None = None  # the window key and taken_at of the last findings asked for
         self._done: Findings | None = None  # handed over by the background thread
         # called (from the background thread) when findings finished or failed there: the app ticks at once to show
@@ -446,6 +452,7 @@ class Loader:
         self._background.start()
 
     def _in_background(self, live: LivePart, key: tuple, taken_at: float) -> None:
+        self.painted.wait(PAINT_WAIT_S)
         try:
             done = self._slow_part(live, key, taken_at)
         except Exception as err:  # the last findings stay shown, with the error; the next refresh tries again
