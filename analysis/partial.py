@@ -361,7 +361,8 @@ def of_views(
     buckets: Sequence[BucketView], hist: pl.DataFrame, names: pl.DataFrame, window: Window, thresholds: Thresholds
 ) -> cube.Cube:
     """The window's cube from its buckets' views (at least one; buckets of the window's width, aligned to its
-    start), their `hist` summed (a live window keeps it summed as its buckets change: `added`) and the names of their keys.
+    start), their `hist` summed (a live window keeps it summed as its buckets change: `added`) and the names of
+    their keys.
 
     Components beyond the top `max_rows` by weighted time fold into OTHER, as `cube.build` folds raw frames:
     `k` is then re-keyed to that of the folded names, so every frame of the cube agrees. Without folding

@@ -256,3 +256,25 @@ def test_tailer_reads_past_garbage_in_a_live_segment(root: Path) -> None:
         w.close()
     assert store.compact(root).quarantined_bytes == len(garbage)
     assert sorted(scan_ts(root)) == [frame(i)["ts"] for i in range(9)]
+
+
+def test_check_reads_a_sealed_segment_once_and_again_when_it_changed(tmp_path: Path, monkeypatch) -> None:
+    """The app checks the store every 30 s: a sealed segment is read once per process (it cannot change but by
+    damage, which changes its size or mtime), the live ones every time."""
+    from smythtop.store import integrity
+
+    root = tmp_path / "s"
+    with store.Writer(root) as w:
+        w.append_many(frame(i) for i in range(6))
+    (seg,) = (root / "wal").glob("*/*.wal")
+    first = store.check(root)
+    assert first.wal_frames == 6 and first.oldest_ts == frame(0)["ts"] and first.newest_ts == frame(5)["ts"]
+    reads: list[Path] = []
+    real = integrity.read_nofollow
+    monkeypatch.setattr(integrity, "read_nofollow", lambda p: reads.append(p) or real(p))
+    assert store.check(root) == first and reads == []  # remembered
+    garbage = b"\x13\x00\x00\x00garbage that is not a record"
+    with open(seg, "ab") as fh:
+        fh.write(garbage)
+    again = store.check(root)
+    assert reads == [seg] and again.wal_frames == 6 and again.damaged_bytes == len(garbage)
