@@ -234,7 +234,10 @@ def test_threads_and_asyncio_each_call_under_its_own_parent(
                 else:
                     await aclient.chat.completions.create(model=model, messages=MSG)
 
-        await asyncio.gather(*(task(i) for i in range(8)))
+        # closed in this loop: a client left open was closed by the GC inside a later test's event loop (a
+        # Pilot test of the same xdist worker then failed with "Event loop is closed")
+        async with aclient, aanth:
+            await asyncio.gather(*(task(i) for i in range(8)))
 
     asyncio.run(asyncio.wait_for(main(), 60))
     calls = llm_frames(frames())
