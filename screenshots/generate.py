@@ -49,7 +49,11 @@ async def shoot(root: Path, name: str, size: tuple[int, int], steps) -> Path:
 
     app = SmythtopApp(root, clock=lambda: END_NS, config=AppConfig(refresh_s=1.0), export_dir=Path("."))
     async with app.run_test(size=size) as pilot:
-        await until(pilot, lambda: app.snapshot is not None and app.snapshot.health is not None)
+        # the store check's result and the findings (computed in the background after the first paint) shown
+        await until(
+            pilot,
+            lambda: app.snapshot is not None and app.snapshot.health is not None and not app.snapshot.findings_pending,
+        )
         for step in steps:
             await step(app, pilot)
         await pilot.pause(0.3)
