@@ -46,9 +46,9 @@ RECHUNK_AFTER = 64  # appended batches before the kept frames are rechunked into
 # what rebuilding the window's cube costs, or more (measured: 3.4 s against 1.1 s at 500K frames when every
 # batch touched old traces), so the loader switches to the frames path (`Loader._few_keys`).
 TOUCHED_SHARE = 0.25
+TOUCHED_MIN = 10_000  # below this many re-annotated frames a batch is cheap whatever the window's size
 # XOR-ed into the trace and span keys of a copy of frames, so that `selftime.annotate` sees it as other traces
 _SALT = 0x9E3779B97F4A7C15
-TOUCHED_MIN = 10_000  # below this many re-annotated frames a batch is cheap whatever the window's size
 
 
 class LiveBuckets:
