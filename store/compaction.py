@@ -33,10 +33,10 @@ from smythtop.store.catalog import (
     rel,
     write_journal,
 )
-from smythtop.store.columns import ARROW_SCHEMA, rows_to_arrow
+from smythtop.store.columns import ARROW_SCHEMA, read_table
 from smythtop.store.errors import StoreUnavailable
 from smythtop.store.framefile import ROLLED_UP_KEY, WRITE_OPTIONS, rolled_up, to_v2
-from smythtop.store.framing import Damage, gc_paused, read_records
+from smythtop.store.framing import Damage
 from smythtop.store.layout import open_store
 from smythtop.store.locks import compactor_lock, publish_lock
 from smythtop.store.paths import (
@@ -182,13 +182,13 @@ def _recover(root: Path, result: CompactionResult) -> None:
 
 
 def _flush_group(
-    root: Path, rows: list[tuple], sources: list[dict], paths: list[str], result: CompactionResult
+    root: Path, tables: list[pa.Table], sources: list[dict], paths: list[str], result: CompactionResult
 ) -> None:
-    if not rows:
+    frames = sum(t.num_rows for t in tables)
+    if not frames:
         publish(root, None, None, paths)  # every byte was quarantined: nothing to replace them
         return
-    with gc_paused():
-        table = rows_to_arrow(rows)
+    table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
     ts = table.column("ts").cast(pa.int64())
     name = parquet_name(pa.compute.min(ts).as_py(), pa.compute.max(ts).as_py(), KIND_WAL)
     tmp = root / PARQUET_DIR / f"{TMP_PREFIX}{name}"
@@ -204,12 +204,13 @@ def _flush_group(
         also.append(f"{ROLLUP_DIR}/{rollup_name}")
     journal = write_journal(root, f"{PARQUET_DIR}/{name}", paths, also=also)
     publish(root, tmp, journal, paths, also=tuple(temps))
-    result.frames_written += len(rows)
+    result.frames_written += frames
     result.files_written.append(name)
 
 
 def _compact_wal(root: Path, max_rows: int, result: CompactionResult) -> None:
-    rows: list[tuple] = []
+    tables: list[pa.Table] = []
+    rows = 0
     sources: list[dict] = []
     paths: list[str] = []
     for seg in (s for s in list_segments(root) if s.sealed):
@@ -217,18 +218,18 @@ def _compact_wal(root: Path, max_rows: int, result: CompactionResult) -> None:
             data = read_nofollow(seg.path)
         except FileNotFoundError:
             continue
-        with gc_paused():
-            read = read_records(data, sealed=True)
+        read = read_table(data, sealed=True)  # the frames and damage of `read_records`, decoded by column
         _quarantine(root, seg, data, read.damage, result)
-        rows.extend(read.rows)
-        sources.append({"segment": seg.key, "rows": len(read.rows)})
+        tables.append(read.table)
+        rows += read.table.num_rows
+        sources.append({"segment": seg.key, "rows": read.table.num_rows})
         paths.append(rel(root, seg.path))
         result.segments_compacted += 1
-        if len(rows) >= max_rows:
-            _flush_group(root, rows, sources, paths, result)
-            rows, sources, paths = [], [], []
+        if rows >= max_rows:
+            _flush_group(root, tables, sources, paths, result)
+            tables, rows, sources, paths = [], 0, [], []
     if paths:
-        _flush_group(root, rows, sources, paths, result)
+        _flush_group(root, tables, sources, paths, result)
     for directory in writer_dirs(root):  # a writer being set up is not listed; `_recover` removes it once stale
         if not any(directory.glob("*.wal")) and not writer_alive(directory):
             unlink_quiet(directory / WRITER_LOCK)
