@@ -154,6 +154,8 @@ class SmythtopApp(App):
             ):
                 if changes:
                     self.post_message(StoreChanged())
+                    if self.window.ticking:  # decode the new frames now, so the next tick only merges them
+                        self.loader.prefetch()
                 elif len(dirs) < 2:
                     break  # a timeout: see whether the other directory exists by now
 

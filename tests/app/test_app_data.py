@@ -169,3 +169,28 @@ def test_findings_of_an_unchanged_store_never_age(store_root: Path, monkeypatch:
     assert tick(loader, window).findings_age_s == 0.0
     moment[0] += 3600.0  # an hour later, nothing new: the findings describe exactly what the live part shows
     assert tick(loader, window).findings_age_s == 0.0
+
+
+def test_frames_decoded_ahead_reach_the_next_tick_once(store_root: Path) -> None:
+    """`prefetch` (the store watcher's) decodes the tail between ticks; the tick takes those frames plus what
+    came after, each once, and a reload (memory rebuilt from the store) drops what the old tail decoded ahead."""
+    loader = Loader(store_root, clock=lambda: NOW)
+    assert tick(loader, TimeWindow()).window_frames == 120
+
+    def new(component: str, n: int) -> None:
+        write_frames(store_root, [{"ts": NOW - (i + 1) * SEC, "agent_id": "b", "component": component,
+                                   "total_ms": 1.0, "success": True} for i in range(n)])  # fmt: skip
+
+    new("ahead", 3)
+    loader.prefetch()
+    loader.prefetch()  # nothing new: nothing added twice
+    new("after", 2)
+    snap = tick(loader, TimeWindow())
+    assert (snap.window_frames, snap.new_frames) == (125, 5)
+    names = {c.component: c.executions for c in snap.report.components}
+    assert (names["ahead"], names["after"]) == (3, 2)
+    new("reloaded", 4)
+    loader.prefetch()  # the watcher's thread decodes them just as a tick reloads memory: a tick's own poll came first
+    loader._reload(NOW - HOUR)
+    snap = tick(loader, TimeWindow())
+    assert (snap.window_frames, loader.scans) == (129, 2)  # from the reloaded memory, not again from the old tail
