@@ -119,12 +119,12 @@ class LiveBuckets:
             self.overgrown = True  # see TOUCHED_SHARE: this tick is still merged, exactly
         part = self._changed(old, new)
         self._keep(new)
-        self._hist = partial.added(self._hist, part.sketch.drop("t"))
+        self._hist = partial.added(self._hist, part.sketch)  # `added` reads the HIST_KEY columns only
         self._names = partial.merge_names([self._names, part.dims])
         # every bucket the batch touched, merged and re-viewed together: one group-by and one plan, not one per bucket
         touched = dict(part.sums.group_by("t").agg(pl.col("rows").sum()).iter_rows())  # frames per bucket, signed
         before = [self._buckets[t_b] for t_b in touched if t_b in self._buckets]
-        merged = partial.split(partial.settled(partial.merge([*before, part])))
+        merged = partial.split(partial.merge([*before, part], settle=True))
         views = partial.bucket_views(merged)
         for t_b, rows in touched.items():
             self._rows[t_b] = self._rows.get(t_b, 0) + rows
@@ -155,9 +155,7 @@ class LiveBuckets:
         gone = [t_b for t_b in self._buckets if t_b < start_ns]
         if not gone:
             return
-        self._hist = partial.added(
-            self._hist, pl.concat([partial.negated(self._buckets[t_b]).sketch for t_b in gone]).drop("t")
-        )
+        self._hist = partial.added(self._hist, pl.concat([partial.negated(self._buckets[t_b]).sketch for t_b in gone]))
         for t_b in gone:
             del self._buckets[t_b], self._views[t_b], self._rows[t_b]
         self._frames, self._chunks = self._frames.filter(pl.col("t") >= start_ns), 0
