@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import polars as pl
 
 from smythtop.analysis import coverage, partial, pricing, selftime
@@ -49,6 +50,15 @@ TOUCHED_SHARE = 0.25
 TOUCHED_MIN = 10_000  # below this many re-annotated frames a batch is cheap whatever the window's size
 # XOR-ed into the trace and span keys of a copy of frames, so that `selftime.annotate` sees it as other traces
 _SALT = 0x9E3779B97F4A7C15
+
+
+def _per_bucket(sums: pl.DataFrame) -> dict[int, int]:
+    """Frames per bucket start of a partial's sums (`rows` summed per `t`), with numpy: a polars group-by is a
+    query of its own, ~0.5 ms on this machine for a few hundred rows, on every tick."""
+    starts, at = np.unique(sums.get_column("t").to_numpy(), return_inverse=True)
+    rows = np.zeros(len(starts), dtype=np.int64)
+    np.add.at(rows, at, sums.get_column("rows").to_numpy())
+    return dict(zip(starts.tolist(), rows.tolist(), strict=True))
 
 
 class LiveBuckets:
@@ -122,7 +132,7 @@ class LiveBuckets:
         self._hist = partial.added(self._hist, part.sketch)  # `added` reads the HIST_KEY columns only
         self._names = partial.merge_names([self._names, part.dims])
         # every bucket the batch touched, merged and re-viewed together: one group-by and one plan, not one per bucket
-        touched = dict(part.sums.group_by("t").agg(pl.col("rows").sum()).iter_rows())  # frames per bucket, signed
+        touched = _per_bucket(part.sums)  # frames per bucket, signed
         before = [self._buckets[t_b] for t_b in touched if t_b in self._buckets]
         merged = partial.split(partial.merge([*before, part], settle=True))
         views = partial.bucket_views(merged)
