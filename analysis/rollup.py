@@ -139,6 +139,28 @@ def _derived() -> tuple[list[pl.Expr], pl.Expr]:
     return derived, per_call.alias("cost_per_call")
 
 
+_KEYED = (  # the cube's per-key histograms a rollup reads, with their percentiles and the columns they fill
+    ("lat_k", (0.5, 0.95, 0.99), ("p50_ms", "p95_ms", "p99_ms")),
+    ("ttft_k", (0.95,), ("p95_ttft_ms",)),
+    ("tokens_k", (0.05, 0.99), ("input_tokens_p5", "input_tokens_p99")),
+    ("self_k", (0.5, 0.95), ("p50_self_ms", "p95_self_ms")),
+)
+
+
+@cache
+def _keyed_picks() -> list[pl.Expr]:
+    """`weights.quantiles`' percentile expressions for each of _KEYED's histograms within a group of their stack
+    (rows tagged `_m`, in `_bin` order): the same smallest value whose running weight reaches q of the total."""
+    picks = []
+    for i, (_, qs, names) in enumerate(_KEYED):
+        mine = pl.col("_m") == i
+        w = pl.col("_w").filter(mine)
+        cw, tot = w.cum_sum(), w.sum()
+        picks += [pl.col("_v").filter(mine).filter(cw >= q * tot * (1 - wt.EPS)).first().alias(name)
+                  for q, name in zip(qs, names, strict=True)]  # fmt: skip
+    return picks
+
+
 def _percentiles(cube: Cube, by: list[str], llm_only: bool) -> pl.LazyFrame:
     """p50/p95/p99 of total_ms, p95 of TTFT and of memory delta for the grouping."""
     if "b" in by:
@@ -152,17 +174,15 @@ def _percentiles(cube: Cube, by: list[str], llm_only: bool) -> pl.LazyFrame:
         elif cube.lat_b_q is not None:  # kept per bucket (a live window): the same figures, computed as buckets change
             return cube.lat_b_q.lazy().select(*by, *SERIES_NAMES)
         return wt.quantiles(hist, by, SERIES_QS, SERIES_NAMES)
-    frames = []
-    for name, qs, names in (
-        ("lat_k", (0.5, 0.95, 0.99), ("p50_ms", "p95_ms", "p99_ms")),
-        ("ttft_k", (0.95,), ("p95_ttft_ms",)),
-        ("tokens_k", (0.05, 0.99), ("input_tokens_p5", "input_tokens_p99")),
-        ("self_k", (0.5, 0.95), ("p50_self_ms", "p95_self_ms")),
-    ):
-        h = cube.labelled[name].lazy()
-        if llm_only:
-            h = h.filter(pl.col("model").is_not_null())
-        frames.append(wt.quantiles(wt.regroup(h, by), by, qs, names))
+    # the four keyed histograms stacked, each tagged with its index in _KEYED, and grouped once: one sort and one
+    # group-by for all their percentiles instead of one each and three joins (a live tick runs four such rollups)
+    tagged = pl.concat(
+        [cube.labelled[name].lazy().with_columns(_m=pl.lit(i, dtype=pl.UInt8)) for i, (name, _, _) in enumerate(_KEYED)]
+    )
+    if llm_only:
+        tagged = tagged.filter(pl.col("model").is_not_null())
+    ordered = wt.regroup(tagged, [*by, "_m"]).sort("_bin")
+    frames = [ordered.group_by(by).agg(_keyed_picks()) if by else ordered.select(_keyed_picks())]
     if set(by) <= {"component"} and not llm_only:  # memory is kept per component only (see cube)
         frames.append(wt.quantiles(wt.regroup(cube.mem_c, by), by, (0.95,), ("mem_delta_p95_bytes",)))
     else:

@@ -16,7 +16,7 @@ import polars as pl
 from smythtop.store.sketch import bin_of  # the store's rollups bin values the same way
 
 W = pl.col("w")
-_EPS = 1e-12
+EPS = 1e-12  # a running weight this close below q of the total counts as reaching it (float sums)
 
 
 def mean_of(name: str) -> pl.Expr:
@@ -58,5 +58,5 @@ def _picks(qs: tuple[float, ...], names: tuple[str, ...]) -> list[pl.Expr]:
     """The percentile expressions of `quantiles`, built once per (qs, names): a live tick asks for ~25 sets."""
     cw, tot = pl.col("_w").cum_sum(), pl.col("_w").sum()
     return [
-        pl.col("_v").filter(cw >= q * tot * (1 - _EPS)).first().alias(name) for q, name in zip(qs, names, strict=True)
+        pl.col("_v").filter(cw >= q * tot * (1 - EPS)).first().alias(name) for q, name in zip(qs, names, strict=True)
     ]
