@@ -18,15 +18,21 @@ from smythtop.analysis.thresholds import Thresholds
 _PCT = ((0.5, 0.95, 0.99), ("p50_ms", "p95_ms", "p99_ms"))
 
 
-def _stats(sums: pl.DataFrame, by: list[str], pct: pl.DataFrame, minutes: float, th: Thresholds) -> list[dict]:
+def _totals(sums: pl.DataFrame, by: list[str], hist: pl.DataFrame) -> pl.LazyFrame:
+    """The requests' sums of each group of `by` (all of them: []) with their latency percentiles."""
     aggs = [
         pl.col("rows").sum(),
         pl.col("n").sum().alias("requests"),
         pl.col("n").filter(pl.col("success")).sum().alias("ok"),
         *[pl.col(c).sum() for c in ("slo_ok", "cost_sum", "cost_w")],
     ]
-    totals = sums.group_by(by).agg(aggs) if by else sums.select(aggs)
-    joined = totals.join(pct, on=by, how="left") if by else pl.concat([totals, pct], how="horizontal")
+    pct = wt.quantiles(hist, by, *_PCT)
+    if not by:
+        return pl.concat([sums.lazy().select(aggs), pct], how="horizontal")
+    return sums.lazy().group_by(by).agg(aggs).join(pct, on=by, how="left")
+
+
+def _stats(joined: pl.DataFrame, by: list[str], minutes: float, th: Thresholds) -> list[dict]:
     return [
         {
             **({"component": r["component"]} if by else {}),
@@ -50,13 +56,14 @@ def requests(cube: Cube, th: Thresholds) -> tuple[RequestStats, list[RequestRow]
     """All requests of the window, and one row per root component (most requests first, "(other)" last)."""
     minutes = cube.window.basis_minutes  # the time covered by data, as every rate
     sums, hist = cube.requests, cube.request_lat
-    overall = _stats(sums, [], wt.quantiles(hist, [], *_PCT).collect(), minutes, th)
+    # one query for both (each eager polars call costs a fixed ~0.5 ms, and this runs every live tick)
+    overall_df, by_root = pl.collect_all([_totals(sums, [], hist), _totals(sums, ["component"], hist)])
+    overall = _stats(overall_df, [], minutes, th)
     empty = {k: None for k in RequestStats.__struct_fields__} | {
         "requests": 0.0, "rows": 0, "requests_per_min": 0.0, "slo_p95_ms": th.request_latency_p95_ms,
         "unpriced_requests": 0.0,
     }  # fmt: skip
     summary = RequestStats(**(overall[0] if sums.height else empty))
-    by_root = wt.quantiles(hist, ["component"], *_PCT).collect()
-    rows = [RequestRow(**r) for r in _stats(sums, ["component"], by_root, minutes, th)]
+    rows = [RequestRow(**r) for r in _stats(by_root, ["component"], minutes, th)]
     rows.sort(key=lambda r: (r.component == fold.OTHER, -r.requests, r.component))
     return summary, rows
