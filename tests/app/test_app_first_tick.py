@@ -16,7 +16,7 @@ from app_testlib import NOW, SEC, wait_for
 from smythtop.app import app as app_module
 from smythtop.app.config import AppConfig
 from smythtop.app.data import Loader, Snapshot, TickRequest
-from smythtop.app.first import FirstTick
+from smythtop.app.first import FIRST_SWITCH_S, FirstTick
 from smythtop.app.window import TimeWindow
 from smythtop.cli.top_cmd import make_app
 
@@ -90,6 +90,24 @@ async def test_a_failed_early_tick_shows_in_the_status_line_and_the_loop_goes_on
     async with app.run_test(size=(200, 50)) as pilot:
         await wait_for(pilot, lambda: app.error == "RuntimeError: boom", "the early tick's error")
         await wait_for(pilot, lambda: app.ticks >= 1 and app.error is None, "a later tick's snapshot")
+
+
+def test_the_early_tick_runs_with_a_short_switch_interval_and_restores_it(
+    store_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[float] = []
+    real = Loader.tick
+
+    def noting(self: Loader, request: TickRequest) -> Snapshot:
+        seen.append(sys.getswitchinterval())
+        return real(self, request)
+
+    monkeypatch.setattr(Loader, "tick", noting)
+    before = sys.getswitchinterval()
+    loader = Loader(store_root, clock=lambda: NOW)
+    assert FirstTick(loader, TickRequest(window=TimeWindow())).take(TickRequest(window=TimeWindow())) is not None
+    loader.painted.set()
+    assert seen == [FIRST_SWITCH_S] and sys.getswitchinterval() == before
 
 
 def test_the_first_tick_module_loads_no_textual() -> None:
