@@ -76,7 +76,7 @@ def file_version(schema: pa.Schema) -> int:
 
 
 def read_table(
-    source: str | BinaryIO, columns: list[str] | None, filters: list | None, *, verify: bool = True
+    source: str | BinaryIO, columns: list[str] | None, filters: list | pc.Expression | None, *, verify: bool = True
 ) -> pa.Table:
     """A v1 or v2 file's rows (only `columns`, filtered) in the frame contract's Arrow schema."""
     file_schema = pq.read_schema(source)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from smythtop.store.framefile import read_table
 from smythtop.store.paths import QUARANTINE_DIR
@@ -28,16 +29,31 @@ _TS = pa.timestamp("ns", tz="UTC")
 
 
 def read_verified(
-    source: Path | BinaryIO, columns: list[str] | None = None, lo: int | None = None, hi: int | None = None
+    source: Path | BinaryIO,
+    columns: list[str] | None = None,
+    lo: int | None = None,
+    hi: int | None = None,
+    *,
+    accounts: bool = False,
 ) -> pa.Table:
     """The file's rows (only `columns`, and only `lo <= ts < hi`), every page read checked against its
-    CRC; raises one of DAMAGE_ERRORS on damage. Row groups outside the range are pruned by statistics."""
-    filters = []
+    CRC; raises one of DAMAGE_ERRORS on damage. Row groups outside the range are pruned by statistics.
+
+    With `accounts`, only account frames (`unrecorded` set): a row group whose `unrecorded` statistics say
+    it is all null holds none and is skipped unread, so a store without lost executions (the usual one) answers
+    the app's account read at each reload from the footers alone (the 15-minute window of the 10M-frame bench
+    store: ~30 ms of decoding the window's ts, ids, names and tags, then filtering every row out)."""
+    conditions = []
     if lo is not None:
-        filters.append(("ts", ">=", pa.scalar(lo, _TS)))
+        conditions.append(pc.field("ts") >= pa.scalar(lo, _TS))
     if hi is not None:
-        filters.append(("ts", "<", pa.scalar(hi, _TS)))
-    return read_table(source, columns, filters or None)  # v1 or v2 (`framefile`), as the v1 schema
+        conditions.append(pc.field("ts") < pa.scalar(hi, _TS))
+    if accounts:
+        conditions.append(pc.field("unrecorded").is_valid())
+    where = None
+    for condition in conditions:
+        where = condition if where is None else where & condition
+    return read_table(source, columns, where)  # v1 or v2 (`framefile`), as the v1 schema
 
 
 def read_or_quarantine(
@@ -47,11 +63,13 @@ def read_or_quarantine(
     columns: list[str] | None = None,
     lo: int | None = None,
     hi: int | None = None,
+    *,
+    accounts: bool = False,
 ) -> pa.Table | None:
     """`read_verified` of `source` (default: `path`, the published file), or None if it is damaged: then
     `path` is quarantined, so the caller skips it and goes on with the other files."""
     try:
-        return read_verified(path if source is None else source, columns, lo, hi)
+        return read_verified(path if source is None else source, columns, lo, hi, accounts=accounts)
     except NOT_DAMAGE:
         raise
     except DAMAGE_ERRORS:

@@ -142,7 +142,7 @@ def committed_frames(
         f = parse_parquet_name(path)
         if f is not None and (lo is None or f.max_ts >= lo) and (hi is None or f.min_ts < hi):
             kept.append(path)
-    parts = [OpenFiles(root, kept).lazy(lo, hi)] if kept else []
+    parts = [OpenFiles(root, kept, accounts=accounts).lazy(lo, hi)] if kept else []
     parts.append(wal.lazy())
     frame = pl.concat(parts, how="vertical") if len(parts) > 1 else parts[0]
     if lo is not None:
@@ -164,10 +164,12 @@ class OpenFiles:
     exactly what was committed at scan time (issue 13: 12 of 209 scans racing retention failed with
     FileNotFoundError). The descriptors close when the last LazyFrame using them is dropped. A damaged
     file (bad page checksum, truncated) is skipped and moved to `quarantine/`; the rest is returned.
+    With `accounts` only account frames are read, row groups without one skipped by their statistics.
     """
 
-    def __init__(self, root: Path, paths: list[Path]) -> None:
+    def __init__(self, root: Path, paths: list[Path], *, accounts: bool = False) -> None:
         self.root = root
+        self.accounts = accounts
         self.files: list[tuple[Path, int]] = []
         for path in paths:
             try:
@@ -205,5 +207,5 @@ class OpenFiles:
 
     def _read(self, path: Path, fd: int, columns: list[str], lo: int | None, hi: int | None) -> pl.DataFrame | None:
         with self._lock, os.fdopen(os.dup(fd), "rb") as fh:
-            table = read_or_quarantine(self.root, path, fh, columns, lo, hi)
+            table = read_or_quarantine(self.root, path, fh, columns, lo, hi, accounts=self.accounts)
         return None if table is None else pl.from_arrow(table)  # type: ignore[return-value]

@@ -40,6 +40,7 @@ from smythtop import fmt
 from smythtop.app import exporting, keys
 from smythtop.app.config import REFRESH_STEPS, AppConfig
 from smythtop.app.data import Loader, Snapshot, TickRequest
+from smythtop.app.first import FirstTick
 from smythtop.app.messages import (
     ClearMark,
     ExportDone,
@@ -87,11 +88,16 @@ class SmythtopApp(App):
         loader: Loader | None = None,
         window: TimeWindow | None = None,
         export_dir: Path | None = None,
+        first: FirstTick | None = None,
     ) -> None:
+        """`first`: the first tick, already started on its loader (`smythtop.app.first`, the CLI's start-up)."""
         super().__init__()
         self.root = Path(root)
         self.config = config or AppConfig()
         self.clock = clock
+        self._first = first
+        if first is not None:
+            loader = first.loader
         self.loader = loader or Loader(self.root, clock=clock, thresholds=self.config.thresholds)
         self.loader.on_findings = self._findings_landed
         self.loader.painted.clear()  # the first findings wait for the first paint (data.PAINT_WAIT_S)
@@ -187,8 +193,9 @@ class SmythtopApp(App):
 
     @work(thread=True, exclusive=True, group="tick", exit_on_error=False)
     def _tick(self, request: TickRequest) -> None:
+        first, self._first = self._first, None
         try:
-            snapshot = self.loader.tick(request)
+            snapshot = (first.take(request) if first is not None else None) or self.loader.tick(request)
         except Exception as err:  # shown in the status line; the loop goes on
             self.post_message(TickFailed(f"{type(err).__name__}: {err}"))
             return

@@ -1,7 +1,8 @@
 """`smythtop top [--store DIR] [--config FILE]` (and bare `smythtop`): open the live app on a store.
 
 The config file is found by the one discovery rule (docs/CONFIG.md), so the app judges a store against the same
-thresholds as `smythtop report`. Textual is imported inside the handler, so other commands never pay for it.
+thresholds as `smythtop report`. Textual is imported inside the handler, so other commands never pay for it, and
+only once the app's first tick is under way (`make_app`, `smythtop.app.first`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import argparse
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +21,7 @@ from smythtop.cli import CliError
 from smythtop.cli.window_args import add_config_arg
 
 if TYPE_CHECKING:
+    from smythtop.app import SmythtopApp
     from smythtop.app.config import AppConfig
 
 
@@ -71,11 +74,25 @@ def open_app(root: Path, config: AppConfig | None = None) -> int:
         raise CliError(f"--store {root} is not a directory")
     require_readable(root)
     require_terminal()
-    from smythtop.app import SmythtopApp
-
-    app = SmythtopApp(root, config=config)
+    app = make_app(root, config)
     app.run()
     return app.return_code or 0
+
+
+def make_app(root: Path, config: AppConfig | None = None, *, clock: Callable[[], int] = time.time_ns) -> SmythtopApp:
+    """The app on `root` with its first tick already running (`smythtop.app.first`): started before Textual and
+    the screens are imported, so the window's read overlaps those imports."""
+    from smythtop.app.config import AppConfig
+    from smythtop.app.data import Loader, TickRequest
+    from smythtop.app.first import FirstTick
+    from smythtop.app.window import TimeWindow
+
+    config = config or AppConfig()
+    loader = Loader(root, clock=clock, thresholds=config.thresholds)
+    first = FirstTick(loader, TickRequest(window=TimeWindow()))
+    from smythtop.app import SmythtopApp
+
+    return SmythtopApp(root, config=config, clock=clock, first=first)
 
 
 def require_readable(root: Path) -> None:
@@ -100,8 +117,6 @@ def open_app_beside(
     """
     require_terminal("`smythtop demo --no-ui` runs the fleet without the dashboard")
     config = _app_config(config_file)
-    from smythtop.app import SmythtopApp
-
     stop = threading.Event()
     failure: list[BaseException] = []
 
@@ -114,7 +129,7 @@ def open_app_beside(
     thread = threading.Thread(target=work, name="smythtop-background", daemon=True)
     thread.start()
     try:
-        SmythtopApp(root, config=config).run()
+        make_app(root, config).run()
     finally:
         stop.set()
         print("stopping the fleet ...", flush=True)
