@@ -9,9 +9,10 @@ a forked child could inherit held), started by the first request, after the firs
 thread waits for it: `data.PAINT_WAIT_S`). The loader's findings thread computes the findings' passes over the
 window's raw frames itself (`report.slow_inputs`, tens of ms in polars), sends the result over a pipe (~11 MB
 and ~10 ms to pickle for a 15-minute window of 500K frames) and waits for the answer without holding the GIL; one
-request at a time, as the thread asks. The process runs niced (`WORKER_NICE`), so the ticks get the cores first,
-and exits when its end of the pipe closes: an app that crashed leaves it running at most until the request in hand
-is done (the app closes it on exit: `data.Loader.close`).
+request at a time, as the thread asks. It runs at the app's priority: niced (10), it was starved on a loaded
+machine (a refresh's round trip 18.7 s median, the findings shown 40 s old at p95) for no tick gain that could be
+told from the noise. It exits when its end of the pipe closes: an app that crashed leaves it running at most
+until the request in hand is done (the app closes it on exit: `data.Loader.close`).
 
 A worker that cannot start, dies or does not answer within `TIMEOUT_S` is counted (`FindingsWorker.failures`),
 logged once, and its request computed in the calling thread as before; it is restarted at most once per
@@ -23,7 +24,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import multiprocessing
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -38,9 +38,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("smythtop.app.findings")
 
-# The worker's niceness: at 10 the kernel gives it ~1/10 of a core the app's threads also want, so a findings
-# refresh slows down under load rather than the ticks (it is shown with its age: `Snapshot.findings_age_s`).
-WORKER_NICE = 10
 # A worker that has not answered in this long is taken as stuck: killed, and the request computed in the thread.
 # The findings of the largest window kept in memory (`data.MEM_ROWS`, 3M frames) take seconds, not minutes.
 TIMEOUT_S = 300.0
@@ -67,7 +64,6 @@ def _serve(conn: Connection) -> None:
     from smythtop.engine import prefer_in_memory
 
     prefer_in_memory()  # as in the app (`data.Loader`): the same engine, the same plans
-    os.nice(WORKER_NICE)  # after the imports: the first findings do not wait for them behind a busy app
     while True:
         try:
             inputs = conn.recv()
