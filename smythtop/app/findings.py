@@ -24,9 +24,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 import multiprocessing
+import os
 import threading
 import time
 from collections.abc import Callable
+from multiprocessing import resource_tracker
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING
 
@@ -60,6 +62,9 @@ class FindingsFailed(Exception):
 def _serve(conn: Connection) -> None:
     """The worker's loop: SlowInputs in, ("ok", Findings) or ("failed", "<type>: <message>") out, until the pipe
     closes (the app closed it, or died) or a None arrives."""
+    quiet = os.open(os.devnull, os.O_WRONLY)  # the terminal is the app's screen: a stray warning would scribble on it
+    os.dup2(quiet, 1)
+    os.dup2(quiet, 2)
     from smythtop.analysis.report import build_slow_from
     from smythtop.engine import prefer_in_memory
 
@@ -94,6 +99,10 @@ class FindingsWorker:
         self._conn: Connection | None = None
         self._failed_at: float | None = None
         self._closed = False
+        # every "spawn" start needs multiprocessing's resource tracker, and starting it passes on sys.stderr's file
+        # descriptor: inside a running Textual app that is a capture object whose fileno() is -1, which made every
+        # start fail ("bad value(s) in fds_to_keep"). So it starts here, with the loader, before the app runs.
+        resource_tracker.ensure_running()
 
     @property
     def pid(self) -> int | None:
