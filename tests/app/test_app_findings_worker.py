@@ -6,10 +6,13 @@ imports each); every other app test computes the findings in the loader's thread
 from __future__ import annotations
 
 import dataclasses
+import io
 import multiprocessing
 import os
 import pickle
 import signal
+import sys
+from multiprocessing import resource_tracker
 from pathlib import Path
 
 import polars as pl
@@ -71,13 +74,25 @@ def test_findings_from_shipped_inputs_are_build_slows(store_root: Path, tmp_path
     assert build_slow_from(shipped) == want
 
 
+class CapturedStderr(io.StringIO):
+    """sys.stderr inside a running Textual app: a capture object without a file descriptor."""
+
+    def fileno(self) -> int:
+        return -1
+
+
 def test_the_worker_computes_the_threads_findings_outlives_a_failure_is_restarted_after_a_kill_and_closes(
     store_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     faster_baseline(store_root, tmp_path)
     in_thread = findings_of(Loader(store_root, clock=lambda: NOW))
+    tracker = resource_tracker.ResourceTracker()  # not started yet, as in a new app process
+    for name in ("_resource_tracker", "ensure_running", "getfd", "register", "unregister"):
+        monkeypatch.setattr(resource_tracker, name, tracker if name == "_resource_tracker" else getattr(tracker, name))
     loader = Loader(store_root, clock=lambda: NOW, findings_process=True)
-    in_worker = findings_of(loader)
+    with monkeypatch.context() as running:  # the app runs: its first findings start the worker
+        running.setattr(sys, "stderr", CapturedStderr())
+        in_worker = findings_of(loader)
     worker = loader._worker
     assert isinstance(worker, FindingsWorker) and worker.pid is not None and worker.failures == 0  # from the worker
     assert in_worker.slow == in_thread.slow and in_worker.slow.regressions
@@ -115,6 +130,7 @@ def test_the_worker_computes_the_threads_findings_outlives_a_failure_is_restarte
     with pytest.raises(WorkerDied):  # a closed worker starts no process, and computes in the thread no more
         worker.findings(slow_inputs(build_live(store.scan(store_root))))
     assert findings_children() == []
+    tracker._stop()  # this test's own resource tracker process
 
 
 @pytest.mark.anyio
