@@ -1,7 +1,8 @@
 """The findings in a worker process (`smythtop.app.findings`): the same findings as in the app's process, a
 failure shown as the findings warning, a killed worker replaced by the thread and restarted once per period, and
-nothing left running once the loader or the app closes. Only the tests named `..._worker_...` spawn one (~1 s of
-imports each); every other app test computes the findings in the loader's thread (`findings_process=False`)."""
+nothing left running once the loader or the app closes. Two tests here spawn one (~1 s of imports each), and the
+restart (a second spawn) is an integration test; every other app test computes the findings in the loader's thread
+(`findings_process=False`)."""
 
 from __future__ import annotations
 
@@ -81,7 +82,7 @@ class CapturedStderr(io.StringIO):
         return -1
 
 
-def test_the_worker_computes_the_threads_findings_outlives_a_failure_is_restarted_after_a_kill_and_closes(
+def test_the_worker_computes_the_threads_findings_outlives_a_failure_falls_back_after_a_kill_and_closes(
     store_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     faster_baseline(store_root, tmp_path)
@@ -120,10 +121,6 @@ def test_the_worker_computes_the_threads_findings_outlives_a_failure_is_restarte
     again = refresh(loader, store_root, 3)  # too soon to restart: the thread again
     assert {"new3"} <= {a.agent_id for a in again.report.agent_components}
     assert worker.failures == 1 and worker.pid is None
-    moment[0] += worker.restart_after_s
-    restarted = refresh(loader, store_root, 4)
-    assert {"new4"} <= {a.agent_id for a in restarted.report.agent_components}
-    assert worker.failures == 1 and worker.pid not in (None, pid)
 
     loader.close()
     assert worker.pid is None and findings_children() == []
@@ -131,6 +128,29 @@ def test_the_worker_computes_the_threads_findings_outlives_a_failure_is_restarte
         worker.findings(slow_inputs(build_live(store.scan(store_root))))
     assert findings_children() == []
     tracker._stop()  # this test's own resource tracker process
+
+
+@pytest.mark.integration  # two workers spawned: `make test-integration`
+def test_a_killed_worker_is_restarted_once_its_period_is_over(
+    store_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(data, "FINDINGS_EVERY_S", 0.0)
+    loader = Loader(store_root, clock=lambda: NOW, findings_process=True)
+    findings_of(loader)
+    worker = loader._worker
+    assert isinstance(worker, FindingsWorker) and worker.pid is not None
+    moment = [0.0]
+    worker.clock = lambda: moment[0]
+    pid = worker.pid
+    os.kill(pid, signal.SIGKILL)
+    refresh(loader, store_root, 1)  # computed in the thread (the test above)
+    assert worker.failures == 1 and worker.pid is None
+    moment[0] += worker.restart_after_s
+    restarted = refresh(loader, store_root, 2)
+    assert {"new2"} <= {a.agent_id for a in restarted.report.agent_components}
+    assert worker.failures == 1 and worker.pid not in (None, pid)
+    loader.close()
+    assert findings_children() == []
 
 
 @pytest.mark.anyio
