@@ -35,7 +35,7 @@ from smythtop.analysis import (
     spans,
     trends,
 )
-from smythtop.analysis.baseline import Baseline, compare, sample_component
+from smythtop.analysis.baseline import Baseline, ComponentSample, compare, sample_component
 from smythtop.analysis.results import (
     AgentComponentRow,
     Comparison,
@@ -204,24 +204,85 @@ def live_from_cube(c: cube.Cube, scoped: pl.LazyFrame, th: Thresholds, df: pl.Da
     return LivePart(report, scoped, df, win, c, comps, per_bucket, fleet_bucket, total_ms, th)
 
 
+@dataclass(frozen=True)
+class SlowInputs:
+    """What the findings read (`build_slow_from`): the live part without the window's raw frames, plus the three
+    things the findings take from those frames, each bounded: the span-tree sample (`spans.MAX_SPANS`), the
+    rate-limited frames and, per saved baseline, the window's sample of its component. Small enough to ship to
+    another process (the app computes the findings in one: `smythtop.app.findings`): ~15 MB and ~25 ms to pickle
+    for a 15-minute window of 500K frames, against ~190 MB for its frames."""
+
+    window: Window
+    cube: cube.Cube
+    comps: pl.DataFrame
+    per_bucket: pl.DataFrame
+    fleet_bucket: pl.DataFrame
+    total_ms: float
+    thresholds: Thresholds
+    burn_usd_per_hour: float
+    sample: spans.SpanSample
+    refused: pl.DataFrame  # the window's frames `recommend.rate_limited` selects, with their weight `w`
+    baselined: tuple[tuple[Baseline, ComponentSample], ...]  # each baseline with its component's sample here
+
+
+_REFUSED_COLUMNS = (  # what `recommend.rate_limited` and `recommend.rate_limits` read
+    "success", "http_status", "error_type", "agent_id", "component", "model", "provider", "w", "total_ms", "cost_usd",
+)  # fmt: skip
+
+
 def build_slow(live: LivePart, *, baselines: Mapping[str, Baseline] | None = None) -> Findings:
     """The findings, from the live part's cube and rollups plus the span-tree sample (the costly part)."""
-    th, win, c, comps = live.thresholds, live.window, live.cube, live.comps
+    return build_slow_from(slow_inputs(live, baselines=baselines))
+
+
+def slow_inputs(live: LivePart, *, baselines: Mapping[str, Baseline] | None = None) -> SlowInputs:
+    """The findings' inputs: the passes over the window's raw frames (tens of ms for 500K frames, in polars)."""
+    win, c = live.window, live.cube
+    window_frames = derived(live.scoped, win)
+    sample = spans.sample(window_frames.with_columns(component=fold.label("component", c.kept)))
+    refused = window_frames.filter(recommend.rate_limited()).select(_REFUSED_COLUMNS).collect()
+    baselined = []
+    if baselines:
+        df = live.df
+        if df is None:  # only the baselines' components: `sample_component` reads nothing else
+            wanted = live.scoped.filter(pl.col("component").is_in(list(baselines)))
+            df, _ = prepare(wanted, win.start_ns, win.end_ns, columns=REPORT_COLUMNS, bucket_ns=win.bucket_ns)
+        for name, base in baselines.items():
+            current = sample_component(df, name, iso(win.start_ns), iso(win.end_ns))
+            if current is not None:
+                baselined.append((base, current))
+    return SlowInputs(
+        window=win,
+        cube=c,
+        comps=live.comps,
+        per_bucket=live.per_bucket,
+        fleet_bucket=live.fleet_bucket,
+        total_ms=live.total_ms,
+        thresholds=live.thresholds,
+        burn_usd_per_hour=live.report.summary.burn_usd_per_hour,
+        sample=sample,
+        refused=refused,
+        baselined=tuple(baselined),
+    )
+
+
+def build_slow_from(inputs: SlowInputs) -> Findings:
+    """The findings from their inputs (`slow_inputs`): rollups of the cube, span trees, detectors, recommendations.
+    Reads no raw frame, so it can run in another process."""
+    th, win, c, comps, sample = inputs.thresholds, inputs.window, inputs.cube, inputs.comps, inputs.sample
     agent_comps, llm_comp, by_provider, by_agent, by_llm_component = capped(c, [
         (["agent_id", "component"], False, ("total_ms_sum",)), (["component", "model", "provider"], True, _LLM_SCORE),
         (["provider"], True, _LLM_SCORE), (["agent_id"], True, _LLM_SCORE), (["component"], True, _LLM_SCORE),
     ], th.max_rows)  # fmt: skip
     agent_rows = [
-        AgentComponentRow(agent_id=r["agent_id"], **stat_fields(r, win, th, live.total_ms))
+        AgentComponentRow(agent_id=r["agent_id"], **stat_fields(r, win, th, inputs.total_ms))
         for r in agent_comps.iter_rows(named=True)
     ]
     agent_rows.sort(key=lambda r: (r.component == fold.OTHER, -r.time_share, str(r.agent_id), r.component))
-    comp_series = series.by_component(live.per_bucket, win)
-    fleet_series = series.build(live.fleet_bucket, win, series.ALL)
-    burn = live.report.summary.burn_usd_per_hour
+    comp_series = series.by_component(inputs.per_bucket, win)
+    fleet_series = series.build(inputs.fleet_bucket, win, series.ALL)
+    burn = inputs.burn_usd_per_hour
 
-    window_frames = derived(live.scoped, win)
-    sample = spans.sample(window_frames.with_columns(component=fold.label("component", c.kept)))
     critical, traces = spans.critical_path(sample)
     found = bottlenecks.find(comps, critical, traces, th)
     recs = recommend.rank(
@@ -232,20 +293,13 @@ def build_slow(live: LivePart, *, baselines: Mapping[str, Baseline] | None = Non
             + recommend.retry_policy(comps, win)
             + recommend.parallelize(spans.parallel_candidates(sample))
             + recommend.sampling(comps, {s.component: s for s in comp_series}, win, th)
-            + recommend.rate_limits(window_frames, llm_comp, c.dims, win)
+            + recommend.rate_limits(inputs.refused.lazy(), llm_comp, c.dims, win)
             if fold.OTHER not in (r.component, r.model)  # a recommendation names one thing to change
         ],
         win,
     )
 
-    regressions = []
-    df = live.df
-    if baselines and df is None:
-        df, _ = prepare(live.scoped, win.start_ns, win.end_ns, columns=REPORT_COLUMNS, bucket_ns=win.bucket_ns)
-    for name, base in (baselines or {}).items():
-        current = sample_component(df, name, iso(win.start_ns), iso(win.end_ns))
-        if current is not None:
-            regressions += [_regression(r) for r in compare(base, current) if r.regressed]
+    regressions = [_regression(r) for base, current in inputs.baselined for r in compare(base, current) if r.regressed]
     regressions.sort(key=lambda r: (r.p_value, r.component, r.metric))
 
     return Findings(

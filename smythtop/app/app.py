@@ -89,8 +89,11 @@ class SmythtopApp(App):
         window: TimeWindow | None = None,
         export_dir: Path | None = None,
         first: FirstTick | None = None,
+        findings_process: bool = True,
     ) -> None:
-        """`first`: the first tick, already started on its loader (`smythtop.app.first`, the CLI's start-up)."""
+        """`first`: the first tick, already started on its loader (`smythtop.app.first`, the CLI's start-up).
+        `findings_process=False` computes the findings in the loader's thread instead of a worker process
+        (`smythtop.app.findings`): tests, which would otherwise each spawn one (~1 s of imports)."""
         super().__init__()
         self.root = Path(root)
         self.config = config or AppConfig()
@@ -98,7 +101,9 @@ class SmythtopApp(App):
         self._first = first
         if first is not None:
             loader = first.loader
-        self.loader = loader or Loader(self.root, clock=clock, thresholds=self.config.thresholds)
+        self.loader = loader or Loader(
+            self.root, clock=clock, thresholds=self.config.thresholds, findings_process=findings_process
+        )
         self.loader.on_findings = self._findings_landed
         self.loader.painted.clear()  # the first findings wait for the first paint (data.PAINT_WAIT_S)
         self.window = window or TimeWindow()
@@ -135,6 +140,7 @@ class SmythtopApp(App):
     def on_unmount(self) -> None:
         self._stop_watch.set()  # also stops a maintenance pass from starting; one under way is abandoned
         self.loader.painted.set()  # a findings thread still waiting for the first paint goes on (and ends)
+        self.loader.close()  # stops the findings worker process
         if self._timer is not None:
             self._timer.stop()
         if self._maint_timer is not None:

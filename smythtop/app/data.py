@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from smythtop import store
+from smythtop.app.findings import FindingsFailed, FindingsWorker
 from smythtop.app.window import Bounds, TimeWindow
 from smythtop.baselines import load_baselines
 from smythtop.engine import prefer_in_memory
@@ -194,7 +195,10 @@ class Loader:
         clock: Callable[[], int] = time.time_ns,
         thresholds: Thresholds | None = None,
         mem_rows: int = MEM_ROWS,
+        findings_process: bool = False,
     ) -> None:
+        """`findings_process`: compute the background findings in a worker process (`smythtop.app.findings`, what
+        the app does) rather than in the loader's findings thread (the scripts' and most tests' default: no spawn)."""
         prefer_in_memory()  # hundreds of small plans a tick: see smythtop.engine
         self.root = Path(root)
         self.clock = clock
@@ -215,7 +219,8 @@ class Loader:
         self._live: results.LiveReport | None = None  # the live part of the last report
         self._live_at = 0.0  # time.monotonic() when the live part's frames were taken
         self._findings: Findings | None = None  # the slow part of the last report
-        self._background: threading.Thread | None = None
+        self._background: threading.Thread | None = None  # the findings thread (the worker's client, if any)
+        self._worker = FindingsWorker() if findings_process else None
         self._wanted: tuple[LivePart, tuple, float] | None = None  # findings asked for, waiting for the thread
         # set once the first snapshot is on screen (the app clears it until then: see PAINT_WAIT_S); set by default
         self.painted = threading.Event()
@@ -411,24 +416,36 @@ class Loader:
             bucket_ns=None if win is None else win.bucket_ns,
         )
 
-    def _slow_part(self, live: LivePart, key: tuple, taken_at: float) -> Findings:
-        from smythtop.analysis.report import build_slow
+    def _slow_part(self, live: LivePart, key: tuple, taken_at: float, *, background: bool = False) -> Findings:
+        """The findings of `live`; in the worker process when there is one and they are computed in the background
+        (the findings thread then only reads the raw frames they need and waits, off the GIL), else here."""
+        from smythtop.analysis.report import build_slow, slow_inputs
 
         t0 = time.perf_counter()
-        slow = build_slow(live, baselines=self._baselines or None)
+        baselines = self._baselines or None
+        if background and self._worker is not None:
+            slow = self._worker.findings(slow_inputs(live, baselines=baselines))
+        else:
+            slow = build_slow(live, baselines=baselines)
         return Findings(key, slow, taken_at, (time.perf_counter() - t0) * 1000)
+
+    def close(self) -> None:
+        """Stop the findings worker process, if any (the app calls this on exit); a refresh under way fails."""
+        if self._worker is not None:
+            self._worker.close()
 
     def _refresh_findings(
         self, live: LivePart, key: tuple, force: bool, now: float, *, ageing: bool
     ) -> tuple[Findings | None, bool]:
-        """Findings for this tick: inline on `r` (True), else the last ones of this window (None before its
-        first), computed in a background thread: a new window's at once, so the live part paints without
-        waiting for them (1.4 s of a 10M-frame store's first paint), then again once they are FINDINGS_EVERY_S old
-        (FINDINGS_AGEING_S on a re-analysis with no new frame: `ageing`). They are the costly part of the report
-        (span trees, detectors, pricing), while the live part is what moves from one tick to the next. `now` is when
-        the live part's frames were taken, so findings computed with it are exactly as current as the live part.
-        A failed computation is asked for again only after the same period, not on every tick. An empty window
-        has none to compute: no thread, and no tick to show them."""
+        """Findings for this tick: inline on `r` (True: the user waits for exactly these, so they do not queue
+        behind a background refresh), else the last ones of this window (None before its first), computed in the
+        background (the findings thread, and the worker process when there is one: `smythtop.app.findings`): a new
+        window's at once, so the live part paints without waiting for them (1.4 s of a 10M-frame store's first
+        paint), then again once they are FINDINGS_EVERY_S old (FINDINGS_AGEING_S on a re-analysis with no new frame:
+        `ageing`). They are the costly part of the report (span trees, detectors, pricing), while the live part is
+        what moves from one tick to the next. `now` is when the live part's frames were taken, so findings computed
+        with it are exactly as current as the live part. A failed computation is asked for again only after the same
+        period, not on every tick. An empty window has none to compute: no thread, and no tick to show them."""
         if live.report.summary.rows == 0:
             return Findings(key, _no_findings(live), now, 0.0), False
         if force:
@@ -460,10 +477,11 @@ class Loader:
     def _in_background(self, live: LivePart, key: tuple, taken_at: float) -> None:
         self.painted.wait(PAINT_WAIT_S)
         try:
-            done = self._slow_part(live, key, taken_at)
+            done = self._slow_part(live, key, taken_at, background=True)
         except Exception as err:  # the last findings stay shown, with the error; the next refresh tries again
+            why = str(err) if isinstance(err, FindingsFailed) else f"{type(err).__name__}: {err}"  # as raised there
             with self._done_lock:
-                self._failed = f"findings not refreshed: {type(err).__name__}: {err}"
+                self._failed = f"findings not refreshed: {why}"
         else:
             with self._done_lock:
                 self._done, self._failed = done, None

@@ -79,16 +79,23 @@ def open_app(root: Path, config: AppConfig | None = None) -> int:
     return app.return_code or 0
 
 
-def make_app(root: Path, config: AppConfig | None = None, *, clock: Callable[[], int] = time.time_ns) -> SmythtopApp:
+def make_app(
+    root: Path,
+    config: AppConfig | None = None,
+    *,
+    clock: Callable[[], int] = time.time_ns,
+    findings_process: bool = True,
+) -> SmythtopApp:
     """The app on `root` with its first tick already running (`smythtop.app.first`): started before Textual and
-    the screens are imported, so the window's read overlaps those imports."""
+    the screens are imported, so the window's read overlaps those imports. `findings_process`: as `SmythtopApp`'s
+    (False computes the findings in a thread: tests)."""
     from smythtop.app.config import AppConfig
     from smythtop.app.data import Loader, TickRequest
     from smythtop.app.first import FirstTick
     from smythtop.app.window import TimeWindow
 
     config = config or AppConfig()
-    loader = Loader(root, clock=clock, thresholds=config.thresholds)
+    loader = Loader(root, clock=clock, thresholds=config.thresholds, findings_process=findings_process)
     first = FirstTick(loader, TickRequest(window=TimeWindow()))
     from smythtop.app import SmythtopApp
 

@@ -25,6 +25,7 @@ def make_app(tmp_path: Path) -> Callable[..., SmythtopApp]:
     def make(root: Path, **kwargs: Any) -> SmythtopApp:
         kwargs.setdefault("config", AppConfig(refresh_s=0.25))
         kwargs.setdefault("export_dir", tmp_path)
+        kwargs.setdefault("findings_process", False)  # the loader's thread: no worker process (~1 s) per app test
         return SmythtopApp(root, clock=lambda: NOW, **kwargs)
 
     return make

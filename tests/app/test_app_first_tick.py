@@ -52,7 +52,7 @@ async def test_the_app_shows_the_early_first_tick_instead_of_computing_another(
         real_ready(self, message)
 
     monkeypatch.setattr(app_module.SmythtopApp, "on_snapshot_ready", ready)
-    app = make_app(store_root, CONFIG, clock=lambda: NOW)
+    app = make_app(store_root, CONFIG, clock=lambda: NOW, findings_process=False)
     async with app.run_test(size=(200, 50)) as pilot:
         await wait_for(pilot, lambda: app.ticks >= 1, "the first snapshot")
         ticks_then, first = applied[0]
@@ -87,7 +87,7 @@ async def test_a_failed_early_tick_is_reported_like_any_failed_tick(
 
     monkeypatch.setattr(Loader, "tick", failing_once)
     still = AppConfig(refresh_s=3600.0, maintenance="off")  # no tick after the failed one within the test
-    app = make_app(store_root, still, clock=lambda: NOW)
+    app = make_app(store_root, still, clock=lambda: NOW, findings_process=False)
     async with app.run_test(size=(200, 50)) as pilot:
         await wait_for(pilot, lambda: app.error == "RuntimeError: boom", "the early tick's error")  # status line
         assert calls == ["tick"]  # the app's first tick raised the early one's error instead of ticking again

@@ -19,7 +19,9 @@ from smythtop.app.config import AppConfig
 def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SmythtopApp:
     monkeypatch.chdir(tmp_path)  # the status line shows the store path as given: "store"
     write_frames(Path("store"), known_frames())
-    return SmythtopApp(Path("store"), clock=lambda: NOW, config=AppConfig(refresh_s=0.25), export_dir=Path("."))
+    return SmythtopApp(
+        Path("store"), clock=lambda: NOW, config=AppConfig(refresh_s=0.25), export_dir=Path("."), findings_process=False
+    )  # the findings in the loader's thread: no worker process (~1 s) per snapshot
 
 
 def settled(app: SmythtopApp):
