@@ -29,8 +29,8 @@ R = TypeVar("R", Report, LiveReport)
 
 def unrecorded(accounts: pl.DataFrame | pl.LazyFrame | None) -> Unrecorded:
     """The account frames of a window (`store.unrecorded`'s columns: component, unrecorded, reason) summed."""
-    if accounts is None:
-        return Unrecorded()
+    if accounts is None or (isinstance(accounts, pl.DataFrame) and accounts.height == 0):
+        return Unrecorded()  # the usual case, answered without a query
     frame = accounts.lazy().select("component", "reason", pl.col("unrecorded").cast(pl.Float64)).collect()
     if frame.height == 0:
         return Unrecorded()

@@ -108,6 +108,31 @@ class FromRollups:
 
 
 @dataclass(frozen=True)
+class Lost:
+    """A window's lost executions (`analysis.unrecorded.unrecorded`) and what they were summed from, so that an idle
+    tick reuses them instead of filtering and summing the account frames again (~9 ms, most of an idle tick)."""
+
+    accounts: pl.DataFrame | None
+    start: int | None
+    upper: int | None
+    newest: int | None  # the newest account's ts (ns); None when there is none
+    lost: results.Unrecorded
+
+    def holds(self, accounts: pl.DataFrame | None, start: int | None, upper: int | None) -> bool:
+        """Whether the same sum answers [start, upper): the same accounts, and the same start and the same upper
+        edge, or upper edges (a live window's now) both past the newest account, which then excludes none."""
+        if accounts is not self.accounts:
+            return False
+        if self.newest is None:
+            return True
+        if start != self.start:
+            return False
+        if upper == self.upper:
+            return True
+        return upper is not None and self.upper is not None and self.newest < min(upper, self.upper)
+
+
+@dataclass(frozen=True)
 class TickRequest:
     window: TimeWindow
     component: str | None = None  # the drill-down screen on top, if any
@@ -249,6 +274,7 @@ class Loader:
         # taken from the tail; and those of the last window in the past, read from the store once
         self._accounts: pl.DataFrame | None = None
         self._past_accounts: tuple[tuple[int | None, int | None], pl.DataFrame] | None = None
+        self._lost: Lost | None = None  # the last window's sum of them
         self._rolled: FromRollups | None = None
         self.scans = 0  # Parquet (re)scans so far: tests and the benchmark read it
 
@@ -624,7 +650,8 @@ class Loader:
         accounts when the window's frames came from memory or the live store, else read from the store once.
 
         Accounts in the WAL when memory is reloaded are read just before the new tailer starts, so one written in
-        between is missed until the next reload rather than counted twice (the tailer only delivers later ones)."""
+        between is missed until the next reload rather than counted twice (the tailer only delivers later ones).
+        Their sum is kept (`Lost`) until the accounts or the window change."""
         from smythtop.analysis.unrecorded import correct, unrecorded
 
         if source == "memory" or (source == "lazy" and bounds.end is None):
@@ -634,9 +661,12 @@ class Loader:
             if self._past_accounts is None or self._past_accounts[0] != key:
                 self._past_accounts = (key, store.unrecorded(self.root, bounds.start, bounds.end).collect())
             accounts = self._past_accounts[1]
-        if accounts is not None:
-            accounts = _window_filter(accounts, bounds.start, bounds.upper)
-        return correct(report, unrecorded(accounts))
+        lost = self._lost
+        if lost is None or not lost.holds(accounts, bounds.start, bounds.upper):
+            newest = None if accounts is None or accounts.height == 0 else accounts.get_column("ts").to_physical().max()
+            window = None if accounts is None else _window_filter(accounts, bounds.start, bounds.upper)
+            lost = self._lost = Lost(accounts, bounds.start, bounds.upper, newest, unrecorded(window))
+        return correct(report, lost.lost)
 
     # ---- where a window's frames come from -------------------------------------------------------
 
@@ -754,6 +784,9 @@ class Loader:
         if bounds.end is not None:
             return 0
         if self._mem is not None and self._covers(bounds.now):
+            ts = self._mem.get_column("ts")
+            if ts.is_empty() or ts.to_physical().max() < bounds.now:
+                return 0  # the usual case, answered without a query: a pass over memory was ~1/4 of an idle tick
             return self._mem.select((pl.col("ts") >= _ts(bounds.now)).sum()).item()
         return int(store.scan(self.root, since=bounds.now).select(pl.len()).collect().item())
 

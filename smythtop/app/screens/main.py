@@ -132,9 +132,14 @@ class MainScreen(Screen):
     # ---- data -----------------------------------------------------------------------------------
 
     def show_snapshot(self, snapshot: Snapshot) -> None:
-        """Re-render only when the report changed: an idle tick reuses the same report object."""
+        """Re-render only when the report changed (an idle tick reuses the same report object) or the window
+        became empty or stopped being so (the panes show the report, the empty text the window and store)."""
         last, self.snapshot = self.snapshot, snapshot
-        if last is None or last.report is not snapshot.report or last.window_frames != snapshot.window_frames:
+        if (
+            last is None
+            or last.report is not snapshot.report
+            or (last.window_frames == 0) != (snapshot.window_frames == 0)
+        ):
             self._render_panes()
 
     def _render_panes(self) -> None:
