@@ -3,6 +3,7 @@ moved (the status line's clock), without re-rendering the panes or laying the wh
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,11 +26,13 @@ SAME_BUCKET_S = (1, 2, 3, 4)
 
 
 def counting_unrecorded(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Calls made on this thread: an earlier test's app on the same xdist worker may still be ticking in a thread."""
     calls = [0]
     real = smythtop.analysis.unrecorded.unrecorded
+    mine = threading.current_thread()
 
     def spy(accounts):
-        calls[0] += 1
+        calls[0] += threading.current_thread() is mine
         return real(accounts)
 
     monkeypatch.setattr(smythtop.analysis.unrecorded, "unrecorded", spy)

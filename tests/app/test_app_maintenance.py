@@ -4,6 +4,7 @@ a pass, and `[app] maintenance = "off"` leaves the store alone."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from pathlib import Path
 
@@ -50,15 +51,18 @@ async def test_the_app_compacts_its_store_and_shows_the_same_numbers(store_root:
 
 async def test_a_second_compactor_makes_the_app_skip(store_root: Path, make_app) -> None:
     app = make_app(store_root)
-    async with app.run_test(size=(160, 40)) as pilot:
-        with compactor_lock(store_root) as ours:  # `smythtop serve` or another app, maintaining the same store
-            assert ours
+    # `smythtop serve` or another app, maintaining the same store: taken before the app starts, whose start-up pass
+    # runs as soon as its first snapshot is shown (under load that came before a lock taken inside `run_test`)
+    with contextlib.ExitStack() as held:
+        assert held.enter_context(compactor_lock(store_root))
+        async with app.run_test(size=(160, 40)) as pilot:
             await wait_for(pilot, lambda: app.maintenance_passes >= 1, "the start-up pass")
             assert app.maintenance.stats.busy == 1 and not parquet_files(store_root) and list_segments(store_root)
-        assert app.maintain_now()
-        await wait_for(pilot, lambda: app.maintenance_passes >= 2, "a pass once the lock is free")
-        assert app.maintenance.stats.busy == 1 and parquet_files(store_root) and list_segments(store_root) == []
-        assert app.maintenance_error is None
+            held.close()  # the other compactor is done
+            assert app.maintain_now()
+            await wait_for(pilot, lambda: app.maintenance_passes >= 2, "a pass once the lock is free")
+            assert app.maintenance.stats.busy == 1 and parquet_files(store_root) and list_segments(store_root) == []
+            assert app.maintenance_error is None
 
 
 async def test_a_failed_pass_is_shown_once_and_the_app_goes_on(
