@@ -63,12 +63,9 @@ from smythtop.analysis.window import REPORT_COLUMNS, Window, derived, iso, prepa
 
 
 @dataclass(frozen=True)
-class LivePart:
-    """The live part of a report (`report`) and the intermediate frames the slow part reads."""
+class Rolled:
+    """The window's aggregates both halves of a report read: its cube and the rollups the live part made of it."""
 
-    report: LiveReport
-    scoped: pl.LazyFrame
-    df: pl.DataFrame | None  # the prepared window frames, when the cube was built from them
     window: Window
     cube: cube.Cube
     comps: pl.DataFrame
@@ -76,6 +73,15 @@ class LivePart:
     fleet_bucket: pl.DataFrame
     total_ms: float
     thresholds: Thresholds
+
+
+@dataclass(frozen=True)
+class LivePart(Rolled):
+    """The live part of a report (`report`) and the intermediate frames the slow part reads."""
+
+    report: LiveReport
+    scoped: pl.LazyFrame
+    df: pl.DataFrame | None  # the prepared window frames, when the cube was built from them
 
 
 def _sorted_llm(frame: pl.DataFrame, window: Window, keys: tuple[str, ...]) -> list[LlmRow]:
@@ -201,24 +207,18 @@ def live_from_cube(c: cube.Cube, scoped: pl.LazyFrame, th: Thresholds, df: pl.Da
         estimation=LiveEstimation(subsample_factor=c.subsample),
         requests=request_rows,
     )
-    return LivePart(report, scoped, df, win, c, comps, per_bucket, fleet_bucket, total_ms, th)
+    return LivePart(window=win, cube=c, comps=comps, per_bucket=per_bucket, fleet_bucket=fleet_bucket,
+                    total_ms=total_ms, thresholds=th, report=report, scoped=scoped, df=df)  # fmt: skip
 
 
 @dataclass(frozen=True)
-class SlowInputs:
+class SlowInputs(Rolled):
     """What the findings read (`build_slow_from`): the live part without the window's raw frames, plus the three
     things the findings take from those frames, each bounded: the span-tree sample (`spans.MAX_SPANS`), the
     rate-limited frames and, per saved baseline, the window's sample of its component. Small enough to ship to
     another process (the app computes the findings in one: `smythtop.app.findings`): ~15 MB and ~25 ms to pickle
     for a 15-minute window of 500K frames, against ~190 MB for its frames."""
 
-    window: Window
-    cube: cube.Cube
-    comps: pl.DataFrame
-    per_bucket: pl.DataFrame
-    fleet_bucket: pl.DataFrame
-    total_ms: float
-    thresholds: Thresholds
     burn_usd_per_hour: float
     sample: spans.SpanSample
     refused: pl.DataFrame  # the window's frames `recommend.rate_limited` selects, with their weight `w`
