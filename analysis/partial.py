@@ -6,8 +6,8 @@ bin = sign(x) * floor(k * ln(1 + |x|)), the value kept per bin is the largest se
 addition (and max for the sketch's `_v`), so partials of any split of the frames merge into exactly the
 partial of all of them, and `to_cube` turns any set of them into the `Cube` the report is derived from,
 re-grouping small frames only. That is what makes the live tick cost O(new frames): the app aggregates only
-the frames that arrived (`of_frames`), merges them into their buckets (`merge`) and drops buckets that left
-the window; no pass over the window's raw frames.
+the frames that arrived (`of_frames`), adds them into its buckets' aggregates (held in numpy there:
+`smythtop.app.live`) and drops buckets that left the window; no pass over the window's raw frames.
 
 Column contract (the rollup files written at compaction carry the same columns, with 60 s buckets):
 
@@ -67,9 +67,10 @@ SKETCH_KEY = ("t", "k", "metric", "_bin")
 HIST_KEY = ("k", "metric", "_bin")
 # the per-bucket latency series uses coarser bins (cube.K_SERIES): exact from the fine ones (sketch.coarsen)
 _SERIES_RATIO = cube.K // cube.K_SERIES
-_SETTLED_W = 1e-6
-_FILLED = pl.col("rows") > 0  # a sums row some frame is still in (`settled`)
-_WEIGHED = pl.col("_w") > _SETTLED_W  # a bin some frame is still in (`settled`)
+# a bin weight at or below this holds no frame: every frame weighs 1/sample_rate >= 1, so after a signed partial
+# took frames back out the tolerance is far from a real bin's weight and far above float rounding
+SETTLED_W = 1e-6
+_BINS = (pl.col("_w").sum(), pl.col("_v").max())
 KEYED = ("total_ms", "ttft_ms", "input_tokens")  # the metrics a cube keeps per key (`lat_k`, `ttft_k`, `tokens_k`)
 assert _SERIES_RATIO * cube.K_SERIES == cube.K
 
@@ -92,12 +93,6 @@ def _dims(frame: pl.DataFrame) -> pl.DataFrame:
     return frame[frame.get_column("k").arg_unique(), ["k", *cube.DIM]]
 
 
-def _without(frame: pl.DataFrame, column: str) -> pl.DataFrame:
-    """`frame.drop(column)` by picking the other columns: an eager `drop` runs a polars query (~0.3-0.8 ms on this
-    machine whatever the frame's size), and a live tick drops `t` from every bucket it touches."""
-    return frame[[c for c in frame.columns if c != column]]
-
-
 def of_frames(
     frames: pl.DataFrame | pl.LazyFrame, bucket_ns: int, thresholds: Thresholds, *, signed: bool = False
 ) -> Partial:
@@ -111,8 +106,9 @@ def of_frames(
     cube of such partials takes self time as the total (`of_views`).
 
     `signed`: frames with a negative sample_rate are taken back out (their sums, counts and bin weights count
-    negatively), so one pass gives a change of frames, e.g. `merge([of_frames(new), negated(of_frames(old))])`
-    (the live window's re-annotated traces: `smythtop.app.live`). A bin keeps the largest value either side saw.
+    negatively), so one pass gives a change of frames (the live window's re-annotated traces: the new frames
+    with their traces' old ones, less those old ones: `smythtop.app.live`). A bin keeps the largest value either
+    side saw.
     """
     lf = frames.lazy()
     tree = all(c in lf.collect_schema() for c in TREE)
@@ -177,36 +173,18 @@ def _request_columns(thresholds: Thresholds) -> dict[str, pl.Expr]:
     }
 
 
-def merge(parts: Sequence[Partial], *, settle: bool = False) -> Partial:
-    """The partial of all the frames of `parts` together (exact: sums add, bins add, bin maxima take the max);
-    `settle`: then `settled`, in the same plan."""
+def merge(parts: Sequence[Partial]) -> Partial:
+    """The partial of all the frames of `parts` together (exact: sums add, bins add, bin maxima take the max)."""
     if len(parts) == 1:
-        return settled(parts[0]) if settle else parts[0]
+        return parts[0]
     sums = pl.concat([p.sums for p in parts]).lazy()
     value_cols = [c for c in parts[0].sums.columns if c not in SUMS_KEY]
     sums = sums.group_by(SUMS_KEY).agg(pl.col(c).sum() for c in value_cols)
     sketch = (
         pl.concat([p.sketch for p in parts]).lazy().group_by(SKETCH_KEY).agg(pl.col("_w").sum(), pl.col("_v").max())
     )
-    if settle:
-        sums, sketch = sums.filter(_FILLED), sketch.filter(_WEIGHED)
     merged = pl.collect_all([sums, sketch])
     return Partial(*merged, _dims(pl.concat([p.dims for p in parts])))
-
-
-def negated(part: Partial) -> Partial:
-    """What merging takes `part`'s frames back out: every sum and bin weight negated (a bin keeps its `_v`, the
-    largest value it has seen, so a percentile read from it may stay up to one bin width high)."""
-    values = [c for c in part.sums.columns if c not in SUMS_KEY]
-    return Partial(part.sums.with_columns(-pl.col(c) for c in values), part.sketch.with_columns(-pl.col("_w")),
-                   part.dims)  # fmt: skip
-
-
-def settled(part: Partial) -> Partial:
-    """`part` without the rows no frame is left in after merging a `negated` partial: sums rows with no frames,
-    sketch bins whose weight fell to ~0 (every frame weighs 1/sample_rate >= 1, so the tolerance is far
-    from a real bin's weight and far above float rounding)."""
-    return Partial(*pl.collect_all([part.sums.lazy().filter(_FILLED), part.sketch.lazy().filter(_WEIGHED)]), part.dims)
 
 
 def merge_names(names: Sequence[pl.DataFrame]) -> pl.DataFrame:
@@ -239,84 +217,20 @@ def from_labelled(sums: pl.DataFrame | pl.LazyFrame, sketch: pl.DataFrame | pl.L
 
 @dataclass(frozen=True)
 class BucketView:
-    """One bucket's partial, reduced to what a cube takes from it: `sums` and `lat` go into the cube as they
-    are (one bucket's rows are unique per key), `hist` is summed over the window's buckets. A live window
-    keeps one per bucket, so a tick re-reduces only the buckets the new frames touched."""
+    """One bucket's aggregates, reduced to what a cube takes from it: `sums` and `lat` go into the cube as they
+    are (one bucket's rows are unique per key); the sketch's bins are summed over the window's buckets apart
+    (`of_views`' `hist`). A live window keeps one per bucket, so a tick re-reduces only the buckets the new
+    frames touched."""
 
     t: int
     sums: pl.DataFrame  # k, success, <value columns>
     lat: pl.DataFrame  # component, _bin (cube.K_SERIES), _w, _v: the latency series' histogram
-    hist: pl.DataFrame  # k, metric, _bin, _w, _v
-    # component, p50_ms, p95_ms, p99_ms of `lat` (`view(..., quantiles=True)`): a live window's closed buckets keep
+    # component, p50_ms, p95_ms, p99_ms of `lat`: a live window's closed buckets keep
     # theirs, so a tick does not recompute the latency series of the whole window (`Cube.lat_b_q`)
     lat_q: pl.DataFrame | None = None
     # p50_ms, p95_ms, p99_ms of `lat` over every component (one row), kept alike (`Cube.fleet_b_q`): re-grouping
     # the window's per-(component, bucket) histogram by bucket was ~25 ms of each tick at 500K frames
     fleet_q: pl.DataFrame | None = None
-
-
-_BINS = (pl.col("_w").sum(), pl.col("_v").max())
-
-
-def split(part: Partial) -> dict[int, Partial]:
-    """A partial per bucket start `t`."""
-    sums = part.sums.partition_by("t", as_dict=True)
-    sketch = part.sketch.partition_by("t", as_dict=True)
-    return {t: Partial(s, sketch.get((t,), part.sketch.clear()), part.dims) for (t,), s in sums.items()}
-
-
-def bucket_views(buckets: dict[int, Partial]) -> dict[int, BucketView]:
-    """The view of each bucket (`split`'s partials), with its latency series' percentiles (`BucketView.lat_q`,
-    `fleet_q`): one plan for all of them (a live tick re-views the buckets it touched; three small plans per
-    bucket cost more than the grouping itself)."""
-    if not buckets:
-        return {}
-    first = next(iter(buckets.values()))
-    sketch = pl.concat([p.sketch for p in buckets.values()])
-    lat = (
-        sketch.lazy().filter(pl.col("metric") == "total_ms").join(first.dims.lazy().select("k", "component"), on="k")
-        .group_by("t", "component", series_bin()).agg(*_BINS)
-    )  # fmt: skip
-    lat_df, lat_q, fleet_q = pl.collect_all([
-        lat,
-        wt.quantiles(lat, ["t", "component"], cube.SERIES_QS, cube.SERIES_NAMES),
-        wt.quantiles(wt.regroup(lat, ["t"]), ["t"], cube.SERIES_QS, cube.SERIES_NAMES),
-    ])  # fmt: skip
-    by_t = [f.partition_by("t", as_dict=True, include_key=False) for f in (lat_df, lat_q, fleet_q)]
-    empty = [_without(f, "t").clear() for f in (lat_df, lat_q, fleet_q)]
-    views = {}
-    for t, p in buckets.items():
-        lat_t, q_t, fleet_t = (parts.get((t,), none) for parts, none in zip(by_t, empty, strict=True))
-        views[t] = BucketView(t, _without(p.sums, "t"), lat_t, _without(p.sketch, "t"), q_t, fleet_t)
-    return views
-
-
-def _view(t: int, sums: pl.DataFrame, sketch: pl.DataFrame, names: pl.DataFrame) -> BucketView:
-    lat = (
-        sketch.lazy().filter(pl.col("metric") == "total_ms").join(names.lazy().select("k", "component"), on="k")
-        .group_by("component", series_bin()).agg(*_BINS).collect()
-    )  # fmt: skip
-    return BucketView(t, sums.drop("t"), lat, sketch.drop("t"))
-
-
-def empty_view(part: Partial, t: int) -> BucketView:
-    """A bucket with no frames (the columns of `part`'s, which may be empty itself)."""
-    return _view(t, part.sums.clear(), part.sketch.clear(), part.dims.clear())
-
-
-def added(total: pl.DataFrame, delta: pl.DataFrame) -> pl.DataFrame:
-    """A summed `hist` (one row per k, metric, _bin) plus a few rows of bin weights of either sign (a `negated`
-    partial's take them out): a join probing the small side instead of re-grouping the total, which at a few
-    100K bins is the larger cost of a live tick. Bins whose weight fell to ~0 go (`settled`). Columns of `delta`
-    beyond HIST_KEY, `_w` and `_v` (a partial's `t`) are ignored."""
-    change = delta.lazy().group_by(HIST_KEY).agg(*_BINS)
-    kept = (
-        total.lazy()
-        .join(change, on=HIST_KEY, how="left", suffix="_d")
-        .select(*HIST_KEY, pl.col("_w") + pl.col("_w_d").fill_null(0.0), pl.max_horizontal("_v", "_v_d"))
-    )
-    fresh = change.join(total.lazy(), on=HIST_KEY, how="anti")
-    return pl.concat([kept, fresh]).filter(_WEIGHED).collect()
 
 
 def _with_b(frames: Sequence[pl.DataFrame], b: Sequence[int]) -> pl.DataFrame:
@@ -372,8 +286,7 @@ def of_rows(
 
     One plan groups them: the sums and the latency series per bucket (the buckets' views), the bins over the
     whole window, straight from the rows rather than per bucket and then summed: a 24 h window of the bench's
-    100M frames is ~1M hour-tier sketch rows, which the per-bucket path grouped twice and split in between. The
-    views' own `hist` is left empty: `of_views` takes the window's."""
+    100M frames is ~1M hour-tier sketch rows, which the per-bucket path grouped twice and split in between."""
     values = [c for c in sums.collect_schema().names() if c not in SUMS_KEY]
     sums_df, lat_df, hist_df = pl.collect_all([
         sums.group_by(SUMS_KEY).agg(pl.col(c).sum() for c in values).sort("t"),
@@ -381,10 +294,10 @@ def of_rows(
         hist.group_by(HIST_KEY).agg(*_BINS),
     ])  # fmt: skip
     lats = lat_df.partition_by("t", as_dict=True, include_key=False)
-    no_lat, no_bins = lat_df.drop("t").clear(), hist_df.clear()
+    no_lat = lat_df.drop("t").clear()
     per_t = sums_df.partition_by("t", as_dict=True, include_key=False, maintain_order=True)
-    views = [BucketView(t, s, lats.get((t,), no_lat), no_bins) for (t,), s in per_t.items()]
-    views = views or [BucketView(window.start_ns, sums_df.drop("t").clear(), no_lat, no_bins)]
+    views = [BucketView(t, s, lats.get((t,), no_lat)) for (t,), s in per_t.items()]
+    views = views or [BucketView(window.start_ns, sums_df.drop("t").clear(), no_lat)]
     return of_views(views, hist_df, names, window, thresholds)
 
 
@@ -392,8 +305,8 @@ def of_views(
     buckets: Sequence[BucketView], hist: pl.DataFrame, names: pl.DataFrame, window: Window, thresholds: Thresholds
 ) -> cube.Cube:
     """The window's cube from its buckets' views (at least one; buckets of the window's width, aligned to its
-    start), their `hist` summed (a live window keeps it summed as its buckets change: `added`) and the names of
-    their keys.
+    start), the window's sketch bins summed (`hist`: a live window keeps them summed as its buckets change) and
+    the names of their keys.
 
     Components beyond the top `max_rows` by weighted time fold into OTHER, as `cube.build` folds raw frames:
     `k` is then re-keyed to that of the folded names, so every frame of the cube agrees. Without folding

@@ -34,10 +34,11 @@ from dataclasses import replace
 import numpy as np
 import polars as pl
 
-from smythtop.analysis import coverage, partial, pricing, selftime
+from smythtop.analysis import coverage, cube, partial, pricing, selftime
 from smythtop.analysis.cube import Cube
 from smythtop.analysis.thresholds import Thresholds
 from smythtop.analysis.window import REPORT_COLUMNS, Window, conform, frame_schema, weighted
+from smythtop.app import sparse
 
 RECHUNK_AFTER = 64  # appended batches before the kept frames are rechunked into one block
 
@@ -52,35 +53,49 @@ TOUCHED_MIN = 10_000  # below this many re-annotated frames a batch is cheap wha
 _SALT = 0x9E3779B97F4A7C15
 
 
-def _per_bucket(sums: pl.DataFrame) -> dict[int, int]:
-    """Frames per bucket start of a partial's sums (`rows` summed per `t`), with numpy: a polars group-by is a
-    query of its own, ~0.5 ms on this machine for a few hundred rows, on every tick."""
-    starts, at = np.unique(sums.get_column("t").to_numpy(), return_inverse=True)
-    rows = np.zeros(len(starts), dtype=np.int64)
-    np.add.at(rows, at, sums.get_column("rows").to_numpy())
-    return dict(zip(starts.tolist(), rows.tolist(), strict=True))
+# A sketch row's key in the numpy tables (`sparse.Table`): key index, metric and bin in one int64. A bin is
+# sign(x) * floor(k * ln(1 + |x|)) with k <= cube.K = 100, so |bin| < 71_000 for every finite float64: 18 bits.
+_BIN_BITS, _METRIC_BITS = 18, 3
+_BIN_OFF = 1 << (_BIN_BITS - 1)
+_BIN_MASK = (1 << _BIN_BITS) - 1
+_KEY_SHIFT = _BIN_BITS + _METRIC_BITS
+_TOTAL = partial.METRIC.categories.to_list().index("total_ms")
+_METRICS = pl.Series(partial.METRIC.categories.to_list())
+_COARSE_SHIFT = 20  # the latency series' (component index, coarse bin) key: the bin in the low 20 bits
+_COARSE_OFF = 1 << (_COARSE_SHIFT - 1)
+_RATIO = cube.K // cube.K_SERIES
+_INTEGER = ("rows", "req_rows")  # sums columns of integer type (counts); the others are float64
 
 
 class LiveBuckets:
-    """Per-bucket partial aggregates of a live window, and its frames. Not thread-safe: the loader's lock guards it.
+    """Per-bucket aggregates of a live window, and its frames. Not thread-safe: the loader's lock guards it.
 
-    Each bucket keeps its `Partial` (what new frames merge into) and its `BucketView` (what the cube takes
-    from it), re-reduced only when the bucket changes. The window-wide histograms (the sum of the buckets'
-    `hist`) are kept summed and updated by each change's bins (`partial.added`): re-annotated traces change
-    closed buckets on most ticks, and re-summing every bucket's bins then cost more than the rest of a tick.
+    Each bucket keeps its sums (rows per (key, success)) and its sketch (rows per (key, metric, bin)) as numpy
+    tables (`smythtop.app.sparse`), and its `BucketView` (what the cube takes from it), re-made only when the
+    bucket changes. The window-wide histogram (every bucket's bins summed) is kept as a table too, updated by each
+    change's bins: re-annotated traces change closed buckets on most ticks, and re-summing every bucket's bins then
+    cost more than the rest of a tick. A key (agent, component, model, provider) is held by its index in the order
+    first seen (`_kvals` holds its `cube.dim_key`).
     """
 
     def __init__(self, bucket_ns: int, thresholds: Thresholds) -> None:
         self.bucket_ns = bucket_ns
         self.thresholds = thresholds
-        self._buckets: dict[int, partial.Partial] = {}
-        self._views: dict[int, partial.BucketView] = {}
-        self._rows: dict[int, int] = {}  # frames per bucket, so the window's count is a sum of ~60 ints
         self._frames = self._prepare(pl.DataFrame(schema=frame_schema()))  # the window's frames, as `annotate` reads
         self._chunks = 0
-        self._empty = self._partial(self._frames)
-        self._names = self._empty.dims
-        self._hist = self._empty.sketch.drop("t")  # every kept bucket's bins, summed (k, metric, _bin, _w, _v)
+        empty = self._partial(self._frames)
+        self._cols = [c for c in empty.sums.columns if c not in partial.SUMS_KEY]  # the sums' value columns
+        self._rows_col = self._cols.index("rows")
+        self._names = empty.dims  # one row per key index
+        self._kvals = np.empty(0, dtype=np.uint64)  # `k` of each key index
+        self._ksorted, self._kpos = self._kvals, np.empty(0, dtype=np.int64)  # k sorted, and their key index
+        self._comp = np.empty(0, dtype=np.int64)  # the component index of each key index
+        self._components: dict[str, int] = {}
+        self._comp_names = pl.Series("component", [], dtype=pl.String)  # by component index
+        self._buckets: dict[int, tuple[sparse.Table, sparse.Table]] = {}  # t -> (sums, sketch)
+        self._views: dict[int, partial.BucketView] = {}
+        self._rows: dict[int, int] = {}  # frames per bucket, so the window's count is a sum of ~60 ints
+        self._hist = sparse.Table(1, 1)  # every kept bucket's bins, summed (sketch keys)
         self._pending: pl.DataFrame | None = None  # frames dated at or after now, not yet in any bucket
         # a batch re-annotated more than TOUCHED_SHARE of the window: the loader takes the frames path instead
         self.overgrown = False
@@ -129,22 +144,93 @@ class LiveBuckets:
             self.overgrown = True  # see TOUCHED_SHARE: this tick is still merged, exactly
         part = self._changed(old, new)
         self._keep(new)
-        self._hist = partial.added(self._hist, part.sketch)  # `added` reads the HIST_KEY columns only
-        self._names = partial.merge_names([self._names, part.dims])
-        # every bucket the batch touched, merged and re-viewed together: one group-by and one plan, not one per bucket
-        touched = _per_bucket(part.sums)  # frames per bucket, signed
-        before = [self._buckets[t_b] for t_b in touched if t_b in self._buckets]
-        merged = partial.split(partial.merge([*before, part], settle=True))
-        views = partial.bucket_views(merged)
-        for t_b, rows in touched.items():
-            self._rows[t_b] = self._rows.get(t_b, 0) + rows
-            if t_b in merged:
-                self._buckets[t_b], self._views[t_b] = merged[t_b], views[t_b]
+        self._merge(part)
+        return new.height
+
+    def _merge(self, part: partial.Partial) -> None:
+        """Merge a change's aggregates into the buckets it touches (re-viewing them) and the window's histogram."""
+        sums, sketch = part.sums, part.sketch
+        s_t, h_t = sums.get_column("t").to_numpy(), sketch.get_column("t").to_numpy()
+        s_key = self._index(sums.get_column("k").to_numpy(), part.dims) * 2 + sums.get_column("success").to_numpy()
+        h_key = self._sketch_keys(sketch, part.dims)
+        values = sums[self._cols].to_numpy().astype(np.float64, copy=False)
+        w = sketch.get_column("_w").to_numpy()[:, None]
+        v = sketch.get_column("_v").to_numpy()[:, None]
+        self._hist.add(h_key, w, v)
+        self._hist.keep(self._hist.sums[:, 0] > partial.SETTLED_W)
+        # each bucket's rows in key order, one sort for all: a partial's rows are unique per (t, key)
+        s_at, h_at = np.lexsort((s_key, s_t)), np.lexsort((h_key, h_t))
+        s_t, h_t = s_t[s_at], h_t[h_at]
+        for t_b in np.union1d(s_t, h_t).tolist():
+            kept = self._buckets.get(t_b) or (sparse.Table(len(self._cols)), sparse.Table(1, 1))
+            s_in = s_at[np.searchsorted(s_t, t_b) : np.searchsorted(s_t, t_b, side="right")]
+            h_in = h_at[np.searchsorted(h_t, t_b) : np.searchsorted(h_t, t_b, side="right")]
+            kept[0].add(s_key[s_in], values[s_in], np.empty((len(s_in), 0)), ordered=True)
+            kept[0].keep(kept[0].sums[:, self._rows_col] > 0)  # rows no frame is left in (a retraction's)
+            kept[1].add(h_key[h_in], w[h_in], v[h_in], ordered=True)
+            kept[1].keep(kept[1].sums[:, 0] > partial.SETTLED_W)
+            if len(kept[0]):
+                self._buckets[t_b] = kept
+                self._views[t_b] = self._view(t_b, *kept)
+                self._rows[t_b] = round(float(kept[0].sums[:, self._rows_col].sum()))
             else:  # every frame it held was taken back out
                 self._buckets.pop(t_b, None)
                 self._views.pop(t_b, None)
-                del self._rows[t_b]
-        return new.height
+                self._rows.pop(t_b, None)
+
+    def _index(self, k: np.ndarray, dims: pl.DataFrame) -> np.ndarray:
+        """The key index of each `k`, registering the keys not seen yet (their names are in `dims`)."""
+        pos = np.searchsorted(self._ksorted, k)
+        found = pos < len(self._ksorted)
+        found[found] = self._ksorted[pos[found]] == k[found]
+        if not found.all():
+            fresh = np.unique(k[~found])
+            named = dims[np.flatnonzero(np.isin(dims.get_column("k").to_numpy(), fresh)).tolist()]
+            self._names = pl.concat([self._names, named])
+            comps = []
+            for name in named.get_column("component").to_list():
+                if name not in self._components:
+                    self._components[name] = len(self._components)
+                    self._comp_names = pl.Series("component", list(self._components), dtype=pl.String)
+                comps.append(self._components[name])
+            self._kvals = self._names.get_column("k").to_numpy()
+            self._comp = np.concatenate([self._comp, np.asarray(comps, dtype=np.int64)])
+            self._kpos = np.argsort(self._kvals, kind="stable")
+            self._ksorted = self._kvals[self._kpos]
+            pos = np.searchsorted(self._ksorted, k)
+        return self._kpos[pos]
+
+    def _sketch_keys(self, sketch: pl.DataFrame, dims: pl.DataFrame) -> np.ndarray:
+        kidx = self._index(sketch.get_column("k").to_numpy(), dims)
+        metric = sketch.get_column("metric").to_physical().to_numpy().astype(np.int64)
+        bins = sketch.get_column("_bin").to_numpy().astype(np.int64)
+        return (((kidx << _METRIC_BITS) | metric) << _BIN_BITS) | (bins + _BIN_OFF)
+
+    def _view(self, t_b: int, sums: sparse.Table, sketch: sparse.Table) -> partial.BucketView:
+        """A bucket's view: its sums as a frame, its latency series' bins per component at `cube.K_SERIES` and
+        their percentiles, per component and over all (`BucketView.lat_q`, `fleet_q`)."""
+        data: dict[str, np.ndarray] = {"k": self._kvals[sums.keys >> 1], "success": (sums.keys & 1).astype(bool)}
+        for j, c in enumerate(self._cols):
+            data[c] = np.rint(sums.sums[:, j]).astype(np.int64) if c in _INTEGER else sums.sums[:, j]
+        lat = (sketch.keys >> _BIN_BITS) & ((1 << _METRIC_BITS) - 1) == _TOTAL
+        keys = sketch.keys[lat]
+        bins = (keys & _BIN_MASK) - _BIN_OFF
+        coarse = np.sign(bins) * (np.abs(bins) // _RATIO)  # `partial.series_bin`
+        comp = self._comp[keys >> _KEY_SHIFT]
+        by, w, v = sparse.regroup((comp << _COARSE_SHIFT) | (coarse + _COARSE_OFF), sketch.sums[lat, 0],
+                                  sketch.maxes[lat, 0])  # fmt: skip
+        comp, coarse = by >> _COARSE_SHIFT, (by & ((1 << _COARSE_SHIFT) - 1)) - _COARSE_OFF
+        groups, per_comp = sparse.quantiles(comp, w, v, cube.SERIES_QS)
+        fleet_bins, fleet_w, fleet_v = sparse.regroup(coarse, w, v)
+        _, fleet = sparse.quantiles(np.zeros(len(fleet_bins), dtype=np.int64), fleet_w, fleet_v, cube.SERIES_QS)
+        names = self._comp_names
+        return partial.BucketView(
+            t_b,
+            pl.DataFrame(data),
+            pl.DataFrame({"component": names.gather(comp), "_bin": coarse.astype(np.int32), "_w": w, "_v": v}),
+            pl.DataFrame({"component": names.gather(groups), **dict(zip(cube.SERIES_NAMES, per_comp.T, strict=True))}),
+            pl.DataFrame(dict(zip(cube.SERIES_NAMES, fleet.T, strict=True))),
+        )
 
     def _touched(self, new: pl.DataFrame) -> pl.DataFrame:
         """The window's frames already aggregated whose trace has frames among `new`."""
@@ -165,9 +251,11 @@ class LiveBuckets:
         gone = [t_b for t_b in self._buckets if t_b < start_ns]
         if not gone:
             return
-        self._hist = partial.added(self._hist, pl.concat([partial.negated(self._buckets[t_b]).sketch for t_b in gone]))
         for t_b in gone:
-            del self._buckets[t_b], self._views[t_b], self._rows[t_b]
+            _, sketch = self._buckets.pop(t_b)
+            self._hist.add(sketch.keys, -sketch.sums, sketch.maxes)
+            del self._views[t_b], self._rows[t_b]
+        self._hist.keep(self._hist.sums[:, 0] > partial.SETTLED_W)
         self._frames, self._chunks = self._frames.filter(pl.col("t") >= start_ns), 0
 
     def rows(self, start_ns: int, end_ns: int) -> int:
@@ -177,11 +265,23 @@ class LiveBuckets:
     @property
     def keys(self) -> int:
         """Distinct (agent, component, model, provider) keys aggregated so far."""
-        return self._names.height
+        return len(self._kvals)
 
     @property
     def pending(self) -> int:
         return 0 if self._pending is None else self._pending.height
+
+    def _hist_frame(self) -> pl.DataFrame:
+        """The window's histogram as `partial.of_views` takes it (`partial.HIST_KEY`, _w, _v)."""
+        keys = self._hist.keys
+        metric = (keys >> _BIN_BITS) & ((1 << _METRIC_BITS) - 1)
+        return pl.DataFrame({
+            "k": self._kvals[keys >> _KEY_SHIFT],
+            "metric": _METRICS.gather(metric).cast(partial.METRIC),
+            "_bin": ((keys & _BIN_MASK) - _BIN_OFF).astype(np.int32),
+            "_w": self._hist.sums[:, 0],
+            "_v": self._hist.maxes[:, 0],
+        })  # fmt: skip
 
     def cube(self, window: Window) -> Cube:
         """The window's cube, from the buckets' views (`analysis.partial.of_views`), with the data-coverage basis
@@ -194,7 +294,8 @@ class LiveBuckets:
                                                                                     closed="left"))  # fmt: skip
         window = replace(window, coverage=coverage.measure(basis, window.start_ns, window.end_ns))
         ts = sorted(self._views)
-        if not ts:
-            views = [partial.empty_view(self._empty, window.start_ns)]
-            return partial.of_views(views, views[0].hist, self._names, window, self.thresholds)
-        return partial.of_views([self._views[t_b] for t_b in ts], self._hist, self._names, window, self.thresholds)
+        views = [self._views[t_b] for t_b in ts]
+        if not views:
+            empty = sparse.Table(len(self._cols)), sparse.Table(1, 1)
+            views = [self._view(window.start_ns, *empty)]
+        return partial.of_views(views, self._hist_frame(), self._names, window, self.thresholds)
