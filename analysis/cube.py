@@ -62,7 +62,7 @@ class Cube:
     requests: pl.DataFrame  # roots: component, success, rows, n, cost_sum, cost_w, slo_ok (weighted)
     request_lat: pl.DataFrame  # roots: component, _bin, _w, _v (end-to-end latency)
     # component, b, p50_ms, p95_ms, p99_ms: `lat_b`'s percentiles when they were kept per bucket (the live window's
-    # buckets, `partial.BucketView`), so a tick computes them for the buckets that changed only; None: from lat_b
+    # buckets, `smythtop.app.live`), so a tick computes them for the buckets that changed only; None: from lat_b
     lat_b_q: pl.DataFrame | None = None
     # b, p50_ms, p95_ms, p99_ms: the fleet's latency series (every component), kept per bucket alike; None: from lat_b
     fleet_b_q: pl.DataFrame | None = None

@@ -48,7 +48,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import polars as pl
 from smythtop.analysis import cube, fold
 from smythtop.analysis import weights as wt
@@ -103,7 +102,7 @@ def of_frames(
     (`REQUEST_SUMS`: the roots' count, weight, cost and SLO hits, per root key and outcome) and the `self_ms` and
     `request_ms` (a root's end-to-end latency) sketches. Frames without them (rollups: the store cannot run
     the analysis' span tree, and `longwindow`'s WAL frames merge with rollup rows) keep the plain columns, and a
-    cube of such partials takes self time as the total (`of_views`).
+    cube of such partials takes self time as the total (`of_stacked`).
 
     `signed`: frames with a negative sample_rate are taken back out (their sums, counts and bin weights count
     negatively), so one pass gives a change of frames (the live window's re-annotated traces: the new frames
@@ -215,32 +214,6 @@ def from_labelled(sums: pl.DataFrame | pl.LazyFrame, sketch: pl.DataFrame | pl.L
                    sketch_df.select(*SKETCH_KEY, "_w", "_v"), dims)  # fmt: skip
 
 
-@dataclass(frozen=True)
-class BucketView:
-    """One bucket's aggregates, reduced to what a cube takes from it: `sums` and `lat` go into the cube as they
-    are (one bucket's rows are unique per key); the sketch's bins are summed over the window's buckets apart
-    (`of_views`' `hist`). A live window keeps one per bucket, so a tick re-reduces only the buckets the new
-    frames touched."""
-
-    t: int
-    sums: pl.DataFrame  # k, success, <value columns>
-    lat: pl.DataFrame  # component, _bin (cube.K_SERIES), _w, _v: the latency series' histogram
-    # component, p50_ms, p95_ms, p99_ms of `lat`: a live window's closed buckets keep
-    # theirs, so a tick does not recompute the latency series of the whole window (`Cube.lat_b_q`)
-    lat_q: pl.DataFrame | None = None
-    # p50_ms, p95_ms, p99_ms of `lat` over every component (one row), kept alike (`Cube.fleet_b_q`): re-grouping
-    # the window's per-(component, bucket) histogram by bucket was ~25 ms of each tick at 500K frames
-    fleet_q: pl.DataFrame | None = None
-
-
-def _with_b(frames: Sequence[pl.DataFrame], b: Sequence[int]) -> pl.DataFrame:
-    """Per-bucket frames stacked, each row with its bucket's index `b`: one column for the whole stack (a
-    `with_columns` per bucket was ~180 small polars calls a tick, a tenth of its time)."""
-    heights = [f.height for f in frames]
-    # `hstack` appends the column in place of a `with_columns` plan: no polars query for a column already built
-    return pl.concat(frames).hstack([pl.Series("b", np.repeat(np.asarray(b, dtype=np.int32), heights))])
-
-
 def to_cube(parts: Sequence[Partial], window: Window, thresholds: Thresholds) -> cube.Cube:
     """The window's cube from partials whose buckets divide its buckets (re-grouping aggregates only)."""
     names = merge_names([p.dims for p in parts])
@@ -284,29 +257,35 @@ def of_rows(
 ) -> cube.Cube:
     """The window's cube from `bucketed` rows (of one or more sources, concatenated) and the names of their keys.
 
-    One plan groups them: the sums and the latency series per bucket (the buckets' views), the bins over the
-    whole window, straight from the rows rather than per bucket and then summed: a 24 h window of the bench's
+    One plan groups them: the sums and the latency series per bucket, the bins over the whole window, straight
+    from the rows rather than per bucket and then summed: a 24 h window of the bench's
     100M frames is ~1M hour-tier sketch rows, which the per-bucket path grouped twice and split in between."""
     values = [c for c in sums.collect_schema().names() if c not in SUMS_KEY]
+    b = ((pl.col("t") - window.start_ns) // window.bucket_ns).cast(pl.Int32).alias("b")
     sums_df, lat_df, hist_df = pl.collect_all([
-        sums.group_by(SUMS_KEY).agg(pl.col(c).sum() for c in values).sort("t"),
-        lat.group_by("t", "component", "_bin").agg(*_BINS),
+        sums.group_by(SUMS_KEY).agg(pl.col(c).sum() for c in values).select(b, pl.exclude("t")),
+        lat.group_by("t", "component", "_bin").agg(*_BINS).select(b, pl.exclude("t")),
         hist.group_by(HIST_KEY).agg(*_BINS),
     ])  # fmt: skip
-    lats = lat_df.partition_by("t", as_dict=True, include_key=False)
-    no_lat = lat_df.drop("t").clear()
-    per_t = sums_df.partition_by("t", as_dict=True, include_key=False, maintain_order=True)
-    views = [BucketView(t, s, lats.get((t,), no_lat)) for (t,), s in per_t.items()]
-    views = views or [BucketView(window.start_ns, sums_df.drop("t").clear(), no_lat)]
-    return of_views(views, hist_df, names, window, thresholds)
+    return of_stacked(sums_df, lat_df, hist_df, names, window, thresholds)
 
 
-def of_views(
-    buckets: Sequence[BucketView], hist: pl.DataFrame, names: pl.DataFrame, window: Window, thresholds: Thresholds
+def of_stacked(
+    sums: pl.DataFrame,
+    lat: pl.DataFrame,
+    hist: pl.DataFrame,
+    names: pl.DataFrame,
+    window: Window,
+    thresholds: Thresholds,
+    *,
+    lat_q: pl.DataFrame | None = None,
+    fleet_q: pl.DataFrame | None = None,
 ) -> cube.Cube:
-    """The window's cube from its buckets' views (at least one; buckets of the window's width, aligned to its
-    start), the window's sketch bins summed (`hist`: a live window keeps them summed as its buckets change) and
-    the names of their keys.
+    """The window's cube from its aggregates in the window's buckets (aligned to its start, of its width): `sums`
+    (b, k, success, <value columns>: one row each), the latency series' bins `lat` (component, b, _bin at
+    cube.K_SERIES, _w, _v: one row each), the window's sketch bins summed (`hist`: HIST_KEY, _w, _v) and the
+    names of their keys. A live window keeps its series' percentiles as its buckets change and passes them:
+    `lat_q` (component, b, p50_ms, p95_ms, p99_ms) and `fleet_q` (b and the same over every component).
 
     Components beyond the top `max_rows` by weighted time fold into OTHER, as `cube.build` folds raw frames:
     `k` is then re-keyed to that of the folded names, so every frame of the cube agrees. Without folding
@@ -316,10 +295,9 @@ def of_views(
     one plan. Each small eager polars call costs a fixed ~0.3-0.8 ms on this machine whatever its size, and
     this was ~30 of them, a sixth of a live tick (measured at 500K frames: 14 ms of eager calls here).
     """
-    cols = [c for c in buckets[0].sums.columns if c not in ("k", "success")]
-    b = [((v.t - window.start_ns) // window.bucket_ns) for v in buckets]
-    sums = _with_b([v.sums for v in buckets], b).lazy()
-    lat_b = _with_b([v.lat for v in buckets], b).lazy()
+    cols = [c for c in sums.columns if c not in cube.GROUP]
+    lat_b = lat.lazy()
+    sums = sums.lazy()
     per_k_lf = sums.group_by("k").agg(time=pl.col("total_ms_sum").sum())
     per_k, time = pl.collect_all([
         per_k_lf.select("k"), per_k_lf.join(names.lazy(), on="k").group_by("component").agg(pl.col("time").sum())
@@ -338,12 +316,8 @@ def of_views(
     hist_k = {m: hist_lf.filter(pl.col("metric") == m).drop("metric") for m in (*KEYED, *TREE_METRICS)}
     sums = sums.select("k", "b", "success", *cols)
     lat_b = lat_b.select("component", "b", "_bin", "_w", "_v")
-    lat_b_q = fleet_b_q = None
-    if kept is None and all(v.lat_q is not None for v in buckets):
-        lat_b_q = _with_b([v.lat_q for v in buckets if v.lat_q is not None], b).lazy()
-    if all(v.fleet_q is not None for v in buckets):  # folding names leaves the fleet's series as it is
-        fleet_b_q = _with_b([v.fleet_q for v in buckets if v.fleet_q is not None], b).lazy()
-        fleet_b_q = fleet_b_q.select("b", *cube.SERIES_NAMES)
+    lat_b_q = None if lat_q is None or kept is not None else lat_q.lazy()
+    fleet_b_q = None if fleet_q is None else fleet_q.lazy().select("b", *cube.SERIES_NAMES)  # folding leaves it
     if kept is not None:  # re-key to the folded names and merge what folded together
         to_f = keys.select("k", "kf")
 

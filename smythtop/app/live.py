@@ -29,7 +29,7 @@ until now reaches them, so the window's counts match `[start, now)` exactly.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import polars as pl
@@ -67,14 +67,28 @@ _RATIO = cube.K // cube.K_SERIES
 _INTEGER = ("rows", "req_rows")  # sums columns of integer type (counts); the others are float64
 
 
+@dataclass(frozen=True)
+class _View:
+    """A bucket's latency series (`LiveBuckets._view`), kept until the bucket changes: its bins per component
+    index, and their percentiles (`cube.SERIES_QS`) per component and over all (0 or 1 row)."""
+
+    comp: np.ndarray
+    bins: np.ndarray
+    w: np.ndarray
+    v: np.ndarray
+    groups: np.ndarray
+    per_comp: np.ndarray
+    fleet: np.ndarray
+
+
 class LiveBuckets:
     """Per-bucket aggregates of a live window, and its frames. Not thread-safe: the loader's lock guards it.
 
     Each bucket keeps its sums (rows per (key, success)) and its sketch (rows per (key, metric, bin)) as numpy
-    tables (`smythtop.app.sparse`), and its `BucketView` (what the cube takes from it), re-made only when the
-    bucket changes. The window-wide histogram (every bucket's bins summed) is kept as a table too, updated by each
-    change's bins: re-annotated traces change closed buckets on most ticks, and re-summing every bucket's bins then
-    cost more than the rest of a tick. A key (agent, component, model, provider) is held by its index in the order
+    tables (`smythtop.app.sparse`), and its latency series (`_View`), re-made only when the bucket changes. The
+    window-wide histogram (every bucket's bins summed) is kept as a table too, updated by each change's bins:
+    re-annotated traces change closed buckets on most ticks, and re-summing every bucket's bins then cost more
+    than the rest of a tick. A key (agent, component, model, provider) is held by its index in the order
     first seen (`_kvals` holds its `cube.dim_key`).
     """
 
@@ -93,7 +107,7 @@ class LiveBuckets:
         self._components: dict[str, int] = {}
         self._comp_names = pl.Series("component", [], dtype=pl.String)  # by component index
         self._buckets: dict[int, tuple[sparse.Table, sparse.Table]] = {}  # t -> (sums, sketch)
-        self._views: dict[int, partial.BucketView] = {}
+        self._views: dict[int, _View] = {}
         self._rows: dict[int, int] = {}  # frames per bucket, so the window's count is a sum of ~60 ints
         self._hist = sparse.Table(1, 1)  # every kept bucket's bins, summed (sketch keys)
         self._pending: pl.DataFrame | None = None  # frames dated at or after now, not yet in any bucket
@@ -171,7 +185,7 @@ class LiveBuckets:
             kept[1].keep(kept[1].sums[:, 0] > partial.SETTLED_W)
             if len(kept[0]):
                 self._buckets[t_b] = kept
-                self._views[t_b] = self._view(t_b, *kept)
+                self._views[t_b] = self._view(kept[1])
                 self._rows[t_b] = round(float(kept[0].sums[:, self._rows_col].sum()))
             else:  # every frame it held was taken back out
                 self._buckets.pop(t_b, None)
@@ -206,12 +220,9 @@ class LiveBuckets:
         bins = sketch.get_column("_bin").to_numpy().astype(np.int64)
         return (((kidx << _METRIC_BITS) | metric) << _BIN_BITS) | (bins + _BIN_OFF)
 
-    def _view(self, t_b: int, sums: sparse.Table, sketch: sparse.Table) -> partial.BucketView:
-        """A bucket's view: its sums as a frame, its latency series' bins per component at `cube.K_SERIES` and
-        their percentiles, per component and over all (`BucketView.lat_q`, `fleet_q`)."""
-        data: dict[str, np.ndarray] = {"k": self._kvals[sums.keys >> 1], "success": (sums.keys & 1).astype(bool)}
-        for j, c in enumerate(self._cols):
-            data[c] = np.rint(sums.sums[:, j]).astype(np.int64) if c in _INTEGER else sums.sums[:, j]
+    def _view(self, sketch: sparse.Table) -> _View:
+        """A bucket's latency series: its bins per component at `cube.K_SERIES` and their percentiles, per
+        component and over all (`Cube.lat_b_q`, `fleet_b_q`)."""
         lat = (sketch.keys >> _BIN_BITS) & ((1 << _METRIC_BITS) - 1) == _TOTAL
         keys = sketch.keys[lat]
         bins = (keys & _BIN_MASK) - _BIN_OFF
@@ -223,14 +234,7 @@ class LiveBuckets:
         groups, per_comp = sparse.quantiles(comp, w, v, cube.SERIES_QS)
         fleet_bins, fleet_w, fleet_v = sparse.regroup(coarse, w, v)
         _, fleet = sparse.quantiles(np.zeros(len(fleet_bins), dtype=np.int64), fleet_w, fleet_v, cube.SERIES_QS)
-        names = self._comp_names
-        return partial.BucketView(
-            t_b,
-            pl.DataFrame(data),
-            pl.DataFrame({"component": names.gather(comp), "_bin": coarse.astype(np.int32), "_w": w, "_v": v}),
-            pl.DataFrame({"component": names.gather(groups), **dict(zip(cube.SERIES_NAMES, per_comp.T, strict=True))}),
-            pl.DataFrame(dict(zip(cube.SERIES_NAMES, fleet.T, strict=True))),
-        )
+        return _View(comp, coarse.astype(np.int32), w, v, groups, per_comp, fleet)
 
     def _touched(self, new: pl.DataFrame) -> pl.DataFrame:
         """The window's frames already aggregated whose trace has frames among `new`."""
@@ -271,8 +275,43 @@ class LiveBuckets:
     def pending(self) -> int:
         return 0 if self._pending is None else self._pending.height
 
+    def _stacked(self, window: Window) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+        """The buckets' sums, latency series and its percentiles, each stacked over the window's buckets with
+        their index `b`, as `partial.of_stacked` takes them: one frame each, built from the numpy tables (a frame
+        per bucket, then concatenated, was ~240 small polars calls a tick)."""
+        ts = sorted(self._buckets)
+        b = np.asarray([(t_b - window.start_ns) // window.bucket_ns for t_b in ts], dtype=np.int32)
+        tables = [self._buckets[t_b][0] for t_b in ts]
+        views = [self._views[t_b] for t_b in ts]
+        keys = np.concatenate([np.empty(0, dtype=np.int64), *(t.keys for t in tables)])
+        values = np.concatenate([np.empty((0, len(self._cols))), *(t.sums for t in tables)])
+        sums: dict[str, np.ndarray] = {"b": np.repeat(b, [len(t) for t in tables]), "k": self._kvals[keys >> 1],
+                                       "success": (keys & 1).astype(bool)}  # fmt: skip
+        for j, c in enumerate(self._cols):
+            sums[c] = np.rint(values[:, j]).astype(np.int64) if c in _INTEGER else values[:, j]
+
+        def stack(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+            return np.concatenate([np.empty(0, dtype=dtype), *parts])
+
+        names = self._comp_names
+        lat = {
+            "component": names.gather(stack([v.comp for v in views], np.int64)),
+            "b": np.repeat(b, [len(v.comp) for v in views]),
+            "_bin": stack([v.bins for v in views], np.int32),
+            "_w": stack([v.w for v in views], np.float64),
+            "_v": stack([v.v for v in views], np.float64),
+        }
+        per_comp = np.concatenate([np.empty((0, len(cube.SERIES_QS))), *(v.per_comp for v in views)])
+        lat_q = {"component": names.gather(stack([v.groups for v in views], np.int64)),
+                 "b": np.repeat(b, [len(v.groups) for v in views]),
+                 **{name: per_comp[:, j] for j, name in enumerate(cube.SERIES_NAMES)}}  # fmt: skip
+        fleet = np.concatenate([np.empty((0, len(cube.SERIES_QS))), *(v.fleet for v in views)])
+        fleet_q = {"b": np.repeat(b, [len(v.fleet) for v in views]),
+                   **{name: fleet[:, j] for j, name in enumerate(cube.SERIES_NAMES)}}  # fmt: skip
+        return pl.DataFrame(sums), pl.DataFrame(lat), pl.DataFrame(lat_q), pl.DataFrame(fleet_q)
+
     def _hist_frame(self) -> pl.DataFrame:
-        """The window's histogram as `partial.of_views` takes it (`partial.HIST_KEY`, _w, _v)."""
+        """The window's histogram as `partial.of_stacked` takes it (`partial.HIST_KEY`, _w, _v)."""
         keys = self._hist.keys
         metric = (keys >> _BIN_BITS) & ((1 << _METRIC_BITS) - 1)
         return pl.DataFrame({
@@ -284,7 +323,7 @@ class LiveBuckets:
         })  # fmt: skip
 
     def cube(self, window: Window) -> Cube:
-        """The window's cube, from the buckets' views (`analysis.partial.of_views`), with the data-coverage basis
+        """The window's cube, from the buckets' aggregates (`analysis.partial.of_stacked`), with the data-coverage basis
         measured on the window's frames as `analysis.window.prepare` does. The window holds every kept bucket
         (`drop_before` its start first; frames at or after its end are pending)."""
         if any(not window.start_ns <= t_b < window.end_ns for t_b in self._buckets):
@@ -293,9 +332,6 @@ class LiveBuckets:
         basis = self._frames[["t", "w", "total_ms"]].filter(pl.col("t").is_between(window.start_ns, window.end_ns,
                                                                                     closed="left"))  # fmt: skip
         window = replace(window, coverage=coverage.measure(basis, window.start_ns, window.end_ns))
-        ts = sorted(self._views)
-        views = [self._views[t_b] for t_b in ts]
-        if not views:
-            empty = sparse.Table(len(self._cols)), sparse.Table(1, 1)
-            views = [self._view(window.start_ns, *empty)]
-        return partial.of_views(views, self._hist_frame(), self._names, window, self.thresholds)
+        sums, lat, lat_q, fleet_q = self._stacked(window)
+        return partial.of_stacked(sums, lat, self._hist_frame(), self._names, window, self.thresholds, lat_q=lat_q,
+                                  fleet_q=fleet_q)  # fmt: skip
