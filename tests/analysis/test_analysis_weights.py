@@ -159,11 +159,12 @@ def test_quantiles_np_takes_the_running_weight_within_each_group(
     grid_per_row: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A group after a far heavier one: its running weight reaches 0.3 of its total exactly at its third bin. A
-    running sum over all groups less the group's start loses that tie to the heavy group's rounding."""
+    running sum over all groups less the group's start would lose it to the heavy group's rounding (here all of
+    it: 0.1 is below half an ulp of 2e17)."""
     monkeypatch.setattr(weights, "_GRID_PER_ROW", grid_per_row)
     group = np.array([0, 0] + [1] * 10)
     bins = np.array([0, 1, *range(10)])
-    w = np.array([1e9, 1e9] + [0.1] * 10)
+    w = np.array([1e17, 1e17] + [0.1] * 10)
     v = bins + 0.5
     groups, values = weights.quantiles_np(group, bins, w, v, (0.3, 0.7))
     assert groups.tolist() == [0, 1]
@@ -184,7 +185,7 @@ def test_quantiles_np_within_a_bin_of_numpys_weighted_inverted_cdf() -> None:
         mine = g == i
         expected = np.quantile(x[mine], qs, method="inverted_cdf", weights=w[mine])
         assert (got[i] >= expected - 1e-9).all()  # the bin's largest value: never below
-        assert (got[i] - expected <= [2 * _tolerance(e) for e in expected]).all(), i
+        assert (got[i] - expected <= [_tolerance(e) for e in expected]).all(), i
 
 
 def test_quantiles_np_of_nothing() -> None:
