@@ -31,7 +31,8 @@ def rollup(cube: Cube, by: Sequence[str], *, llm_only: bool = False) -> pl.DataF
 
 
 def rollups(cube: Cube, specs: Sequence[tuple[Sequence[str], bool]]) -> list[pl.DataFrame]:
-    """Several rollups (by, llm_only) in one `collect_all`: polars plans them together and runs them in parallel."""
+    """Several rollups (by, llm_only) in one `collect_all`: polars plans them together and runs them in parallel.
+    Their percentiles (but per bucket) are read first, in numpy, from the cube's keyed histograms stacked once."""
     stacked = _stack(cube)
     return pl.collect_all([_plan(cube, list(by), llm_only, stacked) for by, llm_only in specs])
 

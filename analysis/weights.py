@@ -95,12 +95,12 @@ def quantiles_np(
         g, v, cw = _merged_on_grid(group, bins - low, w, v, width)
     else:
         g, v, cw = _merged_by_sorting(group, bins, w, v)
-    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
-    lengths = np.diff(np.r_[starts, g.size])
+    starts = np.flatnonzero(np.diff(g, prepend=-1))  # (np.r_ and friends cost ~10 us a call)
+    lengths = np.diff(starts, append=g.size)
     # one row per q (rows of all the merged bins): 3x faster than one column per q, as the rows are contiguous
     reach = np.repeat(q[:, None] * cw[starts + lengths - 1] * (1 - EPS), lengths, axis=1)
     first = np.minimum.reduceat(np.where(cw >= reach, np.arange(g.size), g.size), starts, axis=1)
-    return g[starts], np.r_[v, np.nan][first.T]
+    return g[starts], np.append(v, np.nan)[first.T]
 
 
 # A grid of every (group, bin) cell costs ~8 ns a cell (filling, summing, a cumulative sum, a scan), sorting the
@@ -137,10 +137,10 @@ def _merged_by_sorting(
     key = (group << 32) | (bins + 2**31)  # bins are Int32: non-negative in the low 32 bits once shifted
     order = np.argsort(key)
     key = key[order]
-    runs = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    runs = np.flatnonzero(np.diff(key, prepend=-1))
     g = key[runs] >> 32
-    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
-    lengths = np.diff(np.r_[starts, g.size])
+    starts = np.flatnonzero(np.diff(g, prepend=-1))
+    lengths = np.diff(starts, append=g.size)
     pos = np.arange(g.size) - np.repeat(starts, lengths)  # each row's place in its group
     running, step = np.add.reduceat(w[order], runs), 1
     while step < lengths.max():  # after this step, each row holds the sum of the 2 * step rows up to it
