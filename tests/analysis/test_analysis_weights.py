@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import polars as pl
 import pytest
@@ -9,7 +11,9 @@ from analysis_testlib import T0_NS, frames
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from msgspec import to_builtins
+from polars.testing import assert_frame_equal
 from smythtop.analysis import cube, weights
+from smythtop.analysis import rollup as rollup_module
 from smythtop.analysis.report import build_report
 from smythtop.analysis.rollup import rollup
 from smythtop.analysis.thresholds import Thresholds
@@ -118,3 +122,133 @@ def test_subsample_keeps_sums_exact_and_percentiles_close(monkeypatch: pytest.Mo
         assert b["cost_usd"] == pytest.approx(a["cost_usd"], rel=1e-12)
         assert b["p95_ms"] == pytest.approx(a["p95_ms"], rel=0.1)
         assert b["phases"]["queue_ms"] == pytest.approx(a["phases"]["queue_ms"], rel=0.1)
+
+
+def _hist_rows(rng: np.random.Generator, groups: int) -> pl.DataFrame:
+    """Histogram rows of many groups with the awkward cases: ties (integer weights), negative bins, rows
+    repeating a (group, bin), one-bin groups, a group whose weights are all 0 and fractional weights."""
+    parts = []
+    for g in range(groups):
+        n = 1 if g % 7 == 0 else int(rng.integers(2, 40))
+        w = rng.integers(0, 4, n).astype(float) if g % 2 else rng.choice([0.1, 1 / 3, 2.5, 1e6], n)
+        if g % 11 == 5:
+            w[:] = 0.0
+        b = rng.integers(-30, 60, n)
+        parts.append(pl.DataFrame({"g": np.full(n, g), "_bin": b.astype(np.int32), "_w": w, "_v": b + rng.random(n)}))
+    return pl.concat(parts)
+
+
+@pytest.mark.parametrize("grid_per_row", [0, 10**9])  # every input merged by sorting / on the grid
+def test_quantiles_np_picks_the_same_bins_as_the_polars_quantiles(
+    grid_per_row: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(weights, "_GRID_PER_ROW", grid_per_row)
+    qs = (0.0, 0.05, 0.25, 0.5, 0.9, 0.95, 0.99, 1.0)
+    names = [f"q{i}" for i in range(len(qs))]
+    rng = np.random.default_rng(11)
+    for _ in range(5):
+        hist = _hist_rows(rng, 60).sample(fraction=1.0, shuffle=True, seed=int(rng.integers(1 << 30)))
+        expected = weights.quantiles(weights.regroup(hist, ["g"]), ["g"], qs, names).collect().sort("g")
+        groups, values = weights.quantiles_np(*(hist[c].to_numpy() for c in ("g", "_bin", "_w", "_v")), qs)
+        assert groups.tolist() == expected["g"].to_list()
+        np.testing.assert_array_equal(values, expected.select(names).to_numpy())
+
+
+@pytest.mark.parametrize("grid_per_row", [0, 10**9])
+def test_quantiles_np_takes_the_running_weight_within_each_group(
+    grid_per_row: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A group after a far heavier one: its running weight reaches 0.3 of its total exactly at its third bin. A
+    running sum over all groups less the group's start would lose it to the heavy group's rounding (here all of
+    it: 0.1 is below half an ulp of 2e17)."""
+    monkeypatch.setattr(weights, "_GRID_PER_ROW", grid_per_row)
+    group = np.array([0, 0] + [1] * 10)
+    bins = np.array([0, 1, *range(10)])
+    w = np.array([1e17, 1e17] + [0.1] * 10)
+    v = bins + 0.5
+    groups, values = weights.quantiles_np(group, bins, w, v, (0.3, 0.7))
+    assert groups.tolist() == [0, 1]
+    assert values[1].tolist() == [2.5, 6.5]
+
+
+def test_quantiles_np_within_a_bin_of_numpys_weighted_inverted_cdf() -> None:
+    rng = np.random.default_rng(5)
+    n, groups = 20_000, 40
+    g = rng.integers(0, groups, n)
+    x = rng.lognormal(3 + g % 5, 1.0, n) * np.where(g % 9 == 4, -1, 1)  # some groups all negative
+    w = rng.choice([1.0, 2.0, 10 / 3, 7.5], n)
+    qs = (0.05, 0.5, 0.95, 0.99)
+    hist = weights.histogram(pl.DataFrame({"g": g, "x": x, "w": w}), ["g"], "x", cube.K).collect()
+    got_groups, got = weights.quantiles_np(*(hist[c].to_numpy() for c in ("g", "_bin", "_w", "_v")), qs)
+    assert got_groups.tolist() == list(range(groups))
+    for i in range(groups):
+        mine = g == i
+        expected = np.quantile(x[mine], qs, method="inverted_cdf", weights=w[mine])
+        assert (got[i] >= expected - 1e-9).all()  # the bin's largest value: never below
+        assert (got[i] - expected <= [_tolerance(e) for e in expected]).all(), i
+
+
+def test_quantiles_np_of_nothing() -> None:
+    groups, values = weights.quantiles_np(*(np.array([], dtype=t) for t in (int, int, float, float)), (0.5, 0.9))
+    assert groups.shape == (0,) and values.shape == (0, 2)
+
+
+def _test_cube() -> cube.Cube:
+    rng = np.random.default_rng(2)
+    models = [("gpt-4o", "openai"), ("claude-sonnet-4", "anthropic"), (None, None)]
+    rows = []
+    for i in range(3000):
+        model, provider = models[int(rng.integers(0, 3))]
+        llm = model is not None
+        rows.append({
+            "ts": T0_NS + i * 1_000_000, "agent_id": f"a{i % 3}", "component": f"c{int(rng.integers(0, 6))}",
+            "model": model, "provider": provider, "total_ms": float(rng.lognormal(4, 1)),
+            "ttft_ms": float(rng.lognormal(3, 1)) if llm else None, "input_tokens": int(rng.integers(1, 5000)) if llm
+            else None, "mem_delta_bytes": int(rng.normal(0, 1e6)), "sample_rate": float(rng.choice([1.0, 0.5, 0.3])),
+        })  # fmt: skip
+    df, win = prepare(frames(rows))
+    return cube.build(df, win, Thresholds())
+
+
+_BYS = [["component"], [], ["agent_id"], ["model", "provider"], ["agent_id", "component"]]
+
+
+def test_rollup_percentiles_equal_the_polars_quantiles_of_the_labelled_histograms() -> None:
+    """Every rollup's percentile columns against `weights.quantiles` of the cube's histograms labelled with
+    their names (the polars plan the rollups ran before): the same figures exactly, for the cube as built, with
+    some components relabelled (as `capped` does) and with a key missing from its dims (a null group)."""
+    c = _test_cube()
+    relabelled = c.dims.with_columns(
+        component=pl.when(pl.col("component").is_in(["c1", "c4"])).then(pl.lit("(other)")).otherwise("component")
+    )
+    for variant in (c, dataclasses.replace(c, dims=relabelled), dataclasses.replace(c, dims=c.dims[1:])):
+        for by in _BYS:
+            for llm_only in (False, True):
+                _check_percentiles(variant, by, llm_only)
+
+
+def _check_percentiles(c: cube.Cube, by: list[str], llm_only: bool) -> None:
+    out = rollup(c, by, llm_only=llm_only)
+    hists = [(c.labelled[name], qs, names) for name, qs, names in rollup_module._KEYED]
+    mem = [(c.mem_c, (0.95,), ("mem_delta_p95_bytes",))] if set(by) <= {"component"} and not llm_only else []
+    for hist, qs, names in hists + mem:
+        if llm_only and "model" in hist.columns:
+            hist = hist.filter(pl.col("model").is_not_null())
+        expected = weights.quantiles(weights.regroup(hist, by), by, qs, names).collect()
+        if by:
+            expected = out.select(by).join(expected, on=by, how="left", nulls_equal=True)
+        assert_frame_equal(out.select(*by, *names), expected, check_exact=True)
+    if not mem:
+        assert out["mem_delta_p95_bytes"].null_count() == out.height
+
+
+@pytest.mark.parametrize("find_bits", [0, rollup_module._FIND_BITS])  # the binary search / the lookup table
+def test_find_gives_each_keys_row_or_none(find_bits: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rollup_module, "_FIND_BITS", find_bits)
+    rng = np.random.default_rng(4)
+    for n in (0, 1, 5, 40, 300):
+        keys = rng.integers(0, 2**64, n, dtype=np.uint64, endpoint=False)
+        other = rng.integers(0, 2**64, 50, dtype=np.uint64)
+        k = rng.permutation(np.concatenate([np.repeat(keys, 3), other, np.array([0], dtype=np.uint64)]))
+        row = {int(key): i for i, key in enumerate(keys)}
+        assert rollup_module._find(keys, k).tolist() == [row.get(int(x), n) for x in k]
