@@ -35,6 +35,7 @@ import numpy as np
 import polars as pl
 
 from smythtop.analysis import coverage, cube, partial, pricing, selftime
+from smythtop.analysis import weights as wt
 from smythtop.analysis.cube import Cube
 from smythtop.analysis.thresholds import Thresholds
 from smythtop.analysis.window import REPORT_COLUMNS, Window, conform, frame_schema, weighted
@@ -231,9 +232,8 @@ class LiveBuckets:
         by, w, v = sparse.regroup((comp << _COARSE_SHIFT) | (coarse + _COARSE_OFF), sketch.sums[lat, 0],
                                   sketch.maxes[lat, 0])  # fmt: skip
         comp, coarse = by >> _COARSE_SHIFT, (by & ((1 << _COARSE_SHIFT) - 1)) - _COARSE_OFF
-        groups, per_comp = sparse.quantiles(comp, w, v, cube.SERIES_QS)
-        fleet_bins, fleet_w, fleet_v = sparse.regroup(coarse, w, v)
-        _, fleet = sparse.quantiles(np.zeros(len(fleet_bins), dtype=np.int64), fleet_w, fleet_v, cube.SERIES_QS)
+        groups, per_comp = wt.quantiles_np(comp, coarse, w, v, cube.SERIES_QS)
+        _, fleet = wt.quantiles_np(np.zeros(len(coarse), dtype=np.int64), coarse, w, v, cube.SERIES_QS)
         return _View(comp, coarse.astype(np.int32), w, v, groups, per_comp, fleet)
 
     def _touched(self, new: pl.DataFrame) -> pl.DataFrame:

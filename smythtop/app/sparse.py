@@ -8,17 +8,11 @@ polars query costs a fixed ~0.3-0.8 ms on this machine and re-grouped every kept
 bucket holds ~25K sketch rows, the window-wide histogram ~40K), where here a tick's cost follows its new rows
 (measured on the bench's live window, 5K new frames a tick: merge, split, views and the window's histogram went
 from ~45 ms to ~5 ms of a tick).
-
-`quantiles` is the weighted percentile of `analysis.weights.quantiles` (numpy's `inverted_cdf` on the data expanded
-by weight: per group, in bin order, the value of the first bin whose running weight reaches q of the group's
-weight) over rows already sorted by (group, bin).
 """
 
 from __future__ import annotations
 
 import numpy as np
-
-from smythtop.analysis.weights import EPS
 
 
 class Table:
@@ -74,23 +68,3 @@ def regroup(keys: np.ndarray, w: np.ndarray, v: np.ndarray) -> tuple[np.ndarray,
     maxed = np.full(len(new), -np.inf)
     np.maximum.at(maxed, at, v)
     return new, summed, maxed
-
-
-def quantiles(group: np.ndarray, w: np.ndarray, v: np.ndarray, qs: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """Per group (rows sorted by group, then bin; weights > 0): the groups and their percentiles (groups x qs),
-    NaN for a group whose running weight never reaches q (none here: every weight is positive)."""
-    if not len(group):
-        return group, np.empty((0, len(qs)))
-    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
-    ends = np.r_[starts[1:], len(group)]
-    run = np.empty_like(w)
-    for s, e in zip(starts.tolist(), ends.tolist(), strict=True):  # per group, as polars' `cum_sum` over a group: a
-        np.cumsum(w[s:e], out=run[s:e])  # global cumsum less the earlier groups' would round differently
-    seg = np.repeat(np.arange(len(starts)), ends - starts)
-    total = run[ends - 1]
-    out = np.full((len(starts), len(qs)), np.nan)
-    for j, q in enumerate(qs):
-        short = np.add.reduceat((run < q * total[seg] * (1 - EPS)).astype(np.int64), starts)  # rows below q
-        ok = short < ends - starts
-        out[ok, j] = v[starts[ok] + short[ok]]
-    return group[starts], out

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
-from smythtop.analysis import weights as wt
 
 from smythtop.app import sparse
 
@@ -42,26 +41,3 @@ def test_keep_drops_rows_and_later_adds_find_the_rest() -> None:
     table.add(np.array([3, 5]), np.array([[10.0], [10.0]]), np.array([[1.0], [1.0]]))
     assert table.keys.tolist() == [1, 3, 5]
     assert table.sums[:, 0].tolist() == [2.0, 10.0, 11.0]
-
-
-@pytest.mark.parametrize("seed", [3, 4, 5])
-def test_quantiles_pick_the_bins_weights_quantiles_picks(seed: int) -> None:
-    """Many groups, repeated bins (regrouped first), single-bin groups, weights of a sampled fleet."""
-    rng = np.random.default_rng(seed)
-    n = 3000
-    group = rng.integers(0, 40, n)
-    bins = rng.integers(-30, 200, n) * (rng.random(n) < 0.9)  # many at bin 0: ties across rows
-    w = rng.choice([1.0, 2.0, 4.0, 10.0], n)
-    v = np.abs(rng.normal(100, 50, n))
-    keys, w_g, v_g = sparse.regroup((group << 20) | (bins + (1 << 19)), w, v)
-    groups, got = sparse.quantiles(keys >> 20, w_g, v_g, (0.05, 0.5, 0.95, 0.99, 1.0))
-    hist = pl.DataFrame({"g": group, "_bin": bins.astype(np.int32), "_w": w, "_v": v})
-    names = ("p5", "p50", "p95", "p99", "p100")
-    want = wt.quantiles(wt.regroup(hist, ["g"]), ["g"], (0.05, 0.5, 0.95, 0.99, 1.0), names).collect().sort("g")
-    assert groups.tolist() == want["g"].to_list()
-    np.testing.assert_array_equal(got, want.select(names).to_numpy())
-
-
-def test_quantiles_of_nothing_are_empty() -> None:
-    groups, values = sparse.quantiles(np.empty(0, dtype=np.int64), np.empty(0), np.empty(0), (0.5,))
-    assert groups.size == 0 and values.shape == (0, 1)
