@@ -46,8 +46,10 @@ def grade(components: pl.DataFrame, thresholds: Thresholds) -> tuple[str, str, G
         return "-", "no executions in the window", GradeDetail(rule=RULE)
     attainment = float(components["slo_ok"].sum()) / executions
     error_rate = float(components["own_errors"].sum()) / executions
-    eligible = components.filter(pl.col("rows") >= MIN_ROWS)
-    worst = eligible.sort(["slo_attainment", "executions"], descending=[False, True]).head(1)
+    worst = (  # one query: each eager polars call costs a fixed ~0.3-0.8 ms, and this runs every live tick
+        components.lazy().filter(pl.col("rows") >= MIN_ROWS)
+        .sort(["slo_attainment", "executions"], descending=[False, True]).head(1).collect()
+    )  # fmt: skip
     worst_row = worst.row(0, named=True) if worst.height else None
     subs = {
         "slo": _at_least(attainment, _SLO_STEPS),

@@ -177,6 +177,12 @@ def _ts(ns: int) -> pl.Expr:
     return pl.lit(ns).cast(pl.Datetime("ns", "UTC"))
 
 
+def _newest(frames: pl.DataFrame) -> int:
+    """The newest `ts` of frames (ns), -1 when there is none."""
+    newest = frames.get_column("ts").to_physical().max()
+    return -1 if newest is None else int(newest)
+
+
 def _window_filter(frame: pl.DataFrame | pl.LazyFrame, start: int | None, end: int | None):
     if start is not None:
         frame = frame.filter(pl.col("ts") >= _ts(start))
@@ -236,6 +242,7 @@ class Loader:
         self._ahead: list[pl.DataFrame] = []  # frames `prefetch` decoded since the last tick took them
         self._mem: pl.DataFrame | None = None
         self._mem_from: int | None = None  # meaningful only while _mem is set; None = whole store
+        self._mem_newest = -1  # the newest ts in memory (ns), kept as frames arrive; -1 when none
         self._chunks = 0
         self._reload_span: int | None = None
         self._hist: tuple[tuple[int | None, int | None], pl.DataFrame | None] | None = None
@@ -702,6 +709,7 @@ class Loader:
         if self._mem is not None:
             new_kept = new if self._mem_from is None else new.filter(pl.col("ts") >= _ts(self._mem_from))
             self._mem = pl.concat([self._mem, new_kept], how="vertical", rechunk=False)
+            self._mem_newest = max(self._mem_newest, _newest(new_kept))
             self._chunks += 1
             if self._chunks >= RECHUNK_AFTER:
                 self._mem = self._mem.rechunk()
@@ -723,6 +731,7 @@ class Loader:
         self.scans += 1
         rows = lazy.select(pl.len()).collect().item()
         self._mem = lazy.collect() if rows <= self.mem_rows else None
+        self._mem_newest = -1 if self._mem is None else _newest(self._mem)
         self._mem_gen += 1
         self._mem_from = start
         self._chunks = 0
@@ -784,9 +793,8 @@ class Loader:
         if bounds.end is not None:
             return 0
         if self._mem is not None and self._covers(bounds.now):
-            ts = self._mem.get_column("ts")
-            if ts.is_empty() or ts.to_physical().max() < bounds.now:
-                return 0  # the usual case, answered without a query: a pass over memory was ~1/4 of an idle tick
+            if self._mem_newest < bounds.now:
+                return 0  # the usual case, answered without a pass over memory (~1-2 ms of every tick at 500K frames)
             return self._mem.select((pl.col("ts") >= _ts(bounds.now)).sum()).item()
         return int(store.scan(self.root, since=bounds.now).select(pl.len()).collect().item())
 

@@ -328,9 +328,9 @@ class LiveBuckets:
         (`drop_before` its start first; frames at or after its end are pending)."""
         if any(not window.start_ns <= t_b < window.end_ns for t_b in self._buckets):
             raise ValueError("the window must hold every kept bucket: drop_before its start first")
-        # columns picked by name first (no copy): a `select` on the many-chunk frame took ~10x the filter itself
-        basis = self._frames[["t", "w", "total_ms"]].filter(pl.col("t").is_between(window.start_ns, window.end_ns,
-                                                                                    closed="left"))  # fmt: skip
+        # every kept frame is in the window (`add` keeps [start, now), `drop_before` drops what left it): no filter,
+        # and the columns picked by name (no copy: a `select` on the many-chunk frame took ~10x longer)
+        basis = self._frames[["t", "w", "total_ms"]]
         window = replace(window, coverage=coverage.measure(basis, window.start_ns, window.end_ns))
         sums, lat, lat_q, fleet_q = self._stacked(window)
         return partial.of_stacked(sums, lat, self._hist_frame(), self._names, window, self.thresholds, lat_q=lat_q,
