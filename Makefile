@@ -3,8 +3,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 # uv installs the project and its dependencies in seconds where pip takes a minute and a half (measured from a
-# fresh clone: `make test`'s budget is 4 minutes on 2 cores); pip only bootstraps it.
-UV := $(VENV)/bin/uv pip install -q --python $(PY)
+# fresh clone: `make test`'s budget is 4 minutes on 2 cores); pip only bootstraps it. `--compile-bytecode` does what
+# pip does by default: without it, and with PYTHONDONTWRITEBYTECODE set (as on the CI machines), every process
+# compiled every module it imported from source, ~1 s of each app start (bench/bench_app.py, first paint).
+UV := $(VENV)/bin/uv pip install -q --compile-bytecode --python $(PY)
 
 .PHONY: install test test-integration prometheus lint bench soak demo screenshots clean
 
