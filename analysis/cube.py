@@ -23,7 +23,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
 
 import polars as pl
 from smythtop.analysis import fold, selftime
@@ -66,13 +65,6 @@ class Cube:
     lat_b_q: pl.DataFrame | None = None
     # b, p50_ms, p95_ms, p99_ms: the fleet's latency series (every component), kept per bucket alike; None: from lat_b
     fleet_b_q: pl.DataFrame | None = None
-
-    @cached_property
-    def labelled(self) -> dict[str, pl.DataFrame]:
-        """The per-dim frames with agent/component/model/provider attached, joined once for every rollup."""
-        frames = {"sums": self.sums, "lat_k": self.lat_k, "ttft_k": self.ttft_k, "tokens_k": self.tokens_k,
-                  "self_k": self.self_k}  # fmt: skip
-        return dict(zip(frames, pl.collect_all([with_dims(f, self) for f in frames.values()]), strict=True))
 
 
 def dim_key(component: pl.Expr) -> pl.Expr:

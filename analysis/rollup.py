@@ -12,7 +12,7 @@ from functools import cache
 import numpy as np
 import polars as pl
 from smythtop.analysis import weights as wt
-from smythtop.analysis.cube import SERIES_NAMES, SERIES_QS, Cube
+from smythtop.analysis.cube import SERIES_NAMES, SERIES_QS, Cube, with_dims
 from smythtop.analysis.fold import OTHER, top
 
 PHASES = ("input_ms", "core_ms", "output_ms", "queue_ms")
@@ -66,7 +66,8 @@ def _fold(cube: Cube, full: pl.DataFrame, by: list[str], llm_only: bool, score: 
 
 
 def _plan(cube: Cube, by: list[str], llm_only: bool, stacked: _Stacked) -> pl.LazyFrame:
-    sums = cube.labelled["sums"].lazy()
+    # the names joined in each rollup's plan: `rollups` runs them in one `collect_all`, which joins them once
+    sums = with_dims(cube.sums, cube)
     if llm_only:
         sums = sums.filter(pl.col("model").is_not_null())
     if "b" in by:
@@ -244,7 +245,7 @@ def _find(keys: np.ndarray, k: np.ndarray) -> np.ndarray:
 def _groups(dims: pl.DataFrame, by: list[str], llm_only: bool, missing: bool) -> tuple[list[pl.Series], np.ndarray]:
     """The groups of `by` over the cube's keys: their names (one Series per `by` column, a row per group), and
     the group of each row of `dims` (-1: left out, a key with no model in an LLM rollup), then of a key missing
-    from `dims` when some is: the group whose names are all null, as the left join of `Cube.labelled` gives it
+    from `dims` when some is: the group whose names are all null, as the left join of `cube.with_dims` gives it
     (cubes built from frames or partials have no such key).
 
     `dims` has a row per key (~40: agent x component x model x provider), so this is Python."""
