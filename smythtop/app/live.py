@@ -121,7 +121,7 @@ class LiveBuckets:
         return weighted(priced.select(*REPORT_COLUMNS, **selftime.KEYS)).collect()
 
     def _partial(self, prepared: pl.DataFrame) -> partial.Partial:
-        return partial.of_frames(selftime.annotate(prepared), self.bucket_ns, self.thresholds)
+        return partial.of_frames(selftime.annotated(prepared), self.bucket_ns, self.thresholds)
 
     def _changed(self, old: pl.DataFrame, new: pl.DataFrame) -> partial.Partial:
         """`of_frames(annotate(old + new)) - of_frames(annotate(old))` in one `annotate` and one `of_frames`: the
@@ -132,13 +132,16 @@ class LiveBuckets:
             return self._partial(new)
         salt = pl.lit(_SALT, dtype=pl.UInt64)
         out = pl.col("_out")
-        again = old.with_columns(*(pl.col(c) ^ salt for c in ("tk", "sk", "pk")), _out=pl.lit(True))
-        annotated = selftime.annotate(
-            pl.concat([old.with_columns(_out=pl.lit(False)), new.with_columns(_out=pl.lit(False)), again])
+        again = old.lazy().with_columns(*(pl.col(c) ^ salt for c in ("tk", "sk", "pk")), _out=pl.lit(True))
+        kept = [f.lazy().with_columns(_out=pl.lit(False)) for f in (old, new)]
+        # one plan from here to the aggregates (`annotated`, `of_frames`): no eager step in between
+        retracted = (
+            selftime.annotated(pl.concat([*kept, again]))
+            .with_columns(
+                sample_rate=pl.when(out).then(-pl.col("sample_rate").fill_null(1.0)).otherwise(pl.col("sample_rate"))
+            )
+            .drop("_out")
         )
-        retracted = annotated.with_columns(
-            sample_rate=pl.when(out).then(-pl.col("sample_rate").fill_null(1.0)).otherwise(pl.col("sample_rate"))
-        ).drop("_out")
         return partial.of_frames(retracted, self.bucket_ns, self.thresholds, signed=True)
 
     def add(self, frames: pl.DataFrame | pl.LazyFrame | None, start_ns: int, now_ns: int) -> int:
