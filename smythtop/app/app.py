@@ -23,6 +23,7 @@ long pass; a daemon thread is abandoned instead, which is safe because the store
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -32,6 +33,7 @@ from typing import Any, ClassVar
 
 from textual import work
 from textual.app import App, SystemCommand
+from textual.driver import Driver
 from textual.keys import format_key
 from textual.screen import Screen
 from textual.timer import Timer
@@ -129,6 +131,18 @@ class SmythtopApp(App):
         self._maint_more = False  # the last pass changed the store (or found it busy): look again
 
     # ---- lifecycle ------------------------------------------------------------------------------
+
+    def get_driver_class(self) -> type[Driver]:
+        """Textual's choice, except that its Linux driver is replaced by one whose input thread does not wake ten
+        times a second while nothing is typed (`smythtop.app.driver`)."""
+        chosen = super().get_driver_class()
+        if sys.platform == "win32":
+            return chosen
+        from textual.drivers.linux_driver import LinuxDriver
+
+        from smythtop.app.driver import QuietLinuxDriver
+
+        return QuietLinuxDriver if chosen is LinuxDriver else chosen
 
     def on_mount(self) -> None:
         if self.config.keymap:
