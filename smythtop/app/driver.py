@@ -19,12 +19,16 @@ import os
 import selectors
 import threading
 from codecs import getincrementaldecoder
+from typing import TYPE_CHECKING
 
 from textual import constants
 from textual._parser import ParseError
 from textual._time import get_time
 from textual._xterm_parser import XTermParser
 from textual.drivers.linux_driver import LinuxDriver
+
+if TYPE_CHECKING:
+    from textual.app import App
 
 
 class WakingEvent(threading.Event):
@@ -66,8 +70,10 @@ class WakingEvent(threading.Event):
 class QuietLinuxDriver(LinuxDriver):
     """`LinuxDriver` whose input thread does not poll while nothing is typed (see the module docstring)."""
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self, app: App, *, debug: bool = False, mouse: bool = True, size: tuple[int, int] | None = None
+    ) -> None:
+        super().__init__(app, debug=debug, mouse=mouse, size=size)
         self.exit_event = WakingEvent()
 
     def close(self) -> None:

@@ -74,6 +74,29 @@ async def test_keys_escape_and_exit_without_polling(monkeypatch: pytest.MonkeyPa
         os.close(write)
 
 
+@pytest.mark.anyio
+async def test_an_ended_stdin_is_not_polled(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A piped stdin that ended reads as ready for ever: the thread stops selecting on it (Textual's loop spins)."""
+    monkeypatch.setattr(signal, "signal", lambda *args: None)
+    read, write = os.pipe()
+    os.close(write)
+    driver = QuietLinuxDriver(object())  # type: ignore[arg-type]
+    driver.fileno = read
+    selects = Selects(monkeypatch)
+    thread = threading.Thread(target=driver.run_input_thread, daemon=True)
+    thread.start()
+    try:
+        thread.join(0.3)
+        assert thread.is_alive() and selects.count <= 3  # the end read, ESCAPE_DELAY's tick, then blocked
+        driver.exit_event.set()
+        thread.join(WAIT_S)
+        assert not thread.is_alive()
+    finally:
+        driver.exit_event.set()
+        driver.close()
+        os.close(read)
+
+
 def test_the_waking_event_is_readable_while_set_and_after_close_only_an_event() -> None:
     event = WakingEvent()
     sel = selectors.SelectSelector()
