@@ -3,11 +3,13 @@ the exit event still stops the input thread, and while nothing is typed the thre
 
 from __future__ import annotations
 
+import contextlib
 import os
 import selectors
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,6 +38,21 @@ class Selects:
         monkeypatch.setattr(selectors.SelectSelector, "select", select)
 
 
+@contextlib.contextmanager
+def _input_thread(driver: QuietLinuxDriver) -> Iterator[threading.Thread]:
+    """The driver's input thread, running; on leaving, its exit event must stop it (then the driver is closed)."""
+    thread = threading.Thread(target=driver.run_input_thread, daemon=True)
+    thread.start()
+    try:
+        yield thread
+        driver.exit_event.set()
+        thread.join(WAIT_S)
+        assert not thread.is_alive()
+    finally:
+        driver.exit_event.set()
+        driver.close()
+
+
 @pytest.mark.anyio
 async def test_keys_escape_and_exit_without_polling(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(signal, "signal", lambda *args: None)  # the driver's SIGTSTP/SIGCONT handlers: not here
@@ -53,23 +70,17 @@ async def test_keys_escape_and_exit_without_polling(monkeypatch: pytest.MonkeyPa
 
     monkeypatch.setattr(driver, "process_message", collect)
     selects = Selects(monkeypatch)
-    thread = threading.Thread(target=driver.run_input_thread, daemon=True)
-    thread.start()
     try:
-        os.write(write, b"a")
-        os.write(write, b"\x1b")  # a lone ESC: the escape key once ESCAPE_DELAY passed with nothing after it
-        with arrived:
-            assert arrived.wait_for(lambda: len(got) == 2, WAIT_S), got
-        assert got == ["a", "escape"]
-        woken = selects.count
-        thread.join(0.3)
-        assert thread.is_alive() and selects.count == woken  # nothing typed: blocked (Textual's loop: 3 wake-ups)
-        driver.exit_event.set()
-        thread.join(WAIT_S)
-        assert not thread.is_alive()
+        with _input_thread(driver) as thread:
+            os.write(write, b"a")
+            os.write(write, b"\x1b")  # a lone ESC: the escape key once ESCAPE_DELAY passed with nothing after it
+            with arrived:
+                assert arrived.wait_for(lambda: len(got) == 2, WAIT_S), got
+            assert got == ["a", "escape"]
+            woken = selects.count
+            thread.join(0.3)
+            assert thread.is_alive() and selects.count == woken  # nothing typed: blocked (Textual's loop: 3 wake-ups)
     finally:
-        driver.exit_event.set()
-        driver.close()
         os.close(read)
         os.close(write)
 
@@ -83,17 +94,11 @@ async def test_an_ended_stdin_is_not_polled(monkeypatch: pytest.MonkeyPatch) -> 
     driver = QuietLinuxDriver(object())  # type: ignore[arg-type]
     driver.fileno = read
     selects = Selects(monkeypatch)
-    thread = threading.Thread(target=driver.run_input_thread, daemon=True)
-    thread.start()
     try:
-        thread.join(0.3)
-        assert thread.is_alive() and selects.count <= 3  # the end read, ESCAPE_DELAY's tick, then blocked
-        driver.exit_event.set()
-        thread.join(WAIT_S)
-        assert not thread.is_alive()
+        with _input_thread(driver) as thread:
+            thread.join(0.3)
+            assert thread.is_alive() and selects.count <= 3  # the end read, ESCAPE_DELAY's tick, then blocked
     finally:
-        driver.exit_event.set()
-        driver.close()
         os.close(read)
 
 
