@@ -172,20 +172,6 @@ def _request_columns(thresholds: Thresholds) -> dict[str, pl.Expr]:
     }
 
 
-def merge(parts: Sequence[Partial]) -> Partial:
-    """The partial of all the frames of `parts` together (exact: sums add, bins add, bin maxima take the max)."""
-    if len(parts) == 1:
-        return parts[0]
-    sums = pl.concat([p.sums for p in parts]).lazy()
-    value_cols = [c for c in parts[0].sums.columns if c not in SUMS_KEY]
-    sums = sums.group_by(SUMS_KEY).agg(pl.col(c).sum() for c in value_cols)
-    sketch = (
-        pl.concat([p.sketch for p in parts]).lazy().group_by(SKETCH_KEY).agg(pl.col("_w").sum(), pl.col("_v").max())
-    )
-    merged = pl.collect_all([sums, sketch])
-    return Partial(*merged, _dims(pl.concat([p.dims for p in parts])))
-
-
 def merge_names(names: Sequence[pl.DataFrame]) -> pl.DataFrame:
     """The `dims` of several partials together (one row per k)."""
     return _dims(pl.concat(names))

@@ -86,9 +86,8 @@ def test_merged_partials_equal_the_cube_of_all_frames(max_rows: int) -> None:
     cuts = sorted(rng.choice(np.arange(1, df.height), 9, replace=False).tolist())
     chunks = [shuffled[idx] for idx in np.split(np.arange(df.height), cuts)]
     parts = [partial.of_frames(chunk, win.bucket_ns, th) for chunk in chunks]
-    merged = partial.merge([partial.merge(parts[:4]), partial.merge(parts[4:])])
-    assert merged.rows == df.height
-    _assert_same(partial.to_cube([merged], win, th), _whole(df, win, th))
+    assert sum(p.rows for p in parts) == df.height
+    _assert_same(partial.to_cube(parts, win, th), _whole(df, win, th))
 
 
 def test_minute_partials_serve_a_longer_window() -> None:
@@ -114,7 +113,7 @@ def test_merged_sketch_percentiles_within_one_percent_of_numpy() -> None:
     win = aligned(3600 * S, T0_NS + 3600 * S)
     df = _mixed(rng, 20_000, win.start_ns, 3600 * S, components=2)
     chunks = [partial.of_frames(df[i : i + 1500], win.bucket_ns, th) for i in range(0, df.height, 1500)]
-    c = partial.to_cube([partial.merge(chunks)], win, th)
+    c = partial.to_cube(chunks, win, th)
     (comps,) = rollups(c, [(["component"], False)])
     for row in comps.iter_rows(named=True):
         part = df.filter(pl.col("component") == row["component"])
@@ -173,7 +172,7 @@ def test_partials_of_annotated_frames_carry_the_span_tree() -> None:
     prepared, _ = prepare(df, win.start_ns, now, columns=REPORT_COLUMNS, extra=selftime.KEYS, bucket_ns=win.bucket_ns)
     annotated = selftime.annotate(prepared)
     parts = [partial.of_frames(annotated[j : j + 700], win.bucket_ns, th) for j in range(0, annotated.height, 700)]
-    got, want = partial.to_cube([partial.merge(parts)], win, th), _whole(df, win, th)
+    got, want = partial.to_cube(parts, win, th), _whole(df, win, th)
     _assert_same(got, want)
     assert want.requests["n"].sum() == pytest.approx(df.height / 4, rel=0.3)  # roots weigh 1, 2, 4 or 10
     for name in ("requests", "request_lat", "self_k"):
