@@ -183,7 +183,7 @@ class LiveBuckets:
             kept = self._buckets.get(t_b) or (sparse.Table(len(self._cols)), sparse.Table(1, 1))
             s_in = s_at[np.searchsorted(s_t, t_b) : np.searchsorted(s_t, t_b, side="right")]
             h_in = h_at[np.searchsorted(h_t, t_b) : np.searchsorted(h_t, t_b, side="right")]
-            kept[0].add(s_key[s_in], values[s_in], np.empty((len(s_in), 0)), ordered=True)
+            kept[0].add(s_key[s_in], values[s_in], ordered=True)
             kept[0].keep(kept[0].sums[:, self._rows_col] > 0)  # rows no frame is left in (a retraction's)
             kept[1].add(h_key[h_in], w[h_in], v[h_in], ordered=True)
             kept[1].keep(kept[1].sums[:, 0] > partial.SETTLED_W)

@@ -26,12 +26,16 @@ class Table:
     def __len__(self) -> int:
         return len(self.keys)
 
-    def add(self, keys: np.ndarray, sums: np.ndarray, maxes: np.ndarray, *, ordered: bool = False) -> None:
-        """Merge rows in: `sums` (n x n_sums) added per key, `maxes` (n x n_maxes) maxed per key. `ordered`: the
-        keys are already sorted and unique (a partial's rows of one bucket: `of_frames` groups them), which skips
-        their grouping, most of the cost of adding a whole window at once."""
+    def add(
+        self, keys: np.ndarray, sums: np.ndarray, maxes: np.ndarray | None = None, *, ordered: bool = False
+    ) -> None:
+        """Merge rows in: `sums` (n x n_sums) added per key, `maxes` (n x n_maxes; None for a table without maxima)
+        maxed per key. `ordered`: the keys are already sorted and unique (a partial's rows of one bucket:
+        `of_frames` groups them), which skips their grouping, most of the cost of adding a whole window at once."""
         if not len(keys):
             return
+        if maxes is None:
+            maxes = np.empty((len(keys), 0))
         if ordered:
             new, summed, maxed = keys, sums, maxes
         else:
