@@ -14,15 +14,17 @@ $(PY):
 	python3 -m venv $(VENV)
 	$(PIP) install --upgrade pip uv
 
-$(VENV)/.installed: pyproject.toml | $(PY)
+# Installing builds the recorder's C hot path (smythtop/recorder/_hotpath.c, with the machine's gcc) into the source
+# tree; the stamps depend on it so that an edit rebuilds it.
+$(VENV)/.installed: pyproject.toml smythtop/recorder/_hotpath.c | $(PY)
 	$(UV) -e .
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(PY)
+$(VENV)/.installed-test: pyproject.toml smythtop/recorder/_hotpath.c | $(PY)
 	$(UV) -e '.[test]'
 	touch $@
 
-$(VENV)/.installed-bench: pyproject.toml | $(PY)
+$(VENV)/.installed-bench: pyproject.toml smythtop/recorder/_hotpath.c | $(PY)
 	$(UV) -e '.[test,bench]'
 	touch $@
 

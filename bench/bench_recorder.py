@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import collections
 import gc
+import json
 import os
 import random
 import shutil
@@ -38,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import Table
-from smythtop.recorder import Collector
+from smythtop.recorder import Collector, hotpath
 
 ROUND = 20_000
 ROUNDS = 11
@@ -93,6 +94,15 @@ def _per_call(loops: dict[str, tuple[Callable[[int], object], Callable[[], objec
     return {name: statistics.median(times) for name, times in rounds.items()}
 
 
+def _reference(n: int) -> None:
+    """The issue's reference loop: two perf_counter_ns readings and a deque append per iteration."""
+    buf: collections.deque = collections.deque(maxlen=4 * ROUND)
+    clock = time.perf_counter_ns
+    for _ in range(n):
+        start = clock()
+        buf.append((start, clock()))
+
+
 def _collector(tmp: Path, name: str, **sections: Any) -> Collector:
     config: dict[str, Any] = {"global": {"buffer_size": 4 * ROUND, "flush_interval": 3600}}
     for section, values in sections.items():
@@ -122,13 +132,6 @@ def _overhead(table: Table, tmp: Path, hog: bool) -> float:
     def bare(n: int) -> None:
         for _ in range(n):
             pass
-
-    def reference(n: int) -> None:
-        buf: collections.deque = collections.deque(maxlen=4 * ROUND)
-        clock = time.perf_counter_ns
-        for _ in range(n):
-            start = clock()
-            buf.append((start, clock()))
 
     kept = _collector(tmp, "kept", **{"global": {"max_frames_per_second": 0}})
     sampled = _collector(tmp, "sampled", **{"global": {"sampling_rate": 1e-6, "max_frames_per_second": 0}})
@@ -193,7 +196,7 @@ def _overhead(table: Table, tmp: Path, hog: bool) -> float:
         for name, seconds in _per_call(
             {
                 "bare": (bare, None),
-                "reference": (reference, None),
+                "reference": (_reference, None),
                 "kept": (_track_loop(kept), kept.flush),
                 "sampled": (sampled_loop, sampled.flush),
                 "excluded": (_track_loop(excluded), None),
@@ -227,7 +230,14 @@ def _overhead(table: Table, tmp: Path, hog: bool) -> float:
               f"{vs('hist')}; {vs('otel')}")  # fmt: skip
     table.add(g, f"track(), kept / reference{load}", us["kept"] / ref, "x", _goal("kept"))
     table.add(g, f"track(), sampled out{load}", us["sampled"], "us", f"<= {GOALS['sampled']}")
-    table.add(g, f"track(), sampled out / reference{load}", us["sampled"] / ref, "x", _goal("sampled"))
+    table.add(g, f"track(), sampled out / reference{load}", us["sampled"] / ref, "x", _goal("sampled"),
+              f"hot path in {hotpath.IMPLEMENTATION.upper() if hotpath.C else 'Python'}")  # fmt: skip
+    if hotpath.C is not None:
+        py = _python_hot_path(tmp)
+        table.add(g, f"Python hot path (fallback): kept / reference{load}", py["kept"] / py["reference"], "x",
+                  _goal("kept"))  # fmt: skip
+        table.add(g, f"Python hot path (fallback): sampled out / reference{load}", py["sampled"] / py["reference"],
+                  "x", _goal("sampled"))  # fmt: skip
     if hog:  # the rest once, quiet: they are about features, not load
         return ref
     table.add(g, "track(), component excluded (blacklist)", us["excluded"], "us", "<= 0.15")
@@ -239,6 +249,33 @@ def _overhead(table: Table, tmp: Path, hog: bool) -> float:
     table.add(g, "peer: prometheus_client `with Histogram.time()`", us["hist_time"], "us")
     table.add(g, "peer: OTel SDK span, BatchSpanProcessor", us["otel"], "us", "26-53 (issue)")
     return ref
+
+
+def _python_hot_path(tmp: Path) -> dict[str, float]:
+    """The reference, a kept and a sampled-out execution with the Python hot path (SMYTHTOP_PURE_PYTHON=1: what
+    runs where the C extension is not built), in a child process since the choice is made at import."""
+    env = {**os.environ, "SMYTHTOP_PURE_PYTHON": "1"}
+    code = f"from bench.bench_recorder import _hot_path_rows; _hot_path_rows({str(tmp / 'python')!r})"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def _hot_path_rows(tmp: str) -> None:
+    """Print {reference, kept, sampled} in us per execution as JSON (for `_python_hot_path`'s child)."""
+    root = Path(tmp)
+    root.mkdir(parents=True, exist_ok=True)
+    kept = _collector(root, "kept", **{"global": {"max_frames_per_second": 0}})
+    sampled = _collector(root, "sampled", **{"global": {"sampling_rate": 1e-6, "max_frames_per_second": 0}})
+    sampled_loop = _track_loop(sampled)
+    sampled_loop(ROUND)  # its p95 learned first, as in _overhead
+    sampled.flush()
+
+    loops = {"reference": (_reference, None), "kept": (_track_loop(kept), kept.flush),
+             "sampled": (sampled_loop, sampled.flush)}  # fmt: skip
+    result = {name: seconds * US for name, seconds in _per_call(loops).items()}
+    kept.close()
+    sampled.close()
+    print(json.dumps(result))
 
 
 def _prometheus() -> tuple[Any, Callable[[], Any]]:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from smythtop import store
-from smythtop.recorder import accounts, threads
+from smythtop.recorder import accounts, hotpath, threads
 from smythtop.recorder.clock import SYSTEM_CLOCK, Clock
 from smythtop.recorder.config import Config, enabled, store_root
 from smythtop.recorder.events import BATCH_FLUSH, PERFORMANCE_EVENT, EventBus, performance_events
@@ -85,6 +85,10 @@ class Collector:
         self._high_water = max(1, g.buffer_size // 2)
         self._sink = Sink(self._buf, self._high_water, self._filling, self._fault, self._warn_once)
         self._states = _States(self._state)
+        if hotpath.C is not None and type(self).track is Collector.track:
+            # track() in C for this instance (smythtop.recorder.hotpath); the Python method answers what C hands
+            # back to it: keyword fields, a state that needs the slow path, a call with unusual arguments.
+            self.track = hotpath.C.Track(self._states, Collector.track.__get__(self), self._fault, Tracker)  # type: ignore[method-assign]
         self._folded: dict[str, ComponentState] = {}  # past max_components: OTHER's state, the excluded names'
         self._active: set[ComponentState] = set()  # states the next adaptation looks at (sampling.adapt)
         self._tags = TagPolicy(g.denied_tag_keys, g.allowed_tag_keys)
@@ -390,6 +394,7 @@ class Collector:
         states = [*self._states.values(), *self._folded.values()]
         return {
             "enabled": self._enabled,
+            "hot_path": hotpath.IMPLEMENTATION,  # "c" or "python" (smythtop.recorder.hotpath)
             "buffered": len(self._buf),
             "kept": self.kept,
             "sampled_out": sum(st.sampled_out for st in states),

@@ -40,6 +40,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from smythtop.recorder import hotpath
 from smythtop.recorder.config import Config
 
 WINDOW = 1024  # recent kept durations per component, for the running p95
@@ -76,14 +77,22 @@ class Sink:
         self.wake_state = self.woken.append  # the hot path's call: once per idle state, thread-safe
 
 
-class ComponentState:
+# The fields the hot path reads and writes on every execution: C fields of `_hotpath.StateBase` when the C hot path
+# runs (smythtop.recorder.hotpath), slots here otherwise.
+HOT_FIELDS = (
+    "buf", "check_at", "full", "high_water", "idle", "keep_above", "n", "rate", "sampled_out", "sink", "tail_n",
+    "tail_rate", "thinning",
+)  # fmt: skip
+_StateBase: type = object if hotpath.C is None else hotpath.C.StateBase
+
+
+class ComponentState(_StateBase):  # type: ignore[misc, valid-type]
     """Hot-path state of one component name; only the flush thread writes rate and keep_above."""
 
     __slots__ = (
-        "base_rate", "bucket", "buf", "cap", "check_at", "check_n", "check_t", "check_tail", "excluded", "full",
-        "high_water", "idle", "keep_above", "kept", "memory", "n", "name", "now", "rate", "recent", "sampled_out",
-        "seen_rate", "sink", "tail_bucket", "tail_n", "tail_rate", "thinning", "window_sampled_out", "window_tail_n",
-    )  # fmt: skip
+        "base_rate", "bucket", "cap", "check_n", "check_t", "check_tail", "excluded", "kept", "memory", "name", "now",
+        "recent", "seen_rate", "tail_bucket", "window_sampled_out", "window_tail_n",
+    ) + (HOT_FIELDS if hotpath.C is None else ())  # fmt: skip
 
     def __init__(self, name: str, sink: Sink, now: Callable[[], int], base_rate: float, cap: float = 0.0) -> None:
         self.name = name
@@ -115,6 +124,15 @@ class ComponentState:
         self.check_t = now()
         self.bucket = cap  # frames the burst check may still let through at the current rates (one second's)
         self.tail_bucket = cap * TAIL_SHARE
+
+    def __copy__(self) -> ComponentState:
+        """A copy with every field, the C ones included (copy.copy cannot see those by itself)."""
+        other = type(self).__new__(type(self))
+        names = ComponentState.__slots__ if hotpath.C is None else ComponentState.__slots__ + HOT_FIELDS
+        for name in names:
+            if hasattr(self, name):
+                setattr(other, name, getattr(self, name))
+        return other
 
 
 def check_burst(st: ComponentState, now_ns: int) -> None:

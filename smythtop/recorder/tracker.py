@@ -14,6 +14,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from smythtop.recorder import hotpath
 from smythtop.recorder.fingerprint import config_hash
 from smythtop.recorder.memory import RSS
 from smythtop.recorder.payload import size_of
@@ -32,17 +33,9 @@ MEM_PEAK = "_mem_peak"
 RESPONSE = "_response"
 
 
-class Tracker:
-    """Times a block and records it as one frame when it exits. Never raises into the caller.
-
-    This class is the fast path: the system clock, no memory sampling, the parent taken from the
-    context. `FullTracker` adds the rest; the two keep their hot code apart on purpose, since
-    every attribute load and branch here is paid by every execution.
-
-    It has no `__init__`: `Collector.track` makes one with `Tracker()` and sets `_st`, `agent_id`,
-    `_x` and `_span` itself, since calling a Python `__init__` cost about 0.1 us per execution,
-    as much as the rest of `track()` (docs/RECORDER.md, "Import time and overhead").
-    """
+class PyTrackerBase:
+    """The fields and the with-protocol of a `Tracker` in Python: the reference `_hotpath.TrackerBase` follows step
+    for step, and what runs where the C extension is not built (smythtop.recorder.hotpath)."""
 
     __slots__ = (
         "_end", "_err", "_parent", "_pid", "_rate", "_span", "_st", "_start", "_token", "_trace", "_x", "agent_id",
@@ -53,7 +46,7 @@ class Tracker:
     _x: dict[str, Any] | None
     _span: int | str | None
 
-    def __enter__(self) -> Tracker:
+    def __enter__(self) -> PyTrackerBase:
         self._parent = CURRENT.get()
         self._token = CURRENT.set(self)
         self._pid = _pid
@@ -100,6 +93,38 @@ class Tracker:
         except Exception as exc:  # the agent goes on whatever happens here
             self._st.sink.fault("tracker", exc)
         return False
+
+
+_TrackerBase: type = PyTrackerBase if hotpath.C is None else hotpath.C.TrackerBase
+
+
+class Tracker(_TrackerBase):  # type: ignore[misc, valid-type]
+    """Times a block and records it as one frame when it exits. Never raises into the caller.
+
+    This class is the fast path: the system clock, no memory sampling, the parent taken from the
+    context. `FullTracker` adds the rest; the two keep their hot code apart on purpose, since
+    every attribute load and branch here is paid by every execution. Its fields and with-protocol come from
+    `_hotpath.TrackerBase` (C) or `PyTrackerBase` (smythtop.recorder.hotpath says which and why).
+
+    It has no `__init__`: `Collector.track` makes one with `Tracker()` and sets `_st`, `agent_id`,
+    `_x` and `_span` itself, since calling a Python `__init__` cost about 0.1 us per execution,
+    as much as the rest of `track()` (docs/RECORDER.md, "Import time and overhead").
+    """
+
+    __slots__ = ()
+
+    _st: ComponentState
+    agent_id: str | None
+    _x: dict[str, Any] | None
+    _span: int | str | None
+    _parent: Any
+    _start: int
+    _end: int
+    _rate: float
+    _pid: int
+    _token: Any
+    _err: type[BaseException] | None
+    _trace: str
 
     def _leave(self) -> None:
         """Stop being the current execution (as __exit__ does)."""
@@ -446,6 +471,8 @@ class NoopTracker:
 
 
 NOOP = NoopTracker()
+if hotpath.C is not None:  # the C hot path's process-wide references, the same objects Python uses
+    hotpath.C.configure(CURRENT, check_burst, _random, NOOP)
 
 
 def _freeze_ids_before_fork() -> None:
@@ -466,6 +493,8 @@ def _freeze_ids_before_fork() -> None:
 def _after_fork_in_child() -> None:
     global _pid
     _pid = os.getpid()
+    if hotpath.C is not None:
+        hotpath.C.set_pid()
 
 
 os.register_at_fork(before=_freeze_ids_before_fork, after_in_child=_after_fork_in_child)

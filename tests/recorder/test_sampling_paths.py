@@ -1,7 +1,8 @@
 """The tracker's two sampling paths decide alike, and as docs/RECORDER.md says.
 
 `Tracker.__exit__` inlines the keep/drop decision for the common case (system clock, no memory
-sampling); `FullTracker` reaches it through `_finish`. Hypothesis drives both over the same
+sampling), in C or in Python (smythtop.recorder.hotpath; tests/recorder/test_hotpath.py runs this module on the
+Python one too); `FullTracker` reaches it through `_keep`. Hypothesis drives both over the same
 executions (durations, raised and reported errors, random draws) on virtual clocks, under
 configured rates and volume caps, with flushes that adapt rate and threshold between windows.
 Every decision and weight must match the other path's and the documented rule's, and so must the
@@ -13,7 +14,7 @@ from __future__ import annotations
 import ast
 import copy
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ from unittest import mock
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smythtop.recorder import Collector, VirtualClock, sampling, tracker
+from smythtop.recorder import Collector, VirtualClock, hotpath, sampling, tracker
 from smythtop.recorder.sampling import ComponentState
 from smythtop.recorder.tracker import FullTracker, Tracker
 
@@ -82,7 +83,11 @@ class Route:
 
         buf = self.state.buf
         before = len(buf)
-        with mock.patch.object(tracker, "_random", draw), mock.patch.object(tracker, "_now", self.clock.monotonic_ns):
+        with (
+            mock.patch.object(tracker, "_random", draw),
+            mock.patch.object(tracker, "_now", self.clock.monotonic_ns),
+            c_hooks(self.clock.monotonic_ns, draw),
+        ):
             t = self.collector.track(COMPONENT, agent_id="a")
             assert type(t) is (Tracker if self.fast else FullTracker)
             try:
@@ -103,6 +108,19 @@ class Route:
         assert self.collector.flush()
         s = self.state
         return s.rate, s.keep_above, s.seen_rate, s.sampled_out
+
+
+@contextmanager
+def c_hooks(now: Callable[[], int], draw: Callable[[], float]) -> Iterator[None]:
+    """The clock and draw of the C hot path, when it runs (the Python one reads tracker._now and tracker._random)."""
+    if hotpath.C is None:
+        yield
+        return
+    hotpath.C.hooks(now, draw)
+    try:
+        yield
+    finally:
+        hotpath.C.hooks(None, tracker._random)
 
 
 def documented(s: ComponentState, e: Execution, now_ns: int) -> Decision:

@@ -1,0 +1,593 @@
+/* The recorder's per-execution hot path in C: `collector.track(...)`, the tracker's `__enter__`/`__exit__` and the
+ * component state they read. smythtop/recorder/hotpath.py says why it exists and how it is chosen; the Python
+ * implementation (smythtop/recorder/pytracker.py) is the reference this file follows line by line, and
+ * tests/recorder/test_hotpath.py holds the two to the same decisions.
+ *
+ * Why C: a Python `with` block whose __enter__/__exit__ only read the clock twice and set/reset a ContextVar already
+ * costs about 2.1x the reference loop (two perf_counter_ns and a deque append), before track()'s call or any
+ * sampling decision; issue 11 asks <= 2x for a sampled-out execution. Here the same work is C calls with no Python
+ * frame: about 1x (bench_recorder, docs/RECORDER.md "Import time and overhead").
+ *
+ * Linux only: the clock must be the one `time.perf_counter_ns` reads (CLOCK_MONOTONIC in CPython on Linux), since
+ * the flush thread mixes these readings with Python's. Elsewhere the build fails on purpose (the extension is
+ * optional) and the Python implementation runs.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef __linux__
+#error "smythtop.recorder._hotpath: Linux only (the clock must match time.perf_counter_ns); Python is used elsewhere"
+#endif
+
+/* Set once by configure(); the module is single-phase and process-wide like the recorder itself. */
+static PyObject *g_current;     /* trace.CURRENT, the ContextVar of the current execution */
+static PyObject *g_check_burst; /* sampling.check_burst(st, now_ns) */
+static PyObject *g_random;      /* random.random, or a test's draw (hooks()) */
+static PyObject *g_now;         /* NULL: the monotonic clock read here; else a test's clock (hooks()) */
+static PyObject *g_noop;        /* tracker.NOOP */
+static long g_pid;              /* this process (set_pid() after a fork) */
+
+static PyObject *s_append, *s_error_type, *s_fault, *s_filling, *s_track, *s_tracker, *s_wake_state;
+
+/* The raised exception, normalised, and the error indicator cleared (PyErr_GetRaisedException from 3.12 on). */
+static PyObject *
+take_exception(void)
+{
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (value != NULL && tb != NULL)
+        PyException_SetTraceback(value, tb);
+    Py_XDECREF(type);
+    Py_XDECREF(tb);
+    return value;
+}
+
+static int
+read_clock(long long *out)
+{
+    if (g_now == NULL) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        *out = (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+        return 0;
+    }
+    PyObject *v = PyObject_CallNoArgs(g_now);
+    if (v == NULL)
+        return -1;
+    *out = PyLong_AsLongLong(v);
+    Py_DECREF(v);
+    return (*out == -1 && PyErr_Occurred()) ? -1 : 0;
+}
+
+/* -- ComponentState's hot fields ------------------------------------------------------------------------------ */
+typedef struct {
+    PyObject_HEAD
+    long long n, check_at, tail_n, sampled_out, keep_above;
+    Py_ssize_t high_water;
+    double rate, tail_rate;
+    char thinning, idle, full;
+    PyObject *buf;    /* the collector's ring buffer (a deque) */
+    PyObject *append; /* buf.append, bound once when buf is set */
+    PyObject *sink;
+} StateObject;
+
+static int
+State_traverse(StateObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(self->buf);
+    Py_VISIT(self->append);
+    Py_VISIT(self->sink);
+    return 0;
+}
+
+static int
+State_clear(StateObject *self)
+{
+    Py_CLEAR(self->buf);
+    Py_CLEAR(self->append);
+    Py_CLEAR(self->sink);
+    return 0;
+}
+
+static void
+State_dealloc(StateObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    State_clear(self);
+    tp->tp_free((PyObject *)self);
+}
+
+static PyObject *
+State_get_buf(StateObject *self, void *closure)
+{
+    if (self->buf == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "buf");
+        return NULL;
+    }
+    return Py_NewRef(self->buf);
+}
+
+static int
+State_set_buf(StateObject *self, PyObject *value, void *closure)
+{
+    if (value == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "buf cannot be deleted");
+        return -1;
+    }
+    PyObject *append = PyObject_GetAttr(value, s_append);
+    if (append == NULL)
+        return -1;
+    Py_XSETREF(self->append, append);
+    Py_XSETREF(self->buf, Py_NewRef(value));
+    return 0;
+}
+
+static PyMemberDef State_members[] = {
+    {"n", T_LONGLONG, offsetof(StateObject, n), 0, "executions seen, written by the hot path only"},
+    {"check_at", T_LONGLONG, offsetof(StateObject, check_at), 0, "n at which the hot path next checks for a burst"},
+    {"tail_n", T_LONGLONG, offsetof(StateObject, tail_n), 0, "executions that were errors or slow"},
+    {"sampled_out", T_LONGLONG, offsetof(StateObject, sampled_out), 0, "executions sampled out (total)"},
+    {"keep_above", T_LONGLONG, offsetof(StateObject, keep_above), 0, "ns: slower executions are the tail"},
+    {"high_water", T_PYSSIZET, offsetof(StateObject, high_water), 0, "buffer length that wakes the flush thread"},
+    {"rate", T_DOUBLE, offsetof(StateObject, rate), 0, "keep probability of the other executions"},
+    {"tail_rate", T_DOUBLE, offsetof(StateObject, tail_rate), 0, "keep probability of the tail"},
+    {"thinning", T_BOOL, offsetof(StateObject, thinning), 0, "rate or tail_rate below 1"},
+    {"idle", T_BOOL, offsetof(StateObject, idle), 0, "not adapted by the flush thread until it runs again"},
+    {"full", T_BOOL, offsetof(StateObject, full), 0, "track() takes its slow path"},
+    {"sink", T_OBJECT_EX, offsetof(StateObject, sink), 0, "the collector's Sink"},
+    {NULL},
+};
+
+static PyGetSetDef State_getset[] = {
+    {"buf", (getter)State_get_buf, (setter)State_set_buf, "the collector's ring buffer", NULL},
+    {NULL},
+};
+
+static PyTypeObject State_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "smythtop.recorder._hotpath.StateBase",
+    .tp_doc = "The hot fields of a ComponentState (sampling.ComponentState adds the rest).",
+    .tp_basicsize = sizeof(StateObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_new = PyType_GenericNew,
+    .tp_dealloc = (destructor)State_dealloc,
+    .tp_traverse = (traverseproc)State_traverse,
+    .tp_clear = (inquiry)State_clear,
+    .tp_members = State_members,
+    .tp_getset = State_getset,
+};
+
+/* -- the tracker ---------------------------------------------------------------------------------------------- */
+typedef struct {
+    PyObject_HEAD
+    PyObject *st, *agent_id, *x, *span, *parent, *token, *err, *trace;
+    long long start, end;
+    double rate;
+    long pid;
+} TrackerObject;
+
+static int
+Tracker_traverse(TrackerObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(self->st);
+    Py_VISIT(self->agent_id);
+    Py_VISIT(self->x);
+    Py_VISIT(self->span);
+    Py_VISIT(self->parent);
+    Py_VISIT(self->token);
+    Py_VISIT(self->err);
+    Py_VISIT(self->trace);
+    return 0;
+}
+
+static int
+Tracker_clear(TrackerObject *self)
+{
+    Py_CLEAR(self->st);
+    Py_CLEAR(self->agent_id);
+    Py_CLEAR(self->x);
+    Py_CLEAR(self->span);
+    Py_CLEAR(self->parent);
+    Py_CLEAR(self->token);
+    Py_CLEAR(self->err);
+    Py_CLEAR(self->trace);
+    return 0;
+}
+
+static void
+Tracker_dealloc(TrackerObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    Tracker_clear(self);
+    tp->tp_free((PyObject *)self);
+}
+
+/* A swallowed error: st.sink.fault("tracker", exc), as the Python implementation's `except Exception`. An error
+ * raised by fault itself is dropped: the agent goes on whatever happens here. */
+static void
+fault(PyObject *st, PyObject *where)
+{
+    PyObject *exc = take_exception();
+    PyObject *sink = st != NULL ? PyObject_GetAttrString(st, "sink") : NULL;
+    PyObject *fn = sink != NULL ? PyObject_GetAttr(sink, s_fault) : NULL;
+    if (fn != NULL) {
+        PyObject *r = PyObject_CallFunctionObjArgs(fn, where, exc != NULL ? exc : Py_None, NULL);
+        Py_XDECREF(r);
+    }
+    PyErr_Clear();
+    Py_XDECREF(fn);
+    Py_XDECREF(sink);
+    Py_XDECREF(exc);
+}
+
+static PyObject *
+Tracker_enter(TrackerObject *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *parent, *token;
+    if (PyContextVar_Get(g_current, NULL, &parent) < 0)
+        return NULL;
+    Py_XSETREF(self->parent, parent);
+    token = PyContextVar_Set(g_current, (PyObject *)self);
+    if (token == NULL)
+        return NULL;
+    Py_XSETREF(self->token, token);
+    self->pid = g_pid;
+    if (read_clock(&self->start) < 0)
+        return NULL;
+    return Py_NewRef(self);
+}
+
+/* The keep-or-sample-out decision of an exited tracker (pytracker.PyTracker.__exit__ after the ContextVar reset);
+ * returns -1 with an exception set when a callback failed. */
+static int
+keep(TrackerObject *self, StateObject *st, long long end, PyObject *et)
+{
+    self->end = end;
+    Py_XSETREF(self->err, Py_NewRef(et));
+    long long n = st->n + 1;
+    st->n = n;
+    if (n >= st->check_at) { /* every CHECK executions: meet a burst now, not at the next flush */
+        PyObject *now = PyLong_FromLongLong(end);
+        if (now == NULL)
+            return -1;
+        PyObject *r = PyObject_CallFunctionObjArgs(g_check_burst, (PyObject *)st, now, NULL);
+        Py_DECREF(now);
+        if (r == NULL)
+            return -1;
+        Py_DECREF(r);
+    }
+    if (st->thinning) {
+        double rate = st->rate;
+        int tail = et != Py_None || end - self->start > st->keep_above;
+        if (!tail && self->x != NULL && self->x != Py_None) { /* a failure reported with fail() is kept too */
+            tail = PySequence_Contains(self->x, s_error_type);
+            if (tail < 0)
+                return -1;
+        }
+        if (tail) {
+            st->tail_n += 1;
+            rate = st->tail_rate; /* the tail's own cap (sampling rule 7) */
+        }
+        if (rate < 1.0) {
+            PyObject *draw = PyObject_CallNoArgs(g_random);
+            if (draw == NULL)
+                return -1;
+            double d = PyFloat_AsDouble(draw);
+            Py_DECREF(draw);
+            if (d == -1.0 && PyErr_Occurred())
+                return -1;
+            if (d >= rate) {
+                st->sampled_out += 1;
+                if (st->idle) { /* the flush thread adapts only the states it knows are running */
+                    st->idle = 0;
+                    PyObject *r = PyObject_CallMethodOneArg(st->sink, s_wake_state, (PyObject *)st);
+                    if (r == NULL)
+                        return -1;
+                    Py_DECREF(r);
+                }
+                return 0;
+            }
+        }
+        self->rate = rate;
+    }
+    else {
+        self->rate = 1.0;
+    }
+    if (st->buf == NULL || st->append == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "component state without a buffer");
+        return -1;
+    }
+    Py_ssize_t len = PyObject_Length(st->buf);
+    if (len < 0)
+        return -1;
+    if (len >= st->high_water) {
+        PyObject *n_obj = PyLong_FromSsize_t(len);
+        if (n_obj == NULL)
+            return -1;
+        PyObject *r = PyObject_CallMethodOneArg(st->sink, s_filling, n_obj);
+        Py_DECREF(n_obj);
+        if (r == NULL)
+            return -1;
+        Py_DECREF(r);
+    }
+    PyObject *r = PyObject_CallOneArg(st->append, (PyObject *)self);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
+static PyObject *
+Tracker_exit(TrackerObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    long long end;
+    PyObject *et = nargs > 0 ? args[0] : Py_None;
+    if (read_clock(&end) < 0) {
+        fault(self->st, s_tracker);
+        Py_RETURN_FALSE;
+    }
+    if (self->token != NULL && self->token != Py_None) {
+        if (PyContextVar_Reset(g_current, self->token) < 0) {
+            if (!PyErr_ExceptionMatches(PyExc_ValueError)) { /* as the Python one: only ValueError is expected */
+                fault(self->st, s_tracker);
+                Py_RETURN_FALSE;
+            }
+            PyErr_Clear(); /* exited in another context than entered (e.g. an async generator) */
+            PyObject *tok = PyContextVar_Set(g_current, self->parent != NULL ? self->parent : Py_None);
+            if (tok == NULL) {
+                fault(self->st, s_tracker);
+                Py_RETURN_FALSE;
+            }
+            Py_DECREF(tok);
+        }
+    }
+    Py_XSETREF(self->token, Py_NewRef(Py_None));
+    if (self->pid != g_pid) /* entered before a fork: the process that entered it records it */
+        Py_RETURN_FALSE;
+    if (self->st == NULL || !PyObject_TypeCheck(self->st, &State_Type)) {
+        PyErr_SetString(PyExc_TypeError, "tracker without a component state");
+        fault(self->st, s_tracker);
+        Py_RETURN_FALSE;
+    }
+    if (keep(self, (StateObject *)self->st, end, et) < 0)
+        fault(self->st, s_tracker);
+    Py_RETURN_FALSE;
+}
+
+static PyMethodDef Tracker_methods[] = {
+    {"__enter__", (PyCFunction)Tracker_enter, METH_NOARGS, "Become the current execution and start the clock."},
+    {"__exit__", (PyCFunction)(void (*)(void))Tracker_exit, METH_FASTCALL,
+     "Stop the clock, stop being current, keep or sample out; never raises."},
+    {NULL},
+};
+
+static PyMemberDef Tracker_members[] = {
+    {"_st", T_OBJECT_EX, offsetof(TrackerObject, st), 0, NULL},
+    {"agent_id", T_OBJECT_EX, offsetof(TrackerObject, agent_id), 0, NULL},
+    {"_x", T_OBJECT_EX, offsetof(TrackerObject, x), 0, NULL},
+    {"_span", T_OBJECT_EX, offsetof(TrackerObject, span), 0, NULL},
+    {"_parent", T_OBJECT_EX, offsetof(TrackerObject, parent), 0, NULL},
+    {"_token", T_OBJECT_EX, offsetof(TrackerObject, token), 0, NULL},
+    {"_err", T_OBJECT_EX, offsetof(TrackerObject, err), 0, NULL},
+    {"_trace", T_OBJECT_EX, offsetof(TrackerObject, trace), 0, NULL},
+    {"_start", T_LONGLONG, offsetof(TrackerObject, start), 0, NULL},
+    {"_end", T_LONGLONG, offsetof(TrackerObject, end), 0, NULL},
+    {"_rate", T_DOUBLE, offsetof(TrackerObject, rate), 0, NULL},
+    {"_pid", T_LONG, offsetof(TrackerObject, pid), 0, NULL},
+    {NULL},
+};
+
+static PyTypeObject Tracker_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "smythtop.recorder._hotpath.TrackerBase",
+    .tp_doc = "The fields and the with-protocol of a Tracker (tracker.Tracker adds the rest).",
+    .tp_basicsize = sizeof(TrackerObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_new = PyType_GenericNew,
+    .tp_dealloc = (destructor)Tracker_dealloc,
+    .tp_traverse = (traverseproc)Tracker_traverse,
+    .tp_clear = (inquiry)Tracker_clear,
+    .tp_methods = Tracker_methods,
+    .tp_members = Tracker_members,
+};
+
+/* -- track() -------------------------------------------------------------------------------------------------- */
+typedef struct {
+    PyObject_HEAD
+    PyObject *states;       /* the collector's _States (a dict whose __missing__ makes a new name's state) */
+    PyObject *slow;         /* Collector._track_py: keyword fields, a full state, anything unusual */
+    PyObject *fault;        /* Collector._fault(where, exc) */
+    PyTypeObject *tracker;  /* tracker.Tracker, a subclass of TrackerBase */
+    vectorcallfunc vectorcall;
+} TrackObject;
+
+static int
+Track_traverse(TrackObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(self->states);
+    Py_VISIT(self->slow);
+    Py_VISIT(self->fault);
+    Py_VISIT(self->tracker);
+    return 0;
+}
+
+static int
+Track_clear(TrackObject *self)
+{
+    Py_CLEAR(self->states);
+    Py_CLEAR(self->slow);
+    Py_CLEAR(self->fault);
+    Py_CLEAR(self->tracker);
+    return 0;
+}
+
+static void
+Track_dealloc(TrackObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    Track_clear(self);
+    tp->tp_free((PyObject *)self);
+}
+
+static PyObject *
+Track_vectorcall(TrackObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    PyObject *agent_id;
+    Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
+    if (nargs == 2 && nkw == 0)
+        agent_id = args[1];
+    else if (nargs == 1 && nkw == 0)
+        agent_id = Py_None;
+    else if (nargs == 1 && nkw == 1 && PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, 0), "agent_id") == 0)
+        agent_id = args[1];
+    else /* keyword fields, or a call Python must answer (its TypeError included) */
+        return PyObject_Vectorcall(self->slow, args, nargsf, kwnames);
+    PyObject *st = PyObject_GetItem(self->states, args[0]);
+    if (st == NULL) {
+        PyObject *exc = take_exception();
+        PyObject *r = PyObject_CallFunctionObjArgs(self->fault, s_track, exc != NULL ? exc : Py_None, NULL);
+        Py_XDECREF(r);
+        PyErr_Clear();
+        Py_XDECREF(exc);
+        return Py_NewRef(g_noop);
+    }
+    if (!PyObject_TypeCheck(st, &State_Type) || ((StateObject *)st)->full) {
+        Py_DECREF(st);
+        return PyObject_Vectorcall(self->slow, args, nargsf, kwnames);
+    }
+    TrackerObject *t = (TrackerObject *)self->tracker->tp_alloc(self->tracker, 0);
+    if (t == NULL) {
+        Py_DECREF(st);
+        return NULL;
+    }
+    t->st = st;
+    t->agent_id = Py_NewRef(agent_id);
+    t->x = Py_NewRef(Py_None);
+    t->span = Py_NewRef(Py_None);
+    return (PyObject *)t;
+}
+
+static PyObject *
+Track_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    PyObject *states, *slow, *fault_fn, *tracker;
+    static char *kwlist[] = {"states", "slow", "fault", "tracker", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOO!:Track", kwlist, &states, &slow, &fault_fn, &PyType_Type,
+                                     &tracker))
+        return NULL;
+    if (!PyType_IsSubtype((PyTypeObject *)tracker, &Tracker_Type)) {
+        PyErr_SetString(PyExc_TypeError, "tracker must subclass TrackerBase");
+        return NULL;
+    }
+    TrackObject *self = (TrackObject *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    self->states = Py_NewRef(states);
+    self->slow = Py_NewRef(slow);
+    self->fault = Py_NewRef(fault_fn);
+    self->tracker = (PyTypeObject *)Py_NewRef(tracker);
+    self->vectorcall = (vectorcallfunc)Track_vectorcall;
+    return (PyObject *)self;
+}
+
+static PyTypeObject Track_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "smythtop.recorder._hotpath.Track",
+    .tp_doc = "Track(states, slow, fault, tracker): a collector's track(component, agent_id=None, **fields).",
+    .tp_basicsize = sizeof(TrackObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_vectorcall_offset = offsetof(TrackObject, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_new = Track_new,
+    .tp_dealloc = (destructor)Track_dealloc,
+    .tp_traverse = (traverseproc)Track_traverse,
+    .tp_clear = (inquiry)Track_clear,
+};
+
+/* -- module --------------------------------------------------------------------------------------------------- */
+static PyObject *
+configure(PyObject *module, PyObject *args)
+{
+    PyObject *current, *check_burst, *random, *noop;
+    if (!PyArg_ParseTuple(args, "OOOO:configure", &current, &check_burst, &random, &noop))
+        return NULL;
+    if (!PyContextVar_CheckExact(current)) {
+        PyErr_SetString(PyExc_TypeError, "current must be a ContextVar");
+        return NULL;
+    }
+    Py_XSETREF(g_current, Py_NewRef(current));
+    Py_XSETREF(g_check_burst, Py_NewRef(check_burst));
+    Py_XSETREF(g_random, Py_NewRef(random));
+    Py_XSETREF(g_noop, Py_NewRef(noop));
+    g_pid = (long)getpid();
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+hooks(PyObject *module, PyObject *args)
+{
+    PyObject *now, *random;
+    if (!PyArg_ParseTuple(args, "OO:hooks", &now, &random))
+        return NULL;
+    Py_XSETREF(g_now, now == Py_None ? NULL : Py_NewRef(now));
+    Py_XSETREF(g_random, Py_NewRef(random));
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+set_pid(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    g_pid = (long)getpid();
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef module_methods[] = {
+    {"configure", configure, METH_VARARGS, "configure(current, check_burst, random, noop): once, at import."},
+    {"hooks", hooks, METH_VARARGS, "hooks(now, random): a test's clock (None: the real one) and draw."},
+    {"set_pid", set_pid, METH_NOARGS, "Read this process's pid again (after a fork)."},
+    {NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "smythtop.recorder._hotpath",
+    .m_doc = "The recorder's per-execution hot path in C (see smythtop/recorder/hotpath.py).",
+    .m_size = -1,
+    .m_methods = module_methods,
+};
+
+PyMODINIT_FUNC
+PyInit__hotpath(void)
+{
+    if (PyType_Ready(&State_Type) < 0 || PyType_Ready(&Tracker_Type) < 0 || PyType_Ready(&Track_Type) < 0)
+        return NULL;
+    s_append = PyUnicode_InternFromString("append");
+    s_error_type = PyUnicode_InternFromString("error_type");
+    s_fault = PyUnicode_InternFromString("fault");
+    s_filling = PyUnicode_InternFromString("filling");
+    s_track = PyUnicode_InternFromString("track");
+    s_tracker = PyUnicode_InternFromString("tracker");
+    s_wake_state = PyUnicode_InternFromString("wake_state");
+    if (!s_append || !s_error_type || !s_fault || !s_filling || !s_track || !s_tracker || !s_wake_state)
+        return NULL;
+    PyObject *m = PyModule_Create(&module_def);
+    if (m == NULL)
+        return NULL;
+    if (PyModule_AddType(m, &State_Type) < 0 || PyModule_AddType(m, &Tracker_Type) < 0 ||
+        PyModule_AddType(m, &Track_Type) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

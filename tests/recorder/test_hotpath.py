@@ -1,0 +1,108 @@
+"""The two implementations of the hot path (smythtop.recorder.hotpath): the C one is built and used where it can
+be, the Python one still passes the recorder's behaviour tests, and the C one never raises into the agent, never
+leaks and answers every call shape as the Python one does."""
+
+from __future__ import annotations
+
+import gc
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from smythtop.recorder import Collector, hotpath
+from smythtop.recorder.tracker import NOOP, FullTracker, Tracker
+
+ROOT = Path(__file__).resolve().parents[2]
+# The modules that pin the hot path's behaviour: the sampling rule's property test, nesting and context, threads
+# and asyncio, the never-raise guarantees, bursts.
+BEHAVIOUR = ("test_sampling_paths.py", "test_tracking.py", "test_concurrency.py", "test_never_break.py",
+             "test_bursts.py")  # fmt: skip
+
+
+def test_the_c_hot_path_is_built_on_linux() -> None:
+    """The extension is optional so that an install never fails for it; here (Linux, gcc) a silent fallback to
+    Python would cost every execution about 3x, so its absence is a failure, not a skip."""
+    if os.environ.get("SMYTHTOP_PURE_PYTHON") == "1" or not sys.platform.startswith("linux"):
+        pytest.skip("the Python hot path was asked for, or this is not Linux")
+    assert hotpath.C is not None, "smythtop.recorder._hotpath was not built: reinstall with a C compiler"
+    assert hotpath.IMPLEMENTATION == "c"
+    assert issubclass(Tracker, hotpath.C.TrackerBase)
+
+
+def test_the_python_hot_path_passes_the_behaviour_tests() -> None:
+    if hotpath.C is None:
+        pytest.skip("the Python hot path is the one running: the behaviour tests run on it directly")
+    env = {**os.environ, "SMYTHTOP_PURE_PYTHON": "1"}
+    args = [sys.executable, "-m", "pytest", "-q", "-x", "-n", "0", "-p", "no:randomly", "-p", "no:cacheprovider"]
+    result = subprocess.run(
+        [*args, *(str(ROOT / "tests" / "recorder" / name) for name in BEHAVIOUR)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+
+
+def test_call_shapes_are_answered_as_python_answers_them(make: Callable[..., Collector]) -> None:
+    c = make({"global": {"flush_interval": 3600}})
+    assert type(c.track("A")) is Tracker
+    assert type(c.track("A", "agent")) is Tracker
+    t = c.track("A", agent_id="agent")
+    assert type(t) is Tracker and t.agent_id == "agent"
+    assert type(c.track("A", "agent", tags={"k": "v"})) is FullTracker  # keyword fields: the slow path
+    with pytest.raises(TypeError):
+        c.track()  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        c.track("A", "agent", "extra")  # type: ignore[misc]
+    assert c.track(["unhashable"]) is NOOP  # type: ignore[arg-type]
+    assert c.stats()["internal_errors"] == 1
+
+
+def test_a_failing_callback_is_counted_not_raised(make: Callable[..., Collector]) -> None:
+    """Every callback the hot path makes can fail (here the idle state's wake-up); the execution goes on."""
+    c = make({"global": {"flush_interval": 3600, "sampling_rate": 1e-9}})
+    st = c._states["Comp"]
+
+    def broken(state: object) -> None:
+        raise RuntimeError("wake-up failed")
+
+    c._sink.wake_state = broken
+    st.sink = c._sink
+    st.idle = True
+    with c.track("Comp", "agent"):
+        pass
+    assert c.stats()["internal_errors"] == 1
+    assert st.sampled_out == 1
+
+
+def test_no_reference_is_leaked(make: Callable[..., Collector]) -> None:
+    """Kept, sampled-out and failed executions release everything they hold (the C code counts its references)."""
+    kept = make({"global": {"flush_interval": 3600, "max_frames_per_second": 0}})
+    dropped = make({"global": {"flush_interval": 3600, "sampling_rate": 1e-9, "max_frames_per_second": 0}})
+    agent = "leak-check-" + str(os.getpid())  # a string of this test's own, so its count is not shared
+
+    def run(n: int) -> None:
+        for c in (kept, dropped):
+            for _ in range(n):
+                with c.track("Comp", agent):
+                    pass
+                try:
+                    with c.track("Comp", agent):
+                        raise KeyError
+                except KeyError:
+                    pass
+            c._buf.clear()
+
+    run(100)
+    gc.collect()
+    refs, objects = sys.getrefcount(agent), len(gc.get_objects())
+    run(5_000)
+    gc.collect()
+    assert sys.getrefcount(agent) == refs
+    assert len(gc.get_objects()) - objects < 100
