@@ -232,6 +232,10 @@ static PyObject *
 Tracker_enter(TrackerObject *self, PyObject *Py_UNUSED(ignored))
 {
     PyObject *parent, *token;
+    if (g_current == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "smythtop.recorder._hotpath: configure() was not called");
+        return NULL;
+    }
     if (PyContextVar_Get(g_current, NULL, &parent) < 0)
         return NULL;
     Py_XSETREF(self->parent, parent);
@@ -486,6 +490,10 @@ Track_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOO!:Track", kwlist, &states, &slow, &fault_fn, &PyType_Type,
                                      &tracker))
         return NULL;
+    if (g_current == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "smythtop.recorder._hotpath: configure() was not called");
+        return NULL;
+    }
     if (!PyType_IsSubtype((PyTypeObject *)tracker, &Tracker_Type)) {
         PyErr_SetString(PyExc_TypeError, "tracker must subclass TrackerBase");
         return NULL;

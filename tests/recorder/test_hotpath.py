@@ -8,6 +8,7 @@ import gc
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -106,3 +107,13 @@ def test_no_reference_is_leaked(make: Callable[..., Collector]) -> None:
     gc.collect()
     assert sys.getrefcount(agent) == refs
     assert len(gc.get_objects()) - objects < 100
+
+
+def test_the_clock_is_perf_counter_ns(make: Callable[..., Collector]) -> None:
+    """The flush thread mixes the hot path's readings with Python's: they must be one clock."""
+    c = make({"global": {"flush_interval": 3600}})
+    before = time.perf_counter_ns()
+    with c.track("Comp") as t:
+        inside = time.perf_counter_ns()
+    after = time.perf_counter_ns()
+    assert before <= t._start <= inside <= t._end <= after
