@@ -69,7 +69,7 @@ typedef struct {
     long long n, check_at, tail_n, sampled_out, keep_above;
     Py_ssize_t high_water;
     double rate, tail_rate;
-    char thinning, idle, full;
+    char thinning, idle, full, excluded;
     PyObject *buf;    /* the collector's ring buffer (a deque) */
     PyObject *append; /* buf.append, bound once when buf is set */
     PyObject *sink;
@@ -140,6 +140,7 @@ static PyMemberDef State_members[] = {
     {"thinning", T_BOOL, offsetof(StateObject, thinning), 0, "rate or tail_rate below 1"},
     {"idle", T_BOOL, offsetof(StateObject, idle), 0, "not adapted by the flush thread until it runs again"},
     {"full", T_BOOL, offsetof(StateObject, full), 0, "track() takes its slow path"},
+    {"excluded", T_BOOL, offsetof(StateObject, excluded), 0, "not tracked at all (whitelist, blacklist, rate 0)"},
     {"sink", T_OBJECT_EX, offsetof(StateObject, sink), 0, "the collector's Sink"},
     {NULL},
 };
@@ -467,7 +468,10 @@ Track_vectorcall(TrackObject *self, PyObject *const *args, size_t nargsf, PyObje
         return Py_NewRef(g_noop);
     }
     if (!PyObject_TypeCheck(st, &State_Type) || ((StateObject *)st)->full) {
+        int excluded = PyObject_TypeCheck(st, &State_Type) && ((StateObject *)st)->excluded;
         Py_DECREF(st);
+        if (excluded) /* as Collector._track_with's first test, without its Python call */
+            return Py_NewRef(g_noop);
         return PyObject_Vectorcall(self->slow, args, nargsf, kwnames);
     }
     TrackerObject *t = (TrackerObject *)self->tracker->tp_alloc(self->tracker, 0);

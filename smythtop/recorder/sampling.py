@@ -80,8 +80,8 @@ class Sink:
 # The fields the hot path reads and writes on every execution: C fields of `_hotpath.StateBase` when the C hot path
 # runs (smythtop.recorder.hotpath), slots here otherwise.
 HOT_FIELDS = (
-    "buf", "check_at", "full", "high_water", "idle", "keep_above", "n", "rate", "sampled_out", "sink", "tail_n",
-    "tail_rate", "thinning",
+    "buf", "check_at", "excluded", "full", "high_water", "idle", "keep_above", "n", "rate", "sampled_out", "sink",
+    "tail_n", "tail_rate", "thinning",
 )  # fmt: skip
 _StateBase: type = object if hotpath.C is None else hotpath.C.StateBase
 
@@ -90,7 +90,7 @@ class ComponentState(_StateBase):  # type: ignore[misc, valid-type]
     """Hot-path state of one component name; only the flush thread writes rate and keep_above."""
 
     __slots__ = (
-        "base_rate", "bucket", "cap", "check_n", "check_t", "check_tail", "excluded", "kept", "memory", "name", "now",
+        "base_rate", "bucket", "cap", "check_n", "check_t", "check_tail", "kept", "memory", "name", "now",
         "recent", "seen_rate", "tail_bucket", "window_sampled_out", "window_tail_n",
     ) + (HOT_FIELDS if hotpath.C is None else ())  # fmt: skip
 
