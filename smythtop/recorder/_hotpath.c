@@ -1,6 +1,6 @@
 /* The recorder's per-execution hot path in C: `collector.track(...)`, the tracker's `__enter__`/`__exit__` and the
  * component state they read. smythtop/recorder/hotpath.py says why it exists and how it is chosen; the Python
- * implementation (smythtop/recorder/pytracker.py) is the reference this file follows line by line, and
+ * implementation (`PyTrackerBase` in smythtop/recorder/tracker.py) is the reference this file follows step by step, and
  * tests/recorder/test_hotpath.py holds the two to the same decisions.
  *
  * Why C: a Python `with` block whose __enter__/__exit__ only read the clock twice and set/reset a ContextVar already
@@ -78,7 +78,6 @@ typedef struct {
 static int
 State_traverse(StateObject *self, visitproc visit, void *arg)
 {
-    Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->buf);
     Py_VISIT(self->append);
     Py_VISIT(self->sink);
@@ -176,7 +175,6 @@ typedef struct {
 static int
 Tracker_traverse(TrackerObject *self, visitproc visit, void *arg)
 {
-    Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->st);
     Py_VISIT(self->agent_id);
     Py_VISIT(self->x);
@@ -211,11 +209,14 @@ Tracker_dealloc(TrackerObject *self)
     tp->tp_free((PyObject *)self);
 }
 
-/* A swallowed error: st.sink.fault("tracker", exc), as the Python implementation's `except Exception`. An error
- * raised by fault itself is dropped: the agent goes on whatever happens here. */
-static void
+/* A swallowed error: st.sink.fault("tracker", exc), as the Python implementation's `except Exception`; returns
+ * 0, or -1 leaving the error set when it is not an Exception (KeyboardInterrupt, SystemExit: they go on up, as in
+ * Python). An error raised by fault itself is dropped: the agent goes on whatever happens here. */
+static int
 fault(PyObject *st, PyObject *where)
 {
+    if (!PyErr_ExceptionMatches(PyExc_Exception))
+        return -1;
     PyObject *exc = take_exception();
     PyObject *sink = st != NULL ? PyObject_GetAttrString(st, "sink") : NULL;
     PyObject *fn = sink != NULL ? PyObject_GetAttr(sink, s_fault) : NULL;
@@ -227,6 +228,52 @@ fault(PyObject *st, PyObject *where)
     Py_XDECREF(fn);
     Py_XDECREF(sink);
     Py_XDECREF(exc);
+    return 0;
+}
+
+/* __exit__'s answer after a failure: False once faulted, NULL for what must go on up. */
+static PyObject *
+exit_fault(PyObject *st)
+{
+    if (fault(st, s_tracker) < 0)
+        return NULL;
+    Py_RETURN_FALSE;
+}
+
+/* Call fn(arg) or fn(arg, arg2) holding references to all three, so a callback that reassigns the field they came
+ * from (st.sink, st.buf, hooks()) cannot free them mid-call; returns -1 with the error set. */
+static int
+call_held(PyObject *fn, PyObject *arg, PyObject *arg2)
+{
+    Py_INCREF(fn);
+    Py_INCREF(arg);
+    Py_XINCREF(arg2);
+    PyObject *r = arg2 != NULL ? PyObject_CallFunctionObjArgs(fn, arg, arg2, NULL) : PyObject_CallOneArg(fn, arg);
+    Py_XDECREF(arg2);
+    Py_DECREF(arg);
+    Py_DECREF(fn);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
+/* A method of st.sink, called with one argument; AttributeError if the state has no sink. */
+static int
+call_sink(StateObject *st, PyObject *name, PyObject *arg)
+{
+    if (st->sink == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "component state without a sink");
+        return -1;
+    }
+    PyObject *sink = Py_NewRef(st->sink);
+    PyObject *fn = PyObject_GetAttr(sink, name);
+    Py_DECREF(sink);
+    if (fn == NULL)
+        return -1;
+    int rc = call_held(fn, arg, NULL);
+    Py_DECREF(fn);
+    return rc;
 }
 
 static PyObject *
@@ -263,11 +310,10 @@ keep(TrackerObject *self, StateObject *st, long long end, PyObject *et)
         PyObject *now = PyLong_FromLongLong(end);
         if (now == NULL)
             return -1;
-        PyObject *r = PyObject_CallFunctionObjArgs(g_check_burst, (PyObject *)st, now, NULL);
+        int rc = call_held(g_check_burst, (PyObject *)st, now);
         Py_DECREF(now);
-        if (r == NULL)
+        if (rc < 0)
             return -1;
-        Py_DECREF(r);
     }
     if (st->thinning) {
         double rate = st->rate;
@@ -282,7 +328,9 @@ keep(TrackerObject *self, StateObject *st, long long end, PyObject *et)
             rate = st->tail_rate; /* the tail's own cap (sampling rule 7) */
         }
         if (rate < 1.0) {
-            PyObject *draw = PyObject_CallNoArgs(g_random);
+            PyObject *random = Py_NewRef(g_random);
+            PyObject *draw = PyObject_CallNoArgs(random);
+            Py_DECREF(random);
             if (draw == NULL)
                 return -1;
             double d = PyFloat_AsDouble(draw);
@@ -293,10 +341,8 @@ keep(TrackerObject *self, StateObject *st, long long end, PyObject *et)
                 st->sampled_out += 1;
                 if (st->idle) { /* the flush thread adapts only the states it knows are running */
                     st->idle = 0;
-                    PyObject *r = PyObject_CallMethodOneArg(st->sink, s_wake_state, (PyObject *)st);
-                    if (r == NULL)
+                    if (call_sink(st, s_wake_state, (PyObject *)st) < 0)
                         return -1;
-                    Py_DECREF(r);
                 }
                 return 0;
             }
@@ -317,53 +363,65 @@ keep(TrackerObject *self, StateObject *st, long long end, PyObject *et)
         PyObject *n_obj = PyLong_FromSsize_t(len);
         if (n_obj == NULL)
             return -1;
-        PyObject *r = PyObject_CallMethodOneArg(st->sink, s_filling, n_obj);
+        int rc = call_sink(st, s_filling, n_obj);
         Py_DECREF(n_obj);
-        if (r == NULL)
+        if (rc < 0)
             return -1;
-        Py_DECREF(r);
     }
-    PyObject *r = PyObject_CallOneArg(st->append, (PyObject *)self);
-    if (r == NULL)
-        return -1;
-    Py_DECREF(r);
-    return 0;
+    return call_held(st->append, (PyObject *)self, NULL);
 }
 
 static PyObject *
 Tracker_exit(TrackerObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     long long end;
-    PyObject *et = nargs > 0 ? args[0] : Py_None;
-    if (read_clock(&end) < 0) {
-        fault(self->st, s_tracker);
-        Py_RETURN_FALSE;
+    if (nargs != 3) { /* as the Python signature __exit__(self, et, ev, tb) */
+        PyErr_Format(PyExc_TypeError, "__exit__ takes 3 arguments (%zd given)", nargs);
+        return NULL;
     }
-    if (self->token != NULL && self->token != Py_None) {
-        if (PyContextVar_Reset(g_current, self->token) < 0) {
-            if (!PyErr_ExceptionMatches(PyExc_ValueError)) { /* as the Python one: only ValueError is expected */
-                fault(self->st, s_tracker);
-                Py_RETURN_FALSE;
-            }
-            PyErr_Clear(); /* exited in another context than entered (e.g. an async generator) */
-            PyObject *tok = PyContextVar_Set(g_current, self->parent != NULL ? self->parent : Py_None);
-            if (tok == NULL) {
-                fault(self->st, s_tracker);
-                Py_RETURN_FALSE;
-            }
-            Py_DECREF(tok);
-        }
+    PyObject *et = args[0];
+    int clock_failed = read_clock(&end) < 0; /* a test's clock (hooks()); the reset below happens regardless */
+    if (clock_failed) {
+        if (fault(self->st, s_tracker) < 0)
+            return NULL;
     }
-    Py_XSETREF(self->token, Py_NewRef(Py_None));
-    if (self->pid != g_pid) /* entered before a fork: the process that entered it records it */
+    if (g_current == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "smythtop.recorder._hotpath: configure() was not called");
+        return exit_fault(self->st);
+    }
+    /* as CURRENT.reset(self._token) in Python: an unset token (never entered) and None (exited already, or started
+     * with begin()) are errors, faulted and not recorded */
+    if (self->token == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "_token");
+        return exit_fault(self->st);
+    }
+    if (self->token == Py_None) {
+        PyErr_SetString(PyExc_TypeError, "the execution was exited already, or started with begin()");
+        return exit_fault(self->st);
+    }
+    if (PyContextVar_Reset(g_current, self->token) < 0) {
+        if (!PyErr_ExceptionMatches(PyExc_ValueError)) /* as the Python one: only ValueError is expected */
+            return exit_fault(self->st);
+        PyErr_Clear(); /* exited in another context than entered (e.g. an async generator) */
+        PyObject *tok = PyContextVar_Set(g_current, self->parent != NULL ? self->parent : Py_None);
+        if (tok == NULL)
+            return exit_fault(self->st);
+        Py_DECREF(tok);
+    }
+    Py_SETREF(self->token, Py_NewRef(Py_None));
+    if (clock_failed || self->pid != g_pid) /* entered before a fork: the process that entered it records it */
         Py_RETURN_FALSE;
     if (self->st == NULL || !PyObject_TypeCheck(self->st, &State_Type)) {
         PyErr_SetString(PyExc_TypeError, "tracker without a component state");
-        fault(self->st, s_tracker);
-        Py_RETURN_FALSE;
+        return exit_fault(self->st);
     }
-    if (keep(self, (StateObject *)self->st, end, et) < 0)
-        fault(self->st, s_tracker);
+    PyObject *st = Py_NewRef(self->st);
+    int rc = keep(self, (StateObject *)st, end, et);
+    if (rc < 0 && fault(st, s_tracker) < 0) {
+        Py_DECREF(st);
+        return NULL;
+    }
+    Py_DECREF(st);
     Py_RETURN_FALSE;
 }
 
@@ -408,7 +466,8 @@ static PyTypeObject Tracker_Type = {
 typedef struct {
     PyObject_HEAD
     PyObject *states;       /* the collector's _States (a dict whose __missing__ makes a new name's state) */
-    PyObject *slow;         /* Collector._track_py: keyword fields, a full state, anything unusual */
+    PyObject *track;        /* Collector.track in Python: keyword fields, unusual arguments */
+    PyObject *track_with;   /* Collector._track_with(st, agent_id, fields): a state that needs the slow path */
     PyObject *fault;        /* Collector._fault(where, exc) */
     PyTypeObject *tracker;  /* tracker.Tracker, a subclass of TrackerBase */
     vectorcallfunc vectorcall;
@@ -417,9 +476,9 @@ typedef struct {
 static int
 Track_traverse(TrackObject *self, visitproc visit, void *arg)
 {
-    Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->states);
-    Py_VISIT(self->slow);
+    Py_VISIT(self->track);
+    Py_VISIT(self->track_with);
     Py_VISIT(self->fault);
     Py_VISIT(self->tracker);
     return 0;
@@ -429,7 +488,8 @@ static int
 Track_clear(TrackObject *self)
 {
     Py_CLEAR(self->states);
-    Py_CLEAR(self->slow);
+    Py_CLEAR(self->track);
+    Py_CLEAR(self->track_with);
     Py_CLEAR(self->fault);
     Py_CLEAR(self->tracker);
     return 0;
@@ -442,6 +502,20 @@ Track_dealloc(TrackObject *self)
     PyObject_GC_UnTrack(self);
     Track_clear(self);
     tp->tp_free((PyObject *)self);
+}
+
+/* track()'s failure: collector._fault("track", exc) and the no-op tracker, as Python's `except Exception`. */
+static PyObject *
+track_fault(TrackObject *self)
+{
+    if (!PyErr_ExceptionMatches(PyExc_Exception))
+        return NULL;
+    PyObject *exc = take_exception();
+    PyObject *r = PyObject_CallFunctionObjArgs(self->fault, s_track, exc != NULL ? exc : Py_None, NULL);
+    Py_XDECREF(r);
+    PyErr_Clear();
+    Py_XDECREF(exc);
+    return Py_NewRef(g_noop);
 }
 
 static PyObject *
@@ -457,27 +531,30 @@ Track_vectorcall(TrackObject *self, PyObject *const *args, size_t nargsf, PyObje
     else if (nargs == 1 && nkw == 1 && PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, 0), "agent_id") == 0)
         agent_id = args[1];
     else /* keyword fields, or a call Python must answer (its TypeError included) */
-        return PyObject_Vectorcall(self->slow, args, nargsf, kwnames);
+        return PyObject_Vectorcall(self->track, args, nargsf, kwnames);
     PyObject *st = PyObject_GetItem(self->states, args[0]);
-    if (st == NULL) {
-        PyObject *exc = take_exception();
-        PyObject *r = PyObject_CallFunctionObjArgs(self->fault, s_track, exc != NULL ? exc : Py_None, NULL);
-        Py_XDECREF(r);
-        PyErr_Clear();
-        Py_XDECREF(exc);
-        return Py_NewRef(g_noop);
-    }
-    if (!PyObject_TypeCheck(st, &State_Type) || ((StateObject *)st)->full) {
-        int excluded = PyObject_TypeCheck(st, &State_Type) && ((StateObject *)st)->excluded;
+    if (st == NULL)
+        return track_fault(self);
+    if (!PyObject_TypeCheck(st, &State_Type)) {
         Py_DECREF(st);
-        if (excluded) /* as Collector._track_with's first test, without its Python call */
+        PyErr_SetString(PyExc_TypeError, "a component state that is not a ComponentState");
+        return track_fault(self);
+    }
+    if (((StateObject *)st)->full) { /* as Collector.track: excluded, an injected clock, memory sampling */
+        if (((StateObject *)st)->excluded) {
+            Py_DECREF(st);
             return Py_NewRef(g_noop);
-        return PyObject_Vectorcall(self->slow, args, nargsf, kwnames);
+        }
+        PyObject *fields = PyDict_New();
+        PyObject *t = fields != NULL ? PyObject_CallFunctionObjArgs(self->track_with, st, agent_id, fields, NULL) : NULL;
+        Py_XDECREF(fields);
+        Py_DECREF(st);
+        return t != NULL ? t : track_fault(self);
     }
     TrackerObject *t = (TrackerObject *)self->tracker->tp_alloc(self->tracker, 0);
     if (t == NULL) {
         Py_DECREF(st);
-        return NULL;
+        return track_fault(self);
     }
     t->st = st;
     t->agent_id = Py_NewRef(agent_id);
@@ -489,10 +566,10 @@ Track_vectorcall(TrackObject *self, PyObject *const *args, size_t nargsf, PyObje
 static PyObject *
 Track_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
-    PyObject *states, *slow, *fault_fn, *tracker;
-    static char *kwlist[] = {"states", "slow", "fault", "tracker", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOO!:Track", kwlist, &states, &slow, &fault_fn, &PyType_Type,
-                                     &tracker))
+    PyObject *states, *track, *track_with, *fault_fn, *tracker;
+    static char *kwlist[] = {"states", "track", "track_with", "fault", "tracker", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOO!:Track", kwlist, &states, &track, &track_with, &fault_fn,
+                                     &PyType_Type, &tracker))
         return NULL;
     if (g_current == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "smythtop.recorder._hotpath: configure() was not called");
@@ -506,7 +583,8 @@ Track_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     if (self == NULL)
         return NULL;
     self->states = Py_NewRef(states);
-    self->slow = Py_NewRef(slow);
+    self->track = Py_NewRef(track);
+    self->track_with = Py_NewRef(track_with);
     self->fault = Py_NewRef(fault_fn);
     self->tracker = (PyTypeObject *)Py_NewRef(tracker);
     self->vectorcall = (vectorcallfunc)Track_vectorcall;
@@ -516,7 +594,7 @@ Track_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 static PyTypeObject Track_Type = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "smythtop.recorder._hotpath.Track",
-    .tp_doc = "Track(states, slow, fault, tracker): a collector's track(component, agent_id=None, **fields).",
+    .tp_doc = "Track(states, track, track_with, fault, tracker): a collector's track(component, agent_id=None, **fields).",
     .tp_basicsize = sizeof(TrackObject),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
     .tp_vectorcall_offset = offsetof(TrackObject, vectorcall),

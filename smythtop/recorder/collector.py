@@ -87,8 +87,10 @@ class Collector:
         self._states = _States(self._state)
         if hotpath.C is not None and type(self).track is Collector.track:
             # track() in C for this instance (smythtop.recorder.hotpath); the Python method answers what C hands
-            # back to it: keyword fields, a state that needs the slow path, a call with unusual arguments.
-            self.track = hotpath.C.Track(self._states, Collector.track.__get__(self), self._fault, Tracker)  # type: ignore[method-assign]
+            # back to it (keyword fields, unusual arguments), `_track_with` a state that needs the slow path.
+            python_track = Collector.track.__get__(self)
+            fast = hotpath.C.Track(self._states, python_track, self._track_with, self._fault, Tracker)
+            self.track = fast  # type: ignore[method-assign]
         self._folded: dict[str, ComponentState] = {}  # past max_components: OTHER's state, the excluded names'
         self._active: set[ComponentState] = set()  # states the next adaptation looks at (sampling.adapt)
         self._tags = TagPolicy(g.denied_tag_keys, g.allowed_tag_keys)

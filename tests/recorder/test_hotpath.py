@@ -9,19 +9,22 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
-from smythtop.recorder import Collector, hotpath
+from smythtop.recorder import Collector, hotpath, tracker
+from smythtop.recorder.trace import current
 from smythtop.recorder.tracker import NOOP, FullTracker, Tracker
 
 ROOT = Path(__file__).resolve().parents[2]
 # The modules that pin the hot path's behaviour: the sampling rule's property test, nesting and context, threads
 # and asyncio, the never-raise guarantees, bursts.
 BEHAVIOUR = ("test_sampling_paths.py", "test_tracking.py", "test_concurrency.py", "test_never_break.py",
-             "test_bursts.py")  # fmt: skip
+             "test_bursts.py", "test_hotpath.py")  # fmt: skip
 
 
 def test_the_c_hot_path_is_built_on_linux() -> None:
@@ -84,8 +87,9 @@ def test_a_failing_callback_is_counted_not_raised(make: Callable[..., Collector]
 
 def test_no_reference_is_leaked(make: Callable[..., Collector]) -> None:
     """Kept, sampled-out and failed executions release everything they hold (the C code counts its references)."""
-    kept = make({"global": {"flush_interval": 3600, "max_frames_per_second": 0}})
-    dropped = make({"global": {"flush_interval": 3600, "sampling_rate": 1e-9, "max_frames_per_second": 0}})
+    quiet = {"flush_interval": 3600, "buffer_size": 100_000, "max_frames_per_second": 0}  # the flush thread sleeps
+    kept = make({"global": quiet})
+    dropped = make({"global": {**quiet, "sampling_rate": 1e-9}})
     agent = "leak-check-" + str(os.getpid())  # a string of this test's own, so its count is not shared
 
     def run(n: int) -> None:
@@ -117,3 +121,55 @@ def test_the_clock_is_perf_counter_ns(make: Callable[..., Collector]) -> None:
         inside = time.perf_counter_ns()
     after = time.perf_counter_ns()
     assert before <= t._start <= inside <= t._end <= after
+
+
+def test_an_interrupt_goes_on_up_and_the_context_is_restored(make: Callable[..., Collector]) -> None:
+    """Only Exceptions are swallowed, as Python's `except Exception`: a KeyboardInterrupt raised inside the hot path
+    (here by the sampling draw, as a signal handler could) reaches the agent, after the current execution is reset."""
+    c = make({"global": {"flush_interval": 3600, "sampling_rate": 0.5, "max_frames_per_second": 0}})
+
+    def interrupted() -> float:
+        raise KeyboardInterrupt
+
+    with draw(interrupted), pytest.raises(KeyboardInterrupt):
+        with c.track("Comp", "agent"):
+            pass
+    assert current() is None
+    assert c.stats()["internal_errors"] == 0
+
+
+def test_a_folded_name_is_counted_once_per_execution(make: Callable[..., Collector]) -> None:
+    c = make({"global": {"flush_interval": 3600, "max_components": 1}})
+    with c.track("First"):
+        pass
+    for _ in range(3):
+        with c.track("Second", "agent") as t:
+            pass
+    assert t.component == "other"
+    assert c.stats()["components_folded"] == 3
+
+
+def test_exiting_twice_records_once_and_is_counted(make: Callable[..., Collector]) -> None:
+    c = make({"global": {"flush_interval": 3600, "max_frames_per_second": 0}})
+    t = c.track("Comp", "agent")
+    t.__enter__()
+    t.__exit__(None, None, None)
+    t.__exit__(None, None, None)
+    never_entered = c.track("Comp", "agent")
+    never_entered.__exit__(None, None, None)
+    assert list(c._buf) == [t]
+    assert c.stats()["internal_errors"] == 2
+
+
+@contextmanager
+def draw(fn: Callable[[], float]) -> Iterator[None]:
+    """The sampling draw of whichever hot path runs."""
+    if hotpath.C is None:
+        with mock.patch.object(tracker, "_random", fn):
+            yield
+        return
+    hotpath.C.hooks(None, fn)
+    try:
+        yield
+    finally:
+        hotpath.C.hooks(None, tracker._random)
