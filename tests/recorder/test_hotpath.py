@@ -131,9 +131,8 @@ def test_an_interrupt_goes_on_up_and_the_context_is_restored(make: Callable[...,
     def interrupted() -> float:
         raise KeyboardInterrupt
 
-    with draw(interrupted), pytest.raises(KeyboardInterrupt):
-        with c.track("Comp", "agent"):
-            pass
+    with draw(interrupted), pytest.raises(KeyboardInterrupt), c.track("Comp", "agent"):
+        pass
     assert current() is None
     assert c.stats()["internal_errors"] == 0
 
