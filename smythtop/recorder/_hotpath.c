@@ -470,6 +470,8 @@ typedef struct {
     PyObject *track_with;   /* Collector._track_with(st, agent_id, fields): a state that needs the slow path */
     PyObject *fault;        /* Collector._fault(where, exc) */
     PyTypeObject *tracker;  /* tracker.Tracker, a subclass of TrackerBase */
+    PyObject *last_name;    /* the name looked up last (held, so its address cannot be reused) ... */
+    PyObject *last_state;   /* ... and its state: a loop over one component skips the dict lookup */
     vectorcallfunc vectorcall;
 } TrackObject;
 
@@ -481,6 +483,8 @@ Track_traverse(TrackObject *self, visitproc visit, void *arg)
     Py_VISIT(self->track_with);
     Py_VISIT(self->fault);
     Py_VISIT(self->tracker);
+    Py_VISIT(self->last_name);
+    Py_VISIT(self->last_state);
     return 0;
 }
 
@@ -492,6 +496,8 @@ Track_clear(TrackObject *self)
     Py_CLEAR(self->track_with);
     Py_CLEAR(self->fault);
     Py_CLEAR(self->tracker);
+    Py_CLEAR(self->last_name);
+    Py_CLEAR(self->last_state);
     return 0;
 }
 
@@ -532,9 +538,25 @@ Track_vectorcall(TrackObject *self, PyObject *const *args, size_t nargsf, PyObje
         agent_id = args[1];
     else /* keyword fields, or a call Python must answer (its TypeError included) */
         return PyObject_Vectorcall(self->track, args, nargsf, kwnames);
-    PyObject *st = PyObject_GetItem(self->states, args[0]);
-    if (st == NULL)
-        return track_fault(self);
+    PyObject *st;
+    if (args[0] == self->last_name && self->last_state != NULL) { /* states are never replaced: the same answer */
+        st = Py_NewRef(self->last_state);
+    }
+    else {
+        /* the stored states only: a name past max_components comes back to __missing__ each time (it is counted) */
+        st = PyDict_Check(self->states) ? PyDict_GetItemWithError(self->states, args[0]) : NULL;
+        if (st != NULL && PyUnicode_CheckExact(args[0])) {
+            Py_INCREF(st);
+            Py_XSETREF(self->last_name, Py_NewRef(args[0]));
+            Py_XSETREF(self->last_state, Py_NewRef(st));
+        }
+        else {
+            PyErr_Clear(); /* an unhashable name: the lookup below raises it again, to be faulted */
+            st = PyObject_GetItem(self->states, args[0]);
+            if (st == NULL)
+                return track_fault(self);
+        }
+    }
     if (!PyObject_TypeCheck(st, &State_Type)) {
         Py_DECREF(st);
         PyErr_SetString(PyExc_TypeError, "a component state that is not a ComponentState");
