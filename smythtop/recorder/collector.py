@@ -32,14 +32,14 @@ from smythtop.recorder.clock import SYSTEM_CLOCK, Clock
 from smythtop.recorder.config import Config, enabled, store_root
 from smythtop.recorder.events import BATCH_FLUSH, PERFORMANCE_EVENT, EventBus, performance_events
 from smythtop.recorder.fingerprint import config_hash
-from smythtop.recorder.frames import Defaults, Record, agent_of, record_frame, tracker_frame
+from smythtop.recorder.frames import Defaults, Record, agent_of, plain_row, record_frame, row_frame, tracker_frame
 from smythtop.recorder.memory import memory_limit
 from smythtop.recorder.pricing import Pricer, PricingError
 from smythtop.recorder.sampling import ComponentState, Sink, adapt, check_burst, component_policy
 from smythtop.recorder.tags import TagPolicy
 from smythtop.recorder.trace import CURRENT
 from smythtop.recorder.tracker import NOOP, FullTracker, NoopTracker, RemoteParent, Tracker, apply_track_fields
-from smythtop.store.schema import valid_frames
+from smythtop.store.schema import TrustedRow, valid_frames
 
 log = logging.getLogger("smythtop.recorder")
 
@@ -462,8 +462,7 @@ class Collector:
         items = [buf.popleft() for _ in range(len(buf))]
         self._offset = self._clock.wall_offset_ns()
         self._ts_limit = self._now() + self._offset + self._skew_ns
-        defaults, build = self._frame_defaults(), self._frame
-        frames = [f for item in items if (f := build(item, defaults)) is not None]
+        frames = self._frames(items, self._frame_defaults())
         now = self._now()
         elapsed = (now - self._last_adapt) / 1e9
         if elapsed >= ADAPT_EVERY_S or elapsed < 0:  # rates need a window of a second or more
@@ -478,14 +477,14 @@ class Collector:
         self._write_accounts()
         if self._events.wants(PERFORMANCE_EVENT):
             try:  # on frames the store accepted, so every field has its contract type
-                alerts = performance_events(written or valid_frames(frames), self.config)
+                alerts = performance_events(_dicts(written) or valid_frames(_dicts(frames)), self.config)
             except Exception as exc:
                 self._fault("events", exc)
                 alerts = []
             for event in alerts:
                 self._events.emit(PERFORMANCE_EVENT, event, self._callback_failed)
         if written and self._events.wants(BATCH_FLUSH):
-            self._events.emit(BATCH_FLUSH, written, self._callback_failed)
+            self._events.emit(BATCH_FLUSH, _dicts(written), self._callback_failed)
 
     def _adapt_active(self, elapsed: float) -> None:
         """Adapt the states that ran since they were last idle: those the drained items came from, and those
@@ -502,6 +501,33 @@ class Collector:
                 active.discard(st)
                 st.seen_rate = 0.0  # as if decayed: an idle component's old volume is not its next one
                 st.idle = True
+
+    def _frames(self, items: list[Any], defaults: Defaults) -> list[TrustedRow | dict[str, Any]]:
+        """The batch's frames, in buffer order: the store's row for a plain tracker (`plain_row`: valid by
+        construction, so the store encodes it without validating it), a priced frame dict for the rest
+        (`_frame`), nothing for an item that cannot be built (counted). This loop is the flush thread's work
+        per frame, so a plain tracker's bookkeeping is inlined here, not a call."""
+        frames: list[TrustedRow | dict[str, Any]] = []
+        add, active, offset = frames.append, self._active, self._offset
+        for item in items:
+            try:
+                row = plain_row(item, offset, defaults)
+                if row is not None:
+                    st = item._st
+                    st.kept += 1
+                    st.idle = False
+                    active.add(st)
+                    st.recent.append((item._end - item._start, 1.0 / item._rate))
+                    add(row)
+                    continue
+            except Exception as exc:
+                self._fault("frame", exc)
+                self._lose_item(item, accounts.INTERNAL_ERROR)
+                continue
+            frame = self._frame(item, defaults)
+            if frame is not None:
+                add(frame)
+        return frames
 
     def _frame(self, item: Any, defaults: Defaults) -> dict[str, Any] | None:
         """One buffered item as a priced frame dict; None (counted) if it cannot be built."""
@@ -587,13 +613,13 @@ class Collector:
             d = self._defaults = Defaults(agent_id, g.agent_name or program, memory_limit())
         return d
 
-    def _write(self, frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _write(self, frames: list[TrustedRow | dict[str, Any]]) -> list[TrustedRow | dict[str, Any]]:
         """Append and flush to the store; returns the frames now on disk. While the store fails,
         the writer keeps one batch buffered for the retry and later batches are dropped, counted."""
         writer = self._get_writer()
         if writer is None or (self._unflushed and not self._try_flush(writer)):
             self.store_dropped += len(frames)
-            self._unrecorded.add_frames(frames, accounts.STORE_UNAVAILABLE, self._frame_defaults().agent_id)
+            self._unrecorded.add_frames(_dicts(frames), accounts.STORE_UNAVAILABLE, self._frame_defaults().agent_id)
             return []
         before = writer.rejected
         errors: list[store.FrameError] = []
@@ -610,13 +636,14 @@ class Collector:
             self.rejected += rejected
             for err in errors:
                 self._warn_once(f"rejected:{err.field}", f"frame rejected by the store: {err}")
-            valid = valid_frames(frames)
-            kept_ids = {id(f) for f in valid}
-            self._unrecorded.add_frames([f for f in frames if id(f) not in kept_ids], accounts.REJECTED, agent)
-            frames = valid
+            # Rows are taken unvalidated: the rejected are among the dicts, found as the store found them.
+            good = {id(f) for f in valid_frames([f for f in frames if type(f) is not TrustedRow])}  # type: ignore[misc]
+            bad = [f for f in frames if type(f) is not TrustedRow and id(f) not in good]
+            self._unrecorded.add_frames(bad, accounts.REJECTED, agent)  # type: ignore[arg-type]
+            frames = [f for f in frames if type(f) is TrustedRow or id(f) in good]
         if appended is not None:
             self.store_dropped += len(frames) - appended
-            self._unrecorded.add_frames(frames[appended:], accounts.STORE_UNAVAILABLE, agent)
+            self._unrecorded.add_frames(_dicts(frames[appended:]), accounts.STORE_UNAVAILABLE, agent)
             frames = frames[:appended]
         self._unflushed += len(frames)
         return frames if self._try_flush(writer) else []
@@ -701,6 +728,11 @@ class Collector:
         if self._enabled and not self._closed:
             _flush_at_process_exit(self)
             self._start_thread()
+
+
+def _dicts(frames: list[TrustedRow | dict[str, Any]]) -> list[dict[str, Any]]:
+    """The frames as dicts (`row_frame` for the rows), for what takes dicts: events and accounts."""
+    return [row_frame(f) if type(f) is TrustedRow else f for f in frames]  # type: ignore[arg-type]
 
 
 class _States(dict[str, ComponentState]):

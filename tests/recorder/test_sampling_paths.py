@@ -11,6 +11,7 @@ adapted state after every flush. Likewise the flush thread's two ways of buildin
 from __future__ import annotations
 
 import ast
+import contextlib
 import copy
 import tempfile
 from collections.abc import Iterator
@@ -22,6 +23,8 @@ from unittest import mock
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from recorder_testlib import read_frames
+from smythtop.store.schema import MAX_ID_LEN
 
 from smythtop.recorder import Collector, VirtualClock, sampling, tracker
 from smythtop.recorder.sampling import ComponentState
@@ -186,10 +189,13 @@ def test_the_hot_path_modules_never_import_the_collector() -> None:
         assert "smythtop.recorder.collector" not in imported, module.__name__
 
 
-def test_a_plain_root_frame_is_the_frame_the_general_path_builds(make) -> None:
-    """`tracker_frame` builds a root with nothing added without its property chain (the flush thread's fast path);
-    the frame must be the one the general path builds, for a success and a raised error, named agent or default."""
-    from smythtop.recorder.frames import Defaults, tracker_frame
+def test_a_plain_root_row_is_the_frame_the_general_path_builds(make) -> None:
+    """`plain_row` builds a root with nothing added as the store's row, without the property chain or the store's
+    validation (the flush thread's fast path); it must be the frame the general path builds, as a dict and byte
+    for byte on disk, for a success and a raised error, named agent or default."""
+    from smythtop.store.framing import encode_frames
+
+    from smythtop.recorder.frames import Defaults, plain_row, row_frame, tracker_frame
 
     c = make({"global": {"flush_interval": 3600}})
     defaults = Defaults("default-agent", "default-name", None)
@@ -202,7 +208,65 @@ def test_a_plain_root_frame_is_the_frame_the_general_path_builds(make) -> None:
                     raise error
         except Failure:
             pass
-        fast, _ = tracker_frame(t, 7, defaults)
+        row = plain_row(t, 7, defaults)
+        assert row is not None
         t._x = {}  # nothing added still, but the general path
         general, _ = tracker_frame(t, 7, defaults)
-        assert fast == general and fast["trace_id"].endswith(fast["span_id"][8:])
+        assert row_frame(row) == general and general["trace_id"].endswith(general["span_id"][8:])
+        assert encode_frames([row]) == encode_frames([general]) and encode_frames([row])[1] == []
+
+
+class _LongName(Exception):
+    """An error whose class name is longer than the store takes (MAX_ID_LEN)."""
+
+
+_LongName.__name__ = "E" * (MAX_ID_LEN + 1)
+
+
+def test_plain_row_leaves_what_it_cannot_vouch_for_to_the_store(make) -> None:
+    """A plain tracker becomes a row (written unvalidated) only when every field is one the store takes; anything
+    else (a name the store refuses, a child, added fields, a FullTracker) goes the general way, validated."""
+    from smythtop.recorder.frames import MAX_NS, Defaults, plain_row
+
+    c = make({"global": {"flush_interval": 3600}})
+    ok = Defaults("default-agent", "default-name", None)
+
+    def finished(component: Any = COMPONENT, agent_id: Any = "a", error: type[Exception] | None = None) -> Tracker:
+        t = c.track(component, agent_id)
+        with contextlib.suppress(Exception), t:
+            if error is not None:
+                raise error
+        return t
+
+    assert plain_row(finished(agent_id="x" * MAX_ID_LEN, component="c" * MAX_ID_LEN), 7, ok) is not None
+    long_duration = finished()
+    long_duration._end = long_duration._start + MAX_NS + 1
+    with c.track("Parent", "a"):
+        child = finished()
+    with_fields = finished()
+    with_fields.set(retry_count=1)
+    for t, defaults in (
+        (finished(agent_id="x" * (MAX_ID_LEN + 1)), ok),
+        (finished(agent_id=5), ok),
+        (finished(component="c" * (MAX_ID_LEN + 1)), ok),
+        (finished(error=_LongName), ok),
+        (finished(), Defaults("default-agent", "n" * (MAX_ID_LEN + 1), None)),
+        (long_duration, ok),
+        (child, ok),
+        (with_fields, ok),
+        (c.track(COMPONENT, "a", memory=True).__enter__(), ok),
+    ):
+        assert plain_row(t, 7, defaults) is None
+
+
+def test_a_frame_the_store_refuses_costs_only_itself_among_rows(make, root: Path) -> None:
+    """Rows and validated frames share a batch: a plain tracker with an agent id the store refuses is rejected and
+    counted as before, and the rows around it are written, in order."""
+    c = make({"global": {"flush_interval": 3600}})
+    for agent_id in ("a", "b", "x" * (MAX_ID_LEN + 1), "c"):
+        with c.track(COMPONENT, agent_id):
+            pass
+    c.flush()
+    assert [f["agent_id"] for f in read_frames(root)] == ["a", "b", "c"]
+    stats = c.stats()
+    assert (stats["written"], stats["rejected"], stats["internal_errors"]) == (3, 1, 0)
