@@ -208,6 +208,7 @@ def test_a_plain_root_row_is_the_frame_the_general_path_builds(make) -> None:
                     raise error
         except Failure:
             pass
+        t._rate = 0.25  # as if kept at that rate
         row = plain_row(t, 7, defaults)
         assert row is not None
         t._x = {}  # nothing added still, but the general path
@@ -241,6 +242,8 @@ def test_plain_row_leaves_what_it_cannot_vouch_for_to_the_store(make) -> None:
     assert plain_row(finished(agent_id="x" * MAX_ID_LEN, component="c" * MAX_ID_LEN), 7, ok) is not None
     long_duration = finished()
     long_duration._end = long_duration._start + MAX_NS + 1
+    bad_rate = finished()
+    bad_rate._rate = float("nan")  # never so from the sampling rule; the store would refuse it
     with c.track("Parent", "a"):
         child = finished()
     with_fields = finished()
@@ -252,6 +255,7 @@ def test_plain_row_leaves_what_it_cannot_vouch_for_to_the_store(make) -> None:
         (finished(error=_LongName), ok),
         (finished(), Defaults("default-agent", "n" * (MAX_ID_LEN + 1), None)),
         (long_duration, ok),
+        (bad_rate, ok),
         (child, ok),
         (with_fields, ok),
         (c.track(COMPONENT, "a", memory=True).__enter__(), ok),
