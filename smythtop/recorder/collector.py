@@ -32,14 +32,23 @@ from smythtop.recorder.clock import SYSTEM_CLOCK, Clock
 from smythtop.recorder.config import Config, enabled, store_root
 from smythtop.recorder.events import BATCH_FLUSH, PERFORMANCE_EVENT, EventBus, performance_events
 from smythtop.recorder.fingerprint import config_hash
-from smythtop.recorder.frames import Defaults, Record, agent_of, plain_row, record_frame, row_frame, tracker_frame
+from smythtop.recorder.frames import (
+    MAX_NS,
+    NS_PER_MS,
+    Defaults,
+    Record,
+    agent_of,
+    record_frame,
+    row_frame,
+    tracker_frame,
+)
 from smythtop.recorder.memory import memory_limit
 from smythtop.recorder.pricing import Pricer, PricingError
 from smythtop.recorder.sampling import ComponentState, Sink, adapt, check_burst, component_policy
 from smythtop.recorder.tags import TagPolicy
-from smythtop.recorder.trace import CURRENT
+from smythtop.recorder.trace import CURRENT, IDS
 from smythtop.recorder.tracker import NOOP, FullTracker, NoopTracker, RemoteParent, Tracker, apply_track_fields
-from smythtop.store.schema import TrustedRow, valid_frames
+from smythtop.store.schema import MAX_ID_LEN, TrustedRow, valid_frames
 
 log = logging.getLogger("smythtop.recorder")
 
@@ -503,28 +512,72 @@ class Collector:
                 st.idle = True
 
     def _frames(self, items: list[Any], defaults: Defaults) -> list[TrustedRow | dict[str, Any]]:
-        """The batch's frames, in buffer order: the store's row for a plain tracker (`plain_row`: valid by
-        construction, so the store encodes it without validating it), a priced frame dict for the rest
-        (`_frame`), nothing for an item that cannot be built (counted). This loop is the flush thread's work
-        per frame, so a plain tracker's bookkeeping is inlined here, not a call."""
+        """The batch's frames, in buffer order: the store's row for a plain tracker, valid by construction so
+        that the store encodes it without validating it; a priced frame dict for the rest (`_frame`), checked by
+        the store; nothing for an item that cannot be built (counted).
+
+        A plain tracker is a root that `track()` made with nothing added (its span id not frozen as hex before a
+        fork): its trace is its own span's and it inherits nothing, so `tracker_frame`'s property chain (span_id,
+        trace_id, parent_span_id, agent_of, _inherited_name) is skipped, and there is nothing to clean or price.
+        Its fields are of known types: ts and the duration from the system's monotonic clock, the sample rate
+        from the sampling rule, hex ids, the error's class name. What the caller chose is checked as the store
+        would (agent id and component name: strings of 1 to MAX_ID_LEN characters; error and agent names of at
+        most MAX_ID_LEN), and so are the ranges (duration, rate) whatever made them; a tracker that fails goes the
+        general way, where the store rejects and counts it. The future-ts check of `_frame` cannot fire for it:
+        ts is a clock reading already taken, dated with this batch's offset. `frames.row_frame` turns a row back
+        into the dict `tracker_frame` builds, for events and accounts. This loop is the flush thread's work per
+        frame, so it is inlined: a call per plain tracker and the bookkeeping's repeated reads cost 0.1 us more."""
         frames: list[TrustedRow | dict[str, Any]] = []
         add, active, offset = frames.append, self._active, self._offset
-        for item in items:
+        default_agent, agent_name, span_prefix, trace_prefix = (
+            defaults.agent_id, defaults.agent_name, IDS.span_prefix, IDS.trace_prefix
+        )  # fmt: skip
+        rows = defaults.name_fits  # else every frame goes the general way, where the store checks the agent name
+        for t in items:
             try:
-                row = plain_row(item, offset, defaults)
-                if row is not None:
-                    st = item._st
-                    st.kept += 1
-                    st.idle = False
-                    active.add(st)
-                    st.recent.append((item._end - item._start, 1.0 / item._rate))
-                    add(row)
-                    continue
+                if rows and type(t) is Tracker and t._x is None and t._parent is None and type(n := t._span_n()) is int:
+                    agent = t.agent_id or default_agent
+                    st = t._st
+                    name = st.name
+                    start = t._start
+                    dur = t._end - start
+                    err = t._err
+                    rate = t._rate
+                    error_type = None if err is None else getattr(err, "__name__", None) or str(err)
+                    if (
+                        type(agent) is str
+                        and 0 < len(agent) <= MAX_ID_LEN
+                        and type(name) is str
+                        and 0 < len(name) <= MAX_ID_LEN
+                        and 0 <= dur <= MAX_NS
+                        and 0.0 < rate <= 1.0
+                        and (error_type is None or len(error_type) <= MAX_ID_LEN)
+                    ):
+                        counter = n.to_bytes(8, "big").hex()  # IDS.trace_hex's counter half; span_hex's is its end
+                        add(
+                            TrustedRow(
+                                ts=start + offset,
+                                agent_id=agent,
+                                component=name,
+                                total_ms=dur / NS_PER_MS,
+                                success=err is None,
+                                agent_name=agent_name,
+                                trace_id=trace_prefix + counter,
+                                span_id=span_prefix + counter[8:],
+                                error_type=error_type,
+                                sample_rate=rate,
+                            )
+                        )
+                        st.kept += 1
+                        st.idle = False
+                        active.add(st)
+                        st.recent.append((dur, 1.0 / rate))
+                        continue
             except Exception as exc:
                 self._fault("frame", exc)
-                self._lose_item(item, accounts.INTERNAL_ERROR)
+                self._lose_item(t, accounts.INTERNAL_ERROR)
                 continue
-            frame = self._frame(item, defaults)
+            frame = self._frame(t, defaults)
             if frame is not None:
                 add(frame)
         return frames

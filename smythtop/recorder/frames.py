@@ -33,7 +33,7 @@ class Defaults:
     agent_id: str
     agent_name: str | None
     memory_limit: int | None
-    name_fits: bool = field(init=False)  # agent_name may go into a row unchecked (`plain_row`): checked once here
+    name_fits: bool = field(init=False)  # agent_name may go into a row unchecked (`Collector._frames`)
 
     def __post_init__(self) -> None:
         name = self.agent_name
@@ -92,59 +92,10 @@ def tracker_frame(
     return f, response
 
 
-def plain_row(t: Tracker, offset: int, defaults: Defaults) -> TrustedRow | None:
-    """The frame of the usual tracker as the store's row, valid by construction; None when the tracker needs
-    `tracker_frame` (and the store's validation).
-
-    The usual tracker is a root that `Collector.track` made with nothing added (its span id not frozen as hex
-    before a fork): its trace is its own span's and it inherits nothing, so the property chain of
-    `tracker_frame` (span_id, trace_id, parent_span_id, agent_of, _inherited_name) is skipped. Its fields
-    are of known types: ts and the duration from the system's monotonic clock (never negative), the
-    sample rate from the sampling rule ([MIN_RATE, 1]), hex ids, the error's class name. What the caller
-    chose is checked here as the store would (the agent id and the component name: strings of 1 to
-    MAX_ID_LEN characters; an error name or agent name of at most MAX_ID_LEN; a duration of at most
-    MAX_MS), and a frame that fails goes the general way, where the store rejects and counts it. The
-    future-ts check of `Collector._frame` cannot fire here: ts is a clock reading already taken, dated with
-    the batch's own offset. Building the row rather than a dict, then having the store validate it, saves
-    about 1 us per frame (docs/RECORDER.md, "Import time and overhead")."""
-    if type(t) is not Tracker or t._x is not None or t._parent is not None or type(n := t._span_n()) is not int:
-        return None
-    agent = t.agent_id or defaults.agent_id
-    name = t._st.name
-    start = t._start
-    dur = t._end - start
-    err = t._err
-    rate = t._rate
-    error_type = None if err is None else getattr(err, "__name__", None) or str(err)
-    if (
-        type(agent) is not str
-        or not 0 < len(agent) <= MAX_ID_LEN
-        or type(name) is not str
-        or not 0 < len(name) <= MAX_ID_LEN
-        or not 0 <= dur <= MAX_NS
-        or not 0.0 < rate <= 1.0
-        or (error_type is not None and len(error_type) > MAX_ID_LEN)
-        or not defaults.name_fits
-    ):
-        return None
-    counter = n.to_bytes(8, "big").hex()  # the trace id's counter half; the span id's is its low 32 bits
-    return TrustedRow(
-        ts=start + offset,
-        agent_id=agent,
-        component=name,
-        total_ms=dur / NS_PER_MS,
-        success=err is None,
-        agent_name=defaults.agent_name,
-        trace_id=IDS.trace_prefix + counter,
-        span_id=IDS.span_prefix + counter[8:],
-        error_type=error_type,
-        sample_rate=rate,
-    )
-
-
 def row_frame(row: TrustedRow) -> dict[str, Any]:
-    """A row of `plain_row` as the frame dict `tracker_frame` builds for the same tracker, for what takes dicts:
-    events, and the accounts of frames the store did not take. Only the fields `plain_row` sets are read."""
+    """A plain tracker's row (`Collector._frames`) as the frame dict `tracker_frame` builds for the same tracker,
+    for what takes dicts: events, and the accounts of frames the store did not take. Only the fields such a row
+    has are read."""
     f: dict[str, Any] = {
         "ts": row.ts,
         "agent_id": row.agent_id,

@@ -189,13 +189,21 @@ def test_the_hot_path_modules_never_import_the_collector() -> None:
         assert "smythtop.recorder.collector" not in imported, module.__name__
 
 
-def test_a_plain_root_row_is_the_frame_the_general_path_builds(make) -> None:
-    """`plain_row` builds a root with nothing added as the store's row, without the property chain or the store's
-    validation (the flush thread's fast path); it must be the frame the general path builds, as a dict and byte
-    for byte on disk, for a success and a raised error, named agent or default."""
-    from smythtop.store.framing import encode_frames
+def _built(c: Collector, t: Tracker, defaults: Any) -> Any:
+    """What the flush thread makes of one finished tracker: a row, or a frame dict (the general way)."""
+    c._offset, c._ts_limit = 7, 2**63
+    (frame,) = c._frames([t], defaults)
+    return frame
 
-    from smythtop.recorder.frames import Defaults, plain_row, row_frame, tracker_frame
+
+def test_a_plain_root_row_is_the_frame_the_general_path_builds(make) -> None:
+    """The flush thread builds a root with nothing added as the store's row, without the property chain or the
+    store's validation (its fast path); it must be the frame the general path builds, as a dict and byte for
+    byte on disk, for a success and a raised error, named agent or default."""
+    from smythtop.store.framing import encode_frames
+    from smythtop.store.schema import TrustedRow
+
+    from smythtop.recorder.frames import Defaults, row_frame, tracker_frame
 
     c = make({"global": {"flush_interval": 3600}})
     defaults = Defaults("default-agent", "default-name", None)
@@ -209,8 +217,8 @@ def test_a_plain_root_row_is_the_frame_the_general_path_builds(make) -> None:
         except Failure:
             pass
         t._rate = 0.25  # as if kept at that rate
-        row = plain_row(t, 7, defaults)
-        assert row is not None
+        row = _built(c, t, defaults)
+        assert type(row) is TrustedRow
         t._x = {}  # nothing added still, but the general path
         general, _ = tracker_frame(t, 7, defaults)
         assert row_frame(row) == general and general["trace_id"].endswith(general["span_id"][8:])
@@ -224,22 +232,24 @@ class _LongName(Exception):
 _LongName.__name__ = "E" * (MAX_ID_LEN + 1)
 
 
-def test_plain_row_leaves_what_it_cannot_vouch_for_to_the_store(make) -> None:
+def test_a_row_is_made_only_of_what_the_store_takes(make) -> None:
     """A plain tracker becomes a row (written unvalidated) only when every field is one the store takes; anything
     else (a name the store refuses, a child, added fields, a FullTracker) goes the general way, validated."""
-    from smythtop.recorder.frames import MAX_NS, Defaults, plain_row
+    from smythtop.store.schema import TrustedRow
+
+    from smythtop.recorder.frames import MAX_NS, Defaults
 
     c = make({"global": {"flush_interval": 3600}})
     ok = Defaults("default-agent", "default-name", None)
 
-    def finished(component: Any = COMPONENT, agent_id: Any = "a", error: type[Exception] | None = None) -> Tracker:
-        t = c.track(component, agent_id)
+    def finished(component: Any = COMPONENT, agent_id: Any = "a", error: type[Exception] | None = None, **fields: Any):
+        t = c.track(component, agent_id, **fields)
         with contextlib.suppress(Exception), t:
             if error is not None:
                 raise error
         return t
 
-    assert plain_row(finished(agent_id="x" * MAX_ID_LEN, component="c" * MAX_ID_LEN), 7, ok) is not None
+    assert type(_built(c, finished("c" * MAX_ID_LEN, "x" * MAX_ID_LEN), ok)) is TrustedRow
     long_duration = finished()
     long_duration._end = long_duration._start + MAX_NS + 1
     bad_rate = finished()
@@ -258,9 +268,9 @@ def test_plain_row_leaves_what_it_cannot_vouch_for_to_the_store(make) -> None:
         (bad_rate, ok),
         (child, ok),
         (with_fields, ok),
-        (c.track(COMPONENT, "a", memory=True).__enter__(), ok),
+        (finished(memory=True), ok),
     ):
-        assert plain_row(t, 7, defaults) is None
+        assert type(_built(c, t, defaults)) is dict
 
 
 def test_a_frame_the_store_refuses_costs_only_itself_among_rows(make, root: Path) -> None:
