@@ -468,7 +468,8 @@ class Collector:
         if self._sources:
             self._run_sources()
         buf = self._buf
-        items = [buf.popleft() for _ in range(len(buf))]
+        items = [buf.popleft() for _ in range(len(buf))]  # all at once: the buffer is the hot path's again
+        items.reverse()  # `_frames` pops them off the end, in buffer order
         self._offset = self._clock.wall_offset_ns()
         self._ts_limit = self._now() + self._offset + self._skew_ns
         frames = self._frames(items, self._frame_defaults())
@@ -512,9 +513,15 @@ class Collector:
                 st.idle = True
 
     def _frames(self, items: list[Any], defaults: Defaults) -> list[TrustedRow | dict[str, Any]]:
-        """The batch's frames, in buffer order: the store's row for a plain tracker, valid by construction so
-        that the store encodes it without validating it; a priced frame dict for the rest (`_frame`), checked by
-        the store; nothing for an item that cannot be built (counted).
+        """The batch's frames, in buffer order (`items` reversed, and emptied): the store's row for a plain
+        tracker, valid by construction so that the store encodes it without validating it; a priced frame dict
+        for the rest (`_frame`), checked by the store; nothing for an item that cannot be built (counted).
+
+        Each item is popped before its frame is built, so a tracker is freed as soon as it is handled: the
+        garbage collector's count, which the tuples of `st.recent` raise, falls as much with the trackers freed,
+        and the flush thread no longer sets off collections. Freed all at the end, they did: 26 gen0 and 1 gen1
+        collections in the flush thread per 4 s of the bench's 10K executions/s (the process's 87 fell to 60),
+        and a gen1 or gen2 one, over every buffered tracker and what the agent holds, is milliseconds.
 
         A plain tracker is a root that `track()` made with nothing added (its span id not frozen as hex before a
         fork): its trace is its own span's and it inherits nothing, so `tracker_frame`'s property chain (span_id,
@@ -533,7 +540,9 @@ class Collector:
             defaults.agent_id, defaults.agent_name, IDS.span_prefix, IDS.trace_prefix
         )  # fmt: skip
         rows = defaults.name_fits  # else every frame goes the general way, where the store checks the agent name
-        for t in items:
+        pop = items.pop
+        while items:
+            t = pop()
             try:
                 if rows and type(t) is Tracker and t._x is None and t._parent is None and type(n := t._span_n()) is int:
                     agent = t.agent_id or default_agent
