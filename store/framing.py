@@ -71,9 +71,9 @@ def encode_frames(frames: Iterable[Mapping[str, Any] | TrustedRow]) -> tuple[lis
 
     A mapping is validated (`validate`), then encoded as `encode_frame` does. A `TrustedRow` is taken as valid
     and encoded as it is (array-like: the same bytes): whoever built it vouches for every field, as the
-    recorder does for its plain frames, built from values whose types and ranges it knows. The loop is
-    inlined (no call per frame) because it runs once per frame: for a plain frame, validating cost 0.6 us
-    and `encode_frame` 0.6 us; a row's encoding and framing here cost about 0.45 us (`bench_recorder`)."""
+    recorder does for its plain frames, built from values whose types and ranges it knows. `append_many` of
+    5,000 plain frames took 1.8 us per frame as dicts (validating them was 0.6 us of it), 0.8 us as rows
+    (one thread, quiet). The loop is inlined, no call per frame: it runs once per frame."""
     records: list[bytes] = []
     errors: list[FrameError] = []
     add, encode, pack, crc32 = records.append, _encoder.encode, RECORD.pack, zlib.crc32

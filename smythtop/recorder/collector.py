@@ -699,10 +699,10 @@ class Collector:
             for err in errors:
                 self._warn_once(f"rejected:{err.field}", f"frame rejected by the store: {err}")
             # Rows are taken unvalidated: the rejected are among the dicts, found as the store found them.
-            good = {id(f) for f in valid_frames([f for f in frames if type(f) is not TrustedRow])}  # type: ignore[misc]
-            bad = [f for f in frames if type(f) is not TrustedRow and id(f) not in good]
-            self._unrecorded.add_frames(bad, accounts.REJECTED, agent)  # type: ignore[arg-type]
-            frames = [f for f in frames if type(f) is TrustedRow or id(f) in good]
+            checked = [f for f in frames if isinstance(f, dict)]
+            good = {id(f) for f in valid_frames(checked)}
+            self._unrecorded.add_frames([f for f in checked if id(f) not in good], accounts.REJECTED, agent)
+            frames = [f for f in frames if not isinstance(f, dict) or id(f) in good]
         if appended is not None:
             self.store_dropped += len(frames) - appended
             self._unrecorded.add_frames(_dicts(frames[appended:]), accounts.STORE_UNAVAILABLE, agent)
@@ -794,7 +794,7 @@ class Collector:
 
 def _dicts(frames: list[TrustedRow | dict[str, Any]]) -> list[dict[str, Any]]:
     """The frames as dicts (`row_frame` for the rows), for what takes dicts: events and accounts."""
-    return [row_frame(f) if type(f) is TrustedRow else f for f in frames]  # type: ignore[arg-type]
+    return [f if isinstance(f, dict) else row_frame(f) for f in frames]
 
 
 class _States(dict[str, ComponentState]):
