@@ -284,3 +284,47 @@ def test_a_frame_the_store_refuses_costs_only_itself_among_rows(make, root: Path
     assert [f["agent_id"] for f in read_frames(root)] == ["a", "b", "c"]
     stats = c.stats()
     assert (stats["written"], stats["rejected"], stats["internal_errors"]) == (3, 1, 0)
+
+
+def test_rows_the_store_did_not_take_are_accounted_like_frames(make, monkeypatch) -> None:
+    """Plain frames lost to the store (no writer, or a write that failed part-way) become account frames of their
+    agent, component and weight (1/sample_rate), read from the rows as from the dicts they replace."""
+    from smythtop.store.schema import TrustedRow
+
+    from smythtop import store
+
+    c = make({"global": {"flush_interval": 3600}})
+    trackers = []
+    for _ in range(3):
+        with c.track(COMPONENT, "a") as t:
+            pass
+        t._rate = 0.5  # as if kept at that rate: each stands for two executions
+        trackers.append(t)
+    c._buf.clear()
+    c._offset, c._ts_limit = 7, 2**63
+
+    def lost_after(write: Any) -> list[tuple[Any, ...]]:
+        frames = c._frames(trackers[::-1], c._frame_defaults())
+        assert [type(f) for f in frames] == [TrustedRow] * 3
+        with monkeypatch.context() as m:
+            write(m)
+            assert c._write(frames) == []
+        return [(f["agent_id"], f["component"], f["unrecorded"], f["tags"]) for f in c._unrecorded.take(9, None)]
+
+    reason = {"smythtop.reason": "store_unavailable"}
+    assert lost_after(lambda m: m.setattr(c, "_get_writer", lambda: None)) == [("a", COMPONENT, 6, reason)]
+
+    def interrupted(frames: Any) -> list[Any]:
+        raise store.AppendInterrupted("disk full", appended=1, errors=[])
+
+    def unflushable() -> None:
+        raise store.StoreUnavailable("disk full")
+
+    writer = c._get_writer()
+    assert writer is not None
+
+    def fail_part_way(m: Any) -> None:
+        m.setattr(writer, "append_many", interrupted)
+        m.setattr(writer, "flush", unflushable)
+
+    assert lost_after(fail_part_way) == [("a", COMPONENT, 4, reason)]  # the first row is held by the writer
