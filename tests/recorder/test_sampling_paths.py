@@ -328,3 +328,25 @@ def test_rows_the_store_did_not_take_are_accounted_like_frames(make, monkeypatch
         m.setattr(writer, "flush", unflushable)
 
     assert lost_after(fail_part_way) == [("a", COMPONENT, 4, reason)]  # the first row is held by the writer
+
+
+def test_a_span_id_is_drawn_without_the_lock_only_for_a_tracker_nobody_holds(make) -> None:
+    """The flush thread draws a plain tracker's span id itself only when it holds the last reference to it (nobody
+    can ask for the id any more); a tracker the agent still holds gets it from `_span_n`, stored, so the id the
+    agent reads later is its frame's."""
+    from smythtop.recorder.frames import Defaults
+
+    c = make({"global": {"flush_interval": 3600}})
+    with c.track(COMPONENT, "a") as held:
+        pass
+    with c.track(COMPONENT, "a"):
+        pass
+    items = [c._buf.popleft() for _ in range(len(c._buf))][::-1]
+    c._offset, c._ts_limit = 7, 2**63
+    asked: list[Tracker] = []
+    span_n = Tracker._span_n
+    with mock.patch.object(Tracker, "_span_n", lambda t: asked.append(t) or span_n(t)):
+        first, second = c._frames(items, Defaults("default-agent", None, None))
+    assert asked == [held] and held.span_id == first.span_id
+    assert int(second.span_id[8:], 16) == int(first.span_id[8:], 16) + 1  # the next id, not stored anywhere
+    assert second.trace_id.endswith(second.span_id[8:])
