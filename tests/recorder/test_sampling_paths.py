@@ -14,6 +14,7 @@ import ast
 import contextlib
 import copy
 import tempfile
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from recorder_testlib import read_frames
@@ -348,5 +350,7 @@ def test_a_span_id_is_drawn_without_the_lock_only_for_a_tracker_nobody_holds(mak
     with mock.patch.object(Tracker, "_span_n", lambda t: asked.append(t) or span_n(t)):
         first, second = c._frames(items, Defaults("default-agent", None, None))
     assert asked == [held] and held.span_id == first.span_id
+    with pytest.raises(TypeError):  # the reference count is the whole story only while no weak one can exist
+        weakref.ref(held)
     assert int(second.span_id[8:], 16) == int(first.span_id[8:], 16) + 1  # the next id, not stored anywhere
     assert second.trace_id.endswith(second.span_id[8:])
