@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from smythtop.store.errors import AppendInterrupted, FrameError, StoreUnavailable
-from smythtop.store.framing import HEADER_SIZE, encode_frame, encode_header
+from smythtop.store.framing import HEADER_SIZE, encode_frame, encode_frames, encode_header
 from smythtop.store.layout import open_store
 from smythtop.store.paths import (
     FILE_MODE,
@@ -36,7 +36,7 @@ from smythtop.store.paths import (
     resolve_root,
     unlink_quiet,
 )
-from smythtop.store.schema import validate
+from smythtop.store.schema import TrustedRow, validate
 
 DEFAULT_SEGMENT_BYTES = 8 << 20
 DEFAULT_SEGMENT_AGE_S = 30.0
@@ -169,30 +169,30 @@ class Writer:
             if len(self._buf) >= self.buffer_bytes:
                 self._write_locked()
 
-    def append_many(self, frames: Iterable[Mapping[str, Any]]) -> list[FrameError]:
+    def append_many(self, frames: Iterable[Mapping[str, Any] | TrustedRow]) -> list[FrameError]:
         """Buffer every good frame; return (do not raise) the errors of the bad ones.
 
+        A mapping is validated; a `TrustedRow` is taken as valid and only encoded (`framing.encode_frames`).
         A write that fails part-way (disk full) raises AppendInterrupted carrying how many good frames,
         in order, were appended before it, so a caller counts exactly what the store holds."""
-        errors: list[FrameError] = []
-        records = []
-        for frame in frames:
-            try:
-                records.append(encode_frame(validate(frame)))
-            except FrameError as err:
-                errors.append(err)
+        records, errors = encode_frames(frames)
         self.rejected += len(errors)
         with self._lock:
             self._check_open()
-            for done, record in enumerate(records, 1):  # write per buffer-full: segments rotate on size
-                self._buf += record
-                self._pending += 1
-                self.appended += 1
-                if len(self._buf) >= self.buffer_bytes:
+            buf, limit = self._buf, self.buffer_bytes  # the same bytearray throughout: writes clear it
+            counted = 0  # records already added to _pending and appended: counters are updated per write
+            for done, record in enumerate(records, 1):
+                buf += record
+                if len(buf) >= limit:  # write per buffer-full: segments rotate on size
+                    self._pending += done - counted
+                    self.appended += done - counted
+                    counted = done
                     try:
                         self._write_locked()
                     except StoreUnavailable as exc:
                         raise AppendInterrupted(str(exc), appended=done, errors=errors) from exc
+            self._pending += len(records) - counted
+            self.appended += len(records) - counted
         return errors
 
     def flush(self) -> None:

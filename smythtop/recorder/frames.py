@@ -7,13 +7,15 @@ output - queue (queue measured inside the block), and only when at least one pha
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from smythtop.recorder.trace import IDS
 from smythtop.recorder.tracker import RESPONSE, RemoteParent, Tracker
+from smythtop.store.schema import MAX_ID_LEN, MAX_MS, TrustedRow
 
 NS_PER_MS = 1e6
+MAX_NS = int(MAX_MS * NS_PER_MS)  # the longest duration the store takes, in ns (an int: compared per frame)
 _PHASE_KEYS = (("_input_ns", "input_ms"), ("_core_ns", "core_ms"), ("_output_ns", "output_ms"))
 
 
@@ -31,6 +33,11 @@ class Defaults:
     agent_id: str
     agent_name: str | None
     memory_limit: int | None
+    name_fits: bool = field(init=False)  # agent_name may go into a row unchecked (`Collector._frames`)
+
+    def __post_init__(self) -> None:
+        name = self.agent_name
+        object.__setattr__(self, "name_fits", name is None or (type(name) is str and len(name) <= MAX_ID_LEN))
 
 
 def tracker_frame(
@@ -41,25 +48,6 @@ def tracker_frame(
     dur = t._end - t._start
     err = t._err
     x = t._x
-    if x is None and t._parent is None and type(n := t._span_n()) is int:
-        # The usual frame: a root with nothing added (its span id not frozen as hex before a fork). Its trace is
-        # its own span's and it inherits nothing, so the property chain below (span_id, trace_id, parent_span_id,
-        # agent_of, _inherited_name) is skipped: about a third of the flush thread's CPU per plain frame.
-        f: dict[str, Any] = {
-            "ts": t._start + offset,
-            "agent_id": t.agent_id or defaults.agent_id,
-            "component": t._st.name,
-            "total_ms": dur / NS_PER_MS,
-            "success": err is None,
-            "span_id": IDS.span_hex(n),
-            "trace_id": IDS.trace_hex(n),
-            "sample_rate": t._rate,
-        }
-        if err is not None:
-            f["error_type"] = getattr(err, "__name__", None) or str(err)
-        if defaults.agent_name is not None:
-            f["agent_name"] = defaults.agent_name
-        return f, None
     f = {
         "ts": t._start + offset,
         "agent_id": agent_of(t) or defaults.agent_id,
@@ -102,6 +90,27 @@ def tracker_frame(
         if "error_type" in x:
             f["success"] = False
     return f, response
+
+
+def row_frame(row: TrustedRow) -> dict[str, Any]:
+    """A plain tracker's row (`Collector._frames`) as the frame dict `tracker_frame` builds for the same tracker,
+    for what takes dicts: events, and the accounts of frames the store did not take. Only the fields such a row
+    has are read."""
+    f: dict[str, Any] = {
+        "ts": row.ts,
+        "agent_id": row.agent_id,
+        "component": row.component,
+        "total_ms": row.total_ms,
+        "success": row.success,
+        "span_id": row.span_id,
+        "trace_id": row.trace_id,
+        "sample_rate": row.sample_rate,
+    }
+    if row.error_type is not None:
+        f["error_type"] = row.error_type
+    if row.agent_name is not None:
+        f["agent_name"] = row.agent_name
+    return f
 
 
 def agent_of(t: Tracker) -> str | None:

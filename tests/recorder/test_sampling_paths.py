@@ -12,8 +12,10 @@ adapted state after every flush. Likewise the flush thread's two ways of buildin
 from __future__ import annotations
 
 import ast
+import contextlib
 import copy
 import tempfile
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,8 +23,11 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from recorder_testlib import read_frames
+from smythtop.store.schema import MAX_ID_LEN
 
 from smythtop.recorder import Collector, VirtualClock, hotpath, sampling, tracker
 from smythtop.recorder.sampling import ComponentState
@@ -204,10 +209,21 @@ def test_the_hot_path_modules_never_import_the_collector() -> None:
         assert "smythtop.recorder.collector" not in imported, module.__name__
 
 
-def test_a_plain_root_frame_is_the_frame_the_general_path_builds(make) -> None:
-    """`tracker_frame` builds a root with nothing added without its property chain (the flush thread's fast path);
-    the frame must be the one the general path builds, for a success and a raised error, named agent or default."""
-    from smythtop.recorder.frames import Defaults, tracker_frame
+def _built(c: Collector, t: Tracker, defaults: Any) -> Any:
+    """What the flush thread makes of one finished tracker: a row, or a frame dict (the general way)."""
+    c._offset, c._ts_limit = 7, 2**63
+    (frame,) = c._frames([t], defaults)
+    return frame
+
+
+def test_a_plain_root_row_is_the_frame_the_general_path_builds(make) -> None:
+    """The flush thread builds a root with nothing added as the store's row, without the property chain or the
+    store's validation (its fast path); it must be the frame the general path builds, as a dict and byte for
+    byte on disk, for a success and a raised error, named agent or default."""
+    from smythtop.store.framing import encode_frames
+    from smythtop.store.schema import TrustedRow
+
+    from smythtop.recorder.frames import Defaults, row_frame, tracker_frame
 
     c = make({"global": {"flush_interval": 3600}})
     defaults = Defaults("default-agent", "default-name", None)
@@ -220,7 +236,139 @@ def test_a_plain_root_frame_is_the_frame_the_general_path_builds(make) -> None:
                     raise error
         except Failure:
             pass
-        fast, _ = tracker_frame(t, 7, defaults)
+        t._rate = 0.25  # as if kept at that rate
+        row = _built(c, t, defaults)
+        assert type(row) is TrustedRow
         t._x = {}  # nothing added still, but the general path
         general, _ = tracker_frame(t, 7, defaults)
-        assert fast == general and fast["trace_id"].endswith(fast["span_id"][8:])
+        assert row_frame(row) == general and general["trace_id"].endswith(general["span_id"][8:])
+        assert encode_frames([row]) == encode_frames([general]) and encode_frames([row])[1] == []
+
+
+class _LongName(Exception):
+    """An error whose class name is longer than the store takes (MAX_ID_LEN)."""
+
+
+_LongName.__name__ = "E" * (MAX_ID_LEN + 1)
+
+
+def test_a_row_is_made_only_of_what_the_store_takes(make) -> None:
+    """A plain tracker becomes a row (written unvalidated) only when every field is one the store takes; anything
+    else (a name the store refuses, a child, added fields, a FullTracker) goes the general way, validated."""
+    from smythtop.store.schema import TrustedRow
+
+    from smythtop.recorder.frames import MAX_NS, Defaults
+
+    c = make({"global": {"flush_interval": 3600}})
+    ok = Defaults("default-agent", "default-name", None)
+
+    def finished(component: Any = COMPONENT, agent_id: Any = "a", error: type[Exception] | None = None, **fields: Any):
+        t = c.track(component, agent_id, **fields)
+        with contextlib.suppress(Exception), t:
+            if error is not None:
+                raise error
+        return t
+
+    assert type(_built(c, finished("c" * MAX_ID_LEN, "x" * MAX_ID_LEN), ok)) is TrustedRow
+    long_duration = finished()
+    long_duration._end = long_duration._start + MAX_NS + 1
+    bad_rate = finished()
+    bad_rate._rate = float("nan")  # never so from the sampling rule; the store would refuse it
+    with c.track("Parent", "a"):
+        child = finished()
+    with_fields = finished()
+    with_fields.set(retry_count=1)
+    for t, defaults in (
+        (finished(agent_id="x" * (MAX_ID_LEN + 1)), ok),
+        (finished(agent_id=5), ok),
+        (finished(component="c" * (MAX_ID_LEN + 1)), ok),
+        (finished(error=_LongName), ok),
+        (finished(), Defaults("default-agent", "n" * (MAX_ID_LEN + 1), None)),
+        (long_duration, ok),
+        (bad_rate, ok),
+        (child, ok),
+        (with_fields, ok),
+        (finished(memory=True), ok),
+    ):
+        assert type(_built(c, t, defaults)) is dict
+
+
+def test_a_frame_the_store_refuses_costs_only_itself_among_rows(make, root: Path) -> None:
+    """Rows and validated frames share a batch: a plain tracker with an agent id the store refuses is rejected and
+    counted as before, and the rows around it are written, in order."""
+    c = make({"global": {"flush_interval": 3600}})
+    for agent_id in ("a", "b", "x" * (MAX_ID_LEN + 1), "c"):
+        with c.track(COMPONENT, agent_id):
+            pass
+    c.flush()
+    assert [f["agent_id"] for f in read_frames(root)] == ["a", "b", "c"]
+    stats = c.stats()
+    assert (stats["written"], stats["rejected"], stats["internal_errors"]) == (3, 1, 0)
+
+
+def test_rows_the_store_did_not_take_are_accounted_like_frames(make, monkeypatch) -> None:
+    """Plain frames lost to the store (no writer, or a write that failed part-way) become account frames of their
+    agent, component and weight (1/sample_rate), read from the rows as from the dicts they replace."""
+    from smythtop.store.schema import TrustedRow
+
+    from smythtop import store
+
+    c = make({"global": {"flush_interval": 3600}})
+    trackers = []
+    for _ in range(3):
+        with c.track(COMPONENT, "a") as t:
+            pass
+        t._rate = 0.5  # as if kept at that rate: each stands for two executions
+        trackers.append(t)
+    c._buf.clear()
+    c._offset, c._ts_limit = 7, 2**63
+
+    def lost_after(write: Any) -> list[tuple[Any, ...]]:
+        frames = c._frames(trackers[::-1], c._frame_defaults())
+        assert [type(f) for f in frames] == [TrustedRow] * 3
+        with monkeypatch.context() as m:
+            write(m)
+            assert c._write(frames) == []
+        return [(f["agent_id"], f["component"], f["unrecorded"], f["tags"]) for f in c._unrecorded.take(9, None)]
+
+    reason = {"smythtop.reason": "store_unavailable"}
+    assert lost_after(lambda m: m.setattr(c, "_get_writer", lambda: None)) == [("a", COMPONENT, 6, reason)]
+
+    def interrupted(frames: Any) -> list[Any]:
+        raise store.AppendInterrupted("disk full", appended=1, errors=[])
+
+    def unflushable() -> None:
+        raise store.StoreUnavailable("disk full")
+
+    writer = c._get_writer()
+    assert writer is not None
+
+    def fail_part_way(m: Any) -> None:
+        m.setattr(writer, "append_many", interrupted)
+        m.setattr(writer, "flush", unflushable)
+
+    assert lost_after(fail_part_way) == [("a", COMPONENT, 4, reason)]  # the first row is held by the writer
+
+
+def test_a_span_id_is_drawn_without_the_lock_only_for_a_tracker_nobody_holds(make) -> None:
+    """The flush thread draws a plain tracker's span id itself only when it holds the last reference to it (nobody
+    can ask for the id any more); a tracker the agent still holds gets it from `_span_n`, stored, so the id the
+    agent reads later is its frame's."""
+    from smythtop.recorder.frames import Defaults
+
+    c = make({"global": {"flush_interval": 3600}})
+    with c.track(COMPONENT, "a") as held:
+        pass
+    with c.track(COMPONENT, "a"):
+        pass
+    items = [c._buf.popleft() for _ in range(len(c._buf))][::-1]
+    c._offset, c._ts_limit = 7, 2**63
+    asked: list[Tracker] = []
+    span_n = Tracker._span_n
+    with mock.patch.object(Tracker, "_span_n", lambda t: asked.append(t) or span_n(t)):
+        first, second = c._frames(items, Defaults("default-agent", None, None))
+    assert asked == [held] and held.span_id == first.span_id
+    with pytest.raises(TypeError):  # the reference count is the whole story only while no weak one can exist
+        weakref.ref(held)
+    assert int(second.span_id[8:], 16) == int(first.span_id[8:], 16) + 1  # the next id, not stored anywhere
+    assert second.trace_id.endswith(second.span_id[8:])

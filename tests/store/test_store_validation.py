@@ -159,3 +159,24 @@ def test_closed_writer_refuses_appends(root: Path) -> None:
     with pytest.raises(ValueError):
         w.append(frame(1))
     assert [r["ts"] - BASE_TS for r in read_rows(root)] == [0]
+
+
+def test_a_trusted_row_is_written_as_is_in_order_with_validated_frames(root: Path) -> None:
+    """`TrustedRow`s (the recorder's plain frames) skip validation, not encoding: their records are the bytes the
+    same frame gets as a mapping, and a batch mixing both keeps its order, across writes of a full buffer, and
+    rejects only its bad mappings. A row that breaks the contract is written, and read back as damage."""
+    from smythtop.store.framing import encode_frames
+    from smythtop.store.schema import TrustedRow
+
+    rows = [TrustedRow(**frame(i, span_id=f"{i:016x}")) for i in (0, 2)]
+    assert encode_frames(rows) == encode_frames([frame(i, span_id=f"{i:016x}") for i in (0, 2)])
+    lie = TrustedRow(**frame(4, total_ms=-1.0))  # the writer takes its maker's word; the reader does not
+    with store.Writer(root, buffer_bytes=200) as w:  # a write every record or two
+        errors = w.append_many([rows[0], frame(1), _bad("total_ms", math.nan), rows[1], lie, frame(3)])
+        assert [e.field for e in errors] == ["total_ms"]
+        assert (w.appended, w.rejected) == (5, 1) and 0 < w.flushed < 5  # written per full buffer, the rest held
+    assert w.flushed == 5  # at close: every appended frame counted once
+    (segment,) = (root / "wal").glob("*/*.wal")
+    read = read_records(segment.read_bytes(), sealed=True)
+    assert [(row[0] - BASE_TS, row[3]) for row in read.rows] == [(0, 0.25), (1, 1.25), (2, 2.25), (3, 3.25)]
+    assert [d.reason.split(":")[0] for d in read.damage] == ["not a v1 frame"]  # why the recorder checks its rows
