@@ -472,7 +472,7 @@ class NoopTracker:
 
 NOOP = NoopTracker()
 if hotpath.C is not None:  # the C hot path's process-wide references, the same objects Python uses
-    hotpath.C.configure(CURRENT, check_burst, _random, NOOP)
+    hotpath.C.configure(CURRENT, check_burst, NOOP)
 
 
 def _freeze_ids_before_fork() -> None:

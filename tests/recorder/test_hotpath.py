@@ -4,6 +4,7 @@ leaks and answers every call shape as the Python one does."""
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import subprocess
@@ -171,4 +172,22 @@ def draw(fn: Callable[[], float]) -> Iterator[None]:
     try:
         yield
     finally:
-        hotpath.C.hooks(None, tracker._random)
+        hotpath.C.hooks(None, None)
+
+
+def test_the_with_protocol_by_hand_and_through_an_exit_stack(make: Callable[..., Collector]) -> None:
+    """The C tracker's __enter__/__exit__ bind to the tracker itself (no bound-method objects): called by hand,
+    unbound from the class and through contextlib.ExitStack they do what the with statement does."""
+    c = make({"global": {"flush_interval": 3600, "max_frames_per_second": 0}})
+    with contextlib.ExitStack() as stack:
+        t = stack.enter_context(c.track("Comp", "agent"))
+        assert current() is t
+    assert current() is None
+    u = c.track("Comp")
+    assert u.__enter__() is u and current() is u
+    assert u.__exit__(None, None, None) is False
+    v = c.track("Comp")
+    assert type(v).__enter__(v) is v
+    assert type(v).__exit__(v, KeyError, KeyError(), None) is False
+    assert current() is None
+    assert list(c._buf) == [t, u, v] and v._err is KeyError

@@ -125,7 +125,7 @@ def c_hooks(now: Callable[[], int], draw: Callable[[], float]) -> Iterator[None]
     try:
         yield
     finally:
-        hotpath.C.hooks(None, tracker._random)
+        hotpath.C.hooks(None, None)
 
 
 def documented(s: ComponentState, e: Execution, now_ns: int) -> Decision:
