@@ -3,10 +3,13 @@ executions are always kept, whitelist/blacklist/custom rates, and the volume cap
 
 from __future__ import annotations
 
+import math
 import random
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from recorder_testlib import by_component, read_frames
 
 from smythtop.recorder import VirtualClock
@@ -137,3 +140,15 @@ def test_weighted_quantile() -> None:
     assert weighted_quantile([(10, 1.0), (20, 1.0), (30, 1.0), (40, 1.0)], 0.5) == 20
     # 99 light samples at 1 ms, one sample at 5 ms standing for 900 executions: the median is 5 ms.
     assert weighted_quantile([(1, 1.0)] * 99 + [(5, 900.0)], 0.5) == 5
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    samples=st.lists(st.tuples(st.integers(0, 20), st.integers(1, 5)), min_size=1, max_size=60),
+    q=st.floats(0.01, 1.0),
+)
+def test_weighted_quantile_is_the_quantile_of_the_expanded_samples(samples: list[tuple[int, int]], q: float) -> None:
+    """With whole weights, a sample of weight w is w executions: the answer is the order statistic of them all."""
+    expanded = sorted(d for d, w in samples for _ in range(w))
+    k = max(0, math.ceil(q * len(expanded)) - 1)
+    assert weighted_quantile([(d, float(w)) for d, w in samples], q) == expanded[k]
