@@ -6,7 +6,9 @@ at most 2x the reference loop (two `perf_counter_ns` and a deque append) and a k
 above the first: a slotted context manager whose `__enter__`/`__exit__` only read the clock twice and set and
 reset the ContextVar costs about 2.1x the reference on its own, before `track()`'s call or any decision
 (docs/RECORDER.md, "Import time and overhead"). `_hotpath.c` does the same steps, in the same order and with the
-same fields, as C calls with no Python frame.
+same fields, as C calls with no Python frame; two things differ in how, not what: a C tracker's `__enter__` and
+`__exit__` bind to the tracker itself (which is callable as both) rather than to a new bound-method object, and its
+sampling draw comes from a splitmix64 generator in C rather than `random.random`.
 
 `C` is the extension module, or None when Python runs: the extension was not built (it is optional: no compiler,
 or not Linux, where its clock would not be `time.perf_counter_ns`'s), or SMYTHTOP_PURE_PYTHON=1 asks for Python
