@@ -10,14 +10,13 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from unittest import mock
 
 import pytest
+from recorder_testlib import hot_path_hooks
 
-from smythtop.recorder import Collector, hotpath, tracker
+from smythtop.recorder import Collector, hotpath
 from smythtop.recorder.trace import current
 from smythtop.recorder.tracker import NOOP, FullTracker, Tracker
 
@@ -132,7 +131,7 @@ def test_an_interrupt_goes_on_up_and_the_context_is_restored(make: Callable[...,
     def interrupted() -> float:
         raise KeyboardInterrupt
 
-    with draw(interrupted), pytest.raises(KeyboardInterrupt), c.track("Comp", "agent"):
+    with hot_path_hooks(None, interrupted), pytest.raises(KeyboardInterrupt), c.track("Comp", "agent"):
         pass
     assert current() is None
     assert c.stats()["internal_errors"] == 0
@@ -159,20 +158,6 @@ def test_exiting_twice_records_once_and_is_counted(make: Callable[..., Collector
     never_entered.__exit__(None, None, None)
     assert list(c._buf) == [t]
     assert c.stats()["internal_errors"] == 2
-
-
-@contextmanager
-def draw(fn: Callable[[], float]) -> Iterator[None]:
-    """The sampling draw of whichever hot path runs."""
-    if hotpath.C is None:
-        with mock.patch.object(tracker, "_random", fn):
-            yield
-        return
-    hotpath.C.hooks(None, fn)
-    try:
-        yield
-    finally:
-        hotpath.C.hooks(None, None)
 
 
 def test_the_with_protocol_by_hand_and_through_an_exit_stack(make: Callable[..., Collector]) -> None:

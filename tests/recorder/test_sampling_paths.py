@@ -16,7 +16,7 @@ import contextlib
 import copy
 import tempfile
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,10 +26,10 @@ from unittest import mock
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from recorder_testlib import read_frames
+from recorder_testlib import hot_path_hooks, read_frames
 from smythtop.store.schema import MAX_ID_LEN
 
-from smythtop.recorder import Collector, VirtualClock, hotpath, sampling, tracker
+from smythtop.recorder import Collector, VirtualClock, sampling, tracker
 from smythtop.recorder.sampling import ComponentState
 from smythtop.recorder.tracker import FullTracker, Tracker
 
@@ -88,11 +88,7 @@ class Route:
 
         buf = self.state.buf
         before = len(buf)
-        with (
-            mock.patch.object(tracker, "_random", draw),
-            mock.patch.object(tracker, "_now", self.clock.monotonic_ns),
-            c_hooks(self.clock.monotonic_ns, draw),
-        ):
+        with hot_path_hooks(self.clock.monotonic_ns, draw):
             t = self.collector.track(COMPONENT, agent_id="a")
             assert type(t) is (Tracker if self.fast else FullTracker)
             try:
@@ -113,19 +109,6 @@ class Route:
         assert self.collector.flush()
         s = self.state
         return s.rate, s.keep_above, s.seen_rate, s.sampled_out
-
-
-@contextmanager
-def c_hooks(now: Callable[[], int], draw: Callable[[], float]) -> Iterator[None]:
-    """The clock and draw of the C hot path, when it runs (the Python one reads tracker._now and tracker._random)."""
-    if hotpath.C is None:
-        yield
-        return
-    hotpath.C.hooks(now, draw)
-    try:
-        yield
-    finally:
-        hotpath.C.hooks(None, None)
 
 
 def documented(s: ComponentState, e: Execution, now_ns: int) -> Decision:
