@@ -16,6 +16,8 @@
   same load, quiet and with a CPU hog busy on one core (this module starts it): a kept execution, a sampled-out
   one, and the flush thread's CPU per plain frame. The goals are in us on the issue's machine, where the
   reference took 0.25 us; the goal column gives them as ratios to it (`GOALS`), so a run on any machine compares.
+  Each load's rows are measured in a child process of their own (`_load_rows` says why), and the Python hot path's
+  (the fallback where the C extension is not built) in another (`_python_hot_path`).
 - Import time of `from smythtop import Collector` in a fresh interpreter.
 `.venv/bin/python -m bench recorder` runs only this module (about a minute).
 """
@@ -23,6 +25,8 @@
 from __future__ import annotations
 
 import collections
+import contextlib
+import dataclasses
 import gc
 import json
 import os
@@ -38,7 +42,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.harness import Table
+from bench.harness import Row, Table
 from smythtop.recorder import Collector, hotpath
 
 ROUND = 20_000
@@ -58,13 +62,10 @@ MODELS = (
 
 def run(table: Table) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="smythtop-bench-recorder-", dir="/tmp"))
-    from bench.bench_analysis import cpu_hog
-
     try:
         for hog in (False, True):
-            with cpu_hog(hog):
-                ref = _overhead(table, tmp / ("hog" if hog else "quiet"), hog)
-                _flush_cpu(table, tmp, hog, ref)
+            for row in _load_rows(tmp, hog):
+                table.add(row.group, row.name, row.value, row.unit, row.goal, row.peer)
         _memory(table, tmp)
         _burst(table, tmp)
         _cardinality(table, tmp)
@@ -74,6 +75,27 @@ def run(table: Table) -> None:
 
 
 # -- per-execution overhead ---------------------------------------------------------------------
+def _load_rows(tmp: Path, hog: bool) -> list[Row]:
+    """The per-execution and flush-thread rows under one load, measured in a child process of their own: run after
+    the quiet rows in one process, the hog rows paid for what those left behind (a heap of their collectors,
+    buffers and OTel spans that every round's gc.collect() walks, and scattered allocator pools): a sampled-out
+    execution read 1.75-2.0x the reference with the hog there, 1.1-1.2x in a process of its own."""
+    code = f"from bench.bench_recorder import _load_child; _load_child({str(tmp)!r}, {hog!r})"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return [Row(**row) for row in json.loads(out.stdout.splitlines()[-1])]
+
+
+def _load_child(tmp: str, hog: bool) -> None:
+    """`_load_rows`' child: the rows as JSON on the last line of stdout."""
+    from bench.bench_analysis import cpu_hog
+
+    table = Table()
+    with contextlib.redirect_stdout(sys.stderr), cpu_hog(hog):  # Table.add prints each row: not on stdout here
+        ref = _overhead(table, Path(tmp) / ("hog" if hog else "quiet"), hog)
+        _flush_cpu(table, Path(tmp), hog, ref)
+    print(json.dumps([dataclasses.asdict(row) for row in table.rows]))
+
+
 def _per_call(loops: dict[str, tuple[Callable[[int], object], Callable[[], object] | None]]) -> dict[str, float]:
     """Median seconds per execution of each loop over ROUNDS rounds of ROUND executions, in this thread's CPU time:
     the flush rows are the flush thread's CPU time, so a ratio between them needs the same clock, and wall time on

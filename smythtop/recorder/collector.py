@@ -555,6 +555,22 @@ class Collector:
             defaults.agent_id, defaults.agent_name, IDS.span_prefix, IDS.trace_prefix
         )  # fmt: skip
         rows = defaults.name_fits  # else every frame goes the general way, where the store checks the agent name
+        if hotpath.C is not None:  # the same loop in C (about 1.5 us of 3.5 per frame in Python)
+
+            def general(t: Any) -> None:
+                frame = self._frame(t, defaults)
+                if frame is not None:
+                    add(frame)
+
+            def failed(t: Any, exc: BaseException) -> None:
+                self._fault("frame", exc)
+                self._lose_item(t, accounts.INTERNAL_ERROR)
+
+            hotpath.C.plain_rows(
+                items, frames, general, failed, active, Tracker, TrustedRow, _ROW_FIELDS, default_agent, agent_name,
+                trace_prefix, span_prefix, IDS.counter, offset, rows, MAX_NS, MAX_ID_LEN,
+            )  # fmt: skip
+            return frames
         pop, refcount, counter = items.pop, sys.getrefcount, IDS.counter
         while items:
             t = pop()
@@ -820,6 +836,11 @@ def _sole_reference() -> int:
 
 
 _SOLE_REFERENCE = _sole_reference()
+# The fields of a plain frame's row, in the order `_hotpath.plain_rows` gives their values.
+_ROW_FIELDS = (
+    "ts", "agent_id", "component", "total_ms", "success", "agent_name", "trace_id", "span_id", "error_type",
+    "sample_rate",
+)  # fmt: skip
 
 
 def _dicts(frames: list[TrustedRow | dict[str, Any]]) -> list[dict[str, Any]]:

@@ -80,11 +80,12 @@ class Sink:
         self.wake_state = self.woken.append  # the hot path's call: once per idle state, thread-safe
 
 
-# The fields the hot path reads and writes on every execution: C fields of `_hotpath.StateBase` when the C hot path
-# runs (smythtop.recorder.hotpath), slots here otherwise.
+# The fields the hot path reads and writes on every execution, and those the flush thread's plain-frame loop
+# (`_hotpath.plain_rows`) does: C fields of `_hotpath.StateBase` when the C hot path runs
+# (smythtop.recorder.hotpath), slots here otherwise.
 HOT_FIELDS = (
-    "buf", "check_at", "excluded", "full", "high_water", "idle", "keep_above", "n", "rate", "sampled_out", "sink",
-    "tail_n", "tail_rate", "thinning",
+    "buf", "check_at", "excluded", "full", "high_water", "idle", "keep_above", "kept", "n", "name", "rate", "recent",
+    "sampled_out", "sink", "tail_n", "tail_rate", "thinning",
 )  # fmt: skip
 _StateBase: type = object if hotpath.C is None else hotpath.C.StateBase
 
@@ -93,8 +94,8 @@ class ComponentState(_StateBase):  # type: ignore[misc, valid-type]
     """Hot-path state of one component name; only the flush thread writes rate and keep_above."""
 
     __slots__ = (
-        "base_rate", "bucket", "cap", "check_n", "check_t", "check_tail", "kept", "memory", "name", "now",
-        "recent", "seen_rate", "tail_bucket", "window_sampled_out", "window_tail_n",
+        "base_rate", "bucket", "cap", "check_n", "check_t", "check_tail", "memory", "now", "seen_rate",
+        "tail_bucket", "window_sampled_out", "window_tail_n",
     ) + (HOT_FIELDS if hotpath.C is None else ())  # fmt: skip
 
     def __init__(self, name: str, sink: Sink, now: Callable[[], int], base_rate: float, cap: float = 0.0) -> None:
