@@ -750,6 +750,21 @@ enum {
     R_TRACE_PREFIX, R_SPAN_PREFIX, R_COUNTER, R_OFFSET, R_ROWS, R_MAX_NS, R_MAX_ID, R_NARGS
 };
 
+/* prefix + digits, both ASCII (the id prefixes are hex): PyUnicode_FromFormat parsed its format per id */
+static PyObject *
+ascii_concat(PyObject *prefix, const char *digits, Py_ssize_t n)
+{
+    if (!PyUnicode_IS_ASCII(prefix))
+        return PyUnicode_FromFormat("%U%s", prefix, digits);
+    Py_ssize_t k = PyUnicode_GET_LENGTH(prefix);
+    PyObject *out = PyUnicode_New(k + n, 127);
+    if (out == NULL)
+        return NULL;
+    memcpy(PyUnicode_1BYTE_DATA(out), PyUnicode_1BYTE_DATA(prefix), (size_t)k);
+    memcpy(PyUnicode_1BYTE_DATA(out) + k, digits, (size_t)n);
+    return out;
+}
+
 /* getattr(err, "__name__", None) or str(err), as a new reference */
 static PyObject *
 error_name(PyObject *err)
@@ -822,8 +837,8 @@ plain_row(PyObject *const *a, TrackerObject *t, long long offset, long long max_
     values[3] = PyFloat_FromDouble((double)dur / 1e6); /* dur / NS_PER_MS: exact below 2**53 ns, as in Python */
     values[4] = PyBool_FromLong(t->err == Py_None);
     values[5] = Py_NewRef(a[R_AGENT_NAME]);
-    values[6] = PyUnicode_FromFormat("%U%s", a[R_TRACE_PREFIX], hexed);
-    values[7] = PyUnicode_FromFormat("%U%s", a[R_SPAN_PREFIX], hexed + 8);
+    values[6] = ascii_concat(a[R_TRACE_PREFIX], hexed, 16);
+    values[7] = ascii_concat(a[R_SPAN_PREFIX], hexed + 8, 8);
     values[8] = Py_NewRef(error_type);
     values[9] = PyFloat_FromDouble(rate);
     for (int i = 0; i < 10; i++)
@@ -858,6 +873,7 @@ static PyObject *
 plain_rows(PyObject *module, PyObject *const *a, Py_ssize_t nargs)
 {
     if (nargs != R_NARGS || !PyList_CheckExact(a[R_ITEMS]) || !PyList_CheckExact(a[R_FRAMES]) ||
+        !PyUnicode_Check(a[R_TRACE_PREFIX]) || !PyUnicode_Check(a[R_SPAN_PREFIX]) ||
         !PySet_Check(a[R_ACTIVE]) || !PyType_Check(a[R_TRACKER]) || !PyTuple_CheckExact(a[R_KWNAMES]) ||
         PyTuple_GET_SIZE(a[R_KWNAMES]) != 10) {
         PyErr_SetString(PyExc_TypeError, "plain_rows: see Collector._frames for its arguments");

@@ -475,7 +475,8 @@ class Collector:
         if self._sources:
             self._run_sources()
         buf = self._buf
-        items = [buf.popleft() for _ in range(len(buf))]  # all at once: the buffer is the hot path's again
+        popleft = buf.popleft
+        items = [popleft() for _ in range(len(buf))]  # all at once: the buffer is the hot path's again
         items.reverse()  # `_frames` pops them off the end, in buffer order
         self._offset = self._clock.wall_offset_ns()
         self._ts_limit = self._now() + self._offset + self._skew_ns
