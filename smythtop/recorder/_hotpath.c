@@ -58,6 +58,7 @@ seed_draws(void)
     return 0;
 }
 
+static PyObject *s_span_n;
 static PyObject *s_append, *s_error_type, *s_fault, *s_filling, *s_track, *s_tracker, *s_wake_state;
 
 /* The raised exception, normalised, and the error indicator cleared (PyErr_GetRaisedException from 3.12 on). */
@@ -787,55 +788,81 @@ error_name(PyObject *err)
     return PyObject_Str(err);
 }
 
-/* 1: a row was added; 0: not a plain valid tracker (the general way); -1: an error is set */
+/* 1: a row was added; 0: not a plain valid tracker (the general way); -1: an error is set. Every object read from
+ * the tracker or its state is held while Python code (error_name, _span_n, len) could run and reassign it. */
 static int
 plain_row(PyObject *const *a, TrackerObject *t, long long offset, long long max_ns, Py_ssize_t max_id)
 {
-    PyObject *span = NULL, *error_type = NULL, *values[10] = {NULL}, *row = NULL;
+    PyObject *span = NULL, *agent = NULL, *name = NULL, *err = NULL, *error_type = NULL, *row = NULL;
+    PyObject *values[10] = {NULL};
+    StateObject *st = NULL;
     int rc = -1;
-    StateObject *st = (StateObject *)t->st;
-    if (t->x != Py_None || t->parent != Py_None || t->span == NULL || t->agent_id == NULL || t->err == NULL ||
-        st == NULL || !PyObject_TypeCheck(t->st, &State_Type) || st->name == NULL || st->recent == NULL)
+    if (t->x == NULL || t->parent == NULL || t->span == NULL || t->agent_id == NULL || t->err == NULL ||
+        t->st == NULL) { /* as the Python loop: reading an unset field raises */
+        PyErr_SetString(PyExc_AttributeError, "a tracker field is not set");
+        return -1;
+    }
+    if (t->x != Py_None || t->parent != Py_None)
         return 0;
+    if (!PyObject_TypeCheck(t->st, &State_Type)) {
+        PyErr_SetString(PyExc_TypeError, "a tracker whose _st is not a component state");
+        return -1;
+    }
+    st = (StateObject *)Py_NewRef(t->st);
     if (t->span == Py_None) /* no span id drawn yet: only this loop holds the tracker, or _span_n draws it */
-        span = Py_REFCNT(t) == 1 ? PyIter_Next(a[R_COUNTER]) : PyObject_CallMethod((PyObject *)t, "_span_n", NULL);
+        span = Py_REFCNT(t) == 1 ? PyIter_Next(a[R_COUNTER]) : PyObject_CallMethodNoArgs((PyObject *)t, s_span_n);
     else
         span = Py_NewRef(t->span);
     if (span == NULL) {
         if (!PyErr_Occurred())
             PyErr_SetString(PyExc_RuntimeError, "the span id counter ended");
-        return -1;
+        goto done;
     }
-    int truthy = PyObject_IsTrue(t->agent_id);
+    agent = Py_NewRef(t->agent_id);
+    int truthy = PyObject_IsTrue(agent);
     if (truthy < 0)
         goto done;
-    PyObject *agent = truthy ? t->agent_id : a[R_AGENT];
-    PyObject *name = st->name;
-    long long dur = t->end - t->start;
+    if (!truthy)
+        Py_SETREF(agent, Py_NewRef(a[R_AGENT]));
+    if (st->name == NULL || st->recent == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "a component state without its name or recent durations");
+        goto done;
+    }
+    name = Py_NewRef(st->name);
+    long long start = t->start, end = t->end, dur, ts;
     double rate = t->rate;
-    error_type = t->err == Py_None ? Py_NewRef(Py_None) : error_name(t->err);
+    err = Py_NewRef(t->err);
+    error_type = err == Py_None ? Py_NewRef(Py_None) : error_name(err);
     if (error_type == NULL)
         goto done;
-    Py_ssize_t error_len = error_type == Py_None ? 0 : PyObject_Length(error_type);
-    if (error_len < 0)
-        goto done;
-    if (!PyLong_CheckExact(span) /* not frozen as hex before a fork */
+    /* Python's ints do not overflow: a difference or a sum past 64 bits is out of range there too */
+    int overflow = __builtin_sub_overflow(end, start, &dur) || __builtin_add_overflow(start, offset, &ts);
+    if (overflow || !PyLong_CheckExact(span) /* not frozen as hex before a fork */
         || !PyUnicode_CheckExact(agent) || PyUnicode_GET_LENGTH(agent) < 1 || PyUnicode_GET_LENGTH(agent) > max_id ||
         !PyUnicode_CheckExact(name) || PyUnicode_GET_LENGTH(name) < 1 || PyUnicode_GET_LENGTH(name) > max_id ||
-        dur < 0 || dur > max_ns || !(rate > 0.0 && rate <= 1.0) || error_len > max_id) {
+        dur < 0 || dur > max_ns || !(rate > 0.0 && rate <= 1.0)) {
         rc = 0;
         goto done;
+    }
+    if (error_type != Py_None) { /* last, as in Python's `and` chain */
+        Py_ssize_t error_len = PyObject_Length(error_type);
+        if (error_len < 0)
+            goto done;
+        if (error_len > max_id) {
+            rc = 0;
+            goto done;
+        }
     }
     unsigned long long n = PyLong_AsUnsignedLongLong(span); /* as n.to_bytes(8, "big"): an error past 64 bits */
     if (n == (unsigned long long)-1 && PyErr_Occurred())
         goto done;
     char hexed[17];
     snprintf(hexed, sizeof hexed, "%016llx", n); /* IDS.trace_hex's counter half; span_hex's is its end */
-    values[0] = PyLong_FromLongLong(t->start + offset);
+    values[0] = PyLong_FromLongLong(ts);
     values[1] = Py_NewRef(agent);
     values[2] = Py_NewRef(name);
-    values[3] = PyFloat_FromDouble((double)dur / 1e6); /* dur / NS_PER_MS: exact below 2**53 ns, as in Python */
-    values[4] = PyBool_FromLong(t->err == Py_None);
+    values[3] = PyFloat_FromDouble((double)dur / 1e6); /* dur / NS_PER_MS (1e6): the same rounding as Python's */
+    values[4] = PyBool_FromLong(err == Py_None);
     values[5] = Py_NewRef(a[R_AGENT_NAME]);
     values[6] = ascii_concat(a[R_TRACE_PREFIX], hexed, 16);
     values[7] = ascii_concat(a[R_SPAN_PREFIX], hexed + 8, 8);
@@ -854,14 +881,23 @@ plain_row(PyObject *const *a, TrackerObject *t, long long offset, long long max_
     PyObject *sample = Py_BuildValue("(Ld)", dur, 1.0 / rate);
     if (sample == NULL)
         goto done;
-    PyObject *r = PyObject_CallMethodOneArg(st->recent, s_append, sample);
+    PyObject *recent = st->recent != NULL ? Py_NewRef(st->recent) : NULL;
+    PyObject *r = recent != NULL ? PyObject_CallMethodOneArg(recent, s_append, sample) : NULL;
+    Py_XDECREF(recent);
     Py_DECREF(sample);
-    if (r == NULL)
+    if (r == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_AttributeError, "recent");
         goto done;
+    }
     Py_DECREF(r);
     rc = 1;
 done:
+    Py_XDECREF(st);
     Py_XDECREF(span);
+    Py_XDECREF(agent);
+    Py_XDECREF(name);
+    Py_XDECREF(err);
     Py_XDECREF(error_type);
     Py_XDECREF(row);
     for (int i = 0; i < 10; i++)
@@ -872,20 +908,32 @@ done:
 static PyObject *
 plain_rows(PyObject *module, PyObject *const *a, Py_ssize_t nargs)
 {
-    if (nargs != R_NARGS || !PyList_CheckExact(a[R_ITEMS]) || !PyList_CheckExact(a[R_FRAMES]) ||
-        !PyUnicode_Check(a[R_TRACE_PREFIX]) || !PyUnicode_Check(a[R_SPAN_PREFIX]) ||
-        !PySet_Check(a[R_ACTIVE]) || !PyType_Check(a[R_TRACKER]) || !PyTuple_CheckExact(a[R_KWNAMES]) ||
-        PyTuple_GET_SIZE(a[R_KWNAMES]) != 10) {
+    int ok = nargs == R_NARGS && PyList_CheckExact(a[R_ITEMS]) && PyList_CheckExact(a[R_FRAMES]) &&
+             PyUnicode_CheckExact(a[R_TRACE_PREFIX]) && PyUnicode_CheckExact(a[R_SPAN_PREFIX]) &&
+             PySet_Check(a[R_ACTIVE]) && PyType_Check(a[R_TRACKER]) &&
+             PyType_IsSubtype((PyTypeObject *)a[R_TRACKER], &Tracker_Type) && PyTuple_CheckExact(a[R_KWNAMES]) &&
+             PyTuple_GET_SIZE(a[R_KWNAMES]) == 10;
+    for (Py_ssize_t k = 0; ok && k < 10; k++)
+        ok = PyUnicode_CheckExact(PyTuple_GET_ITEM(a[R_KWNAMES], k));
+    if (!ok) {
         PyErr_SetString(PyExc_TypeError, "plain_rows: see Collector._frames for its arguments");
         return NULL;
     }
-    long long offset = PyLong_AsLongLong(a[R_OFFSET]);
-    long long max_ns = PyLong_AsLongLong(a[R_MAX_NS]);
-    Py_ssize_t max_id = PyLong_AsSsize_t(a[R_MAX_ID]);
-    int rows = PyObject_IsTrue(a[R_ROWS]);
-    if (PyErr_Occurred())
+    if (PyUnicode_READY(a[R_TRACE_PREFIX]) < 0 || PyUnicode_READY(a[R_SPAN_PREFIX]) < 0)
         return NULL;
-    PyObject *items = a[R_ITEMS];
+    long long offset = PyLong_AsLongLong(a[R_OFFSET]);
+    if (offset == -1 && PyErr_Occurred())
+        return NULL;
+    long long max_ns = PyLong_AsLongLong(a[R_MAX_NS]);
+    if (max_ns == -1 && PyErr_Occurred())
+        return NULL;
+    Py_ssize_t max_id = PyLong_AsSsize_t(a[R_MAX_ID]);
+    if (max_id == -1 && PyErr_Occurred())
+        return NULL;
+    int rows = PyObject_IsTrue(a[R_ROWS]);
+    if (rows < 0)
+        return NULL;
+    PyObject *items = a[R_ITEMS]; /* Collector._frames' own list: the callbacks never append to it */
     for (Py_ssize_t i = PyList_GET_SIZE(items) - 1; i >= 0; i--) {
         if (i >= PyList_GET_SIZE(items)) /* a callback shortened the list: nothing of ours to do there */
             continue;
@@ -1001,7 +1049,8 @@ PyInit__hotpath(void)
     s_track = PyUnicode_InternFromString("track");
     s_tracker = PyUnicode_InternFromString("tracker");
     s_wake_state = PyUnicode_InternFromString("wake_state");
-    if (!s_append || !s_error_type || !s_fault || !s_filling || !s_track || !s_tracker || !s_wake_state)
+    s_span_n = PyUnicode_InternFromString("_span_n");
+    if (!s_span_n || !s_append || !s_error_type || !s_fault || !s_filling || !s_track || !s_tracker || !s_wake_state)
         return NULL;
     PyObject *m = PyModule_Create(&module_def);
     if (m == NULL)
