@@ -94,23 +94,10 @@ def test_no_reference_is_leaked(make: Callable[..., Collector]) -> None:
 
     def run(n: int) -> None:
         for c in (kept, dropped):
-            for _ in range(n):
-                with c.track("Comp", agent):
-                    pass
-                try:
-                    with c.track("Comp", agent):
-                        raise KeyError
-                except KeyError:
-                    pass
+            executions(c, agent, n)
             c._buf.clear()
 
-    run(100)
-    gc.collect()
-    refs, objects = sys.getrefcount(agent), len(gc.get_objects())
-    run(5_000)
-    gc.collect()
-    assert sys.getrefcount(agent) == refs
-    assert len(gc.get_objects()) - objects < 100
+    assert_nothing_kept(run, agent)
 
 
 def test_the_clock_is_perf_counter_ns(make: Callable[..., Collector]) -> None:
@@ -185,21 +172,32 @@ def test_the_flush_threads_rows_leak_nothing(make: Callable[..., Collector]) -> 
     agent = "rows-check-" + str(os.getpid())
 
     def batch(n: int) -> None:
-        for _ in range(n):
-            with c.track("Comp", agent):
-                pass
+        executions(c, agent, n)
+        assert c.flush()
+
+    assert_nothing_kept(batch, agent)
+    assert c.stats()["written"] == 2 * 5_100 and c.stats()["internal_errors"] == 0
+
+
+def executions(c: Collector, agent: str, n: int) -> None:
+    """n executions that succeed and n that raise, tracked by `c` for `agent`."""
+    for _ in range(n):
+        with c.track("Comp", agent):
+            pass
         try:
             with c.track("Comp", agent):
                 raise KeyError
         except KeyError:
             pass
-        assert c.flush()
 
-    batch(100)
+
+def assert_nothing_kept(run: Callable[[int], None], agent: str) -> None:
+    """After run(5_000), the agent id's reference count and the number of tracked objects are where run(100) left
+    them: whatever the executions made was released."""
+    run(100)
     gc.collect()
     refs, objects = sys.getrefcount(agent), len(gc.get_objects())
-    batch(5_000)
+    run(5_000)
     gc.collect()
-    assert c.stats()["written"] == 5_102 and c.stats()["internal_errors"] == 0
     assert sys.getrefcount(agent) == refs
     assert len(gc.get_objects()) - objects < 100
