@@ -80,9 +80,17 @@ def _load_rows(tmp: Path, hog: bool) -> list[Row]:
     the quiet rows in one process, the hog rows paid for what those left behind (a heap of their collectors,
     buffers and OTel spans that every round's gc.collect() walks, and scattered allocator pools): a sampled-out
     execution read 1.75-2.0x the reference with the hog there, 1.1-1.2x in a process of its own."""
-    code = f"from bench.bench_recorder import _load_child; _load_child({str(tmp)!r}, {hog!r})"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return [Row(**row) for row in json.loads(out.stdout.splitlines()[-1])]
+    return [Row(**row) for row in _child_json(f"_load_child({str(tmp)!r}, {hog!r})")]
+
+
+def _child_json(call: str, **env: str) -> Any:
+    """What `call` (a call of a function of this module) prints as JSON on its last line, run in a child process
+    with `env` added to the environment."""
+    code = f"from bench import bench_recorder as m; m.{call}"
+    out = subprocess.run(
+        [sys.executable, "-c", code], env={**os.environ, **env}, capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout.splitlines()[-1])
 
 
 def _load_child(tmp: str, hog: bool) -> None:
@@ -276,10 +284,7 @@ def _overhead(table: Table, tmp: Path, hog: bool) -> float:
 def _python_hot_path(tmp: Path) -> dict[str, float]:
     """The reference, a kept and a sampled-out execution with the Python hot path (SMYTHTOP_PURE_PYTHON=1: what
     runs where the C extension is not built), in a child process since the choice is made at import."""
-    env = {**os.environ, "SMYTHTOP_PURE_PYTHON": "1"}
-    code = f"from bench.bench_recorder import _hot_path_rows; _hot_path_rows({str(tmp / 'python')!r})"
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    return json.loads(out.stdout)
+    return _child_json(f"_hot_path_rows({str(tmp / 'python')!r})", SMYTHTOP_PURE_PYTHON="1")
 
 
 def _hot_path_rows(tmp: str) -> None:
